@@ -1,0 +1,134 @@
+//! The operator-facing edge: argument parsing (clap derive), one file per command, and the
+//! one place where errors become messages and exit codes.
+//!
+//! Exit codes (stable; scripts rely on them):
+//! - 0: success (warnings may have been printed)
+//! - 1: failure (the message says what and where)
+//! - 2: bad command line
+//! - 3: invalid input: a summary rejected, an R0 file classified ERROR, a config with problems
+//! - 4: incomplete input: a summary still being written; try again when it changes
+
+mod classify_cmd;
+mod config_cmd;
+mod demo_cmd;
+mod output;
+mod summary_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config, ConfigError, ConfigSource};
+use crate::summary::SummaryError;
+
+pub use output::ColorChoice;
+
+#[derive(Debug, Parser)]
+#[command(name = "osa", version, about = "Nightly on-site analysis of LST-1", propagate_version = true)]
+pub struct Cli {
+    /// Config file (else $OSA_CONFIG, ./cfg/osa.toml, /etc/osa/osa.toml, built-in defaults).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Colour in tables: auto (only on a terminal), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate or print the configuration.
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
+    /// Read night summaries.
+    #[command(subcommand)]
+    Summary(summary_cmd::SummaryCommand),
+    /// Classify R0 files (DRS4, PEDCALIB, DATA or ERROR) from their event types.
+    Classify(classify_cmd::ClassifyArgs),
+    /// Synthetic nights for demos and tests.
+    #[command(subcommand)]
+    Demo(demo_cmd::DemoCommand),
+}
+
+/// Exit codes, see the module doc.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Success = 0,
+    Failure = 1,
+    InvalidInput = 3,
+    IncompleteInput = 4,
+}
+
+impl From<Outcome> for ExitCode {
+    fn from(outcome: Outcome) -> Self {
+        ExitCode::from(outcome as u8)
+    }
+}
+
+/// Parsed arguments plus what every command needs.
+pub struct Context {
+    pub config_source: ConfigSource,
+    pub color: ColorChoice,
+}
+
+impl Context {
+    /// Loads the configuration; commands that do not need one never call this.
+    pub fn config(&self) -> Result<Config, ConfigError> {
+        Config::load(&self.config_source)
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let context = Context { config_source: config::locate(cli.config.as_deref()), color: cli.color };
+    let result = match cli.command {
+        Command::Config(command) => config_cmd::run(&context, command),
+        Command::Summary(command) => summary_cmd::run(&context, command),
+        Command::Classify(args) => classify_cmd::run(&context, args),
+        Command::Demo(command) => demo_cmd::run(&context, command),
+    };
+    match result {
+        Ok(outcome) => outcome.into(),
+        Err(error) => {
+            eprintln!("osa: error: {error:#}");
+            exit_code_for(&error).into()
+        }
+    }
+}
+
+fn exit_code_for(error: &anyhow::Error) -> Outcome {
+    for cause in error.chain() {
+        if let Some(e) = cause.downcast_ref::<SummaryError>() {
+            return match e {
+                SummaryError::Incomplete { .. } => Outcome::IncompleteInput,
+                SummaryError::Rejected { .. } | SummaryError::FileName { .. } => Outcome::InvalidInput,
+                SummaryError::Read { .. } => Outcome::Failure,
+            };
+        }
+        if let Some(ConfigError::Invalid { .. } | ConfigError::Syntax { .. }) = cause.downcast_ref::<ConfigError>() {
+            return Outcome::InvalidInput;
+        }
+    }
+    Outcome::Failure
+}
+
+/// Logs go to stderr (journald keeps them under systemd); `RUST_LOG` filters, default `warn`
+/// for commands so their output stays readable.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+}

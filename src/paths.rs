@@ -1,0 +1,317 @@
+//! The night layout: the one place that knows where each file of a night lives and how every
+//! product is named (LSTOSA's tree and lstchain's names, see `summaries.md` and
+//! `jobs-and-history.md`). Nothing else in osa builds a product path by hand.
+//!
+//! Writes are confined to the data root: [`Layout::contain`] refuses any path that would
+//! escape it. Reading commands (`summary show`, `classify`) take any file and do not come here.
+
+use std::path::{Component, Path, PathBuf};
+
+use crate::config::Config;
+use crate::night::NightDate;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("refusing to write {path}: it lies outside the data root {root}")]
+pub struct OutsideDataRoot {
+    pub path: PathBuf,
+    pub root: PathBuf,
+}
+
+/// Resolved folders of the data tree plus the production ids that name their sub-folders.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    root: PathBuf,
+    r0: PathBuf,
+    run_summary: PathBuf,
+    night_summary: PathBuf,
+    run_catalog: PathBuf,
+    analysis: PathBuf,
+    dl1: PathBuf,
+    dl2: PathBuf,
+    calibration: PathBuf,
+    osa: PathBuf,
+    drive: PathBuf,
+    prod_id: String,
+    dl1_prod_id: String,
+    calibration_version: String,
+}
+
+/// `LST-1.{stream}.Run{run:05d}.{subrun:04d}.fits.fz`
+pub fn r0_file_name(stream: u8, run: u32, subrun: u32) -> String {
+    format!("LST-1.{stream}.Run{run:05}.{subrun:04}.fits.fz")
+}
+
+/// Parses an R0 file name into (stream, run, subrun). Like lstchain's `R0_RE`, extra text
+/// before `.fits.fz` is tolerated.
+pub fn parse_r0_file_name(name: &str) -> Option<(u8, u32, u32)> {
+    let rest = name.strip_prefix("LST-1.")?;
+    let (stream, rest) = rest.split_once(".Run")?;
+    let stream: u8 = stream.parse().ok()?;
+    let rest = rest.strip_suffix(".fits.fz")?;
+    let (run, rest) = rest.split_once('.')?;
+    let subrun = rest.get(..4)?;
+    if run.len() < 5 || !run.bytes().all(|b| b.is_ascii_digit()) || !subrun.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((stream, run.parse().ok()?, subrun.parse().ok()?))
+}
+
+/// `RRRRR.SSSS`, as LSTOSA names a subrun in job arguments and history lines.
+pub fn run_subrun(run: u32, subrun: u32) -> String {
+    format!("{run:05}.{subrun:04}")
+}
+
+impl Layout {
+    pub fn new(config: &Config) -> Self {
+        let p = &config.paths;
+        Self {
+            root: p.data_root.clone(),
+            r0: config.resolve(&p.r0_dir),
+            run_summary: config.resolve(&p.run_summary_dir),
+            night_summary: config.resolve(&p.night_summary_dir),
+            run_catalog: config.resolve(&p.run_catalog_dir),
+            analysis: config.resolve(&p.analysis_dir),
+            dl1: config.resolve(&p.dl1_dir),
+            dl2: config.resolve(&p.dl2_dir),
+            calibration: config.resolve(&p.calibration_dir),
+            osa: config.resolve(&p.osa_dir),
+            drive: config.resolve(&p.drive_dir),
+            prod_id: config.analysis.prod_id.clone(),
+            dl1_prod_id: config.analysis.dl1_prod_id.clone(),
+            calibration_version: config.analysis.calibration_version.clone(),
+        }
+    }
+
+    pub fn data_root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Returns `path` if writing there keeps inside the data root, judged on the path's text
+    /// (`..` resolved lexically) so it also holds for files that do not exist yet.
+    pub fn contain(&self, path: &Path) -> Result<PathBuf, OutsideDataRoot> {
+        let absolute = if path.is_absolute() { path.to_path_buf() } else { self.root.join(path) };
+        let mut normal = PathBuf::new();
+        for component in absolute.components() {
+            match component {
+                Component::ParentDir => {
+                    normal.pop();
+                }
+                Component::CurDir => {}
+                other => normal.push(other),
+            }
+        }
+        if normal.starts_with(&self.root) {
+            Ok(normal)
+        } else {
+            Err(OutsideDataRoot { path: path.to_path_buf(), root: self.root.clone() })
+        }
+    }
+
+    // ---- inputs (read only) ----
+
+    /// `R0G/YYYYMMDD`
+    pub fn r0_night_dir(&self, night: NightDate) -> PathBuf {
+        self.r0.join(night.compact())
+    }
+
+    pub fn r0_file(&self, night: NightDate, stream: u8, run: u32, subrun: u32) -> PathBuf {
+        self.r0_night_dir(night).join(r0_file_name(stream, run, subrun))
+    }
+
+    pub fn run_summary_dir(&self) -> &Path {
+        &self.run_summary
+    }
+
+    pub fn night_summary_dir(&self) -> &Path {
+        &self.night_summary
+    }
+
+    /// `RunSummary_YYYYMMDD.ecsv`
+    pub fn run_summary_file(&self, night: NightDate) -> PathBuf {
+        self.run_summary.join(format!("RunSummary_{}.ecsv", night.compact()))
+    }
+
+    /// The legacy per-run (`NightSummary_YYYYMMDD.txt`) and per-subrun
+    /// (`NightSummary_YYYYMMDD_LST1.txt`) files, in that order.
+    pub fn night_summary_files(&self, night: NightDate) -> [PathBuf; 2] {
+        let n = night.compact();
+        [
+            self.night_summary.join(format!("NightSummary_{n}.txt")),
+            self.night_summary.join(format!("NightSummary_{n}_LST1.txt")),
+        ]
+    }
+
+    /// `RunCatalog_YYYYMMDD.ecsv`
+    pub fn run_catalog_file(&self, night: NightDate) -> PathBuf {
+        self.run_catalog.join(format!("RunCatalog_{}.ecsv", night.compact()))
+    }
+
+    /// `DrivePosition_log_YYYYMMDD.txt`
+    pub fn drive_file(&self, night: NightDate) -> PathBuf {
+        self.drive.join(format!("DrivePosition_log_{}.txt", night.compact()))
+    }
+
+    // ---- the running analysis ----
+
+    /// `running_analysis/YYYYMMDD/<prod_id>`: working directory of every job of the night.
+    pub fn analysis_dir(&self, night: NightDate) -> PathBuf {
+        self.analysis.join(night.compact()).join(&self.prod_id)
+    }
+
+    /// SLURM stdout/stderr and job scripts.
+    pub fn log_dir(&self, night: NightDate) -> PathBuf {
+        self.analysis_dir(night).join("log")
+    }
+
+    /// `sequence_LST1_RRRRR.sh`: the batch script of a run (kept for the operators).
+    pub fn job_script(&self, night: NightDate, run: u32) -> PathBuf {
+        self.log_dir(night).join(format!("sequence_LST1_{run:05}.sh"))
+    }
+
+    /// History of a run (calibration, `subrun: None`) or of one subrun.
+    pub fn history_file(&self, night: NightDate, run: u32, subrun: Option<u32>) -> PathBuf {
+        let name = match subrun {
+            Some(s) => format!("sequence_LST1_{}.history", run_subrun(run, s)),
+            None => format!("sequence_LST1_{run:05}.history"),
+        };
+        self.analysis_dir(night).join(name)
+    }
+
+    /// `dl1_LST-1.RunRRRRR.SSSS.h5` in the analysis dir (DL1a).
+    pub fn dl1a_file(&self, night: NightDate, run: u32, subrun: u32) -> PathBuf {
+        self.analysis_dir(night).join(format!("dl1_LST-1.Run{}.h5", run_subrun(run, subrun)))
+    }
+
+    pub fn muons_file(&self, night: NightDate, run: u32, subrun: u32) -> PathBuf {
+        self.analysis_dir(night).join(format!("muons_LST-1.Run{}.fits", run_subrun(run, subrun)))
+    }
+
+    pub fn interleaved_file(&self, night: NightDate, run: u32, subrun: u32) -> PathBuf {
+        self.analysis_dir(night)
+            .join("interleaved")
+            .join(format!("interleaved_LST-1.Run{}.h5", run_subrun(run, subrun)))
+    }
+
+    /// DL1b subrun file, under the cleaning level's folder.
+    pub fn dl1b_file(&self, night: NightDate, run: u32, subrun: u32) -> PathBuf {
+        self.analysis_dir(night)
+            .join(&self.dl1_prod_id)
+            .join(format!("dl1_LST-1.Run{}.h5", run_subrun(run, subrun)))
+    }
+
+    pub fn datacheck_file(&self, night: NightDate, run: u32, subrun: u32) -> PathBuf {
+        self.analysis_dir(night)
+            .join(&self.dl1_prod_id)
+            .join(format!("datacheck_dl1_LST-1.Run{}.h5", run_subrun(run, subrun)))
+    }
+
+    /// Per-task provenance logs, merged by the closer (one file per task: no interleaving).
+    pub fn provenance_dir(&self, night: NightDate) -> PathBuf {
+        self.analysis_dir(night).join("provenance")
+    }
+
+    // ---- final products ----
+
+    /// `DL1/YYYYMMDD/<prod_id>/<dl1_prod_id>`
+    pub fn dl1_dir(&self, night: NightDate) -> PathBuf {
+        self.dl1.join(night.compact()).join(&self.prod_id).join(&self.dl1_prod_id)
+    }
+
+    /// Merged DL1b of a run.
+    pub fn dl1_run_file(&self, night: NightDate, run: u32) -> PathBuf {
+        self.dl1_dir(night).join(format!("dl1_LST-1.Run{run:05}.h5"))
+    }
+
+    /// `DL2/YYYYMMDD/<prod_id>/<dl1_prod_id>`
+    pub fn dl2_dir(&self, night: NightDate) -> PathBuf {
+        self.dl2.join(night.compact()).join(&self.prod_id).join(&self.dl1_prod_id)
+    }
+
+    pub fn dl2_run_file(&self, night: NightDate, run: u32) -> PathBuf {
+        self.dl2_dir(night).join(format!("dl2_LST-1.Run{run:05}.h5"))
+    }
+
+    /// `Cat-A/drs4_baseline/YYYYMMDD/<version>/drs4_pedestal.RunRRRRR.0000.h5`
+    pub fn drs4_file(&self, night: NightDate, run: u32) -> PathBuf {
+        self.calibration
+            .join("Cat-A/drs4_baseline")
+            .join(night.compact())
+            .join(&self.calibration_version)
+            .join(format!("drs4_pedestal.Run{run:05}.0000.h5"))
+    }
+
+    /// `Cat-A/calibration/YYYYMMDD/<version>/calibration_filters_52.RunRRRRR.0000.h5`
+    pub fn calibration_file(&self, night: NightDate, run: u32) -> PathBuf {
+        self.calibration
+            .join("Cat-A/calibration")
+            .join(night.compact())
+            .join(&self.calibration_version)
+            .join(format!("calibration_filters_52.Run{run:05}.0000.h5"))
+    }
+
+    // ---- osa's own records ----
+
+    /// `OSA/Closer/YYYYMMDD/<prod_id>/NightFinished.txt`: LSTOSA's flag that a night is closed,
+    /// kept so site scripts that look for it still work.
+    pub fn night_finished_flag(&self, night: NightDate) -> PathBuf {
+        self.osa.join("Closer").join(night.compact()).join(&self.prod_id).join("NightFinished.txt")
+    }
+
+    /// Night- and run-level PROV-JSON files and graphs.
+    pub fn provenance_records_dir(&self, night: NightDate) -> PathBuf {
+        self.osa.join("Provenance").join(night.compact()).join(&self.prod_id)
+    }
+
+    pub fn osa_dir(&self) -> &Path {
+        &self.osa
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout() -> Layout {
+        let mut config = Config::default();
+        config.paths.data_root = PathBuf::from("/data");
+        Layout::new(&config)
+    }
+
+    #[test]
+    fn products_follow_the_lstosa_tree() {
+        let l = layout();
+        let n: NightDate = "2026-01-05".parse().unwrap();
+        assert_eq!(l.r0_file(n, 1, 12003, 42), Path::new("/data/R0G/20260105/LST-1.1.Run12003.0042.fits.fz"));
+        assert_eq!(l.run_summary_file(n), Path::new("/data/monitoring/RunSummary/RunSummary_20260105.ecsv"));
+        assert_eq!(l.analysis_dir(n), Path::new("/data/running_analysis/20260105/v0.10"));
+        assert_eq!(l.history_file(n, 12003, Some(42)), Path::new("/data/running_analysis/20260105/v0.10/sequence_LST1_12003.0042.history"));
+        assert_eq!(l.history_file(n, 12002, None), Path::new("/data/running_analysis/20260105/v0.10/sequence_LST1_12002.history"));
+        assert_eq!(l.dl1b_file(n, 12003, 42), Path::new("/data/running_analysis/20260105/v0.10/tailcut84/dl1_LST-1.Run12003.0042.h5"));
+        assert_eq!(l.interleaved_file(n, 12003, 1), Path::new("/data/running_analysis/20260105/v0.10/interleaved/interleaved_LST-1.Run12003.0001.h5"));
+        assert_eq!(l.dl1_run_file(n, 12003), Path::new("/data/DL1/20260105/v0.10/tailcut84/dl1_LST-1.Run12003.h5"));
+        assert_eq!(
+            l.calibration_file(n, 12002),
+            Path::new("/data/monitoring/PixelCalibration/Cat-A/calibration/20260105/v0.10.12/calibration_filters_52.Run12002.0000.h5")
+        );
+        assert_eq!(l.night_finished_flag(n), Path::new("/data/OSA/Closer/20260105/v0.10/NightFinished.txt"));
+    }
+
+    #[test]
+    fn writes_cannot_escape_the_data_root() {
+        let l = layout();
+        assert_eq!(l.contain(Path::new("DL1/x.h5")).unwrap(), Path::new("/data/DL1/x.h5"));
+        assert_eq!(l.contain(Path::new("/data/a/../b")).unwrap(), Path::new("/data/b"));
+        assert!(l.contain(Path::new("/data/../etc/passwd")).is_err());
+        assert!(l.contain(Path::new("../../etc")).is_err());
+        assert!(l.contain(Path::new("/database/x")).is_err(), "a sibling with a common prefix is outside");
+    }
+
+    #[test]
+    fn r0_names_round_trip_and_tolerate_extra_text() {
+        assert_eq!(r0_file_name(3, 1807, 7), "LST-1.3.Run01807.0007.fits.fz");
+        assert_eq!(parse_r0_file_name("LST-1.3.Run01807.0007.fits.fz"), Some((3, 1807, 7)));
+        assert_eq!(parse_r0_file_name("LST-1.1.Run12345.0000.extra.fits.fz"), Some((1, 12345, 0)));
+        assert_eq!(parse_r0_file_name("LST-1.1.Run123.0000.fits.fz"), None);
+        assert_eq!(parse_r0_file_name("dl1_LST-1.Run12345.0000.h5"), None);
+    }
+}
