@@ -95,6 +95,8 @@ pub fn decide(counts: &EventCounts) -> (RunType, Option<String>) {
 enum ReadError {
     #[error("not a readable FITS file: {}", describe(.0))]
     Fits(#[from] fitsio::errors::Error),
+    #[error("truncated or corrupt FITS file: {0} bytes is not a whole number of 2880-byte blocks")]
+    Truncated(u64),
     #[error("no binary table named EVENTS")]
     NoEvents,
     #[error("table EVENTS has no `event_type` column")]
@@ -136,6 +138,11 @@ fn missing(file: &Path) -> fitsio::errors::Error {
 
 fn read_event_types(file: &Path) -> Result<Vec<i64>, ReadError> {
     let mut fits = FitsFile::open(file)?;
+    // cfitsio opens a file cut short and only fails deep inside; FITS files are whole blocks.
+    let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    if size % 2880 != 0 {
+        return Err(ReadError::Truncated(size));
+    }
     let hdus = fits.num_hdus()?;
     for index in 1..hdus {
         let hdu = fits.hdu(index)?;

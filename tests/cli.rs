@@ -1,0 +1,133 @@
+//! The `osa` binary as scripts and operators use it: outputs, JSON contract, exit codes.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn osa(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_osa"))
+        .args(args)
+        .env_remove("OSA_CONFIG")
+        .env_remove("OSA_DATA_ROOT")
+        .env_remove("OSA_DATABASE_URL")
+        .env_remove("OSA_EXECUTOR")
+        .output()
+        .expect("the osa binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn summary_show_json_is_stable() {
+    let out = osa(&["summary", "show", "fixtures/demo-night/monitoring/RunSummary/RunSummary_20231120.ecsv", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let expected = std::fs::read_to_string("fixtures/demo-night/RunSummary_20231120.show.json").unwrap();
+    assert_eq!(text(&out.stdout), expected, "the documented JSON contract changed");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["runs"][2]["source"], "Crab", "source names come from the RunCatalog");
+}
+
+#[test]
+fn summary_show_prints_warnings_and_still_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("NightSummary_20200302.txt");
+    std::fs::write(&file, "02099 4 DRS4 2020-03-02 21:50:05 2 1 1 nan nan nan\n02099 4 DRS4 2020-03-02 21:50:05 2 1 1 nan nan nan\n").unwrap();
+    let out = osa(&["summary", "show", file.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["warnings"][0]["line"], 2);
+    assert_eq!(json["warnings"][0]["file"], file.to_str().unwrap());
+
+    let out = osa(&["--color", "never", "summary", "show", file.to_str().unwrap()]);
+    assert!(text(&out.stdout).contains(&format!("{}:2: run 2099 listed again", file.display())), "{}", text(&out.stdout));
+}
+
+#[test]
+fn rejected_and_incomplete_summaries_have_their_own_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("NightSummary_20200302.txt");
+    std::fs::write(&bad, "02099 4 DRS4 2020-03-02 21:50:05 2 1 1 nan nan nan\nXX 4 DATA 2020-03-02 21:50:05 2 1 1 nan nan nan\n").unwrap();
+    let out = osa(&["summary", "show", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains(&format!("{}:2: field `run`", bad.display())), "{}", text(&out.stderr));
+
+    let cut = dir.path().join("NightSummary_20200303.txt");
+    std::fs::write(&cut, "02099 4 DRS4 2020-03-02 21:50:05 2 1 1 nan nan nan\n02100 4 DA").unwrap();
+    let out = osa(&["summary", "show", cut.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(text(&out.stderr).contains(&format!("{}:2: incomplete last line", cut.display())), "{}", text(&out.stderr));
+}
+
+#[test]
+fn classify_exits_non_zero_when_any_file_is_error() {
+    let good = "fixtures/r0_astropy/LST-1.1.Run02001.0000.fits.fz";
+    let out = osa(&["classify", good, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["files"][0]["type"], "DRS4");
+    assert_eq!(json["files"][0]["percent"]["physics"], 100.0);
+
+    let out = osa(&["classify", good, "fixtures/r0_astropy/LST-1.1.Run02007.0000.fits.fz"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stdout).contains("truncated or corrupt"));
+}
+
+#[test]
+fn config_check_names_every_bad_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("osa.toml");
+    std::fs::write(&file, "[paths]\ndata_rot = \"/x\"\n[schedules]\npoll = \"every minute\"\n").unwrap();
+    let out = osa(&["--config", file.to_str().unwrap(), "config", "check"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = text(&out.stderr);
+    assert!(err.contains("paths.data_rot: unknown key"), "{err}");
+
+    std::fs::write(&file, "[schedules]\npoll = \"every minute\"\n").unwrap();
+    let out = osa(&["--config", file.to_str().unwrap(), "config", "check"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("schedules.poll"), "{}", text(&out.stderr));
+
+    let out = osa(&["--config", "cfg/osa.toml", "config", "check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn environment_overrides_show_in_the_effective_config() {
+    let out = Command::new(env!("CARGO_BIN_EXE_osa"))
+        .args(["--config", "cfg/osa.toml", "config", "show"])
+        .env("OSA_DATA_ROOT", "/srv/lst")
+        .env("OSA_DATABASE_URL", "mysql://osa:hunter2@db:3306/osa")
+        .env("OSA_EXECUTOR", "slurm")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(shown.contains("data_root = \"/srv/lst\""), "{shown}");
+    assert!(shown.contains("kind = \"slurm\""), "{shown}");
+    assert!(shown.contains("mysql://osa:***@db:3306/osa") && !shown.contains("hunter2"), "{shown}");
+}
+
+#[test]
+fn demo_night_is_idempotent_and_never_overwrites_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    let args = ["demo", "make-night", "--dir", root, "--date", "2024-02-10", "--runs", "1", "--subruns", "2", "--events", "50"];
+    let first = osa(&args);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert!(text(&first.stdout).contains("11 file(s) written, 0 already up to date"), "{}", text(&first.stdout));
+    let again = osa(&args);
+    assert!(text(&again.stdout).contains("0 file(s) written, 11 already up to date"), "{}", text(&again.stdout));
+
+    let summary = Path::new(root).join("monitoring/RunSummary/RunSummary_20240210.ecsv");
+    std::fs::write(&summary, "hand edited\n").unwrap();
+    let refused = osa(&args);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused.stderr).contains("exists with other content"), "{}", text(&refused.stderr));
+    assert_eq!(std::fs::read_to_string(&summary).unwrap(), "hand edited\n");
+
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    assert!(osa(&forced).status.success());
+    assert!(std::fs::read_to_string(&summary).unwrap().starts_with("# %ECSV"));
+}
