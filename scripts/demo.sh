@@ -10,7 +10,7 @@ DATE="${2:-2026-01-05}"
 COMPACT="${DATE//-/}"
 bash scripts/install-deps.sh
 cargo build --release --quiet
-OSA=target/release/osa
+OSA="${CARGO_TARGET_DIR:-target}/release/osa"
 "$OSA" demo make-night --dir "$ROOT" --date "$DATE" --runs 3 --subruns 4
 echo
 "$OSA" summary show "$ROOT/monitoring/RunSummary/RunSummary_$COMPACT.ecsv" --check-r0 --r0-dir "$ROOT/R0G/$COMPACT"
