@@ -143,6 +143,18 @@ EOF
 dbd_conf_changed=$changed
 chown slurm:slurm /run/slurm
 
+# Starts a SLURM daemon unless it runs with an unchanged config (then it is left alone).
+start_slurm_daemon() { # name, config-changed flag
+  local name=$1 config_changed=$2
+  if pgrep -x "$name" >/dev/null && [ "$config_changed" -eq 0 ]; then
+    log "$name already running"
+    return
+  fi
+  pkill -x "$name" 2>/dev/null && sleep 2 || true
+  log "starting $name"
+  "$name"
+}
+
 # ---- slurmdbd ----
 mysql -uroot <<EOF
 CREATE USER IF NOT EXISTS '$DBD_USER'@'localhost' IDENTIFIED BY '$DBD_PASS';
@@ -151,13 +163,7 @@ CREATE DATABASE IF NOT EXISTS slurm_acct_db;
 GRANT ALL ON slurm_acct_db.* TO '$DBD_USER'@'localhost';
 GRANT ALL ON slurm_acct_db.* TO '$DBD_USER'@'127.0.0.1';
 EOF
-if pgrep -x slurmdbd >/dev/null && [ "$dbd_conf_changed" -eq 0 ]; then
-  log "slurmdbd already running"
-else
-  pkill -x slurmdbd 2>/dev/null && sleep 2 || true
-  log "starting slurmdbd"
-  slurmdbd
-fi
+start_slurm_daemon slurmdbd "$dbd_conf_changed"
 wait_for 60 slurmdbd sacctmgr -n list cluster
 
 if ! sacctmgr -n -P list cluster format=cluster | grep -qx "$CLUSTER"; then
@@ -176,21 +182,9 @@ for user in root ${SUDO_USER:-}; do
 done
 
 # ---- slurmctld, slurmd ----
-if pgrep -x slurmctld >/dev/null && [ "$slurm_conf_changed" -eq 0 ]; then
-  log "slurmctld already running"
-else
-  pkill -x slurmctld 2>/dev/null && sleep 2 || true
-  log "starting slurmctld"
-  slurmctld
-fi
+start_slurm_daemon slurmctld "$slurm_conf_changed"
 wait_for 60 slurmctld scontrol ping
-if pgrep -x slurmd >/dev/null && [ "$slurm_conf_changed" -eq 0 ]; then
-  log "slurmd already running"
-else
-  pkill -x slurmd 2>/dev/null && sleep 2 || true
-  log "starting slurmd"
-  slurmd
-fi
+start_slurm_daemon slurmd "$slurm_conf_changed"
 
 node_ready() { sinfo -h -n localhost -o %T | grep -qE '^(idle|mixed|allocated|completing)'; }
 for _ in $(seq 60); do
