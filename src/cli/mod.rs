@@ -10,6 +10,7 @@
 
 mod classify_cmd;
 mod config_cmd;
+mod db_cmd;
 mod demo_cmd;
 mod output;
 mod summary_cmd;
@@ -42,6 +43,9 @@ pub enum Command {
     /// Validate or print the configuration.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
+    /// Create, migrate and inspect the database.
+    #[command(subcommand)]
+    Db(db_cmd::DbCommand),
     /// Read night summaries.
     #[command(subcommand)]
     Summary(summary_cmd::SummaryCommand),
@@ -86,6 +90,7 @@ pub fn main() -> ExitCode {
     let context = Context { config_source: config::locate(cli.config.as_deref()), color: cli.color };
     let result = match cli.command {
         Command::Config(command) => config_cmd::run(&context, command),
+        Command::Db(command) => db_cmd::run(&context, command),
         Command::Summary(command) => summary_cmd::run(&context, command),
         Command::Classify(args) => classify_cmd::run(&context, args),
         Command::Demo(command) => demo_cmd::run(&context, command),

@@ -1,0 +1,15 @@
+DROP TABLE audit_log;
+DROP TABLE prov_parameters;
+DROP TABLE prov_associations;
+DROP TABLE prov_agents;
+DROP TABLE prov_generated;
+DROP TABLE prov_used;
+DROP TABLE prov_entities;
+DROP TABLE prov_activities;
+DROP TABLE outputs;
+DROP TABLE history;
+DROP TABLE tasks;
+DROP TABLE jobs;
+DROP TABLE sequences;
+DROP TABLE runs;
+DROP TABLE nights;

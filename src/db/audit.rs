@@ -1,0 +1,113 @@
+//! The audit log of operator actions: who did what to which night, when and why.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::audit_log;
+use super::{Db, DbError, now};
+use crate::night::NightDate;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditAction {
+    Rerun,
+    Close,
+    Veto,
+    Unveto,
+}
+
+impl AuditAction {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Rerun => "rerun",
+            Self::Close => "close",
+            Self::Veto => "veto",
+            Self::Unveto => "unveto",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [Self::Rerun, Self::Close, Self::Veto, Self::Unveto].into_iter().find(|a| a.as_str() == text)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditEntry {
+    pub night: NightDate,
+    pub run: Option<u32>,
+    pub action: AuditAction,
+    pub actor: String,
+    pub reason: String,
+    pub at: NaiveDateTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = audit_log)]
+struct NewAuditRow {
+    night: String,
+    run: Option<i64>,
+    action: String,
+    actor: String,
+    reason: String,
+    at: NaiveDateTime,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = audit_log)]
+struct AuditRow {
+    night: String,
+    run: Option<i64>,
+    action: String,
+    actor: String,
+    reason: String,
+    at: NaiveDateTime,
+}
+
+impl Db {
+    /// Appends an operator action (stamped now) and returns it.
+    pub fn record_audit(&self, night: NightDate, run: Option<u32>, action: AuditAction, actor: &str, reason: &str) -> Result<AuditEntry, DbError> {
+        let entry = AuditEntry { night, run, action, actor: actor.to_string(), reason: reason.to_string(), at: now() };
+        self.transaction(
+            || format!("auditing {} of night {night} by {actor}", action.as_str()),
+            |c| {
+                let row = NewAuditRow {
+                    night: night.to_string(),
+                    run: run.map(i64::from),
+                    action: action.as_str().to_string(),
+                    actor: actor.to_string(),
+                    reason: reason.to_string(),
+                    at: entry.at,
+                };
+                diesel::insert_into(audit_log::table).values(&row).execute(c)
+            },
+        )?;
+        Ok(entry)
+    }
+
+    pub fn audit_of_night(&self, night: NightDate) -> Result<Vec<AuditEntry>, DbError> {
+        self.transaction(
+            || format!("reading the audit log of night {night}"),
+            |c| {
+                let rows = audit_log::table
+                    .filter(audit_log::night.eq(night.to_string()))
+                    .order(audit_log::id.asc())
+                    .select(AuditRow::as_select())
+                    .load(c)?;
+                rows.into_iter()
+                    .map(|r| {
+                        let action = AuditAction::parse(&r.action)
+                            .ok_or_else(|| diesel::result::Error::DeserializationError(format!("unknown audit action {:?}", r.action).into()))?;
+                        Ok(AuditEntry {
+                            night: r.night.parse().expect("audit_log.night holds a valid date"),
+                            run: r.run.map(|r| r as u32),
+                            action,
+                            actor: r.actor,
+                            reason: r.reason,
+                            at: r.at,
+                        })
+                    })
+                    .collect()
+            },
+        )
+    }
+}

@@ -1,0 +1,185 @@
+//! Submissions: one row per (night, run, attempt). The intent is written BEFORE the executor
+//! is called and completed with the job id after, so a crash in between leaves a row that
+//! [`Db::pending_submissions`] finds and reconciliation (by the `--comment` key) resolves.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::jobs;
+use super::{Db, DbError, now};
+use crate::night::NightDate;
+
+/// What is about to be submitted.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobIntent {
+    pub night: NightDate,
+    pub run: u32,
+    pub attempt: u32,
+    /// `local` or `slurm`.
+    pub executor: String,
+    pub job_name: String,
+    /// Our own key passed as `--comment`, matched when reconciling after a crash.
+    pub comment_key: String,
+    /// `0-141`, or `0` for the calibration job.
+    pub array_range: String,
+    pub partition: String,
+    pub account: String,
+    pub mem_per_cpu: String,
+    pub time_limit: String,
+    pub script_path: String,
+}
+
+/// A submission as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobRecord {
+    pub intent: JobIntent,
+    pub intent_at: NaiveDateTime,
+    /// Set once the executor accepted the job.
+    pub job_id: Option<String>,
+    pub submitted_at: Option<NaiveDateTime>,
+    /// Set when the executor refused it.
+    pub submit_error: Option<String>,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = jobs)]
+struct JobRow {
+    night: String,
+    run: i64,
+    attempt: i64,
+    executor: String,
+    job_name: String,
+    comment_key: String,
+    array_range: String,
+    partition_name: String,
+    account: String,
+    mem_per_cpu: String,
+    time_limit: String,
+    script_path: String,
+    intent_at: NaiveDateTime,
+    job_id: Option<String>,
+    submitted_at: Option<NaiveDateTime>,
+    submit_error: Option<String>,
+}
+
+// ---- Local methods ----
+
+impl JobRow {
+    fn into_record(self) -> JobRecord {
+        JobRecord {
+            intent: JobIntent {
+                night: self.night.parse().expect("jobs.night holds a valid date"),
+                run: self.run as u32,
+                attempt: self.attempt as u32,
+                executor: self.executor,
+                job_name: self.job_name,
+                comment_key: self.comment_key,
+                array_range: self.array_range,
+                partition: self.partition_name,
+                account: self.account,
+                mem_per_cpu: self.mem_per_cpu,
+                time_limit: self.time_limit,
+                script_path: self.script_path,
+            },
+            intent_at: self.intent_at,
+            job_id: self.job_id,
+            submitted_at: self.submitted_at,
+            submit_error: self.submit_error,
+        }
+    }
+}
+
+fn key(night: NightDate, run: u32, attempt: u32) -> (String, i64, i64) {
+    (night.to_string(), i64::from(run), i64::from(attempt))
+}
+
+// ---- Database methods ----
+
+impl Db {
+    /// Writes the intent of a submission. Idempotent: an existing intent for the same
+    /// (night, run, attempt) is kept as it is and returned.
+    pub fn record_submission_intent(&self, intent: &JobIntent) -> Result<JobRecord, DbError> {
+        self.transaction(
+            || format!("recording the submission intent of night {} run {} attempt {}", intent.night, intent.run, intent.attempt),
+            |c| {
+                let k = key(intent.night, intent.run, intent.attempt);
+                if let Some(row) = jobs::table.find((&k.0, k.1, k.2)).select(JobRow::as_select()).first(c).optional()? {
+                    return Ok(row.into_record());
+                }
+                let row = JobRow {
+                    night: k.0,
+                    run: k.1,
+                    attempt: k.2,
+                    executor: intent.executor.clone(),
+                    job_name: intent.job_name.clone(),
+                    comment_key: intent.comment_key.clone(),
+                    array_range: intent.array_range.clone(),
+                    partition_name: intent.partition.clone(),
+                    account: intent.account.clone(),
+                    mem_per_cpu: intent.mem_per_cpu.clone(),
+                    time_limit: intent.time_limit.clone(),
+                    script_path: intent.script_path.clone(),
+                    intent_at: now(),
+                    job_id: None,
+                    submitted_at: None,
+                    submit_error: None,
+                };
+                diesel::insert_into(jobs::table).values(&row).execute(c)?;
+                Ok(row.into_record())
+            },
+        )
+    }
+
+    /// Completes an intent with the executor's job id.
+    pub fn complete_submission(&self, night: NightDate, run: u32, attempt: u32, job_id: &str) -> Result<(), DbError> {
+        self.transaction(
+            || format!("recording job {job_id} of night {night} run {run} attempt {attempt}"),
+            |c| {
+                let n = diesel::update(jobs::table.find(key(night, run, attempt)))
+                    .set((jobs::job_id.eq(job_id), jobs::submitted_at.eq(now()), jobs::submit_error.eq(None::<String>)))
+                    .execute(c)?;
+                if n == 0 { Err(diesel::result::Error::NotFound) } else { Ok(()) }
+            },
+        )
+    }
+
+    /// Records that the executor refused a submission (the intent stays, with the reason).
+    pub fn fail_submission(&self, night: NightDate, run: u32, attempt: u32, error: &str) -> Result<(), DbError> {
+        self.transaction(
+            || format!("recording the failed submission of night {night} run {run} attempt {attempt}"),
+            |c| {
+                let n = diesel::update(jobs::table.find(key(night, run, attempt))).set(jobs::submit_error.eq(error)).execute(c)?;
+                if n == 0 { Err(diesel::result::Error::NotFound) } else { Ok(()) }
+            },
+        )
+    }
+
+    /// Intents without a job id nor an error: submissions a crash may have interrupted.
+    pub fn pending_submissions(&self) -> Result<Vec<JobRecord>, DbError> {
+        self.transaction(
+            || "listing pending submissions".to_string(),
+            |c| {
+                let rows = jobs::table
+                    .filter(jobs::job_id.is_null().and(jobs::submit_error.is_null()))
+                    .order((jobs::night.asc(), jobs::run.asc(), jobs::attempt.asc()))
+                    .select(JobRow::as_select())
+                    .load(c)?;
+                Ok(rows.into_iter().map(JobRow::into_record).collect())
+            },
+        )
+    }
+
+    pub fn jobs_of_night(&self, night: NightDate) -> Result<Vec<JobRecord>, DbError> {
+        self.transaction(
+            || format!("reading the jobs of night {night}"),
+            |c| {
+                let rows = jobs::table
+                    .filter(jobs::night.eq(night.to_string()))
+                    .order((jobs::run.asc(), jobs::attempt.asc()))
+                    .select(JobRow::as_select())
+                    .load(c)?;
+                Ok(rows.into_iter().map(JobRow::into_record).collect())
+            },
+        )
+    }
+}

@@ -1,0 +1,183 @@
+//! Nights: one row per night, its state and the summary it was planned from.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::nights;
+use super::{Db, DbError, now};
+use crate::night::NightDate;
+
+/// Where a night stands, as shifters read it in `osa status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NightState {
+    /// No usable summary yet.
+    Waiting,
+    /// Planned; jobs submitted or running.
+    Running,
+    /// Every job finished; the closer is verifying and merging.
+    Closing,
+    /// Closed: products verified, provenance merged.
+    Closed,
+    /// Something only a human can fix (a vetoed run, a rejected summary).
+    NeedsHuman,
+}
+
+impl NightState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Waiting => "waiting",
+            Self::Running => "running",
+            Self::Closing => "closing",
+            Self::Closed => "closed",
+            Self::NeedsHuman => "needs_human",
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        match text {
+            "running" => Self::Running,
+            "closing" => Self::Closing,
+            "closed" => Self::Closed,
+            "needs_human" => Self::NeedsHuman,
+            _ => Self::Waiting,
+        }
+    }
+}
+
+/// A night as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NightRecord {
+    pub night: NightDate,
+    pub state: NightState,
+    pub summary_file: Option<String>,
+    pub summary_sha256: Option<String>,
+    pub sequenced_at: Option<NaiveDateTime>,
+    pub closed_at: Option<NaiveDateTime>,
+    pub closed: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = nights)]
+struct NightRow {
+    night: String,
+    state: String,
+    summary_file: Option<String>,
+    summary_sha256: Option<String>,
+    sequenced_at: Option<NaiveDateTime>,
+    closed_at: Option<NaiveDateTime>,
+    closed: i64,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+// ---- Local methods ----
+
+impl NightRow {
+    fn into_record(self) -> NightRecord {
+        NightRecord {
+            night: self.night.parse().unwrap_or_else(|_| panic!("nights.night holds a valid date, found {:?}", self.night)),
+            state: NightState::parse(&self.state),
+            summary_file: self.summary_file,
+            summary_sha256: self.summary_sha256,
+            sequenced_at: self.sequenced_at,
+            closed_at: self.closed_at,
+            closed: self.closed != 0,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+// ---- Database methods ----
+
+impl Db {
+    /// Creates the night (state `waiting`) if it is not known yet; returns it either way.
+    pub fn ensure_night(&self, night: NightDate) -> Result<NightRecord, DbError> {
+        self.transaction(
+            || format!("registering night {night}"),
+            |c| {
+                let key = night.to_string();
+                let existing = nights::table.find(&key).select(NightRow::as_select()).first(c).optional()?;
+                if let Some(row) = existing {
+                    return Ok(row.into_record());
+                }
+                let at = now();
+                let row = NightRow {
+                    night: key,
+                    state: NightState::Waiting.as_str().to_string(),
+                    summary_file: None,
+                    summary_sha256: None,
+                    sequenced_at: None,
+                    closed_at: None,
+                    closed: 0,
+                    created_at: at,
+                    updated_at: at,
+                };
+                diesel::insert_into(nights::table).values(&row).execute(c)?;
+                Ok(row.into_record())
+            },
+        )
+    }
+
+    pub fn night(&self, night: NightDate) -> Result<Option<NightRecord>, DbError> {
+        self.transaction(
+            || format!("reading night {night}"),
+            |c| Ok(nights::table.find(night.to_string()).select(NightRow::as_select()).first(c).optional()?.map(NightRow::into_record)),
+        )
+    }
+
+    /// Records the summary a night is planned from; returns whether its content (by sha256)
+    /// changed, i.e. whether the night must be planned again.
+    pub fn record_summary(&self, night: NightDate, file: &str, sha256: &str) -> Result<bool, DbError> {
+        self.ensure_night(night)?;
+        self.transaction(
+            || format!("recording summary {file} of night {night}"),
+            |c| {
+                let key = night.to_string();
+                let old: Option<String> = nights::table.find(&key).select(nights::summary_sha256).first(c)?;
+                if old.as_deref() == Some(sha256) {
+                    return Ok(false);
+                }
+                diesel::update(nights::table.find(&key))
+                    .set((nights::summary_file.eq(file), nights::summary_sha256.eq(sha256), nights::updated_at.eq(now())))
+                    .execute(c)?;
+                Ok(true)
+            },
+        )
+    }
+
+    pub fn set_night_state(&self, night: NightDate, state: NightState) -> Result<(), DbError> {
+        self.ensure_night(night)?;
+        self.transaction(
+            || format!("setting night {night} to {}", state.as_str()),
+            |c| {
+                let at = now();
+                let key = night.to_string();
+                diesel::update(nights::table.find(&key)).set((nights::state.eq(state.as_str()), nights::updated_at.eq(at))).execute(c)?;
+                if state == NightState::Running {
+                    diesel::update(nights::table.find(&key)).set(nights::sequenced_at.eq(at)).execute(c)?;
+                }
+                if state == NightState::Closed {
+                    diesel::update(nights::table.find(&key)).set((nights::closed.eq(1), nights::closed_at.eq(at))).execute(c)?;
+                } else {
+                    diesel::update(nights::table.find(&key)).set((nights::closed.eq(0), nights::closed_at.eq(None::<NaiveDateTime>))).execute(c)?;
+                }
+                Ok(())
+            },
+        )
+    }
+
+    /// Nights not closed yet, oldest first: what the daemon and `osa status` look after.
+    pub fn open_nights(&self) -> Result<Vec<NightRecord>, DbError> {
+        self.transaction(
+            || "listing open nights".to_string(),
+            |c| {
+                let rows = nights::table.filter(nights::closed.eq(0)).order(nights::night.asc()).select(NightRow::as_select()).load(c)?;
+                Ok(rows.into_iter().map(NightRow::into_record).collect())
+            },
+        )
+    }
+}

@@ -1,0 +1,219 @@
+//! Provenance in the IVOA ProvDM shape: activities, entities, the used / wasGeneratedBy links
+//! between them, agents and their associations, and activity parameters. Activities and
+//! entities carry the night and run they belong to: the keys of run- and night-level records.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{prov_activities, prov_agents, prov_associations, prov_entities, prov_generated, prov_parameters, prov_used};
+use super::{BATCH_ROWS, Db, DbError, per_backend};
+use crate::night::NightDate;
+
+#[derive(Clone, Debug, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = prov_activities)]
+pub struct ProvActivity {
+    pub id: String,
+    pub night: String,
+    pub run: i64,
+    pub subrun: Option<i64>,
+    pub name: String,
+    pub started_at: NaiveDateTime,
+    pub ended_at: Option<NaiveDateTime>,
+    /// `ok` or `failed`: failed steps keep their records.
+    pub status: String,
+    pub return_code: Option<i64>,
+    pub host: Option<String>,
+    pub slurm_job: Option<String>,
+    pub software: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = prov_entities)]
+pub struct ProvEntity {
+    pub id: String,
+    pub night: String,
+    pub run: Option<i64>,
+    pub location: String,
+    /// `file`, `collection`, `config`.
+    pub kind: String,
+    pub sha256: Option<String>,
+    /// The collection entity this one belongs to (run-level merges).
+    pub member_of: Option<String>,
+}
+
+/// A used or wasGeneratedBy link.
+#[derive(Clone, Debug, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = prov_used)]
+pub struct ProvLink {
+    pub activity_id: String,
+    pub entity_id: String,
+    pub role: String,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = prov_generated)]
+struct GeneratedRow<'a> {
+    activity_id: &'a str,
+    entity_id: &'a str,
+    role: &'a str,
+}
+
+#[derive(Clone, Debug, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = prov_agents)]
+pub struct ProvAgent {
+    pub id: String,
+    pub name: String,
+    /// `person`, `software`, `organization`.
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = prov_associations)]
+pub struct ProvAssociation {
+    pub activity_id: String,
+    pub agent_id: String,
+    pub role: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = prov_parameters)]
+pub struct ProvParameter {
+    pub activity_id: String,
+    pub name: String,
+    pub value: String,
+}
+
+/// A set of provenance records written together (one step, one subrun, or a whole run).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProvBatch {
+    pub activities: Vec<ProvActivity>,
+    pub entities: Vec<ProvEntity>,
+    pub used: Vec<ProvLink>,
+    pub generated: Vec<ProvLink>,
+    pub agents: Vec<ProvAgent>,
+    pub associations: Vec<ProvAssociation>,
+    pub parameters: Vec<ProvParameter>,
+}
+
+impl ProvBatch {
+    pub fn len(&self) -> usize {
+        self.activities.len()
+            + self.entities.len()
+            + self.used.len()
+            + self.generated.len()
+            + self.agents.len()
+            + self.associations.len()
+            + self.parameters.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Db {
+    /// Stores a batch in one transaction; records are keyed by their ids, so storing the same
+    /// batch again changes nothing.
+    pub fn store_provenance(&self, batch: &ProvBatch) -> Result<(), DbError> {
+        let generated: Vec<GeneratedRow> =
+            batch.generated.iter().map(|g| GeneratedRow { activity_id: &g.activity_id, entity_id: &g.entity_id, role: &g.role }).collect();
+        self.transaction(
+            || format!("storing {} provenance record(s)", batch.len()),
+            |c| {
+                per_backend!(&mut *c, |c| {
+                    for chunk in batch.agents.chunks(BATCH_ROWS) {
+                        diesel::replace_into(prov_agents::table).values(chunk).execute(c)?;
+                    }
+                    for chunk in batch.activities.chunks(BATCH_ROWS) {
+                        diesel::replace_into(prov_activities::table).values(chunk).execute(c)?;
+                    }
+                    for chunk in batch.entities.chunks(BATCH_ROWS) {
+                        diesel::replace_into(prov_entities::table).values(chunk).execute(c)?;
+                    }
+                    for chunk in batch.used.chunks(BATCH_ROWS) {
+                        diesel::replace_into(prov_used::table).values(chunk).execute(c)?;
+                    }
+                    for chunk in generated.chunks(BATCH_ROWS) {
+                        diesel::replace_into(prov_generated::table).values(chunk).execute(c)?;
+                    }
+                    for chunk in batch.associations.chunks(BATCH_ROWS) {
+                        diesel::replace_into(prov_associations::table).values(chunk).execute(c)?;
+                    }
+                    for chunk in batch.parameters.chunks(BATCH_ROWS) {
+                        diesel::replace_into(prov_parameters::table).values(chunk).execute(c)?;
+                    }
+                });
+                Ok(())
+            },
+        )
+    }
+
+    /// Every record of one run: its activities and entities with their links, associations
+    /// and parameters (the run-level record set).
+    pub fn provenance_of_run(&self, night: NightDate, run: u32) -> Result<ProvBatch, DbError> {
+        self.transaction(
+            || format!("reading the provenance of night {night} run {run}"),
+            |c| {
+                let key = night.to_string();
+                let run = i64::from(run);
+                let activities = prov_activities::table
+                    .filter(prov_activities::night.eq(&key).and(prov_activities::run.eq(run)))
+                    .order((prov_activities::started_at.asc(), prov_activities::id.asc()))
+                    .select(ProvActivity::as_select())
+                    .load(c)?;
+                let entities = prov_entities::table
+                    .filter(prov_entities::night.eq(&key).and(prov_entities::run.eq(run)))
+                    .order(prov_entities::id.asc())
+                    .select(ProvEntity::as_select())
+                    .load(c)?;
+                let ids: Vec<&str> = activities.iter().map(|a| a.id.as_str()).collect();
+                let mut used = Vec::new();
+                let mut generated = Vec::new();
+                let mut associations = Vec::new();
+                let mut parameters = Vec::new();
+                // IN lists stay under the backends' parameter limits.
+                for chunk in ids.chunks(BATCH_ROWS) {
+                    used.extend(prov_used::table.filter(prov_used::activity_id.eq_any(chunk)).select(ProvLink::as_select()).load(c)?);
+                    generated.extend(
+                        prov_generated::table
+                            .filter(prov_generated::activity_id.eq_any(chunk))
+                            .select((prov_generated::activity_id, prov_generated::entity_id, prov_generated::role))
+                            .load::<(String, String, String)>(c)?
+                            .into_iter()
+                            .map(|(activity_id, entity_id, role)| ProvLink { activity_id, entity_id, role }),
+                    );
+                    associations.extend(
+                        prov_associations::table.filter(prov_associations::activity_id.eq_any(chunk)).select(ProvAssociation::as_select()).load(c)?,
+                    );
+                    parameters.extend(
+                        prov_parameters::table.filter(prov_parameters::activity_id.eq_any(chunk)).select(ProvParameter::as_select()).load(c)?,
+                    );
+                }
+                let agent_ids: Vec<&str> = associations.iter().map(|a| a.agent_id.as_str()).collect();
+                let agents = prov_agents::table.filter(prov_agents::id.eq_any(&agent_ids)).order(prov_agents::id.asc()).select(ProvAgent::as_select()).load(c)?;
+                for list in [&mut used, &mut generated] {
+                    list.sort_by(|a, b| (&a.activity_id, &a.entity_id, &a.role).cmp(&(&b.activity_id, &b.entity_id, &b.role)));
+                }
+                associations.sort_by(|a, b| (&a.activity_id, &a.agent_id).cmp(&(&b.activity_id, &b.agent_id)));
+                parameters.sort_by(|a, b| (&a.activity_id, &a.name).cmp(&(&b.activity_id, &b.name)));
+                Ok(ProvBatch { activities, entities, used, generated, agents, associations, parameters })
+            },
+        )
+    }
+
+    /// Activities of a night per run, for the night-level record: (run, activities).
+    pub fn provenance_runs_of_night(&self, night: NightDate) -> Result<Vec<(u32, i64)>, DbError> {
+        self.transaction(
+            || format!("counting the provenance of night {night}"),
+            |c| {
+                let rows: Vec<(i64, i64)> = prov_activities::table
+                    .filter(prov_activities::night.eq(night.to_string()))
+                    .group_by(prov_activities::run)
+                    .select((prov_activities::run, diesel::dsl::count_star()))
+                    .order(prov_activities::run.asc())
+                    .load(c)?;
+                Ok(rows.into_iter().map(|(run, n)| (run as u32, n)).collect())
+            },
+        )
+    }
+}

@@ -1,0 +1,105 @@
+//! Sequences of a night: one per run, the calibration sequence first, DATA sequences chained
+//! on it (LSTOSA numbering and job names).
+
+use diesel::prelude::*;
+
+use super::schema::sequences;
+use super::{BATCH_ROWS, Db, DbError, now, per_backend};
+use crate::night::NightDate;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SequenceKind {
+    Calibration,
+    Data,
+}
+
+impl SequenceKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Calibration => "calibration",
+            Self::Data => "data",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SequenceRecord {
+    pub night: NightDate,
+    pub seq: u32,
+    pub parent_seq: Option<u32>,
+    pub run: u32,
+    pub kind: SequenceKind,
+    /// `LST1_{run:05d}`
+    pub job_name: String,
+    /// The earlier night whose closed calibration this sequence uses, if not its own.
+    pub calibration_night: Option<NightDate>,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = sequences)]
+struct SequenceRow {
+    night: String,
+    seq: i64,
+    parent_seq: Option<i64>,
+    run: i64,
+    kind: String,
+    job_name: String,
+    calibration_night: Option<String>,
+    updated_at: chrono::NaiveDateTime,
+}
+
+impl Db {
+    /// Replaces the night's sequences with `records` (a re-plan renumbers them all at once).
+    pub fn replace_sequences(&self, night: NightDate, records: &[SequenceRecord]) -> Result<(), DbError> {
+        let at = now();
+        let rows: Vec<SequenceRow> = records
+            .iter()
+            .map(|s| SequenceRow {
+                night: s.night.to_string(),
+                seq: i64::from(s.seq),
+                parent_seq: s.parent_seq.map(i64::from),
+                run: i64::from(s.run),
+                kind: s.kind.as_str().to_string(),
+                job_name: s.job_name.clone(),
+                calibration_night: s.calibration_night.map(|n| n.to_string()),
+                updated_at: at,
+            })
+            .collect();
+        self.transaction(
+            || format!("storing {} sequence(s) of night {night}", rows.len()),
+            |c| {
+                diesel::delete(sequences::table.filter(sequences::night.eq(night.to_string()))).execute(c)?;
+                for chunk in rows.chunks(BATCH_ROWS) {
+                    per_backend!(&mut *c, |c| diesel::insert_into(sequences::table).values(chunk).execute(c))?;
+                }
+                Ok(())
+            },
+        )
+    }
+
+    pub fn sequences_of_night(&self, night: NightDate) -> Result<Vec<SequenceRecord>, DbError> {
+        self.transaction(
+            || format!("reading the sequences of night {night}"),
+            |c| {
+                let rows = sequences::table
+                    .filter(sequences::night.eq(night.to_string()))
+                    .order(sequences::seq.asc())
+                    .select(SequenceRow::as_select())
+                    .load(c)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|r| SequenceRecord {
+                        night: r.night.parse().expect("sequences.night holds a valid date"),
+                        seq: r.seq as u32,
+                        parent_seq: r.parent_seq.map(|p| p as u32),
+                        run: r.run as u32,
+                        kind: if r.kind == "calibration" { SequenceKind::Calibration } else { SequenceKind::Data },
+                        job_name: r.job_name,
+                        calibration_night: r.calibration_night.and_then(|n| n.parse().ok()),
+                    })
+                    .collect())
+            },
+        )
+    }
+}

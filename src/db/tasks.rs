@@ -1,0 +1,105 @@
+//! Tasks: one row per subrun per attempt, as the executor last reported it.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::tasks;
+use super::{BATCH_ROWS, Db, DbError, now, per_backend};
+use crate::night::NightDate;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskRecord {
+    pub night: NightDate,
+    pub run: u32,
+    pub subrun: u32,
+    pub attempt: u32,
+    /// SLURM state spelling: PENDING, RUNNING, COMPLETED, FAILED, TIMEOUT, ...
+    pub state: String,
+    pub exit_code: Option<i64>,
+    pub cpu_seconds: Option<i64>,
+    pub max_rss_kb: Option<i64>,
+    pub node: Option<String>,
+    pub started_at: Option<NaiveDateTime>,
+    pub ended_at: Option<NaiveDateTime>,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = tasks)]
+struct TaskRow {
+    night: String,
+    run: i64,
+    subrun: i64,
+    attempt: i64,
+    state: String,
+    exit_code: Option<i64>,
+    cpu_seconds: Option<i64>,
+    max_rss_kb: Option<i64>,
+    node: Option<String>,
+    started_at: Option<NaiveDateTime>,
+    ended_at: Option<NaiveDateTime>,
+    updated_at: NaiveDateTime,
+}
+
+impl Db {
+    /// Stores task states, batched; a row with the same (night, run, subrun, attempt) is
+    /// replaced, so polling the same states twice changes nothing.
+    pub fn upsert_tasks(&self, records: &[TaskRecord]) -> Result<(), DbError> {
+        let at = now();
+        let rows: Vec<TaskRow> = records
+            .iter()
+            .map(|t| TaskRow {
+                night: t.night.to_string(),
+                run: i64::from(t.run),
+                subrun: i64::from(t.subrun),
+                attempt: i64::from(t.attempt),
+                state: t.state.clone(),
+                exit_code: t.exit_code,
+                cpu_seconds: t.cpu_seconds,
+                max_rss_kb: t.max_rss_kb,
+                node: t.node.clone(),
+                started_at: t.started_at,
+                ended_at: t.ended_at,
+                updated_at: at,
+            })
+            .collect();
+        self.transaction(
+            || format!("storing {} task state(s)", rows.len()),
+            |c| {
+                for chunk in rows.chunks(BATCH_ROWS) {
+                    per_backend!(&mut *c, |c| diesel::replace_into(tasks::table).values(chunk).execute(c))?;
+                }
+                Ok(())
+            },
+        )
+    }
+
+    /// Tasks of a run, every attempt, ordered by subrun then attempt.
+    pub fn tasks_of_run(&self, night: NightDate, run: u32) -> Result<Vec<TaskRecord>, DbError> {
+        self.transaction(
+            || format!("reading the tasks of night {night} run {run}"),
+            |c| {
+                let rows = tasks::table
+                    .filter(tasks::night.eq(night.to_string()).and(tasks::run.eq(i64::from(run))))
+                    .order((tasks::subrun.asc(), tasks::attempt.asc()))
+                    .select(TaskRow::as_select())
+                    .load(c)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|r| TaskRecord {
+                        night: r.night.parse().expect("tasks.night holds a valid date"),
+                        run: r.run as u32,
+                        subrun: r.subrun as u32,
+                        attempt: r.attempt as u32,
+                        state: r.state,
+                        exit_code: r.exit_code,
+                        cpu_seconds: r.cpu_seconds,
+                        max_rss_kb: r.max_rss_kb,
+                        node: r.node,
+                        started_at: r.started_at,
+                        ended_at: r.ended_at,
+                    })
+                    .collect())
+            },
+        )
+    }
+}
