@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::jobs;
-use super::{Db, DbError, now};
+use super::{Db, DbError, now, per_backend};
 use crate::night::NightDate;
 
 /// What is about to be submitted.
@@ -103,11 +103,8 @@ impl Db {
             || format!("recording the submission intent of night {} run {} attempt {}", intent.night, intent.run, intent.attempt),
             |c| {
                 let k = key(intent.night, intent.run, intent.attempt);
-                if let Some(row) = jobs::table.find((&k.0, k.1, k.2)).select(JobRow::as_select()).first(c).optional()? {
-                    return Ok(row.into_record());
-                }
                 let row = JobRow {
-                    night: k.0,
+                    night: k.0.clone(),
                     run: k.1,
                     attempt: k.2,
                     executor: intent.executor.clone(),
@@ -124,8 +121,9 @@ impl Db {
                     submitted_at: None,
                     submit_error: None,
                 };
-                diesel::insert_into(jobs::table).values(&row).execute(c)?;
-                Ok(row.into_record())
+                // Insert-or-ignore, then read: an existing intent wins, even under a race.
+                per_backend!(&mut *c, |c| diesel::insert_or_ignore_into(jobs::table).values(&row).execute(c))?;
+                Ok(jobs::table.find((&k.0, k.1, k.2)).select(JobRow::as_select()).first(c)?.into_record())
             },
         )
     }

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::nights;
-use super::{Db, DbError, now};
+use super::{Db, DbError, now, per_backend};
 use crate::night::NightDate;
 
 /// Where a night stands, as shifters read it in `osa status`.
@@ -99,14 +99,9 @@ impl Db {
         self.transaction(
             || format!("registering night {night}"),
             |c| {
-                let key = night.to_string();
-                let existing = nights::table.find(&key).select(NightRow::as_select()).first(c).optional()?;
-                if let Some(row) = existing {
-                    return Ok(row.into_record());
-                }
                 let at = now();
                 let row = NightRow {
-                    night: key,
+                    night: night.to_string(),
                     state: NightState::Waiting.as_str().to_string(),
                     summary_file: None,
                     summary_sha256: None,
@@ -116,8 +111,10 @@ impl Db {
                     created_at: at,
                     updated_at: at,
                 };
-                diesel::insert_into(nights::table).values(&row).execute(c)?;
-                Ok(row.into_record())
+                // Insert-or-ignore, then read: two writers registering the same night both
+                // succeed and see the same row (a read first would race the other's insert).
+                per_backend!(&mut *c, |c| diesel::insert_or_ignore_into(nights::table).values(&row).execute(c))?;
+                Ok(nights::table.find(&row.night).select(NightRow::as_select()).first(c)?.into_record())
             },
         )
     }
