@@ -15,4 +15,5 @@ pub mod db;
 pub mod demo;
 pub mod night;
 pub mod paths;
+pub mod sequencer;
 pub mod summary;

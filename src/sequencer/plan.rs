@@ -1,0 +1,459 @@
+//! The pure planner: a night's summary plus what is already known (submissions, their states,
+//! vetoes, earlier calibrations) in, a [`NightPlan`] out. No I/O here: everything it needs is
+//! an argument, which is what makes every case testable.
+//!
+//! Rules (LSTOSA's, minus its failure modes, see `known-issues.md`):
+//! - One calibration sequence (seq 1): the night's last PEDCALIB run, paired with the last DRS4
+//!   run taken before it. Without both, the last closed calibration of at most
+//!   `lookback_nights` earlier nights is used (said in the plan), with no SLURM dependency;
+//!   without that either, DATA sequences are blocked.
+//! - One DATA sequence per DATA run, in run order (seq 2, 3, ...; 1, 2, ... without a
+//!   calibration sequence of tonight), parent = the calibration sequence.
+//! - A run's type is the summary's; where the summary says ERROR or something unknown, the
+//!   stored R0 verdict decides. Operator-excluded runs are never planned.
+//! - Each sequence gets one action: submit, reconcile (an intent without a job id), submitted,
+//!   done, failed, vetoed or blocked. A child of a failed or blocked parent is blocked, never
+//!   submitted.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+
+use crate::db::SequenceKind;
+use crate::night::NightDate;
+use crate::summary::{Run, RunType};
+
+/// What the scheduler last said about a submission.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobOutcome {
+    /// No information (poll failed or empty): never read as failure.
+    Unknown,
+    Pending,
+    Running,
+    Completed,
+    /// Some task ended badly (FAILED, TIMEOUT, OUT_OF_MEMORY, CANCELLED, ...).
+    Failed { state: String },
+    /// Pending forever because its parent failed.
+    DependencyNeverSatisfied,
+}
+
+/// One submission of a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    pub attempt: u32,
+    pub job_id: Option<String>,
+    /// The executor refused the submission.
+    pub submit_error: Option<String>,
+    pub outcome: JobOutcome,
+}
+
+/// What the database and the scheduler know about the night's runs.
+#[derive(Clone, Debug, Default)]
+pub struct KnownState {
+    /// Submissions per run, oldest first.
+    pub attempts: HashMap<u32, Vec<Attempt>>,
+    pub vetoed: HashSet<u32>,
+}
+
+/// A finished calibration of an earlier, closed night.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct EarlierCalibration {
+    pub night: NightDate,
+    pub drs4_run: u32,
+    pub pedcal_run: u32,
+}
+
+pub struct PlanInput<'a> {
+    pub night: NightDate,
+    /// Runs of the night's summary, with stored R0 verdicts.
+    pub runs: &'a [Run],
+    pub known: &'a KnownState,
+    /// Closed calibrations of earlier nights, any order.
+    pub earlier: &'a [EarlierCalibration],
+    pub lookback_nights: u32,
+    /// Refused submissions are retried up to this many attempts.
+    pub max_tries: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum Calibration {
+    Tonight { drs4_run: u32, pedcal_run: u32 },
+    Earlier(EarlierCalibration),
+    Missing,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockReason {
+    NoCalibration,
+    ParentFailed,
+    ParentVetoed,
+    ParentBlocked,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Submit as `attempt`; `after_parent`: with `afterok` on the parent's job.
+    Submit { attempt: u32, after_parent: bool },
+    /// An intent without a job id: look the job up by its comment key before anything else.
+    Reconcile { attempt: u32 },
+    /// In the scheduler's hands.
+    Submitted { job_id: String },
+    Done,
+    /// Failed: the closer's retry rules decide what next.
+    Failed { state: String },
+    Vetoed,
+    Blocked { reason: BlockReason },
+}
+
+impl Action {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Submit { .. } => "submit",
+            Self::Reconcile { .. } => "reconcile",
+            Self::Submitted { .. } => "submitted",
+            Self::Done => "done",
+            Self::Failed { .. } => "failed",
+            Self::Vetoed => "vetoed",
+            Self::Blocked { .. } => "blocked",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PlannedSequence {
+    pub seq: u32,
+    pub parent: Option<u32>,
+    pub kind: SequenceKind,
+    pub run: u32,
+    /// Array tasks: the run's subruns, 1 for the calibration job.
+    pub tasks: u32,
+    pub subruns: u32,
+    pub source: Option<String>,
+    /// `LST1_{run:05d}`
+    pub job_name: String,
+    pub run_type: RunType,
+    pub type_mismatch: bool,
+    /// Submissions that reached the scheduler.
+    pub tries: u32,
+    pub last_job_id: Option<String>,
+    pub action: Action,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NightPlan {
+    pub night: NightDate,
+    pub calibration: Calibration,
+    pub sequences: Vec<PlannedSequence>,
+    /// What a human should know: runs left out and why, calibration choices.
+    pub notes: Vec<String>,
+}
+
+pub fn job_name(run: u32) -> String {
+    format!("LST1_{run:05}")
+}
+
+pub fn plan(input: &PlanInput) -> NightPlan {
+    let mut notes = Vec::new();
+    let typed: Vec<(&Run, RunType)> = input.runs.iter().map(|r| (r, r.effective_type())).collect();
+    for (run, kind) in &typed {
+        match kind {
+            RunType::Excluded => notes.push(format!("run {} excluded by an operator ({}): not processed", run.run, run.type_as_written)),
+            RunType::Error | RunType::Unknown => notes.push(format!(
+                "run {} has type {} in the summary and no usable R0 verdict: not processed",
+                run.run, run.type_as_written
+            )),
+            _ => {}
+        }
+        if run.type_mismatch {
+            notes.push(format!(
+                "run {}: summary says {}, R0 says {} (check by hand; the summary is followed)",
+                run.run,
+                run.run_type,
+                run.r0_type.map(|t| t.to_string()).unwrap_or_default()
+            ));
+        }
+    }
+    let runs_of = |kind: RunType| typed.iter().filter(move |(_, k)| *k == kind).map(|(r, _)| *r);
+
+    let tonight = runs_of(RunType::Pedcalib).max_by_key(|r| r.run).and_then(|pedcal| {
+        let drs4 = runs_of(RunType::Drs4).filter(|d| d.run < pedcal.run).max_by_key(|d| d.run);
+        match drs4 {
+            Some(drs4) => Some((drs4, pedcal)),
+            None => {
+                notes.push(format!("PEDCALIB run {} has no DRS4 run before it tonight", pedcal.run));
+                None
+            }
+        }
+    });
+    for extra in runs_of(RunType::Pedcalib).filter(|r| Some(r.run) != tonight.map(|t| t.1.run)) {
+        notes.push(format!("PEDCALIB run {} not used: one calibration per night, the last one", extra.run));
+    }
+
+    let earliest = NightDate::new(input.night.date() - chrono::Duration::days(i64::from(input.lookback_nights)));
+    let calibration = match tonight {
+        Some((drs4, pedcal)) => Calibration::Tonight { drs4_run: drs4.run, pedcal_run: pedcal.run },
+        None => match input.earlier.iter().filter(|c| c.night < input.night && c.night >= earliest).max_by_key(|c| (c.night, c.pedcal_run)) {
+            Some(earlier) => {
+                notes.push(format!(
+                    "no calibration tonight: using night {}'s (DRS4 run {}, PEDCALIB run {})",
+                    earlier.night, earlier.drs4_run, earlier.pedcal_run
+                ));
+                Calibration::Earlier(*earlier)
+            }
+            None => {
+                notes.push(format!("no calibration tonight nor in the {} nights before: DATA runs blocked", input.lookback_nights));
+                Calibration::Missing
+            }
+        },
+    };
+
+    let mut sequences = Vec::new();
+    if let Some((_, pedcal)) = tonight {
+        let (action, tries, last_job_id) = action_for(input, pedcal.run);
+        sequences.push(PlannedSequence {
+            seq: 1,
+            parent: None,
+            kind: SequenceKind::Calibration,
+            run: pedcal.run,
+            tasks: 1,
+            subruns: pedcal.subruns,
+            source: None,
+            job_name: job_name(pedcal.run),
+            run_type: RunType::Pedcalib,
+            type_mismatch: pedcal.type_mismatch,
+            tries,
+            last_job_id,
+            action,
+        });
+    }
+    let parent = sequences.first().map(|s| (s.seq, s.action.clone()));
+    let mut data: Vec<&Run> = runs_of(RunType::Data).collect();
+    data.sort_by_key(|r| r.run);
+    for run in data {
+        let (mut action, tries, last_job_id) = action_for(input, run.run);
+        if let Action::Submit { after_parent, .. } = &mut action {
+            match (&calibration, &parent) {
+                (Calibration::Missing, _) => action = Action::Blocked { reason: BlockReason::NoCalibration },
+                (_, Some((_, parent_action))) => match parent_action {
+                    Action::Done => {}
+                    Action::Submit { .. } | Action::Reconcile { .. } | Action::Submitted { .. } => *after_parent = true,
+                    Action::Failed { .. } => action = Action::Blocked { reason: BlockReason::ParentFailed },
+                    Action::Vetoed => action = Action::Blocked { reason: BlockReason::ParentVetoed },
+                    Action::Blocked { .. } => action = Action::Blocked { reason: BlockReason::ParentBlocked },
+                },
+                (_, None) => {}
+            }
+        }
+        sequences.push(PlannedSequence {
+            seq: sequences.len() as u32 + 1,
+            parent: parent.as_ref().map(|p| p.0),
+            kind: SequenceKind::Data,
+            run: run.run,
+            tasks: run.subruns.max(1),
+            subruns: run.subruns,
+            source: run.source.clone(),
+            job_name: job_name(run.run),
+            run_type: RunType::Data,
+            type_mismatch: run.type_mismatch,
+            tries,
+            last_job_id,
+            action,
+        });
+    }
+    NightPlan { night: input.night, calibration, sequences, notes }
+}
+
+/// The action of one run from its submissions alone (parents are applied by the caller).
+fn action_for(input: &PlanInput, run: u32) -> (Action, u32, Option<String>) {
+    let attempts = input.known.attempts.get(&run).map(Vec::as_slice).unwrap_or_default();
+    let tries = attempts.iter().filter(|a| a.job_id.is_some()).count() as u32;
+    let last_job_id = attempts.iter().rev().find_map(|a| a.job_id.clone());
+    if input.known.vetoed.contains(&run) {
+        return (Action::Vetoed, tries, last_job_id);
+    }
+    let action = match attempts.last() {
+        None => Action::Submit { attempt: 1, after_parent: false },
+        Some(a) => match (&a.job_id, &a.submit_error) {
+            (None, None) => Action::Reconcile { attempt: a.attempt },
+            (None, Some(error)) if a.attempt >= input.max_tries => Action::Failed { state: format!("submission refused: {error}") },
+            (None, Some(_)) => Action::Submit { attempt: a.attempt + 1, after_parent: false },
+            (Some(job_id), _) => match &a.outcome {
+                JobOutcome::Completed => Action::Done,
+                JobOutcome::Failed { state } => Action::Failed { state: state.clone() },
+                JobOutcome::DependencyNeverSatisfied => Action::Blocked { reason: BlockReason::ParentFailed },
+                JobOutcome::Unknown | JobOutcome::Pending | JobOutcome::Running => Action::Submitted { job_id: job_id.clone() },
+            },
+        },
+    };
+    (action, tries, last_job_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn night() -> NightDate {
+        "2026-01-05".parse().unwrap()
+    }
+
+    fn run(n: u32, written: &str, subruns: u32) -> Run {
+        let mut run = Run::new(n, written, subruns, n as usize);
+        run.source = (written == "DATA").then(|| "Crab".to_string());
+        run
+    }
+
+    fn standard_night() -> Vec<Run> {
+        vec![run(100, "DRS4", 2), run(101, "PEDCALIB", 2), run(102, "DATA", 4), run(103, "DATA", 3)]
+    }
+
+    fn plan_of(runs: &[Run], known: &KnownState, earlier: &[EarlierCalibration]) -> NightPlan {
+        plan(&PlanInput { night: night(), runs, known, earlier, lookback_nights: 7, max_tries: 3 })
+    }
+
+    fn summary(plan: &NightPlan) -> Vec<(u32, Option<u32>, u32, &'static str)> {
+        plan.sequences.iter().map(|s| (s.seq, s.parent, s.run, s.action.label())).collect()
+    }
+
+    fn attempt(n: u32, job: Option<&str>, outcome: JobOutcome) -> Attempt {
+        Attempt { attempt: n, job_id: job.map(str::to_string), submit_error: None, outcome }
+    }
+
+    #[test]
+    fn a_standard_night_chains_data_on_calibration() {
+        let plan = plan_of(&standard_night(), &KnownState::default(), &[]);
+        assert_eq!(plan.calibration, Calibration::Tonight { drs4_run: 100, pedcal_run: 101 });
+        assert_eq!(summary(&plan), [(1, None, 101, "submit"), (2, Some(1), 102, "submit"), (3, Some(1), 103, "submit")]);
+        assert_eq!(plan.sequences[0].job_name, "LST1_00101");
+        assert_eq!(plan.sequences[0].tasks, 1);
+        assert_eq!(plan.sequences[1].tasks, 4);
+        assert_eq!(plan.sequences[1].action, Action::Submit { attempt: 1, after_parent: true });
+        assert!(plan.notes.is_empty(), "{:?}", plan.notes);
+    }
+
+    #[test]
+    fn a_calibration_only_night_plans_one_sequence() {
+        let plan = plan_of(&standard_night()[..2], &KnownState::default(), &[]);
+        assert_eq!(summary(&plan), [(1, None, 101, "submit")]);
+    }
+
+    #[test]
+    fn data_without_calibration_uses_an_earlier_night_within_the_lookback() {
+        let runs = vec![run(102, "DATA", 4)];
+        let earlier = [
+            EarlierCalibration { night: "2025-12-20".parse().unwrap(), drs4_run: 10, pedcal_run: 11 },
+            EarlierCalibration { night: "2026-01-01".parse().unwrap(), drs4_run: 50, pedcal_run: 51 },
+            EarlierCalibration { night: "2026-01-06".parse().unwrap(), drs4_run: 150, pedcal_run: 151 },
+        ];
+        let plan = plan_of(&runs, &KnownState::default(), &earlier);
+        assert_eq!(plan.calibration, Calibration::Earlier(earlier[1]), "the latest earlier one, never a later night");
+        assert_eq!(summary(&plan), [(1, None, 102, "submit")]);
+        assert_eq!(plan.sequences[0].action, Action::Submit { attempt: 1, after_parent: false }, "no SLURM dependency");
+        assert!(plan.notes[0].contains("using night 2026-01-01"), "{:?}", plan.notes);
+
+        let too_old = [earlier[0]];
+        let plan = plan_of(&runs, &KnownState::default(), &too_old);
+        assert_eq!(plan.calibration, Calibration::Missing, "8 nights back is beyond the lookback of 7");
+        assert_eq!(plan.sequences[0].action, Action::Blocked { reason: BlockReason::NoCalibration });
+    }
+
+    #[test]
+    fn several_drs4_runs_pair_the_last_one_before_the_pedcalib() {
+        let runs = vec![run(100, "DRS4", 1), run(103, "DRS4", 1), run(105, "PEDCALIB", 1), run(107, "DRS4", 1), run(108, "DATA", 2)];
+        let plan = plan_of(&runs, &KnownState::default(), &[]);
+        assert_eq!(plan.calibration, Calibration::Tonight { drs4_run: 103, pedcal_run: 105 });
+
+        let runs = vec![run(104, "PEDCALIB", 1), run(107, "DRS4", 1), run(108, "DATA", 2)];
+        let plan = plan_of(&runs, &KnownState::default(), &[]);
+        assert_eq!(plan.calibration, Calibration::Missing, "a DRS4 taken after the PEDCALIB cannot calibrate it");
+        assert!(plan.notes.iter().any(|n| n.contains("no DRS4 run before it")), "{:?}", plan.notes);
+    }
+
+    #[test]
+    fn error_runs_follow_their_r0_verdict_or_are_left_out() {
+        let mut runs = standard_night();
+        let mut decided = run(104, "ERROR", 2);
+        decided.set_r0_type(RunType::Data);
+        runs.push(decided);
+        runs.push(run(105, "ERROR", 2));
+        runs.push(run(106, "EDATA", 2));
+        let plan = plan_of(&runs, &KnownState::default(), &[]);
+        let planned: Vec<u32> = plan.sequences.iter().map(|s| s.run).collect();
+        assert_eq!(planned, [101, 102, 103, 104]);
+        assert!(plan.notes.iter().any(|n| n.starts_with("run 105 has type ERROR")), "{:?}", plan.notes);
+        assert!(plan.notes.iter().any(|n| n.starts_with("run 106 excluded")), "{:?}", plan.notes);
+    }
+
+    #[test]
+    fn a_type_mismatch_is_shown_and_the_summary_followed() {
+        let mut runs = standard_night();
+        runs[2].set_r0_type(RunType::Pedcalib);
+        let plan = plan_of(&runs, &KnownState::default(), &[]);
+        assert!(plan.sequences[1].type_mismatch);
+        assert_eq!(plan.sequences[1].kind, SequenceKind::Data);
+        assert!(plan.notes.iter().any(|n| n.contains("run 102: summary says DATA, R0 says PEDCALIB")), "{:?}", plan.notes);
+    }
+
+    #[test]
+    fn a_run_added_later_in_the_night_is_the_only_new_submission() {
+        let mut known = KnownState::default();
+        known.attempts.insert(101, vec![attempt(1, Some("7"), JobOutcome::Completed)]);
+        known.attempts.insert(102, vec![attempt(1, Some("8"), JobOutcome::Running)]);
+        known.attempts.insert(103, vec![attempt(1, Some("9"), JobOutcome::Pending)]);
+        let mut runs = standard_night();
+        runs.push(run(104, "DATA", 5));
+        let plan = plan_of(&runs, &known, &[]);
+        assert_eq!(summary(&plan), [(1, None, 101, "done"), (2, Some(1), 102, "submitted"), (3, Some(1), 103, "submitted"), (4, Some(1), 104, "submit")]);
+        assert_eq!(plan.sequences[3].action, Action::Submit { attempt: 1, after_parent: false }, "the calibration is done: no dependency");
+        assert_eq!(plan.sequences[1].tries, 1);
+        assert_eq!(plan.sequences[1].last_job_id.as_deref(), Some("8"));
+    }
+
+    #[test]
+    fn children_of_a_failed_calibration_are_blocked_not_submitted() {
+        let mut known = KnownState::default();
+        known.attempts.insert(101, vec![attempt(1, Some("7"), JobOutcome::Failed { state: "FAILED".to_string() })]);
+        known.attempts.insert(102, vec![attempt(1, Some("8"), JobOutcome::DependencyNeverSatisfied)]);
+        let plan = plan_of(&standard_night(), &known, &[]);
+        assert_eq!(summary(&plan), [(1, None, 101, "failed"), (2, Some(1), 102, "blocked"), (3, Some(1), 103, "blocked")]);
+        assert_eq!(plan.sequences[2].action, Action::Blocked { reason: BlockReason::ParentFailed });
+
+        known.attempts.clear();
+        known.vetoed.insert(101);
+        let plan = plan_of(&standard_night(), &known, &[]);
+        assert_eq!(plan.sequences[1].action, Action::Blocked { reason: BlockReason::ParentVetoed });
+    }
+
+    #[test]
+    fn intents_without_job_ids_are_reconciled_before_anything_else() {
+        let mut known = KnownState::default();
+        known.attempts.insert(101, vec![attempt(1, None, JobOutcome::Unknown)]);
+        let plan = plan_of(&standard_night(), &known, &[]);
+        assert_eq!(plan.sequences[0].action, Action::Reconcile { attempt: 1 });
+        assert_eq!(plan.sequences[1].action, Action::Submit { attempt: 1, after_parent: true });
+    }
+
+    #[test]
+    fn refused_submissions_are_retried_up_to_the_limit() {
+        let mut known = KnownState::default();
+        let refused = |n| Attempt { attempt: n, job_id: None, submit_error: Some("Socket timed out".to_string()), outcome: JobOutcome::Unknown };
+        known.attempts.insert(102, vec![refused(1)]);
+        known.attempts.insert(103, vec![refused(1), refused(2), refused(3)]);
+        let plan = plan_of(&standard_night(), &known, &[]);
+        assert_eq!(plan.sequences[1].action, Action::Submit { attempt: 2, after_parent: true });
+        assert!(matches!(plan.sequences[2].action, Action::Failed { .. }));
+    }
+
+    #[test]
+    fn an_unknown_poll_is_never_a_failure_and_vetoes_hold() {
+        let mut known = KnownState::default();
+        known.attempts.insert(102, vec![attempt(1, Some("8"), JobOutcome::Unknown)]);
+        known.vetoed.insert(103);
+        let plan = plan_of(&standard_night(), &known, &[]);
+        assert_eq!(plan.sequences[1].action, Action::Submitted { job_id: "8".to_string() });
+        assert_eq!(plan.sequences[2].action, Action::Vetoed);
+    }
+}
