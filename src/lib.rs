@@ -13,6 +13,8 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod executor;
+pub mod jobrunner;
 pub mod night;
 pub mod paths;
 pub mod sequencer;

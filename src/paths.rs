@@ -163,9 +163,10 @@ impl Layout {
         self.analysis_dir(night).join("log")
     }
 
-    /// `sequence_LST1_RRRRR.sh`: the batch script of a run (kept for the operators).
-    pub fn job_script(&self, night: NightDate, run: u32) -> PathBuf {
-        self.log_dir(night).join(format!("sequence_LST1_{run:05}.sh"))
+    /// `sequence_LST1_RRRRR_attemptN.sh`: the batch script of one submission of a run, kept
+    /// for the operators (one per attempt: a retry never overwrites what ran before).
+    pub fn job_script(&self, night: NightDate, run: u32, attempt: u32) -> PathBuf {
+        self.log_dir(night).join(format!("sequence_LST1_{run:05}_attempt{attempt}.sh"))
     }
 
     /// History of a run (calibration, `subrun: None`) or of one subrun.

@@ -12,7 +12,9 @@ mod classify_cmd;
 mod config_cmd;
 mod db_cmd;
 mod demo_cmd;
+mod job_cmd;
 mod output;
+mod sequencer_cmd;
 mod summary_cmd;
 
 use std::path::PathBuf;
@@ -54,6 +56,14 @@ pub enum Command {
     /// Synthetic nights for demos and tests.
     #[command(subcommand)]
     Demo(demo_cmd::DemoCommand),
+    /// Plan a night, submit what must be submitted, print the sequencer table.
+    Sequencer(sequencer_cmd::SequencerArgs),
+    /// What array tasks run (called by the job scripts).
+    #[command(subcommand)]
+    Job(job_cmd::JobCommand),
+    /// Supervisor of one local-executor job (started by the local executor).
+    #[command(hide = true)]
+    ExecutorLocal(job_cmd::ExecutorLocalArgs),
 }
 
 /// Exit codes, see the module doc.
@@ -94,6 +104,9 @@ pub fn main() -> ExitCode {
         Command::Summary(command) => summary_cmd::run(&context, command),
         Command::Classify(args) => classify_cmd::run(&context, args),
         Command::Demo(command) => demo_cmd::run(&context, command),
+        Command::Sequencer(args) => sequencer_cmd::run(&context, args),
+        Command::Job(command) => job_cmd::run(&context, command),
+        Command::ExecutorLocal(args) => job_cmd::executor_local(args),
     };
     match result {
         Ok(outcome) => outcome.into(),

@@ -3,3 +3,5 @@
 //! (pure too); [`submit`] applies a plan through an executor and the database.
 
 pub mod plan;
+pub mod script;
+pub mod submit;

@@ -1,0 +1,272 @@
+//! `osa sequencer --date D [--simulate] [--json]`: plan the night, submit what must be
+//! submitted (nothing with `--simulate`), print the shifters' sequencer table.
+//!
+//! JSON contract: `{"date", "calibration": {"source": "tonight"|"earlier"|"missing", ...},
+//! "sequences": [{"seq", "parent", "type", "run", "subruns", "source", "job_name", "action",
+//! "tries", "job_id", "state", "cpu_time", "exit", "dl1_percent", "muons_percent",
+//! "dl1ab_percent", "datacheck_percent", "dl2_percent"}], "submitted": [{"run", "job_id"}],
+//! "notes": [...]}`; absent values are null.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use anyhow::Context as _;
+use comfy_table::Cell;
+use serde::Serialize;
+
+use super::output::{alarm, or_dash, print_json, table};
+use super::{Context, Outcome};
+use crate::config::Config;
+use crate::db::Db;
+use crate::executor::{self, TaskState};
+use crate::night::NightDate;
+use crate::paths::Layout;
+use crate::sequencer::plan::{Action, Calibration, NightPlan, PlannedSequence};
+use crate::sequencer::script::OsaCommand;
+use crate::sequencer::submit::{Cycle, Sequencer};
+
+#[derive(Debug, clap::Args)]
+pub struct SequencerArgs {
+    /// The night, YYYY-MM-DD (default: the current night, now - 12 h in UTC).
+    #[arg(long)]
+    pub date: Option<NightDate>,
+    /// Plan and print only: nothing is written or submitted.
+    #[arg(long)]
+    pub simulate: bool,
+    /// JSON for scripts (see `cli::sequencer_cmd`).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct SequenceJson<'a> {
+    seq: u32,
+    parent: Option<u32>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    run: u32,
+    subruns: u32,
+    source: Option<&'a str>,
+    job_name: &'a str,
+    action: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    tries: u32,
+    job_id: Option<&'a str>,
+    state: Option<String>,
+    cpu_time: Option<String>,
+    exit: Option<i64>,
+    dl1_percent: Option<u32>,
+    muons_percent: Option<u32>,
+    dl1ab_percent: Option<u32>,
+    datacheck_percent: Option<u32>,
+    dl2_percent: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct PlanJson<'a> {
+    date: String,
+    calibration: &'a Calibration,
+    sequences: Vec<SequenceJson<'a>>,
+    submitted: Vec<SubmittedJson<'a>>,
+    notes: &'a [String],
+}
+
+#[derive(Serialize)]
+struct SubmittedJson<'a> {
+    run: u32,
+    job_id: &'a str,
+}
+
+/// The status of one job, as the table shows it.
+struct JobView {
+    state: Option<String>,
+    cpu_time: Option<String>,
+    exit: Option<i64>,
+}
+
+/// Product counts of a night, from one listing per folder.
+struct Products {
+    names: HashSet<String>,
+    dl1ab: HashSet<String>,
+    dl2: HashSet<String>,
+}
+
+impl Products {
+    fn scan(layout: &Layout, config: &Config, night: NightDate) -> Self {
+        let list = |dir: &Path| -> HashSet<String> {
+            std::fs::read_dir(dir).map(|e| e.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect()).unwrap_or_default()
+        };
+        let analysis = layout.analysis_dir(night);
+        Self { names: list(&analysis), dl1ab: list(&analysis.join(&config.analysis.dl1_prod_id)), dl2: list(&layout.dl2_dir(night)) }
+    }
+
+    fn percent(set: &HashSet<String>, prefix: &str, run: u32, subruns: u32, suffix: &str) -> u32 {
+        if subruns == 0 {
+            return 0;
+        }
+        let found = (0..subruns).filter(|s| set.contains(&format!("{prefix}_LST-1.Run{run:05}.{s:04}.{suffix}"))).count() as u32;
+        100 * found / subruns
+    }
+}
+
+pub fn run(context: &Context, args: SequencerArgs) -> anyhow::Result<Outcome> {
+    let config = context.config()?;
+    let night = args.date.unwrap_or_else(NightDate::current);
+    let db = Db::open(&config.database_url())?;
+    let executor = executor::from_config(&config);
+    let program = std::env::current_exe().context("finding the osa binary for the job scripts")?;
+    let config_file = context.config_source.path().map(std::path::absolute).transpose()?;
+    let sequencer = Sequencer { config: &config, layout: Layout::new(&config), db: &db, executor: executor.as_ref(), osa: OsaCommand { program, config: config_file } };
+    let cycle = sequencer.cycle(night, args.simulate).with_context(|| format!("sequencer for night {night}"))?;
+    let Some(plan) = &cycle.plan else {
+        if args.json {
+            print_json(&serde_json::json!({"date": night.to_string(), "sequences": [], "notes": ["no summary for this night yet"]}))?;
+        } else {
+            println!("night {night}: no summary yet (looked in {})", config.summary_dirs().iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
+        }
+        return Ok(Outcome::Success);
+    };
+    let products = Products::scan(&sequencer.layout, &config, night);
+    let views: Vec<JobView> = plan.sequences.iter().map(|s| job_view(&db, &cycle, night, s)).collect::<anyhow::Result<_>>()?;
+    if args.json {
+        print_json(&to_json(plan, &cycle, &views, &products))?;
+    } else {
+        print_table(context, plan, &views, &products, args.simulate);
+        for (run, job_id) in &cycle.submitted {
+            println!("submitted run {run:05} as job {job_id}");
+        }
+        for note in &plan.notes {
+            println!("note: {note}");
+        }
+        if cycle.snapshot.is_none() {
+            println!("note: the executor did not answer; job states are unknown this time");
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+fn job_view(db: &Db, cycle: &Cycle, night: NightDate, sequence: &PlannedSequence) -> anyhow::Result<JobView> {
+    let Some(job_id) = &sequence.last_job_id else { return Ok(JobView { state: None, cpu_time: None, exit: None }) };
+    let mut states: Vec<(String, Option<i64>, Option<i64>)> =
+        cycle.snapshot.iter().flat_map(|s| s.tasks_of(job_id)).map(|t| (t.state.as_str().to_string(), t.cpu_seconds, t.exit_code)).collect();
+    if states.is_empty() {
+        let jobs = db.jobs_of_night(night)?;
+        let attempt = jobs.iter().find(|j| j.job_id.as_deref() == Some(job_id.as_str())).map(|j| j.intent.attempt);
+        states = db.tasks_of_run(night, sequence.run)?.into_iter().filter(|t| Some(t.attempt) == attempt).map(|t| (t.state, t.cpu_seconds, t.exit_code)).collect();
+    }
+    if states.is_empty() {
+        return Ok(JobView { state: None, cpu_time: None, exit: None });
+    }
+    let bad = states.iter().find(|(s, _, _)| TaskState::parse(s).is_none_or(|s| s.is_finished() && s != TaskState::Completed));
+    let state = match bad {
+        Some((s, _, _)) => s.clone(),
+        None if states.iter().all(|(s, _, _)| s == "COMPLETED") => "COMPLETED".to_string(),
+        None if states.iter().any(|(s, _, _)| s == "RUNNING" || s == "COMPLETED") => "RUNNING".to_string(),
+        None => "PENDING".to_string(),
+    };
+    let mut cpu: Vec<i64> = states.iter().filter_map(|(_, c, _)| *c).collect();
+    cpu.sort_unstable();
+    let cpu_time = cpu.get(cpu.len() / 2).map(|s| format!("{:02}:{:02}:{:02}", s / 3600, s % 3600 / 60, s % 60));
+    let exit = bad.and_then(|b| b.2).or_else(|| states.iter().filter_map(|(_, _, e)| *e).max());
+    Ok(JobView { state: Some(state), cpu_time, exit })
+}
+
+fn percents(products: &Products, s: &PlannedSequence) -> [Option<u32>; 5] {
+    if s.kind == crate::db::SequenceKind::Calibration {
+        return [None; 5];
+    }
+    let dl2 = if products.dl2.contains(&format!("dl2_LST-1.Run{:05}.h5", s.run)) { 100 } else { 0 };
+    [
+        Some(Products::percent(&products.names, "dl1", s.run, s.subruns, "h5")),
+        Some(Products::percent(&products.names, "muons", s.run, s.subruns, "fits")),
+        Some(Products::percent(&products.dl1ab, "dl1", s.run, s.subruns, "h5")),
+        Some(Products::percent(&products.dl1ab, "datacheck_dl1", s.run, s.subruns, "h5")),
+        Some(dl2),
+    ]
+}
+
+fn reason(action: &Action) -> Option<String> {
+    match action {
+        Action::Blocked { reason } => Some(format!("{reason:?}")),
+        Action::Failed { state } => Some(state.clone()),
+        _ => None,
+    }
+}
+
+fn to_json<'a>(plan: &'a NightPlan, cycle: &'a Cycle, views: &[JobView], products: &Products) -> PlanJson<'a> {
+    PlanJson {
+        date: plan.night.to_string(),
+        calibration: &plan.calibration,
+        sequences: plan
+            .sequences
+            .iter()
+            .zip(views)
+            .map(|(s, v)| {
+                let [dl1, muons, dl1ab, datacheck, dl2] = percents(products, s);
+                SequenceJson {
+                    seq: s.seq,
+                    parent: s.parent,
+                    kind: s.run_type.as_str(),
+                    run: s.run,
+                    subruns: s.subruns,
+                    source: s.source.as_deref(),
+                    job_name: &s.job_name,
+                    action: s.action.label(),
+                    reason: reason(&s.action),
+                    tries: s.tries,
+                    job_id: s.last_job_id.as_deref(),
+                    state: v.state.clone(),
+                    cpu_time: v.cpu_time.clone(),
+                    exit: v.exit,
+                    dl1_percent: dl1,
+                    muons_percent: muons,
+                    dl1ab_percent: dl1ab,
+                    datacheck_percent: datacheck,
+                    dl2_percent: dl2,
+                }
+            })
+            .collect(),
+        submitted: cycle.submitted.iter().map(|(run, job_id)| SubmittedJson { run: *run, job_id }).collect(),
+        notes: &plan.notes,
+    }
+}
+
+fn print_table(context: &Context, plan: &NightPlan, views: &[JobView], products: &Products, simulate: bool) {
+    let calibration = match &plan.calibration {
+        Calibration::Tonight { drs4_run, pedcal_run } => format!("DRS4 {drs4_run:05}, PEDCALIB {pedcal_run:05}"),
+        Calibration::Earlier(e) => format!("from night {}: DRS4 {:05}, PEDCALIB {:05}", e.night, e.drs4_run, e.pedcal_run),
+        Calibration::Missing => "missing".to_string(),
+    };
+    println!("Sequencer for LST1, night {}{} — calibration: {calibration}", plan.night, if simulate { " (simulate)" } else { "" });
+    let mut t = table(
+        &["Tel", "Seq", "Parent", "Type", "Run", "Subruns", "Source", "Action", "Tries", "JobID", "State", "CPU_time", "Exit", "DL1%", "MUONS%", "DL1AB%", "DATACHECK%", "DL2%"],
+        context.color,
+    );
+    for (s, v) in plan.sequences.iter().zip(views) {
+        let action = s.action.label();
+        let action_cell = if matches!(s.action, Action::Blocked { .. } | Action::Failed { .. } | Action::Vetoed) { alarm(action, context.color) } else { Cell::new(action) };
+        let state_cell = match v.state.as_deref() {
+            Some(state @ ("FAILED" | "TIMEOUT" | "OUT_OF_MEMORY" | "CANCELLED" | "NODE_FAIL" | "BLOCKED")) => alarm(state, context.color),
+            other => Cell::new(or_dash(other)),
+        };
+        let mut row = vec![
+            Cell::new("LST1"),
+            Cell::new(s.seq),
+            Cell::new(or_dash(s.parent)),
+            Cell::new(s.run_type),
+            Cell::new(format!("{:05}", s.run)),
+            Cell::new(s.subruns),
+            Cell::new(or_dash(s.source.as_deref())),
+            action_cell,
+            Cell::new(s.tries),
+            Cell::new(or_dash(s.last_job_id.as_deref())),
+            state_cell,
+            Cell::new(or_dash(v.cpu_time.as_deref())),
+            Cell::new(or_dash(v.exit)),
+        ];
+        row.extend(percents(products, s).into_iter().map(|p| Cell::new(or_dash(p))));
+        t.add_row(row);
+    }
+    println!("{t}");
+}

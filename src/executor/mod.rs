@@ -1,0 +1,232 @@
+//! Executors run array jobs: [`slurm`] in production (sbatch/squeue/sacct/scancel), [`local`]
+//! as the embedded default (child processes on this machine, same states, same dependencies).
+//! Both sit behind [`Executor`]; the sequencer never knows which one it talks to.
+//!
+//! A job is found again by its comment key (`osa:<night>:<run>:<attempt>`), not by its name:
+//! retries and reruns reuse the job name.
+
+pub mod local;
+pub mod slurm;
+
+use std::path::PathBuf;
+
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, ExecutorKind};
+use crate::night::NightDate;
+
+/// What to submit: the script holds the resources (`#SBATCH` lines); the rest is per call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobSpec {
+    pub name: String,
+    /// `osa:<night>:<run>:<attempt>`
+    pub comment: String,
+    pub script: PathBuf,
+    /// Working directory of the tasks (`--chdir`).
+    pub workdir: PathBuf,
+    /// Array tasks 0..tasks; `None` for a single-task job.
+    pub array_tasks: Option<u32>,
+    /// `afterok` dependency on this job id.
+    pub after: Option<String>,
+    /// stdout / stderr file patterns relative to `workdir`, with `%A`, `%a`, `%4a`, `%j`.
+    pub output: String,
+    pub error: String,
+}
+
+/// The comment key of a submission.
+pub fn comment_key(night: NightDate, run: u32, attempt: u32) -> String {
+    format!("osa:{night}:{run}:{attempt}")
+}
+
+/// Parses a comment key back into (night, run, attempt).
+pub fn parse_comment_key(comment: &str) -> Option<(NightDate, u32, u32)> {
+    let mut parts = comment.strip_prefix("osa:")?.split(':');
+    let night = parts.next()?.parse().ok()?;
+    let run = parts.next()?.parse().ok()?;
+    let attempt = parts.next()?.parse().ok()?;
+    parts.next().is_none().then_some((night, run, attempt))
+}
+
+/// Task states, named as SLURM names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TaskState {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Timeout,
+    OutOfMemory,
+    Cancelled,
+    NodeFail,
+}
+
+impl TaskState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Running => "RUNNING",
+            Self::Completed => "COMPLETED",
+            Self::Failed => "FAILED",
+            Self::Timeout => "TIMEOUT",
+            Self::OutOfMemory => "OUT_OF_MEMORY",
+            Self::Cancelled => "CANCELLED",
+            Self::NodeFail => "NODE_FAIL",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::Pending,
+            Self::Running,
+            Self::Completed,
+            Self::Failed,
+            Self::Timeout,
+            Self::OutOfMemory,
+            Self::Cancelled,
+            Self::NodeFail,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
+    pub fn is_finished(&self) -> bool {
+        !matches!(self, Self::Pending | Self::Running)
+    }
+}
+
+/// One task as the scheduler reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskStatus {
+    pub job_id: String,
+    /// Array index; `None` for a single-task job.
+    pub task: Option<u32>,
+    pub name: String,
+    pub comment: String,
+    pub state: TaskState,
+    /// Why it is pending (`Dependency`, `DependencyNeverSatisfied`, `Resources`, ...).
+    pub reason: Option<String>,
+    pub exit_code: Option<i64>,
+    pub cpu_seconds: Option<i64>,
+    pub max_rss_kb: Option<i64>,
+    pub node: Option<String>,
+    pub started_at: Option<NaiveDateTime>,
+    pub ended_at: Option<NaiveDateTime>,
+}
+
+/// Everything one poll saw: osa's jobs only (comment keys starting `osa:`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub tasks: Vec<TaskStatus>,
+}
+
+impl Snapshot {
+    /// The job id submitted with this comment key, if the scheduler knows it.
+    pub fn job_with_comment(&self, comment: &str) -> Option<&str> {
+        self.tasks.iter().find(|t| t.comment == comment).map(|t| t.job_id.as_str())
+    }
+
+    pub fn tasks_of(&self, job_id: &str) -> impl Iterator<Item = &TaskStatus> {
+        self.tasks.iter().filter(move |t| t.job_id == job_id)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutorError {
+    #[error("cannot run `{command}`: {source}")]
+    Spawn { command: String, source: std::io::Error },
+    #[error("`{command}` failed ({status}):\n{}", frame(stderr))]
+    Failed { command: String, status: String, stderr: String, transient: bool },
+    #[error("`{command}` printed something unexpected: {text:?}")]
+    UnexpectedOutput { command: String, text: String },
+    #[error("`{command}`: unknown job state {state:?} in {line:?}")]
+    UnknownState { command: String, state: String, line: String },
+    #[error("local executor: {path}: {message}")]
+    Spool { path: PathBuf, message: String },
+}
+
+impl ExecutorError {
+    /// Worth retrying: the controller was busy or unreachable (the job may still exist:
+    /// reconcile by comment before submitting again).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Failed { transient: true, .. })
+    }
+}
+
+/// Frames a subprocess's stderr so it reads as quoted output.
+fn frame(stderr: &str) -> String {
+    stderr.trim_end().lines().map(|l| format!("  | {l}")).collect::<Vec<_>>().join("\n")
+}
+
+pub trait Executor: Send + Sync {
+    fn kind(&self) -> ExecutorKind;
+    /// Submits; returns the job id.
+    fn submit(&self, spec: &JobSpec) -> Result<String, ExecutorError>;
+    /// One look at every osa job: one `squeue` and one `sacct` call for SLURM.
+    fn poll(&self) -> Result<Snapshot, ExecutorError>;
+    fn cancel(&self, job_id: &str) -> Result<(), ExecutorError>;
+}
+
+/// The executor the config (or `OSA_EXECUTOR`) names.
+pub fn from_config(config: &Config) -> Box<dyn Executor> {
+    match config.executor.kind {
+        ExecutorKind::Slurm => Box::new(slurm::Slurm::new()),
+        ExecutorKind::Local => Box::new(local::Local::new(
+            config.resolve(&config.paths.osa_dir).join("local-executor"),
+            config.executor.local_concurrency,
+        )),
+    }
+}
+
+/// Expands SLURM's filename pattern: `%A` array job id, `%a` task id (`%4a` zero-padded),
+/// `%j` job id, `%%` a percent sign.
+pub fn expand_pattern(pattern: &str, job_id: &str, task: Option<u32>) -> String {
+    let mut out = String::new();
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let mut width = String::new();
+        while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+            width.push(*d);
+            chars.next();
+        }
+        let width: usize = width.parse().unwrap_or(0);
+        match chars.next() {
+            Some('A') | Some('j') => out.push_str(&format!("{job_id:0>width$}")),
+            Some('a') => out.push_str(&format!("{:0>width$}", task.unwrap_or(0))),
+            Some('%') => out.push('%'),
+            Some(other) => {
+                out.push('%');
+                out.push(other);
+            }
+            None => out.push('%'),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comment_keys_round_trip() {
+        let night: NightDate = "2026-01-05".parse().unwrap();
+        let key = comment_key(night, 12003, 2);
+        assert_eq!(key, "osa:2026-01-05:12003:2");
+        assert_eq!(parse_comment_key(&key), Some((night, 12003, 2)));
+        assert_eq!(parse_comment_key("osa:2026-01-05:12003"), None);
+        assert_eq!(parse_comment_key("someone else's job"), None);
+    }
+
+    #[test]
+    fn output_patterns_expand_like_slurm() {
+        assert_eq!(expand_pattern("log/Run01807.%4a_jobid_%A.out", "1", Some(2)), "log/Run01807.0002_jobid_1.out");
+        assert_eq!(expand_pattern("log/calib_%j.err", "77", None), "log/calib_77.err");
+        assert_eq!(expand_pattern("100%%_%a", "1", Some(3)), "100%_3");
+    }
+}

@@ -1,0 +1,170 @@
+//! Job scripts: one bash script per submission, `#SBATCH` header as LSTOSA writes it (job
+//! name, time, chdir, output/error with `%A`/`%a`, array, partition, memory per CPU, account),
+//! all from the config; the body runs `osa job …` for the task's subrun. Pure functions:
+//! golden-tested below, written to the night's log folder by the caller and kept.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::{Config, SlurmJobConfig};
+use crate::db::SequenceKind;
+use crate::night::NightDate;
+
+/// How a task calls osa back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OsaCommand {
+    pub program: PathBuf,
+    pub config: Option<PathBuf>,
+}
+
+/// The calibration a DATA job uses: the runs and the night they were taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CalibrationRuns {
+    pub night: NightDate,
+    pub drs4_run: u32,
+    pub pedcal_run: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScriptInput<'a> {
+    pub night: NightDate,
+    pub run: u32,
+    pub attempt: u32,
+    pub kind: SequenceKind,
+    /// Array tasks (subruns); ignored for the calibration job.
+    pub tasks: u32,
+    pub job_name: &'a str,
+    pub workdir: &'a Path,
+    pub calibration: CalibrationRuns,
+    pub osa: &'a OsaCommand,
+}
+
+/// Output and error file patterns, relative to the work dir (SLURM expands them).
+pub fn log_patterns(run: u32) -> (String, String) {
+    (format!("log/Run{run:05}.%4a_jobid_%A.out"), format!("log/Run{run:05}.%4a_jobid_%A.err"))
+}
+
+fn quote(text: &str) -> String {
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=+,@".contains(&b)) {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+pub fn job_script(config: &Config, input: &ScriptInput) -> String {
+    let resources: &SlurmJobConfig = match input.kind {
+        SequenceKind::Calibration => &config.slurm.calibration,
+        SequenceKind::Data => &config.slurm.data,
+    };
+    let (output, error) = log_patterns(input.run);
+    let mut lines = vec![
+        "#!/bin/bash".to_string(),
+        format!("#SBATCH --job-name={}", input.job_name),
+        format!("#SBATCH --time={}", resources.time),
+        format!("#SBATCH --chdir={}", input.workdir.display()),
+        format!("#SBATCH --output={output}"),
+        format!("#SBATCH --error={error}"),
+    ];
+    if input.kind == SequenceKind::Data {
+        lines.push(format!("#SBATCH --array=0-{}", input.tasks.max(1) - 1));
+    }
+    lines.push(format!("#SBATCH --partition={}", resources.partition));
+    lines.push(format!("#SBATCH --mem-per-cpu={}", resources.mem_per_cpu));
+    lines.push(format!("#SBATCH --account={}", config.slurm.account));
+    for extra in &config.slurm.extra_sbatch_args {
+        lines.push(format!("#SBATCH {extra}"));
+    }
+    lines.push(String::new());
+    lines.push(format!("# Written by osa for night {}, run {}, attempt {}.", input.night, input.run, input.attempt));
+    let mut argv = vec![quote(&input.osa.program.display().to_string())];
+    if let Some(config_file) = &input.osa.config {
+        argv.push("--config".to_string());
+        argv.push(quote(&config_file.display().to_string()));
+    }
+    let c = input.calibration;
+    match input.kind {
+        SequenceKind::Calibration => {
+            argv.extend(["job".into(), "calibration".into(), format!("--date={}", input.night)]);
+            argv.extend([format!("--drs4-run={}", c.drs4_run), format!("--pedcal-run={}", c.pedcal_run), format!("--attempt={}", input.attempt)]);
+        }
+        SequenceKind::Data => {
+            lines.push("# The subrun is the array index: SLURM_ARRAY_TASK_ID.".to_string());
+            argv.extend(["job".into(), "subrun".into(), format!("--date={}", input.night), format!("--run={}", input.run)]);
+            argv.extend([format!("--attempt={}", input.attempt), format!("--calibration-night={}", c.night)]);
+            argv.extend([format!("--drs4-run={}", c.drs4_run), format!("--pedcal-run={}", c.pedcal_run)]);
+        }
+    }
+    lines.push(format!("exec {}", argv.join(" ")));
+    lines.push(String::new());
+    lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input<'a>(kind: SequenceKind, osa: &'a OsaCommand, workdir: &'a Path) -> ScriptInput<'a> {
+        let night: NightDate = "2026-01-05".parse().unwrap();
+        ScriptInput {
+            night,
+            run: if kind == SequenceKind::Data { 12003 } else { 12002 },
+            attempt: 1,
+            kind,
+            tasks: 142,
+            job_name: if kind == SequenceKind::Data { "LST1_12003" } else { "LST1_12002" },
+            workdir,
+            calibration: CalibrationRuns { night, drs4_run: 12001, pedcal_run: 12002 },
+            osa,
+        }
+    }
+
+    #[test]
+    fn data_script_golden() {
+        let osa = OsaCommand { program: "/usr/bin/osa".into(), config: Some("/etc/osa/osa.toml".into()) };
+        let workdir = Path::new("/fefs/aswg/data/real/running_analysis/20260105/v0.10");
+        let text = job_script(&Config::default(), &input(SequenceKind::Data, &osa, workdir));
+        assert_eq!(
+            text,
+            "#!/bin/bash
+#SBATCH --job-name=LST1_12003
+#SBATCH --time=01:15:00
+#SBATCH --chdir=/fefs/aswg/data/real/running_analysis/20260105/v0.10
+#SBATCH --output=log/Run12003.%4a_jobid_%A.out
+#SBATCH --error=log/Run12003.%4a_jobid_%A.err
+#SBATCH --array=0-141
+#SBATCH --partition=short
+#SBATCH --mem-per-cpu=6G
+#SBATCH --account=dpps
+
+# Written by osa for night 2026-01-05, run 12003, attempt 1.
+# The subrun is the array index: SLURM_ARRAY_TASK_ID.
+exec /usr/bin/osa --config /etc/osa/osa.toml job subrun --date=2026-01-05 --run=12003 --attempt=1 --calibration-night=2026-01-05 --drs4-run=12001 --pedcal-run=12002
+"
+        );
+    }
+
+    #[test]
+    fn calibration_script_golden() {
+        let osa = OsaCommand { program: "/opt/osa bin/osa".into(), config: None };
+        let mut config = Config::default();
+        config.slurm.extra_sbatch_args = vec!["--qos=normal".to_string()];
+        let text = job_script(&config, &input(SequenceKind::Calibration, &osa, Path::new("/d")));
+        assert_eq!(
+            text,
+            "#!/bin/bash
+#SBATCH --job-name=LST1_12002
+#SBATCH --time=01:15:00
+#SBATCH --chdir=/d
+#SBATCH --output=log/Run12002.%4a_jobid_%A.out
+#SBATCH --error=log/Run12002.%4a_jobid_%A.err
+#SBATCH --partition=short
+#SBATCH --mem-per-cpu=3G
+#SBATCH --account=dpps
+#SBATCH --qos=normal
+
+# Written by osa for night 2026-01-05, run 12002, attempt 1.
+exec '/opt/osa bin/osa' job calibration --date=2026-01-05 --drs4-run=12001 --pedcal-run=12002 --attempt=1
+"
+        );
+    }
+}

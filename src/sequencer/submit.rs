@@ -1,0 +1,510 @@
+//! Applying a plan: the effects around the pure planner. One cycle for a night:
+//! 1. load the summary into the database (runs, R0 verdicts stored once per run);
+//! 2. ONE poll of the executor; store every task state; complete intents whose job the
+//!    scheduler knows (by comment key), so nothing is submitted twice after a crash;
+//! 3. plan; then for each sequence to submit: write the script, write the intent, submit
+//!    (transient errors: reconcile by comment, then retry with backoff), store the job id;
+//!    cancel children left pending because their parent failed, and record them blocked.
+//!
+//! `OSA_TEST_CRASH_AT=after-intent|after-sbatch` aborts the process at that point: the crash
+//! tests use it to prove a restart submits nothing twice.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::db::{Db, DbError, JobIntent, RunRecord, SequenceKind, SequenceRecord, TaskRecord};
+use crate::executor::{Executor, ExecutorError, JobSpec, Snapshot, TaskState, TaskStatus, comment_key};
+use crate::night::NightDate;
+use crate::paths::Layout;
+use crate::sequencer::plan::{self, Action, Attempt, Calibration, EarlierCalibration, JobOutcome, KnownState, NightPlan, PlanInput, PlannedSequence};
+use crate::sequencer::script::{CalibrationRuns, OsaCommand, ScriptInput, job_script, log_patterns};
+use crate::summary::classify::classify_run;
+use crate::summary::{self, NightSummary, Run, RunType, SummaryError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SequencerError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Summary(#[from] SummaryError),
+    #[error("night {night}: cannot write {path}: {source}")]
+    Io { night: NightDate, path: std::path::PathBuf, source: std::io::Error },
+    #[error("night {night} run {run}: {source}")]
+    Executor { night: NightDate, run: u32, source: ExecutorError },
+    #[error(transparent)]
+    Outside(#[from] crate::paths::OutsideDataRoot),
+}
+
+/// What one cycle did and saw.
+#[derive(Debug)]
+pub struct Cycle {
+    /// `None` while the night has no summary.
+    pub summary: Option<NightSummary>,
+    /// The plan after this cycle's submissions.
+    pub plan: Option<NightPlan>,
+    /// The poll of this cycle; `None` if the executor did not answer (states unknown).
+    pub snapshot: Option<Snapshot>,
+    /// (run, job id) submitted in this cycle.
+    pub submitted: Vec<(u32, String)>,
+}
+
+pub struct Sequencer<'a> {
+    pub config: &'a Config,
+    pub layout: Layout,
+    pub db: &'a Db,
+    pub executor: &'a dyn Executor,
+    pub osa: OsaCommand,
+}
+
+fn crash_point(name: &str) {
+    if std::env::var("OSA_TEST_CRASH_AT").is_ok_and(|v| v == name) {
+        eprintln!("osa: OSA_TEST_CRASH_AT={name}: aborting here");
+        std::process::abort();
+    }
+}
+
+/// A job's outcome from its tasks (live or as last stored).
+pub fn outcome_of(states: &[(TaskState, Option<&str>)], expected_tasks: u32) -> JobOutcome {
+    if states.is_empty() {
+        return JobOutcome::Unknown;
+    }
+    if states.iter().any(|(s, reason)| *s == TaskState::Pending && *reason == Some("DependencyNeverSatisfied")) {
+        return JobOutcome::DependencyNeverSatisfied;
+    }
+    if let Some((bad, _)) = states.iter().find(|(s, _)| s.is_finished() && *s != TaskState::Completed) {
+        return JobOutcome::Failed { state: bad.as_str().to_string() };
+    }
+    if states.len() as u32 >= expected_tasks && states.iter().all(|(s, _)| *s == TaskState::Completed) {
+        return JobOutcome::Completed;
+    }
+    if states.iter().any(|(s, _)| *s == TaskState::Running || *s == TaskState::Completed) {
+        return JobOutcome::Running;
+    }
+    JobOutcome::Pending
+}
+
+/// Tasks in an `--array` range: `0-141` has 142, `0` one.
+pub fn tasks_in_range(range: &str) -> u32 {
+    match range.split_once('-') {
+        Some((a, b)) => b.parse::<u32>().unwrap_or(0).saturating_sub(a.parse().unwrap_or(0)) + 1,
+        None => 1,
+    }
+}
+
+/// Our own state for a child cancelled because its parent failed (not a SLURM state).
+pub const BLOCKED: &str = "BLOCKED";
+
+impl Sequencer<'_> {
+    /// Reads the night's summary and stores its runs, keeping stored R0 verdicts and
+    /// classifying (once) the runs that have none. `write: false` stores nothing.
+    pub fn load_night(&self, night: NightDate, write: bool) -> Result<Option<NightSummary>, SequencerError> {
+        let Some(file) = summary::locate(&self.config.summary_dirs(), night) else { return Ok(None) };
+        let mut summary = summary::load_with_catalog(&file, Some(&self.config.resolve(&self.config.paths.run_catalog_dir)))?;
+        let stored: HashMap<u32, RunRecord> = self.db.runs_of_night(night)?.into_iter().map(|r| (r.run, r)).collect();
+        let r0_dir = self.layout.r0_night_dir(night);
+        let mut records = Vec::new();
+        for run in &mut summary.runs {
+            let (r0_type, reason) = match stored.get(&run.run).and_then(|s| s.r0_type.clone().map(|t| (t, s.r0_reason.clone()))) {
+                Some(known) => known,
+                None => {
+                    let verdict = classify_run(&r0_dir, run.run);
+                    (verdict.run_type.as_str().to_string(), verdict.reason)
+                }
+            };
+            run.set_r0_type(parse_type(&r0_type));
+            records.push(RunRecord {
+                night,
+                run: run.run,
+                summary_type: run.run_type.as_str().to_string(),
+                r0_type: Some(r0_type),
+                r0_reason: reason,
+                type_mismatch: run.type_mismatch,
+                subruns: run.subruns,
+                source: run.source.clone(),
+                start: run.start,
+            });
+        }
+        if write {
+            let sha = sha256_file(&file).map_err(|source| SequencerError::Io { night, path: file.clone(), source })?;
+            self.db.record_summary(night, &file.display().to_string(), &sha)?;
+            self.db.upsert_runs(&records)?;
+        }
+        Ok(Some(summary))
+    }
+
+    /// One poll; a failure is logged and means "unknown", never "failed".
+    pub fn poll(&self) -> Option<Snapshot> {
+        match self.executor.poll() {
+            Ok(snapshot) => Some(snapshot),
+            Err(e) => {
+                tracing::warn!("executor poll failed, states unknown this cycle: {e}");
+                None
+            }
+        }
+    }
+
+    /// Stores the state of every task of the snapshot that belongs to osa.
+    pub fn record_states(&self, snapshot: &Snapshot) -> Result<(), SequencerError> {
+        let records: Vec<TaskRecord> = snapshot
+            .tasks
+            .iter()
+            .filter_map(|t| {
+                let (night, run, attempt) = crate::executor::parse_comment_key(&t.comment)?;
+                Some(task_record(night, run, attempt, t))
+            })
+            .collect();
+        if !records.is_empty() {
+            self.db.upsert_tasks(&records)?;
+        }
+        Ok(())
+    }
+
+    /// Completes intents without job id whose job the scheduler knows by comment key.
+    pub fn reconcile(&self, snapshot: &Snapshot) -> Result<(), SequencerError> {
+        for pending in self.db.pending_submissions()? {
+            if let Some(job_id) = snapshot.job_with_comment(&pending.intent.comment_key) {
+                tracing::info!(night.date = %pending.intent.night, run.id = pending.intent.run, job.id = job_id, "found the job of an interrupted submission");
+                self.db.complete_submission(pending.intent.night, pending.intent.run, pending.intent.attempt, job_id)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn known_state(&self, night: NightDate, snapshot: Option<&Snapshot>) -> Result<KnownState, SequencerError> {
+        let mut known = KnownState::default();
+        let mut stored_tasks: HashMap<u32, Vec<TaskRecord>> = HashMap::new();
+        for job in self.db.jobs_of_night(night)? {
+            let run = job.intent.run;
+            if !stored_tasks.contains_key(&run) {
+                stored_tasks.insert(run, self.db.tasks_of_run(night, run)?);
+            }
+            let expected = tasks_in_range(&job.intent.array_range);
+            let outcome = match &job.job_id {
+                None => JobOutcome::Unknown,
+                Some(id) => {
+                    let live: Vec<(TaskState, Option<&str>)> =
+                        snapshot.map(|s| s.tasks_of(id).map(|t| (t.state, t.reason.as_deref())).collect()).unwrap_or_default();
+                    if live.is_empty() {
+                        let stored: Vec<(TaskState, Option<&str>)> = stored_tasks[&run]
+                            .iter()
+                            .filter(|t| t.attempt == job.intent.attempt)
+                            .map(|t| match t.state.as_str() {
+                                BLOCKED => (TaskState::Pending, Some("DependencyNeverSatisfied")),
+                                other => (TaskState::parse(other).unwrap_or(TaskState::Pending), None),
+                            })
+                            .collect();
+                        outcome_of(&stored, expected)
+                    } else {
+                        outcome_of(&live, expected)
+                    }
+                }
+            };
+            known.attempts.entry(run).or_default().push(Attempt {
+                attempt: job.intent.attempt,
+                job_id: job.job_id.clone(),
+                submit_error: job.submit_error.clone(),
+                outcome,
+            });
+        }
+        for entry in self.db.audit_of_night(night)? {
+            match (entry.action, entry.run) {
+                (crate::db::AuditAction::Veto, Some(run)) => {
+                    known.vetoed.insert(run);
+                }
+                (crate::db::AuditAction::Unveto, Some(run)) => {
+                    known.vetoed.remove(&run);
+                }
+                _ => {}
+            }
+        }
+        Ok(known)
+    }
+
+    /// Finished calibrations of closed nights within the lookback.
+    pub fn earlier_calibrations(&self, night: NightDate) -> Result<Vec<EarlierCalibration>, SequencerError> {
+        let mut found = Vec::new();
+        let mut earlier = night;
+        for _ in 0..self.config.calibration.lookback_nights {
+            earlier = earlier.previous();
+            let Some(record) = self.db.night(earlier)? else { continue };
+            if !record.closed {
+                continue;
+            }
+            let runs = self.db.runs_of_night(earlier)?;
+            for sequence in self.db.sequences_of_night(earlier)?.into_iter().filter(|s| s.kind == SequenceKind::Calibration) {
+                let drs4 = runs
+                    .iter()
+                    .filter(|r| r.summary_type == RunType::Drs4.as_str() && r.run < sequence.run)
+                    .map(|r| r.run)
+                    .max();
+                let done = self.known_state(earlier, None)?.attempts.get(&sequence.run).and_then(|a| a.last()).map(|a| a.outcome == JobOutcome::Completed);
+                if let (Some(drs4_run), Some(true)) = (drs4, done) {
+                    found.push(EarlierCalibration { night: earlier, drs4_run, pedcal_run: sequence.run });
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    pub fn plan(&self, night: NightDate, runs: &[Run], snapshot: Option<&Snapshot>) -> Result<NightPlan, SequencerError> {
+        let known = self.known_state(night, snapshot)?;
+        let earlier = self.earlier_calibrations(night)?;
+        Ok(plan::plan(&PlanInput {
+            night,
+            runs,
+            known: &known,
+            earlier: &earlier,
+            lookback_nights: self.config.calibration.lookback_nights,
+            max_tries: self.config.retries.max_tries_per_run,
+        }))
+    }
+
+    /// One full cycle for a night. `simulate`: read and plan only, nothing written or submitted.
+    pub fn cycle(&self, night: NightDate, simulate: bool) -> Result<Cycle, SequencerError> {
+        let Some(summary) = self.load_night(night, !simulate)? else {
+            if !simulate {
+                self.db.ensure_night(night)?;
+            }
+            return Ok(Cycle { summary: None, plan: None, snapshot: None, submitted: Vec::new() });
+        };
+        let snapshot = self.poll();
+        if !simulate && let Some(snapshot) = &snapshot {
+            self.record_states(snapshot)?;
+            self.reconcile(snapshot)?;
+        }
+        let plan = self.plan(night, &summary.runs, snapshot.as_ref())?;
+        if simulate {
+            return Ok(Cycle { summary: Some(summary), plan: Some(plan), snapshot, submitted: Vec::new() });
+        }
+        let submitted = self.apply(&plan, snapshot.as_ref())?;
+        self.db.replace_sequences(night, &sequence_records(&plan))?;
+        if plan.sequences.iter().any(|s| !matches!(s.action, Action::Done)) || !submitted.is_empty() {
+            self.db.set_night_state(night, crate::db::NightState::Running)?;
+        }
+        let plan = if submitted.is_empty() { plan } else { self.plan(night, &summary.runs, snapshot.as_ref())? };
+        Ok(Cycle { summary: Some(summary), plan: Some(plan), snapshot, submitted })
+    }
+
+    fn apply(&self, plan: &NightPlan, snapshot: Option<&Snapshot>) -> Result<Vec<(u32, String)>, SequencerError> {
+        let mut job_ids: HashMap<u32, String> = HashMap::new();
+        let mut submitted = Vec::new();
+        for sequence in &plan.sequences {
+            let (attempt, after_parent) = match &sequence.action {
+                Action::Submit { attempt, after_parent } => (*attempt, *after_parent),
+                Action::Reconcile { attempt } => {
+                    let parent_pending = sequence.parent.is_some_and(|p| job_ids.contains_key(&p));
+                    (*attempt, parent_pending)
+                }
+                Action::Submitted { job_id } => {
+                    job_ids.insert(sequence.seq, job_id.clone());
+                    continue;
+                }
+                Action::Blocked { .. } => {
+                    self.cancel_blocked(plan.night, sequence, snapshot)?;
+                    continue;
+                }
+                _ => continue,
+            };
+            let after = match (after_parent, sequence.parent) {
+                (true, Some(parent)) => match job_ids.get(&parent) {
+                    Some(id) => Some(id.clone()),
+                    None => {
+                        tracing::warn!(night.date = %plan.night, run.id = sequence.run, "parent sequence {parent} has no job: not submitting its child this cycle");
+                        continue;
+                    }
+                },
+                _ => None,
+            };
+            if let Some(job_id) = self.submit(plan, sequence, attempt, after)? {
+                job_ids.insert(sequence.seq, job_id.clone());
+                submitted.push((sequence.run, job_id));
+            }
+        }
+        Ok(submitted)
+    }
+
+    /// A child left pending because its parent failed: cancelled and recorded as blocked.
+    fn cancel_blocked(&self, night: NightDate, sequence: &PlannedSequence, snapshot: Option<&Snapshot>) -> Result<(), SequencerError> {
+        let (Some(snapshot), Some(job_id)) = (snapshot, &sequence.last_job_id) else { return Ok(()) };
+        let stuck: Vec<&TaskStatus> = snapshot.tasks_of(job_id).filter(|t| !t.state.is_finished()).collect();
+        if stuck.is_empty() {
+            return Ok(());
+        }
+        tracing::warn!(night.date = %night, run.id = sequence.run, job.id = %job_id, "parent failed: cancelling the job left pending and recording it blocked");
+        self.executor.cancel(job_id).map_err(|source| SequencerError::Executor { night, run: sequence.run, source })?;
+        let records: Vec<TaskRecord> = stuck
+            .iter()
+            .filter_map(|t| {
+                let (night, run, attempt) = crate::executor::parse_comment_key(&t.comment)?;
+                let mut record = task_record(night, run, attempt, t);
+                record.state = BLOCKED.to_string();
+                Some(record)
+            })
+            .collect();
+        self.db.upsert_tasks(&records)?;
+        Ok(())
+    }
+
+    fn submit(&self, plan: &NightPlan, sequence: &PlannedSequence, attempt: u32, after: Option<String>) -> Result<Option<String>, SequencerError> {
+        let night = plan.night;
+        let calibration = match plan.calibration {
+            Calibration::Tonight { drs4_run, pedcal_run } => CalibrationRuns { night, drs4_run, pedcal_run },
+            Calibration::Earlier(e) => CalibrationRuns { night: e.night, drs4_run: e.drs4_run, pedcal_run: e.pedcal_run },
+            Calibration::Missing => return Ok(None),
+        };
+        let workdir = self.layout.contain(&self.layout.analysis_dir(night))?;
+        let log_dir = self.layout.log_dir(night);
+        std::fs::create_dir_all(&log_dir).map_err(|source| SequencerError::Io { night, path: log_dir.clone(), source })?;
+        let script = self.layout.contain(&self.layout.job_script(night, sequence.run, attempt))?;
+        let text = job_script(
+            self.config,
+            &ScriptInput {
+                night,
+                run: sequence.run,
+                attempt,
+                kind: sequence.kind,
+                tasks: sequence.tasks,
+                job_name: &sequence.job_name,
+                workdir: &workdir,
+                calibration,
+                osa: &self.osa,
+            },
+        );
+        std::fs::write(&script, text).map_err(|source| SequencerError::Io { night, path: script.clone(), source })?;
+
+        let resources = match sequence.kind {
+            SequenceKind::Calibration => &self.config.slurm.calibration,
+            SequenceKind::Data => &self.config.slurm.data,
+        };
+        let comment = comment_key(night, sequence.run, attempt);
+        let array_tasks = (sequence.kind == SequenceKind::Data).then_some(sequence.tasks);
+        let intent = JobIntent {
+            night,
+            run: sequence.run,
+            attempt,
+            executor: match self.executor.kind() {
+                crate::config::ExecutorKind::Local => "local".to_string(),
+                crate::config::ExecutorKind::Slurm => "slurm".to_string(),
+            },
+            job_name: sequence.job_name.clone(),
+            comment_key: comment.clone(),
+            array_range: array_tasks.map(|n| format!("0-{}", n.max(1) - 1)).unwrap_or_else(|| "0".to_string()),
+            partition: resources.partition.clone(),
+            account: self.config.slurm.account.clone(),
+            mem_per_cpu: resources.mem_per_cpu.clone(),
+            time_limit: resources.time.clone(),
+            script_path: script.display().to_string(),
+        };
+        self.db.record_submission_intent(&intent)?;
+        crash_point("after-intent");
+
+        let (output, error) = log_patterns(sequence.run);
+        let spec = JobSpec { name: sequence.job_name.clone(), comment: comment.clone(), script, workdir, array_tasks, after, output, error };
+        let mut delay = Duration::from_secs(1);
+        const TRIES: u32 = 4;
+        for try_number in 1..=TRIES {
+            match self.executor.submit(&spec) {
+                Ok(job_id) => {
+                    crash_point("after-sbatch");
+                    self.db.complete_submission(night, sequence.run, attempt, &job_id)?;
+                    tracing::info!(night.date = %night, run.id = sequence.run, job.id = %job_id, attempt, "submitted");
+                    return Ok(Some(job_id));
+                }
+                Err(e) if e.is_transient() && try_number < TRIES => {
+                    // The submission may have gone through before the error: look first.
+                    if let Ok(snapshot) = self.executor.poll()
+                        && let Some(job_id) = snapshot.job_with_comment(&comment)
+                    {
+                        self.db.complete_submission(night, sequence.run, attempt, job_id)?;
+                        return Ok(Some(job_id.to_string()));
+                    }
+                    tracing::warn!(night.date = %night, run.id = sequence.run, "submission failed, retrying in {delay:?}: {e}");
+                    std::thread::sleep(delay);
+                    delay *= 2;
+                }
+                Err(e) => {
+                    tracing::error!(night.date = %night, run.id = sequence.run, "submission refused: {e}");
+                    self.db.fail_submission(night, sequence.run, attempt, &e.to_string())?;
+                    return Ok(None);
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+fn task_record(night: NightDate, run: u32, attempt: u32, t: &TaskStatus) -> TaskRecord {
+    TaskRecord {
+        night,
+        run,
+        subrun: t.task.unwrap_or(0),
+        attempt,
+        state: t.state.as_str().to_string(),
+        exit_code: t.exit_code,
+        cpu_seconds: t.cpu_seconds,
+        max_rss_kb: t.max_rss_kb,
+        node: t.node.clone(),
+        started_at: t.started_at,
+        ended_at: t.ended_at,
+    }
+}
+
+fn sequence_records(plan: &NightPlan) -> Vec<SequenceRecord> {
+    let calibration_night = match plan.calibration {
+        Calibration::Earlier(e) => Some(e.night),
+        _ => None,
+    };
+    plan.sequences
+        .iter()
+        .map(|s| SequenceRecord {
+            night: plan.night,
+            seq: s.seq,
+            parent_seq: s.parent,
+            run: s.run,
+            kind: s.kind,
+            job_name: s.job_name.clone(),
+            calibration_night: if s.kind == SequenceKind::Data { calibration_night } else { None },
+        })
+        .collect()
+}
+
+fn parse_type(text: &str) -> RunType {
+    match text {
+        "DRS4" => RunType::Drs4,
+        "PEDCALIB" => RunType::Pedcalib,
+        "DATA" => RunType::Data,
+        "EXCLUDED" => RunType::Excluded,
+        "UNKNOWN" => RunType::Unknown,
+        _ => RunType::Error,
+    }
+}
+
+fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    let bytes = std::fs::read(path)?;
+    Ok(sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_from_task_states() {
+        use TaskState::*;
+        assert_eq!(outcome_of(&[], 2), JobOutcome::Unknown);
+        assert_eq!(outcome_of(&[(Completed, None), (Completed, None)], 2), JobOutcome::Completed);
+        assert_eq!(outcome_of(&[(Completed, None)], 2), JobOutcome::Running, "a task not seen yet is not done");
+        assert_eq!(outcome_of(&[(Completed, None), (Failed, None)], 2), JobOutcome::Failed { state: "FAILED".to_string() });
+        assert_eq!(outcome_of(&[(Pending, Some("Dependency")), (Pending, None)], 2), JobOutcome::Pending);
+        assert_eq!(outcome_of(&[(Pending, Some("DependencyNeverSatisfied"))], 1), JobOutcome::DependencyNeverSatisfied);
+        assert_eq!(outcome_of(&[(Running, None), (Pending, None)], 2), JobOutcome::Running);
+    }
+
+    #[test]
+    fn array_ranges_count_their_tasks() {
+        assert_eq!(tasks_in_range("0-141"), 142);
+        assert_eq!(tasks_in_range("0"), 1);
+    }
+}
