@@ -206,6 +206,8 @@ pub struct SlurmConfig {
     pub data: SlurmJobConfig,
     /// Extra `sbatch` arguments appended to every submission (e.g. `--qos=...`).
     pub extra_sbatch_args: Vec<String>,
+    /// Folder of sbatch/squeue/sacct/scancel when they are not on `PATH`.
+    pub bin_dir: Option<PathBuf>,
 }
 
 impl Default for SlurmConfig {
@@ -223,6 +225,7 @@ impl Default for SlurmConfig {
                 mem_per_cpu: "6G".to_string(),
             },
             extra_sbatch_args: Vec::new(),
+            bin_dir: None,
         }
     }
 }

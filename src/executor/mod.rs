@@ -171,7 +171,7 @@ pub trait Executor: Send + Sync {
 /// The executor the config (or `OSA_EXECUTOR`) names.
 pub fn from_config(config: &Config) -> Box<dyn Executor> {
     match config.executor.kind {
-        ExecutorKind::Slurm => Box::new(slurm::Slurm::new()),
+        ExecutorKind::Slurm => Box::new(slurm::Slurm::new(config.slurm.bin_dir.clone())),
         ExecutorKind::Local => Box::new(local::Local::new(
             config.resolve(&config.paths.osa_dir).join("local-executor"),
             config.executor.local_concurrency,

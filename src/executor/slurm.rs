@@ -5,6 +5,7 @@
 //! alone answers.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::process::Command;
 
 use chrono::NaiveDateTime;
@@ -12,16 +13,11 @@ use chrono::NaiveDateTime;
 use super::{Executor, ExecutorError, JobSpec, Snapshot, TaskState, TaskStatus};
 use crate::config::ExecutorKind;
 
-/// The commands are found on `PATH` (tests put shims in front of them).
 pub struct Slurm {
+    /// Folder of sbatch/squeue/sacct/scancel; `None`: found on `PATH`.
+    bin_dir: Option<PathBuf>,
     /// How far back `sacct` looks, in days: open nights are at most this old.
     sacct_days: u32,
-}
-
-impl Default for Slurm {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 /// stderr fragments of a busy or unreachable controller: retry, but reconcile first.
@@ -37,13 +33,17 @@ pub const SQUEUE_FORMAT: &str = "%i|%F|%K|%j|%T|%r|%N|%k";
 pub const SACCT_FIELDS: &str = "JobID,JobName,State,ExitCode,CPUTimeRAW,MaxRSS,NodeList,Start,End,Comment";
 
 impl Slurm {
-    pub fn new() -> Self {
-        Self { sacct_days: 14 }
+    pub fn new(bin_dir: Option<PathBuf>) -> Self {
+        Self { bin_dir, sacct_days: 14 }
     }
 
-    fn run(program: &str, args: &[String]) -> Result<String, ExecutorError> {
+    fn run(&self, program: &str, args: &[String]) -> Result<String, ExecutorError> {
         let command = format!("{program} {}", args.join(" "));
-        let out = Command::new(program).args(args).output().map_err(|source| ExecutorError::Spawn { command: command.clone(), source })?;
+        let path = match &self.bin_dir {
+            Some(dir) => dir.join(program),
+            None => PathBuf::from(program),
+        };
+        let out = Command::new(path).args(args).output().map_err(|source| ExecutorError::Spawn { command: command.clone(), source })?;
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         if !out.status.success() {
             let transient = TRANSIENT.iter().any(|t| stderr.contains(t));
@@ -287,18 +287,18 @@ impl Executor for Slurm {
     }
 
     fn submit(&self, spec: &JobSpec) -> Result<String, ExecutorError> {
-        let stdout = Self::run("sbatch", &sbatch_args(spec))?;
+        let stdout = self.run("sbatch", &sbatch_args(spec))?;
         parse_sbatch(&stdout).ok_or(ExecutorError::UnexpectedOutput { command: "sbatch --parsable".to_string(), text: stdout })
     }
 
     fn poll(&self) -> Result<Snapshot, ExecutorError> {
         let user = Self::user();
-        let squeue = Self::run("squeue", &["-h".into(), "-r".into(), "-u".into(), user.clone(), "-o".into(), SQUEUE_FORMAT.into()])?;
+        let squeue = self.run("squeue", &["-h".into(), "-r".into(), "-u".into(), user.clone(), "-o".into(), SQUEUE_FORMAT.into()])?;
         let live = parse_squeue(&squeue)?;
         let since = format!("now-{}days", self.sacct_days);
         let sacct_args: Vec<String> =
             ["-n", "-P", "--delimiter=|", "-u", &user, "-S", &since, "-o", SACCT_FIELDS].iter().map(|s| s.to_string()).collect();
-        let finished = match Self::run("sacct", &sacct_args) {
+        let finished = match self.run("sacct", &sacct_args) {
             Ok(out) => parse_sacct(&out)?,
             Err(e) => {
                 // Without accounting, squeue is the only live source: finished tasks vanish
@@ -311,7 +311,7 @@ impl Executor for Slurm {
     }
 
     fn cancel(&self, job_id: &str) -> Result<(), ExecutorError> {
-        Self::run("scancel", &[job_id.to_string()]).map(|_| ())
+        self.run("scancel", &[job_id.to_string()]).map(|_| ())
     }
 }
 

@@ -1,0 +1,257 @@
+//! A whole night driven through the `osa` binary: a tiny generated night (1 DRS4 + 1 PEDCALIB
+//! + 3 DATA runs x 4 subruns), a config with quick shell steps, SQLite in the temp dir, and the
+//! executor the test names. The same scenarios run on the real SLURM and on the local executor.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use osa::config::Config;
+use osa::db::Db;
+use osa::demo::{DemoOptions, make_night};
+use osa::night::NightDate;
+use osa::paths::Layout;
+
+pub struct NightHarness {
+    pub dir: tempfile::TempDir,
+    pub config_file: PathBuf,
+    pub night: NightDate,
+    pub executor: &'static str,
+}
+
+pub const CALIBRATION_OK: &str = "sleep 2";
+pub const CALIBRATION_FAILS: &str = "sleep 1; exit 3";
+
+impl NightHarness {
+    /// `night` differs per test so SLURM comment keys never collide between tests.
+    pub fn new(executor: &'static str, night: &str, calibration: &str) -> Self {
+        // Under /tmp, not a private mount: slurmd (root) runs the tasks there.
+        let dir = tempfile::Builder::new().prefix("osa-night-").tempdir_in("/tmp").unwrap();
+        let root = dir.path().join("data");
+        let config_file = dir.path().join("osa.toml");
+        std::fs::write(
+            &config_file,
+            format!(
+                r#"[paths]
+data_root = "{root}"
+[database]
+url = "sqlite://{db}"
+[executor]
+kind = "{executor}"
+local_concurrency = 2
+[slurm.calibration]
+partition = "short"
+time = "00:05:00"
+mem_per_cpu = "100M"
+[slurm.data]
+partition = "short"
+time = "00:05:00"
+mem_per_cpu = "100M"
+[[analysis.calibration_steps]]
+name = "calibration"
+program = "sh"
+args = ["-c", "{calibration}"]
+[[analysis.data_steps]]
+name = "r0_to_dl1"
+program = "sh"
+args = ["-c", "test -f {{r0_file}} && sleep 1 && touch {{dl1a_file}}"]
+"#,
+                root = root.display(),
+                db = dir.path().join("osa.sqlite").display(),
+            ),
+        )
+        .unwrap();
+        let night: NightDate = night.parse().unwrap();
+        let mut config = Config::default();
+        config.paths.data_root = root;
+        make_night(&Layout::new(&config), night, &DemoOptions { data_runs: 3, subruns: 4, events: 50, ..DemoOptions::default() }).unwrap();
+        Self { dir, config_file, night, executor }
+    }
+
+    pub fn osa(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_osa"));
+        command.arg("--config").arg(&self.config_file).args(args);
+        for var in ["OSA_CONFIG", "OSA_DATA_ROOT", "OSA_DATABASE_URL", "OSA_EXECUTOR", "OSA_TEST_CRASH_AT"] {
+            command.env_remove(var);
+        }
+        command.envs(env.iter().copied());
+        command.output().unwrap()
+    }
+
+    /// One `osa sequencer --json` cycle.
+    pub fn sequencer(&self, env: &[(&str, &str)]) -> serde_json::Value {
+        let out = self.osa(&["sequencer", "--date", &self.night.to_string(), "--json"], env);
+        assert!(out.status.success(), "osa sequencer failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    pub fn db(&self) -> Db {
+        Db::open(&format!("sqlite://{}", self.dir.path().join("osa.sqlite").display())).unwrap()
+    }
+
+    /// Runs cycles until every sequence is done, failed or blocked.
+    pub fn run_to_end(&self, limit: Duration) -> serde_json::Value {
+        let start = Instant::now();
+        loop {
+            let cycle = self.sequencer(&[]);
+            let settled = cycle["sequences"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|s| matches!(s["action"].as_str(), Some("done" | "failed" | "blocked" | "vetoed")));
+            if settled {
+                return cycle;
+            }
+            assert!(start.elapsed() < limit, "night not settled after {limit:?}:\n{cycle:#}");
+            std::thread::sleep(Duration::from_millis(700));
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+pub fn actions(cycle: &serde_json::Value) -> Vec<(u64, String)> {
+    cycle["sequences"].as_array().unwrap().iter().map(|s| (s["run"].as_u64().unwrap(), s["action"].as_str().unwrap().to_string())).collect()
+}
+
+pub fn job_ids(cycle: &serde_json::Value) -> Vec<String> {
+    cycle["sequences"].as_array().unwrap().iter().filter_map(|s| s["job_id"].as_str().map(str::to_string)).collect()
+}
+
+// ---- the scenarios, shared by the SLURM and local test binaries ----
+
+fn executor_of(h: &NightHarness) -> Box<dyn osa::executor::Executor> {
+    match h.executor {
+        "slurm" => Box::new(osa::executor::slurm::Slurm::new(None)),
+        _ => Box::new(
+            osa::executor::local::Local::new(h.root().join("data/OSA/local-executor"), 2).with_program(PathBuf::from(env!("CARGO_BIN_EXE_osa"))),
+        ),
+    }
+}
+
+/// Job ids the scheduler knows under a comment key.
+pub fn jobs_with_comment(h: &NightHarness, comment: &str) -> std::collections::BTreeSet<String> {
+    let snapshot = executor_of(h).poll().expect("the executor answers");
+    snapshot.tasks.iter().filter(|t| t.comment == comment).map(|t| t.job_id.clone()).collect()
+}
+
+/// The `afterok` parent of a job, as the scheduler holds it.
+fn dependency_of(h: &NightHarness, job_id: &str) -> Option<String> {
+    match h.executor {
+        "slurm" => {
+            let out = Command::new("scontrol").args(["show", "job", job_id]).output().unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let dependency = text.split_whitespace().find_map(|w| w.strip_prefix("Dependency="))?;
+            dependency.strip_prefix("afterok:").map(|d| d.split('(').next().unwrap_or(d).split('_').next().unwrap().to_string())
+        }
+        _ => {
+            let spec: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(h.root().join(format!("data/OSA/local-executor/jobs/{job_id}/spec.json"))).unwrap()).unwrap();
+            spec["spec"]["after"].as_str().map(str::to_string)
+        }
+    }
+}
+
+/// sacct's own word on a job's tasks (independent of osa's parser).
+fn sacct_states(job_id: &str) -> Vec<String> {
+    let out = Command::new("sacct").args(["-n", "-X", "-P", "-o", "State", "-j", job_id]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| l.split_whitespace().next().unwrap_or("").to_string()).collect()
+}
+
+fn comment(h: &NightHarness, run: u64, attempt: u32) -> String {
+    osa::executor::comment_key(h.night, run as u32, attempt)
+}
+
+pub fn whole_night_is_chained_run_and_never_submitted_twice(executor: &'static str, night: &str) {
+    let h = NightHarness::new(executor, night, CALIBRATION_OK);
+    let first = h.sequencer(&[]);
+    assert_eq!(first["submitted"].as_array().unwrap().len(), 4, "{first:#}");
+    let ids = job_ids(&first);
+    let (calibration, data) = (&ids[0], &ids[1..]);
+    for job in data {
+        assert_eq!(dependency_of(&h, job).as_deref(), Some(calibration.as_str()), "DATA job {job} waits afterok on the calibration");
+    }
+    let again = h.sequencer(&[]);
+    assert!(again["submitted"].as_array().unwrap().is_empty(), "a second run submits nothing: {again:#}");
+
+    let end = h.run_to_end(Duration::from_secs(240));
+    assert!(actions(&end).iter().all(|(_, a)| a == "done"), "{end:#}");
+    let db = h.db();
+    let runs = db.runs_of_night(h.night).unwrap();
+    for seq in end["sequences"].as_array().unwrap() {
+        let run = seq["run"].as_u64().unwrap() as u32;
+        let expected = if seq["type"] == "PEDCALIB" { 1 } else { runs.iter().find(|r| r.run == run).unwrap().subruns as usize };
+        let tasks = db.tasks_of_run(h.night, run).unwrap();
+        assert_eq!(tasks.len(), expected, "run {run}: {tasks:?}");
+        assert!(tasks.iter().all(|t| t.state == "COMPLETED" && t.exit_code == Some(0)), "run {run}: {tasks:?}");
+    }
+    assert_eq!(db.jobs_of_night(h.night).unwrap().len(), 4, "one submission per run");
+    if executor == "slurm" {
+        for job in &ids {
+            let states = sacct_states(job);
+            assert!(!states.is_empty() && states.iter().all(|s| s == "COMPLETED"), "sacct says {states:?} for job {job}");
+        }
+    }
+    let last = h.sequencer(&[]);
+    assert!(last["submitted"].as_array().unwrap().is_empty());
+}
+
+pub fn a_failed_calibration_blocks_its_data_runs(executor: &'static str, night: &str) {
+    let h = NightHarness::new(executor, night, CALIBRATION_FAILS);
+    let first = h.sequencer(&[]);
+    let ids = job_ids(&first);
+    assert_eq!(ids.len(), 4);
+    let end = h.run_to_end(Duration::from_secs(180));
+    let found = actions(&end);
+    assert_eq!(found[0].1, "failed", "{end:#}");
+    assert!(found[1..].iter().all(|(_, a)| a == "blocked"), "{end:#}");
+    let db = h.db();
+    for (run, _) in &found[1..] {
+        let tasks = db.tasks_of_run(h.night, *run as u32).unwrap();
+        assert!(!tasks.is_empty() && tasks.iter().all(|t| t.state == "BLOCKED"), "run {run}: {tasks:?}");
+    }
+    if executor == "slurm" {
+        for job in &ids[1..] {
+            let states = sacct_states(job);
+            assert!(states.iter().all(|s| s == "CANCELLED"), "left pending? sacct says {states:?} for {job}");
+        }
+    }
+    let again = h.sequencer(&[]);
+    assert!(again["submitted"].as_array().unwrap().is_empty(), "blocked runs are not resubmitted: {again:#}");
+    assert_eq!(db.jobs_of_night(h.night).unwrap().len(), 4);
+}
+
+pub fn a_crash_around_submission_never_submits_twice(executor: &'static str, night_a: &str, night_b: &str) {
+    // Crash right after the intent is written: nothing reached the scheduler.
+    let h = NightHarness::new(executor, night_a, CALIBRATION_OK);
+    let crashed = h.osa(&["sequencer", "--date", night_a], &[("OSA_TEST_CRASH_AT", "after-intent")]);
+    assert!(!crashed.status.success(), "the test hook aborts");
+    let pending = h.db().pending_submissions().unwrap();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    let calibration_run = pending[0].intent.run as u64;
+    assert!(jobs_with_comment(&h, &comment(&h, calibration_run, 1)).is_empty());
+    let end = h.run_to_end(Duration::from_secs(240));
+    assert!(actions(&end).iter().all(|(_, a)| a == "done"), "{end:#}");
+    for (run, _) in actions(&end) {
+        assert_eq!(jobs_with_comment(&h, &comment(&h, run, 1)).len(), 1, "run {run} submitted exactly once");
+    }
+    assert!(h.db().pending_submissions().unwrap().is_empty());
+
+    // Crash right after sbatch returned, before the job id was stored: the job exists.
+    let h = NightHarness::new(executor, night_b, CALIBRATION_OK);
+    let crashed = h.osa(&["sequencer", "--date", night_b], &[("OSA_TEST_CRASH_AT", "after-sbatch")]);
+    assert!(!crashed.status.success());
+    let pending = h.db().pending_submissions().unwrap();
+    assert_eq!(pending.len(), 1);
+    let key = pending[0].intent.comment_key.clone();
+    assert_eq!(jobs_with_comment(&h, &key).len(), 1, "the job reached the scheduler before the crash");
+    let next = h.sequencer(&[]);
+    let submitted: Vec<u64> = next["submitted"].as_array().unwrap().iter().map(|s| s["run"].as_u64().unwrap()).collect();
+    assert!(!submitted.contains(&(pending[0].intent.run as u64)), "the calibration was found, not resubmitted: {next:#}");
+    assert_eq!(jobs_with_comment(&h, &key).len(), 1);
+    let end = h.run_to_end(Duration::from_secs(240));
+    assert!(actions(&end).iter().all(|(_, a)| a == "done"), "{end:#}");
+    assert_eq!(h.db().jobs_of_night(h.night).unwrap().len(), 4);
+}
