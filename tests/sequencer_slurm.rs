@@ -13,17 +13,17 @@ fn require_slurm() {
 #[test]
 fn slurm_whole_night_is_chained_run_and_never_submitted_twice() {
     require_slurm();
-    whole_night_is_chained_run_and_never_submitted_twice("slurm", "2031-01-01");
+    whole_night_is_chained_run_and_never_submitted_twice("slurm");
 }
 
 #[test]
 fn slurm_a_failed_calibration_blocks_its_data_runs() {
     require_slurm();
-    a_failed_calibration_blocks_its_data_runs("slurm", "2031-01-02");
+    a_failed_calibration_blocks_its_data_runs("slurm");
 }
 
 #[test]
 fn slurm_a_crash_around_submission_never_submits_twice() {
     require_slurm();
-    a_crash_around_submission_never_submits_twice("slurm", "2031-01-03", "2031-01-04");
+    a_crash_around_submission_never_submits_twice("slurm");
 }

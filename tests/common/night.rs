@@ -23,7 +23,8 @@ pub const CALIBRATION_OK: &str = "sleep 2";
 pub const CALIBRATION_FAILS: &str = "sleep 1; exit 3";
 
 impl NightHarness {
-    /// `night` differs per test so SLURM comment keys never collide between tests.
+    /// `night` differs per test and per test run (see [`unique_night`]) so comment keys never
+    /// collide with jobs of earlier runs still in SLURM's accounting.
     pub fn new(executor: &'static str, night: &str, calibration: &str) -> Self {
         // Under /tmp, not a private mount: slurmd (root) runs the tasks there.
         let dir = tempfile::Builder::new().prefix("osa-night-").tempdir_in("/tmp").unwrap();
@@ -112,6 +113,18 @@ args = ["-c", "test -f {{r0_file}} && sleep 1 && touch {{dl1a_file}}"]
     }
 }
 
+/// A night no earlier test run used: a random date far in the future, plus `offset` so the
+/// tests of one run differ too.
+pub fn unique_night(offset: i64) -> String {
+    static BASE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    let base = *BASE.get_or_init(|| {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64;
+        (nanos / 1000 + i64::from(std::process::id())) % 6_000 * 10
+    });
+    let start = chrono::NaiveDate::from_ymd_opt(2040, 1, 1).unwrap();
+    (start + chrono::Duration::days(base + offset)).format("%Y-%m-%d").to_string()
+}
+
 pub fn actions(cycle: &serde_json::Value) -> Vec<(u64, String)> {
     cycle["sequences"].as_array().unwrap().iter().map(|s| (s["run"].as_u64().unwrap(), s["action"].as_str().unwrap().to_string())).collect()
 }
@@ -164,8 +177,8 @@ fn comment(h: &NightHarness, run: u64, attempt: u32) -> String {
     osa::executor::comment_key(h.night, run as u32, attempt)
 }
 
-pub fn whole_night_is_chained_run_and_never_submitted_twice(executor: &'static str, night: &str) {
-    let h = NightHarness::new(executor, night, CALIBRATION_OK);
+pub fn whole_night_is_chained_run_and_never_submitted_twice(executor: &'static str) {
+    let h = NightHarness::new(executor, &unique_night(0), CALIBRATION_OK);
     let first = h.sequencer(&[]);
     assert_eq!(first["submitted"].as_array().unwrap().len(), 4, "{first:#}");
     let ids = job_ids(&first);
@@ -198,8 +211,8 @@ pub fn whole_night_is_chained_run_and_never_submitted_twice(executor: &'static s
     assert!(last["submitted"].as_array().unwrap().is_empty());
 }
 
-pub fn a_failed_calibration_blocks_its_data_runs(executor: &'static str, night: &str) {
-    let h = NightHarness::new(executor, night, CALIBRATION_FAILS);
+pub fn a_failed_calibration_blocks_its_data_runs(executor: &'static str) {
+    let h = NightHarness::new(executor, &unique_night(1), CALIBRATION_FAILS);
     let first = h.sequencer(&[]);
     let ids = job_ids(&first);
     assert_eq!(ids.len(), 4);
@@ -223,10 +236,11 @@ pub fn a_failed_calibration_blocks_its_data_runs(executor: &'static str, night: 
     assert_eq!(db.jobs_of_night(h.night).unwrap().len(), 4);
 }
 
-pub fn a_crash_around_submission_never_submits_twice(executor: &'static str, night_a: &str, night_b: &str) {
+pub fn a_crash_around_submission_never_submits_twice(executor: &'static str) {
+    let (night_a, night_b) = (&unique_night(2), &unique_night(3));
     // Crash right after the intent is written: nothing reached the scheduler.
     let h = NightHarness::new(executor, night_a, CALIBRATION_OK);
-    let crashed = h.osa(&["sequencer", "--date", night_a], &[("OSA_TEST_CRASH_AT", "after-intent")]);
+    let crashed = h.osa(&["sequencer", "--date", night_a.as_str()], &[("OSA_TEST_CRASH_AT", "after-intent")]);
     assert!(!crashed.status.success(), "the test hook aborts");
     let pending = h.db().pending_submissions().unwrap();
     assert_eq!(pending.len(), 1, "{pending:?}");
@@ -241,7 +255,7 @@ pub fn a_crash_around_submission_never_submits_twice(executor: &'static str, nig
 
     // Crash right after sbatch returned, before the job id was stored: the job exists.
     let h = NightHarness::new(executor, night_b, CALIBRATION_OK);
-    let crashed = h.osa(&["sequencer", "--date", night_b], &[("OSA_TEST_CRASH_AT", "after-sbatch")]);
+    let crashed = h.osa(&["sequencer", "--date", night_b.as_str()], &[("OSA_TEST_CRASH_AT", "after-sbatch")]);
     assert!(!crashed.status.success());
     let pending = h.db().pending_submissions().unwrap();
     assert_eq!(pending.len(), 1);
