@@ -72,6 +72,7 @@ fn records(night: NightDate, run: u32, subruns: u32, t0: NaiveDateTime) -> RunRe
                 return_code: 0,
                 started_at: start,
                 ended_at: start + TimeDelta::minutes(10),
+                log_tail: None,
             });
             let activity = format!("a-{run}-{s}-{i}");
             out.provenance.activities.push(ProvActivity {

@@ -243,7 +243,7 @@ pub struct SlurmJobConfig {
 
 /// One analysis step: a program and its argument template. Steps are data, so a site adds
 /// LSTOSA's further stages (gain selection, Cat-B, tail-cut finding) here without code.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default)]
 pub struct StepConfig {
     /// Name shown in history and provenance (`r0_to_dl1`, `dl1ab`, ...).
@@ -252,8 +252,41 @@ pub struct StepConfig {
     pub program: String,
     /// Arguments; `{placeholder}`s from [`PLACEHOLDERS`] are filled per subrun.
     pub args: Vec<String>,
+    /// Files the step reads (templates): hashed into provenance; with `config`, they decide
+    /// whether a step already done can be skipped.
+    pub inputs: Vec<String>,
+    /// The step's own config file (template), recorded in history and provenance.
+    pub config: Option<String>,
+    /// Production id written in history lines (LSTOSA: `{prod_id}`, `{dl1_prod_id}` for DL1b).
+    pub prod_id: String,
     /// Files the step writes (templates too): removed before a retry, checked by the closer.
     pub outputs: Vec<String>,
+}
+
+impl Default for StepConfig {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            program: String::new(),
+            args: Vec::new(),
+            inputs: Vec::new(),
+            config: None,
+            prod_id: "{prod_id}".to_string(),
+            outputs: Vec::new(),
+        }
+    }
+}
+
+impl StepConfig {
+    fn with_config(mut self, config: &str) -> Self {
+        self.config = Some(config.to_string());
+        self
+    }
+
+    fn with_prod_id(mut self, prod_id: &str) -> Self {
+        self.prod_id = prod_id.to_string();
+        self
+    }
 }
 
 /// Every placeholder a step template may use.
@@ -273,7 +306,9 @@ pub const PLACEHOLDERS: &[&str] = &[
     "dl1b_file",
     "datacheck_file",
     "drs4_run",
+    "drs4_r0_file",
     "pedcal_run",
+    "muons_file",
     "drs4_file",
     "calibration_file",
     "calibration_version",
@@ -298,19 +333,18 @@ pub struct AnalysisConfig {
     pub dl1a_config: PathBuf,
     /// lstchain config of the DL1->DL1b step.
     pub dl1b_config: PathBuf,
+    /// Folder searched first for step programs given without a path (e.g. the folder of the
+    /// analysis software's environment); `None`: `PATH` only.
+    pub bin_dir: Option<PathBuf>,
     /// Steps of the calibration job, in order.
     pub calibration_steps: Vec<StepConfig>,
     /// Steps of each DATA subrun task, in order.
     pub data_steps: Vec<StepConfig>,
 }
 
-fn step(name: &str, program: &str, args: &[&str], outputs: &[&str]) -> StepConfig {
-    StepConfig {
-        name: name.to_string(),
-        program: program.to_string(),
-        args: args.iter().map(|s| s.to_string()).collect(),
-        outputs: outputs.iter().map(|s| s.to_string()).collect(),
-    }
+fn step(name: &str, program: &str, args: &[&str], inputs: &[&str], outputs: &[&str]) -> StepConfig {
+    let strings = |list: &[&str]| list.iter().map(|s| s.to_string()).collect();
+    StepConfig { name: name.to_string(), program: program.to_string(), args: strings(args), inputs: strings(inputs), outputs: strings(outputs), ..StepConfig::default() }
 }
 
 impl Default for AnalysisConfig {
@@ -321,17 +355,20 @@ impl Default for AnalysisConfig {
             calibration_version: "v0.10.12".to_string(),
             dl1a_config: PathBuf::from("/fefs/aswg/lstosa/cfg/lstchain_standard_config.json"),
             dl1b_config: PathBuf::from("/fefs/aswg/lstosa/cfg/dl1ab_tailcut84.json"),
+            bin_dir: None,
             calibration_steps: vec![
                 step(
                     "drs4_baseline",
                     "onsite_create_drs4_pedestal_file",
                     &["-r", "{drs4_run}", "-b", "{data_root}", "--r0-dir={r0_dir}", "--no-progress"],
+                    &["{drs4_r0_file}"],
                     &["{drs4_file}"],
                 ),
                 step(
                     "charge_calibration",
                     "onsite_create_calibration_file",
                     &["-p", "{drs4_run}", "-r", "{pedcal_run}", "-b", "{data_root}", "--r0-dir={r0_dir}"],
+                    &["{r0_file}", "{drs4_file}"],
                     &["{calibration_file}"],
                 ),
             ],
@@ -348,14 +385,19 @@ impl Default for AnalysisConfig {
                         "--pedestal-file={drs4_file}",
                         "--calibration-file={calibration_file}",
                     ],
-                    &["{dl1a_file}"],
-                ),
+                    &["{r0_file}", "{drs4_file}", "{calibration_file}"],
+                    &["{dl1a_file}", "{muons_file}"],
+                )
+                .with_config("{dl1a_config}"),
                 step(
                     "dl1ab",
                     "lstchain_dl1ab",
                     &["--input-file={dl1a_file}", "--output-file={dl1b_file}", "--config={dl1b_config}"],
+                    &["{dl1a_file}"],
                     &["{dl1b_file}"],
-                ),
+                )
+                .with_config("{dl1b_config}")
+                .with_prod_id("{dl1_prod_id}"),
                 step(
                     "check_dl1",
                     "lstchain_check_dl1",
@@ -366,8 +408,10 @@ impl Default for AnalysisConfig {
                         "--omit-pdf",
                         "--batch",
                     ],
+                    &["{dl1b_file}"],
                     &["{datacheck_file}"],
-                ),
+                )
+                .with_prod_id("{dl1_prod_id}"),
             ],
         }
     }
@@ -744,7 +788,8 @@ impl Config {
                 if s.program.trim().is_empty() {
                     bad(&format!("{key}.program"), "must not be empty".to_string());
                 }
-                for (field, templates) in [("args", &s.args), ("outputs", &s.outputs)] {
+                let single: Vec<String> = s.config.iter().cloned().chain(std::iter::once(s.prod_id.clone())).collect();
+                for (field, templates) in [("args", &s.args), ("inputs", &s.inputs), ("outputs", &s.outputs), ("config/prod_id", &single)] {
                     for (j, template) in templates.iter().enumerate() {
                         if let Err(message) = check_template(template) {
                             bad(&format!("{key}.{field}[{j}]"), message);

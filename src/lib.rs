@@ -17,5 +17,6 @@ pub mod executor;
 pub mod jobrunner;
 pub mod night;
 pub mod paths;
+pub mod provenance;
 pub mod sequencer;
 pub mod summary;

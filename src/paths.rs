@@ -206,9 +206,9 @@ impl Layout {
             .join(format!("datacheck_dl1_LST-1.Run{}.h5", run_subrun(run, subrun)))
     }
 
-    /// Per-task provenance logs, merged by the closer (one file per task: no interleaving).
-    pub fn provenance_dir(&self, night: NightDate) -> PathBuf {
-        self.analysis_dir(night).join("provenance")
+    /// The night's provenance log (`prov.log`, as LSTOSA), appended by every task under a lock.
+    pub fn provenance_log(&self, night: NightDate) -> PathBuf {
+        self.analysis_dir(night).join("prov.log")
     }
 
     // ---- final products ----

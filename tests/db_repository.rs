@@ -55,14 +55,14 @@ fn migrations_apply_from_empty_and_are_idempotent(t: &TestDb) {
     let db = Db::connect(&t.url).unwrap();
     let before = db.migration_status().unwrap();
     assert!(before.applied.is_empty());
-    assert_eq!(before.pending, ["2026-11-23-000001_initial"]);
-    assert_eq!(db.migrate().unwrap().len(), 1);
+    assert_eq!(before.pending, ["2026-11-23-000001_initial", "2026-11-24-000001_history_log_tail"]);
+    assert_eq!(db.migrate().unwrap().len(), 2);
     assert!(db.migrate().unwrap().is_empty(), "a second migrate applies nothing");
     let after = db.migration_status().unwrap();
-    assert_eq!((after.applied.len(), after.pending.len()), (1, 0));
+    assert_eq!((after.applied.len(), after.pending.len()), (2, 0));
     drop(db);
     let again = Db::open(&t.url).unwrap();
-    assert_eq!(again.migration_status().unwrap().applied.len(), 1, "opening an up-to-date database changes nothing");
+    assert_eq!(again.migration_status().unwrap().applied.len(), 2, "opening an up-to-date database changes nothing");
 }
 
 fn nights_are_registered_once_and_follow_their_state(t: &TestDb) {
@@ -184,6 +184,7 @@ fn history_lines_are_stored_once(t: &TestDb) {
         return_code: rc,
         started_at: at(minute),
         ended_at: at(minute + 1),
+        log_tail: (rc != 0).then(|| "Traceback: ...\nOSError: disk full".to_string()),
     };
     let lines = [line("r0_to_dl1", 1, 1, 0), line("r0_to_dl1", 2, 0, 2), line("dl1ab", 1, 0, 4)];
     db.record_history(&lines).unwrap();

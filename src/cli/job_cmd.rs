@@ -1,14 +1,15 @@
 //! `osa job calibration|subrun`: what array tasks run (the job scripts call these), and the
 //! hidden `osa executor-local` supervisor of the local executor.
 //!
-//! Exit code of a task: 0 when every step passed, else the exit code of the failing step.
+//! Exit codes of a task: see `jobrunner` (0 done, 1 osa error, 2 usage, 10 + N step N failed).
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 
 use super::{Context, Outcome};
-use crate::jobrunner::{calibration_context, run_steps, subrun_context};
+use crate::db::{Db, RetryPolicy};
+use crate::jobrunner::{Task, TaskKind, run_task};
 use crate::night::NightDate;
 use crate::paths::Layout;
 use crate::sequencer::script::CalibrationRuns;
@@ -60,23 +61,33 @@ pub struct ExecutorLocalArgs {
 pub fn run(context: &Context, command: JobCommand) -> anyhow::Result<Outcome> {
     let config = context.config()?;
     let layout = Layout::new(&config);
-    let (steps, step_context, night, what) = match command {
-        JobCommand::Calibration { date, drs4_run, pedcal_run, attempt: _ } => {
-            let calibration = CalibrationRuns { night: date, drs4_run, pedcal_run };
-            (&config.analysis.calibration_steps, calibration_context(&config, &layout, date, calibration), date, format!("calibration run {pedcal_run}"))
+    let (night, kind, attempt, calibration) = match command {
+        JobCommand::Calibration { date, drs4_run, pedcal_run, attempt } => {
+            (date, TaskKind::Calibration, attempt, CalibrationRuns { night: date, drs4_run, pedcal_run })
         }
-        JobCommand::Subrun { date, run, subrun, attempt: _, calibration_night, drs4_run, pedcal_run } => {
-            let calibration = CalibrationRuns { night: calibration_night.unwrap_or(date), drs4_run, pedcal_run };
-            (&config.analysis.data_steps, subrun_context(&config, &layout, date, run, subrun, calibration), date, format!("run {run} subrun {subrun}"))
+        JobCommand::Subrun { date, run, subrun, attempt, calibration_night, drs4_run, pedcal_run } => {
+            (date, TaskKind::Subrun { run, subrun }, attempt, CalibrationRuns { night: calibration_night.unwrap_or(date), drs4_run, pedcal_run })
         }
     };
-    let workdir = layout.analysis_dir(night);
+    let workdir = layout.contain(&layout.analysis_dir(night))?;
     std::fs::create_dir_all(&workdir).with_context(|| format!("creating {}", workdir.display()))?;
-    let code = run_steps(steps, &step_context, &workdir).with_context(|| format!("night {night} {what}"))?;
-    if code == 0 {
+    // The database is a second copy of the history: a task still runs when it is unreachable.
+    let db = match Db::open(&config.database_url()) {
+        Ok(db) => Some(db.with_retry(RetryPolicy { attempts: 3, ..RetryPolicy::default() })),
+        Err(e) => {
+            tracing::warn!("database unreachable, history goes to the file only: {e}");
+            None
+        }
+    };
+    let task = Task { config: &config, layout: &layout, night, kind, attempt, calibration };
+    let report = run_task(&task, db.as_ref()).with_context(|| format!("night {night}"))?;
+    for (step, outcome) in &report.steps {
+        eprintln!("osa job: {step}: {outcome:?}");
+    }
+    if report.exit_code == 0 {
         Ok(Outcome::Success)
     } else {
-        std::process::exit(code.clamp(1, 255));
+        std::process::exit(report.exit_code);
     }
 }
 

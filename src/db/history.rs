@@ -25,6 +25,8 @@ pub struct HistoryRecord {
     pub return_code: i64,
     pub started_at: NaiveDateTime,
     pub ended_at: NaiveDateTime,
+    /// Last lines of the step's stdout/stderr (kept for failed steps).
+    pub log_tail: Option<String>,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -44,6 +46,7 @@ struct HistoryRow {
     return_code: i64,
     started_at: NaiveDateTime,
     ended_at: NaiveDateTime,
+    log_tail: Option<String>,
 }
 
 impl Db {
@@ -67,6 +70,7 @@ impl Db {
                 return_code: h.return_code,
                 started_at: h.started_at,
                 ended_at: h.ended_at,
+                log_tail: h.log_tail.clone(),
             })
             .collect();
         self.transaction(
@@ -107,6 +111,7 @@ impl Db {
                         return_code: r.return_code,
                         started_at: r.started_at,
                         ended_at: r.ended_at,
+                        log_tail: r.log_tail,
                     })
                     .collect())
             },

@@ -97,6 +97,7 @@ diesel::table! {
         return_code -> BigInt,
         started_at -> Timestamp,
         ended_at -> Timestamp,
+        log_tail -> Nullable<Text>,
     }
 }
 

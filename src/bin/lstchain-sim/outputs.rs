@@ -1,0 +1,315 @@
+//! What each simulated program reads and writes. Layouts follow lstchain's (see
+//! `jobs-and-history.md`): DL1 events in `/dl1/event/telescope/parameters/LST_LSTCam` with
+//! lstchain's column names, datacheck tables under `/dl1datacheck/`, charge calibration under
+//! `/tel_1/`, muons as a FITS binary table. Outputs are never overwritten, as lstchain's.
+
+use std::path::{Path, PathBuf};
+
+use fitsio::FitsFile;
+use fitsio::hdu::HduInfo;
+use fitsio::tables::{ColumnDataType, ColumnDescription};
+
+use super::{Args, Call, run_subrun_of, sleep_for_events};
+
+pub const DL1_TABLE: &str = "dl1/event/telescope/parameters/LST_LSTCam";
+
+/// One DL1 event row, named as lstchain names its columns.
+#[derive(hdf5::H5Type, Clone, Copy, Debug)]
+#[repr(C)]
+pub struct Dl1Event {
+    pub obs_id: i64,
+    pub event_id: i64,
+    pub event_type: i64,
+    pub tel_id: i64,
+    pub intensity: f64,
+    pub x: f64,
+    pub y: f64,
+    pub r: f64,
+    pub phi: f64,
+    pub length: f64,
+    pub width: f64,
+    pub psi: f64,
+    pub skewness: f64,
+    pub kurtosis: f64,
+    pub time_gradient: f64,
+    pub intercept: f64,
+    pub leakage_intensity_width_2: f64,
+    pub n_pixels: i64,
+    pub dragon_time: f64,
+}
+
+#[derive(hdf5::H5Type, Clone, Copy, Debug)]
+#[repr(C)]
+struct CheckRow {
+    n_events: i64,
+    n_pedestals: i64,
+    n_flatfield: i64,
+    mean_intensity: f64,
+}
+
+pub fn call_of(program: &str, args: &Args) -> Call {
+    let from_path = |key: &str| args.get(key).and_then(run_subrun_of);
+    let (run, subrun) = match program {
+        "onsite_create_drs4_pedestal_file" | "onsite_create_calibration_file" => (args.get("r").and_then(|r| r.parse().ok()), None),
+        _ => match from_path("input-file").or_else(|| from_path("input-dir")) {
+            Some((run, subrun)) => (Some(run), Some(subrun)),
+            None => (None, None),
+        },
+    };
+    Call { program: program.to_string(), run, subrun }
+}
+
+pub fn run(program: &str, args: &Args, truncate: bool) -> Result<Vec<PathBuf>, String> {
+    let written = match program {
+        "lstchain_data_r0_to_dl1" => r0_to_dl1(args)?,
+        "lstchain_dl1ab" => dl1ab(args)?,
+        "lstchain_check_dl1" => check_dl1(args)?,
+        "onsite_create_drs4_pedestal_file" => drs4(args)?,
+        "onsite_create_calibration_file" => charge(args)?,
+        "lstchain_merge_hdf5_files" => merge(args)?,
+        other => return Err(format!("unknown program {other}")),
+    };
+    if truncate && let Some(first) = written.first() {
+        let size = std::fs::metadata(first).map_err(|e| e.to_string())?.len();
+        let file = std::fs::OpenOptions::new().write(true).open(first).map_err(|e| e.to_string())?;
+        file.set_len(size / 2).map_err(|e| e.to_string())?;
+    }
+    Ok(written)
+}
+
+fn refuse_existing(path: &Path) -> Result<(), String> {
+    if path.exists() { Err(format!("OSError: output file {} exists already. Stop", path.display())) } else { Ok(()) }
+}
+
+fn h5err(e: hdf5::Error) -> String {
+    format!("HDF5 error: {e}")
+}
+
+fn fitserr(e: fitsio::errors::Error) -> String {
+    format!("FITS error: {e}")
+}
+
+/// Creates the groups of a slash path one level at a time.
+fn group_path(file: &hdf5::File, path: &str) -> Result<hdf5::Group, String> {
+    let mut group = file.group("/").map_err(h5err)?;
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        group = match group.group(part) {
+            Ok(g) => g,
+            Err(_) => group.create_group(part).map_err(h5err)?,
+        };
+    }
+    Ok(group)
+}
+
+fn write_table<T: hdf5::H5Type>(file: &hdf5::File, path: &str, rows: &[T]) -> Result<(), String> {
+    let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+    let group = group_path(file, parent)?;
+    group.new_dataset_builder().with_data(rows).create(name).map_err(h5err)?;
+    Ok(())
+}
+
+fn read_events(path: &Path) -> Result<Vec<Dl1Event>, String> {
+    let file = hdf5::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let dataset = file.dataset(DL1_TABLE).map_err(|e| format!("{}: no {DL1_TABLE}: {e}", path.display()))?;
+    dataset.read_raw::<Dl1Event>().map_err(h5err)
+}
+
+/// The R0 stand-in's event ids and types.
+fn read_r0(path: &Path) -> Result<(Vec<i64>, Vec<i64>), String> {
+    let mut fits = FitsFile::open(path).map_err(|e| format!("cannot open R0 file {}: {}", path.display(), fitserr(e)))?;
+    let hdus = fits.num_hdus().map_err(fitserr)?;
+    for index in 1..hdus {
+        let hdu = fits.hdu(index).map_err(fitserr)?;
+        if !hdu.name(&mut fits).map_err(fitserr)?.eq_ignore_ascii_case("EVENTS") {
+            continue;
+        }
+        let HduInfo::TableInfo { column_descriptions, .. } = &hdu.info else { continue };
+        let column = |name: &str| column_descriptions.iter().find(|c| c.name.eq_ignore_ascii_case(name)).map(|c| c.name.clone());
+        let ids = hdu.read_col::<i64>(&mut fits, &column("event_id").ok_or("no event_id column")?).map_err(fitserr)?;
+        let types = hdu.read_col::<i64>(&mut fits, &column("event_type").ok_or("no event_type column")?).map_err(fitserr)?;
+        return Ok((ids, types));
+    }
+    Err(format!("{}: no EVENTS table", path.display()))
+}
+
+fn r0_to_dl1(args: &Args) -> Result<Vec<PathBuf>, String> {
+    let input = args.require("input-file")?;
+    let out_dir = PathBuf::from(args.require("output-dir")?);
+    let (run, subrun) = run_subrun_of(input).ok_or_else(|| format!("cannot tell run and subrun from {input}"))?;
+    let dl1 = out_dir.join(format!("dl1_LST-1.Run{run:05}.{subrun:04}.h5"));
+    let muons = out_dir.join(format!("muons_LST-1.Run{run:05}.{subrun:04}.fits"));
+    refuse_existing(&dl1)?;
+    let (ids, types) = read_r0(Path::new(input))?;
+    sleep_for_events(ids.len());
+    let events: Vec<Dl1Event> = ids
+        .iter()
+        .zip(&types)
+        .map(|(&event_id, &event_type)| {
+            let f = (event_id % 97) as f64;
+            Dl1Event {
+                obs_id: i64::from(run),
+                event_id,
+                event_type,
+                tel_id: 1,
+                intensity: 50.0 + 10.0 * f,
+                x: 0.01 * f - 0.5,
+                y: 0.5 - 0.01 * f,
+                r: 0.2 + 0.005 * f,
+                phi: 0.06 * f,
+                length: 0.05 + 0.001 * f,
+                width: 0.02 + 0.0005 * f,
+                psi: 0.03 * f - 1.5,
+                skewness: 0.1,
+                kurtosis: 2.5,
+                time_gradient: 1.0,
+                intercept: 10.0,
+                leakage_intensity_width_2: 0.0,
+                n_pixels: 10 + event_id % 40,
+                dragon_time: 1.7e9 + event_id as f64 * 1e-3,
+            }
+        })
+        .collect();
+    std::fs::create_dir_all(&out_dir).map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
+    let file = hdf5::File::create(&dl1).map_err(h5err)?;
+    write_table(&file, DL1_TABLE, &events)?;
+    let pedestals = types.iter().filter(|&&t| t == 2).count() as i64;
+    write_table(&file, "dl1/event/telescope/monitoring/pedestal", &[CheckRow { n_events: ids.len() as i64, n_pedestals: pedestals, n_flatfield: 0, mean_intensity: 0.0 }])?;
+    drop(file);
+
+    let mut fits = FitsFile::create(&muons).open().map_err(fitserr)?;
+    let columns = [
+        ColumnDescription::new("event_id").with_type(ColumnDataType::LongLong).create().map_err(fitserr)?,
+        ColumnDescription::new("ring_radius").with_type(ColumnDataType::Double).create().map_err(fitserr)?,
+        ColumnDescription::new("ring_width").with_type(ColumnDataType::Double).create().map_err(fitserr)?,
+    ];
+    let hdu = fits.create_table("MUONS", &columns).map_err(fitserr)?;
+    let muon_ids: Vec<i64> = ids.iter().copied().filter(|id| id % 50 == 0).collect();
+    hdu.write_col(&mut fits, "event_id", &muon_ids).map_err(fitserr)?;
+    hdu.write_col(&mut fits, "ring_radius", &vec![1.1f64; muon_ids.len()]).map_err(fitserr)?;
+    hdu.write_col(&mut fits, "ring_width", &vec![0.05f64; muon_ids.len()]).map_err(fitserr)?;
+    Ok(vec![dl1, muons])
+}
+
+fn dl1ab(args: &Args) -> Result<Vec<PathBuf>, String> {
+    let input = PathBuf::from(args.require("input-file")?);
+    let output = PathBuf::from(args.require("output-file")?);
+    refuse_existing(&output)?;
+    let events = read_events(&input)?;
+    sleep_for_events(events.len());
+    let cleaned: Vec<Dl1Event> = events.iter().map(|e| Dl1Event { intensity: e.intensity * 0.9, ..*e }).collect();
+    if let Some(dir) = output.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let file = hdf5::File::create(&output).map_err(h5err)?;
+    write_table(&file, DL1_TABLE, &cleaned)?;
+    Ok(vec![output])
+}
+
+fn check_dl1(args: &Args) -> Result<Vec<PathBuf>, String> {
+    let input = PathBuf::from(args.require("input-file")?);
+    let out_dir = PathBuf::from(args.require("output-dir")?);
+    let name = input.file_name().and_then(|n| n.to_str()).ok_or("bad input name")?;
+    let output = out_dir.join(format!("datacheck_{name}"));
+    refuse_existing(&output)?;
+    let events = read_events(&input)?;
+    let count = |t: i64| events.iter().filter(|e| e.event_type == t).count() as i64;
+    let mean = events.iter().map(|e| e.intensity).sum::<f64>() / events.len().max(1) as f64;
+    std::fs::create_dir_all(&out_dir).map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
+    let file = hdf5::File::create(&output).map_err(h5err)?;
+    let row = CheckRow { n_events: events.len() as i64, n_pedestals: count(2), n_flatfield: count(0), mean_intensity: mean };
+    for table in ["cosmics", "pedestals", "flatfield"] {
+        write_table(&file, &format!("dl1datacheck/{table}"), &[row])?;
+    }
+    Ok(vec![output])
+}
+
+fn version() -> String {
+    std::env::var("LSTCHAIN_SIM_VERSION").unwrap_or_else(|_| "v0.10.12".to_string())
+}
+
+/// As lstchain's onsite scripts: the run's first R0 file under `--r0-dir`, whose folder names
+/// the night.
+fn night_of_run(args: &Args, run: u32) -> Result<String, String> {
+    let r0_dir = PathBuf::from(args.require("r0-dir")?);
+    let name = format!("LST-1.1.Run{run:05}.0000.fits.fz");
+    let entries = std::fs::read_dir(&r0_dir).map_err(|e| format!("cannot read {}: {e}", r0_dir.display()))?;
+    for entry in entries.flatten() {
+        if entry.path().join(&name).is_file() {
+            return Ok(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    Err(format!("IOError: R0 file {name} not found under {}", r0_dir.display()))
+}
+
+fn calibration_dir(args: &Args, kind: &str, night: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(args.require("b")?).join("monitoring/PixelCalibration/Cat-A").join(kind).join(night).join(version()))
+}
+
+fn drs4(args: &Args) -> Result<Vec<PathBuf>, String> {
+    let run: u32 = args.require("r")?.parse().map_err(|_| "-r needs a run number")?;
+    let night = night_of_run(args, run)?;
+    let output = calibration_dir(args, "drs4_baseline", &night)?.join(format!("drs4_pedestal.Run{run:05}.0000.h5"));
+    if output.exists() && !args.has("y") {
+        return Err("Output file exists already. Stop".to_string());
+    }
+    sleep_for_events(500);
+    std::fs::create_dir_all(output.parent().expect("has a parent")).map_err(|e| e.to_string())?;
+    let file = hdf5::File::create(&output).map_err(h5err)?;
+    let group = group_path(&file, "r1/monitoring/drs4_baseline/tel_1")?;
+    group.new_dataset_builder().with_data(&vec![400.0f64; 1855 * 2]).create("baseline_mean").map_err(h5err)?;
+    Ok(vec![output])
+}
+
+fn charge(args: &Args) -> Result<Vec<PathBuf>, String> {
+    let run: u32 = args.require("r")?.parse().map_err(|_| "-r needs a run number")?;
+    let drs4_run: u32 = args.require("p")?.parse().map_err(|_| "-p needs a run number")?;
+    let night = night_of_run(args, run)?;
+    let drs4_night = night_of_run(args, drs4_run)?;
+    let drs4_file = calibration_dir(args, "drs4_baseline", &drs4_night)?.join(format!("drs4_pedestal.Run{drs4_run:05}.0000.h5"));
+    if !drs4_file.is_file() {
+        return Err(format!("IOError: DRS4 pedestal file {} not found", drs4_file.display()));
+    }
+    let filters = args.get("filters").unwrap_or("52");
+    let output = calibration_dir(args, "calibration", &night)?.join(format!("calibration_filters_{filters}.Run{run:05}.0000.h5"));
+    if output.exists() && !args.has("y") {
+        return Err("Output file exists already. Stop".to_string());
+    }
+    sleep_for_events(500);
+    std::fs::create_dir_all(output.parent().expect("has a parent")).map_err(|e| e.to_string())?;
+    let file = hdf5::File::create(&output).map_err(h5err)?;
+    let group = group_path(&file, "tel_1")?;
+    for (name, value) in [("calibration", 1.0f64), ("pedestal", 400.0), ("flatfield", 80.0), ("pixel_status", 0.0)] {
+        group.new_dataset_builder().with_data(&vec![value; 1855 * 2]).create(name).map_err(h5err)?;
+    }
+    Ok(vec![output])
+}
+
+/// `lstchain_merge_hdf5_files --input-dir DIR --output-file F --run-number R [--no-image]`:
+/// the DL1 events of every subrun file of the run, in subrun order.
+fn merge(args: &Args) -> Result<Vec<PathBuf>, String> {
+    let dir = PathBuf::from(args.require("input-dir")?);
+    let output = PathBuf::from(args.require("output-file")?);
+    let run: u32 = args.require("run-number")?.parse().map_err(|_| "--run-number needs a run number")?;
+    refuse_existing(&output)?;
+    let prefix = format!("dl1_LST-1.Run{run:05}.");
+    let mut inputs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".h5")))
+        .collect();
+    inputs.sort();
+    if inputs.is_empty() {
+        return Err(format!("no {prefix}*.h5 in {}", dir.display()));
+    }
+    let mut events = Vec::new();
+    for input in &inputs {
+        events.extend(read_events(input)?);
+    }
+    if let Some(parent) = output.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+    }
+    let file = hdf5::File::create(&output).map_err(h5err)?;
+    write_table(&file, DL1_TABLE, &events)?;
+    Ok(vec![output])
+}

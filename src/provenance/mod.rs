@@ -1,0 +1,220 @@
+//! Provenance capture and reading: the night's provenance log in LSTOSA's line format, so
+//! their tools and ours read each other's files.
+//!
+//! A line is `INFO provLogger __PROV__<UTC timestamp>__PROV__<payload>`. Our payload is a JSON
+//! object; LSTOSA's is a Python dict literal ([`pyliteral`]); LSTOSA's run-level files hold
+//! bare payloads, one per line. Records are told apart by their keys (session, activity
+//! start, parameters, entity, used, generated, end, derivation). New here: entities carry the
+//! `sha256` of the file's content, and a failed step still writes its records, with its
+//! status and return code.
+//!
+//! Writing: one record per line; a batch is written with one `write` under an exclusive
+//! `flock` on the file, so hundreds of array tasks appending to the same log never interleave.
+//! Reading never fails on content: malformed lines (and LSTOSA's unframed `WARNING` lines)
+//! are reported with file:line and skipped.
+
+pub mod pyliteral;
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+use serde_json::{Map, Value};
+
+const FRAME: &str = "__PROV__";
+
+/// One record: its payload keys, and the timestamp of its line when framed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProvRecord {
+    pub timestamp: Option<String>,
+    pub fields: Map<String, Value>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordKind {
+    Session,
+    ActivityStart,
+    Parameters,
+    Entity,
+    Used,
+    Generated,
+    End,
+    Derivation,
+    Other,
+}
+
+impl ProvRecord {
+    pub fn new(fields: Map<String, Value>) -> Self {
+        Self { timestamp: None, fields }
+    }
+
+    pub fn str(&self, key: &str) -> Option<&str> {
+        self.fields.get(key).and_then(Value::as_str)
+    }
+
+    pub fn kind(&self) -> RecordKind {
+        let has = |k: &str| self.fields.contains_key(k);
+        if has("session_id") {
+            RecordKind::Session
+        } else if has("activity_id") && has("used_id") {
+            RecordKind::Used
+        } else if has("activity_id") && has("generated_id") {
+            RecordKind::Generated
+        } else if has("activity_id") && has("endTime") {
+            RecordKind::End
+        } else if has("activity_id") && has("parameters") {
+            RecordKind::Parameters
+        } else if has("activity_id") && has("name") {
+            RecordKind::ActivityStart
+        } else if has("entity_id") && has("progenitor_id") {
+            RecordKind::Derivation
+        } else if has("entity_id") {
+            RecordKind::Entity
+        } else {
+            RecordKind::Other
+        }
+    }
+
+    /// The line as we write it.
+    pub fn to_line(&self, timestamp: &str) -> String {
+        format!("INFO provLogger {FRAME}{timestamp}{FRAME}{}\n", Value::Object(self.fields.clone()))
+    }
+}
+
+/// A line that could not be read, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadProblem {
+    pub file: PathBuf,
+    pub line: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for ReadProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
+    }
+}
+
+/// Parses one line: framed (ours or LSTOSA's) or a bare payload. `Ok(None)` for blank lines.
+pub fn parse_line(line: &str) -> Result<Option<ProvRecord>, String> {
+    let line = line.trim_end_matches(['\r', '\n']);
+    if line.trim().is_empty() {
+        return Ok(None);
+    }
+    let (timestamp, payload) = if line.contains(FRAME) {
+        let parts: Vec<&str> = line.split(FRAME).collect();
+        if parts.len() != 3 {
+            return Err(format!("expected prefix{FRAME}timestamp{FRAME}payload, found {} `{FRAME}` separators", parts.len() - 1));
+        }
+        (Some(parts[1].to_string()), parts[2])
+    } else if line.trim_start().starts_with('{') {
+        (None, line)
+    } else {
+        let head: String = line.chars().take(60).collect();
+        return Err(format!("not a provenance record (no {FRAME} framing): {head:?}"));
+    };
+    let value = match serde_json::from_str::<Value>(payload) {
+        Ok(value) => value,
+        Err(_) => pyliteral::parse(payload).map_err(|e| format!("unreadable payload at byte {}: {}", e.offset, e.message))?,
+    };
+    match value {
+        Value::Object(fields) => Ok(Some(ProvRecord { timestamp, fields })),
+        other => Err(format!("payload is not a dict: {}", other.to_string().chars().take(40).collect::<String>())),
+    }
+}
+
+/// Streams the records of a log to `each` (line number, record) without loading the file;
+/// returns the problems met. Only an unreadable file is an error.
+pub fn read_log(path: &Path, mut each: impl FnMut(usize, ProvRecord)) -> std::io::Result<Vec<ReadProblem>> {
+    let reader = BufReader::new(File::open(path)?);
+    let mut problems = Vec::new();
+    for (index, line) in reader.split(b'\n').enumerate() {
+        let bytes = line?;
+        let text = String::from_utf8_lossy(&bytes);
+        match parse_line(&text) {
+            Ok(Some(record)) => each(index + 1, record),
+            Ok(None) => {}
+            Err(message) => problems.push(ReadProblem { file: path.to_path_buf(), line: index + 1, message }),
+        }
+    }
+    Ok(problems)
+}
+
+/// Appends batches of records to a log shared by many processes.
+pub struct ProvWriter {
+    path: PathBuf,
+}
+
+impl ProvWriter {
+    pub fn new(path: PathBuf) -> Self {
+        Self { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes every record of the batch, each on its own line, in one locked append.
+    pub fn append(&self, records: &[ProvRecord]) -> std::io::Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let timestamp = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6f").to_string();
+        let text: String = records.iter().map(|r| r.to_line(&timestamp)).collect();
+        let file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+        let mut lock = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| std::io::Error::from(e))?;
+        lock.write_all(text.as_bytes())?;
+        lock.flush()
+    }
+}
+
+/// LSTOSA-compatible entity id: md5 of the path text.
+pub fn entity_id(path: &Path) -> String {
+    use md5::Digest;
+    md5::Md5::digest(path.display().to_string().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A fresh activity id (LSTOSA used 6 hex digits of a uuid4; 12 make clashes negligible).
+pub fn activity_id() -> String {
+    format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff)
+}
+
+/// Shorthand to build a record from key/value pairs.
+pub fn record(pairs: Vec<(&str, Value)>) -> ProvRecord {
+    ProvRecord::new(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn both_line_formats_and_bare_payloads_parse() {
+        let ours = record(vec![("activity_id", json!("a1")), ("endTime", json!("2026-01-05T21:00:00")), ("status", json!("failed")), ("return_code", json!(1))]);
+        let line = ours.to_line("2026-01-05T21:00:01.000000");
+        let back = parse_line(&line).unwrap().unwrap();
+        assert_eq!(back.fields, ours.fields);
+        assert_eq!(back.kind(), RecordKind::End);
+
+        let legacy = "INFO provLogger __PROV__2026-11-23T15:21:58.047489__PROV__{'activity_id': '1908fe', 'used_id': '00eb', 'used_role': 'Subrun for pedestal', 'session_tag': 'drs4_pedestal:01804-01809'}";
+        let record = parse_line(legacy).unwrap().unwrap();
+        assert_eq!(record.kind(), RecordKind::Used);
+        assert_eq!(record.timestamp.as_deref(), Some("2026-11-23T15:21:58.047489"));
+
+        let bare = "{'session_id': '2020011701807', 'name': '01807', 'system': {'num_cpus': 2}}";
+        assert_eq!(parse_line(bare).unwrap().unwrap().kind(), RecordKind::Session);
+    }
+
+    #[test]
+    fn bad_lines_are_reported_not_fatal() {
+        assert!(parse_line("WARNING provLogger No info from entity").unwrap_err().contains("no __PROV__ framing"));
+        assert!(parse_line("INFO provLogger __PROV__x__PROV__{'a': 1").is_err());
+        assert!(parse_line("INFO __PROV__a__PROV__b__PROV__{}").is_err());
+        assert_eq!(parse_line("   ").unwrap(), None);
+    }
+}
