@@ -904,7 +904,8 @@ pub const SLURM_STATES: &[&str] = &[
 /// Hides the password of a `scheme://user:password@host` URL for messages and `config show`.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let Some((credentials, host)) = rest.split_once('@') else { return url.to_string() };
+    // The last `@` ends the credentials: a password may contain `@`.
+    let Some((credentials, host)) = rest.rsplit_once('@') else { return url.to_string() };
     match credentials.split_once(':') {
         Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
         None => url.to_string(),
@@ -1059,6 +1060,7 @@ mod tests {
         assert_eq!(redact_url("mysql://osa:pw@db:3306/osa"), "mysql://osa:***@db:3306/osa");
         assert_eq!(redact_url("mysql://root@127.0.0.1/osa"), "mysql://root@127.0.0.1/osa");
         assert_eq!(redact_url("sqlite:///x.db"), "sqlite:///x.db");
+        assert_eq!(redact_url("mysql://osa:p@ss@db/osa"), "mysql://osa:***@db/osa");
     }
 
     #[test]

@@ -263,6 +263,11 @@ impl Layout {
         self.osa.join("Provenance").join(night.compact()).join(&self.prod_id)
     }
 
+    /// The lock file that one writer of a night (sequencer, closer, rerun) holds.
+    pub fn night_lock(&self, night: NightDate) -> PathBuf {
+        self.osa.join("locks").join(format!("{}.lock", night.compact()))
+    }
+
     pub fn osa_dir(&self) -> &Path {
         &self.osa
     }

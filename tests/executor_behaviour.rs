@@ -114,6 +114,7 @@ fn the_local_executor_survives_the_death_of_a_supervisor() {
 
     let start = Instant::now();
     loop {
+        local.tend().unwrap();
         let snapshot = local.poll().unwrap();
         let states: Vec<TaskState> = snapshot.tasks_of(&id).map(|t| t.state).collect();
         if states.iter().all(|s| *s == TaskState::Completed) {

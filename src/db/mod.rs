@@ -271,6 +271,9 @@ impl Db {
 /// bad queries do not.
 fn is_transient(error: &QueryError) -> bool {
     match error {
+        // A commit whose outcome is unknown leaves the connection unusable: drop it and retry
+        // (writes are idempotent).
+        QueryError::RollbackErrorOnCommit { .. } | QueryError::BrokenTransactionManager => true,
         QueryError::DatabaseError(kind, info) => {
             matches!(kind, DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::SerializationFailure)
                 || [

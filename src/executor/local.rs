@@ -12,7 +12,6 @@
 //! holds across supervisors and is released if one dies.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -80,16 +79,22 @@ impl Local {
 
     fn next_id(&self) -> Result<String, ExecutorError> {
         fs::create_dir_all(self.spool.join("jobs")).map_err(|e| spool_error(&self.spool, e))?;
+        let lock_path = self.spool.join("next-id.lock");
+        let file = OpenOptions::new().write(true).create(true).truncate(false).open(&lock_path).map_err(|e| spool_error(&lock_path, e))?;
+        let _lock = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| spool_error(&lock_path, e))?;
         let path = self.spool.join("next-id");
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(|e| spool_error(&path, e))?;
-        let mut lock = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| spool_error(&path, e))?;
-        let mut text = String::new();
-        lock.read_to_string(&mut text).map_err(|e| spool_error(&path, e))?;
-        let id: u64 = text.trim().parse().unwrap_or(1);
-        lock.seek(SeekFrom::Start(0)).map_err(|e| spool_error(&path, e))?;
-        lock.set_len(0).map_err(|e| spool_error(&path, e))?;
-        write!(lock, "{}", id + 1).map_err(|e| spool_error(&path, e))?;
+        let id: u64 = fs::read_to_string(&path).ok().and_then(|t| t.trim().parse().ok()).unwrap_or(1);
+        // Written aside then renamed: a crash never leaves an empty counter (which would reuse ids).
+        let partial = self.spool.join("next-id.partial");
+        fs::write(&partial, (id + 1).to_string()).map_err(|e| spool_error(&partial, e))?;
+        fs::rename(&partial, &path).map_err(|e| spool_error(&path, e))?;
         Ok(id.to_string())
+    }
+
+    /// Whether a supervisor holds the job's lock (it does for its whole life).
+    fn supervisor_alive(dir: &Path) -> bool {
+        let Ok(file) = File::options().create(true).truncate(false).write(true).open(dir.join("supervisor.lock")) else { return false };
+        Flock::lock(file, FlockArg::LockExclusiveNonblock).is_err()
     }
 
     fn spawn_supervisor(&self, id: &str) -> Result<i32, ExecutorError> {
@@ -121,6 +126,14 @@ impl Local {
         Ok(pid)
     }
 
+    /// Ids of the jobs in the spool, in submission order.
+    fn job_ids(&self) -> Vec<String> {
+        let Ok(entries) = fs::read_dir(self.spool.join("jobs")) else { return Vec::new() };
+        let mut ids: Vec<u64> = entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
+        ids.sort_unstable();
+        ids.into_iter().map(|i| i.to_string()).collect()
+    }
+
     fn task_ids(spec: &JobSpec) -> Vec<Option<u32>> {
         match spec.array_tasks {
             Some(n) => (0..n).map(Some).collect(),
@@ -144,7 +157,8 @@ impl Executor for Local {
 
     fn submit(&self, spec: &JobSpec) -> Result<String, ExecutorError> {
         let id = self.next_id()?;
-        let dir = self.job_dir(&id);
+        // Built aside and renamed into place: a poll never sees a half-written job.
+        let dir = self.spool.join("jobs").join(format!(".new-{id}"));
         fs::create_dir_all(&dir).map_err(|e| spool_error(&dir, e))?;
         for task in Self::task_ids(spec) {
             let status = TaskStatus {
@@ -164,36 +178,47 @@ impl Executor for Local {
             write_json(&Self::task_path(&dir, task), &status)?;
         }
         write_json(&dir.join("spec.json"), &JobFile { id: id.clone(), spec: spec.clone(), supervisor_pid: None })?;
-        self.spawn_supervisor(&id)?;
+        let final_dir = self.job_dir(&id);
+        fs::rename(&dir, &final_dir).map_err(|e| spool_error(&final_dir, e))?;
+        if let Err(e) = self.spawn_supervisor(&id) {
+            // Refused means not there: nothing may run this job later.
+            let _ = fs::remove_dir_all(&final_dir);
+            return Err(e);
+        }
         Ok(id)
     }
 
     fn poll(&self) -> Result<Snapshot, ExecutorError> {
-        let jobs = self.spool.join("jobs");
         let mut snapshot = Snapshot::default();
-        let Ok(entries) = fs::read_dir(&jobs) else { return Ok(snapshot) };
-        let mut ids: Vec<u64> = entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
-        ids.sort_unstable();
-        for id in ids.into_iter().map(|i| i.to_string()) {
+        for id in self.job_ids() {
             let dir = self.job_dir(&id);
-            let job: JobFile = read_json(&dir.join("spec.json"))?;
-            let tasks = Self::read_tasks(&dir, &job)?;
+            match read_json::<JobFile>(&dir.join("spec.json")).and_then(|job| Self::read_tasks(&dir, &job)) {
+                Ok(tasks) => snapshot.tasks.extend(tasks),
+                Err(e) => tracing::warn!(job.id = %id, "local job unreadable, skipped this poll: {e}"),
+            }
+        }
+        Ok(snapshot)
+    }
+
+    fn tend(&self) -> Result<(), ExecutorError> {
+        for id in self.job_ids() {
+            let dir = self.job_dir(&id);
+            let Ok(job) = read_json::<JobFile>(&dir.join("spec.json")) else { continue };
+            let Ok(tasks) = Self::read_tasks(&dir, &job) else { continue };
             let unfinished = tasks.iter().any(|t| !t.state.is_finished() && t.reason.as_deref() != Some("DependencyNeverSatisfied"));
-            let cancelled = dir.join("cancelled").exists();
-            if unfinished && !cancelled && !job.supervisor_pid.is_some_and(alive) {
+            if unfinished && !dir.join("cancelled").exists() && !Self::supervisor_alive(&dir) {
                 tracing::warn!(job.id = %id, "local job's supervisor is gone; starting a new one");
                 self.spawn_supervisor(&id)?;
             }
-            snapshot.tasks.extend(tasks);
         }
-        Ok(snapshot)
+        Ok(())
     }
 
     fn cancel(&self, job_id: &str) -> Result<(), ExecutorError> {
         let dir = self.job_dir(job_id);
         let job: JobFile = read_json(&dir.join("spec.json"))?;
         fs::write(dir.join("cancelled"), b"").map_err(|e| spool_error(&dir, e))?;
-        if let Some(pid) = job.supervisor_pid.filter(|p| alive(*p)) {
+        if let Some(pid) = job.supervisor_pid.filter(|_| Self::supervisor_alive(&dir)) {
             let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
         }
         for mut task in Self::read_tasks(&dir, &job)? {
@@ -212,6 +237,12 @@ impl Executor for Local {
 pub fn supervise(spool: &Path, id: &str, concurrency: usize) -> Result<(), ExecutorError> {
     let local = Local::new(spool.to_path_buf(), concurrency);
     let dir = local.job_dir(id);
+    let lock_path = dir.join("supervisor.lock");
+    let lock_file = File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(|e| spool_error(&lock_path, e))?;
+    let Ok(_lock) = Flock::lock(lock_file, FlockArg::LockExclusiveNonblock) else {
+        // Another supervisor already runs this job.
+        return Ok(());
+    };
     let job: JobFile = read_json(&dir.join("spec.json"))?;
     if let Some(parent) = &job.spec.after {
         loop {
@@ -275,6 +306,16 @@ fn take_slot(spool: &Path, concurrency: usize) -> Result<Flock<File>, ExecutorEr
     }
 }
 
+/// A task that could not even start is failed (with the reason), not left pending forever.
+fn fail_to_start(path: &Path, mut task: TaskStatus, reason: &str) -> Result<(), ExecutorError> {
+    tracing::error!(job.id = %task.job_id, "task {:?} cannot start: {reason}", task.task);
+    task.state = TaskState::Failed;
+    task.exit_code = Some(-1);
+    task.reason = Some(reason.to_string());
+    task.ended_at = Some(Utc::now().naive_utc().trunc_subsecs(0));
+    write_json(path, &task)
+}
+
 fn run_task(spool: &Path, dir: &Path, spec: &JobSpec, mut task: TaskStatus, concurrency: usize) -> Result<(), ExecutorError> {
     let path = Local::task_path(dir, task.task);
     if let Some(pid) = task.node.as_deref().and_then(|n| n.strip_prefix("pid:")).and_then(|p| p.parse::<i32>().ok()) {
@@ -294,8 +335,12 @@ fn run_task(spool: &Path, dir: &Path, spec: &JobSpec, mut task: TaskStatus, conc
         }
         File::create(&file).map_err(|e| spool_error(&file, e))
     };
+    let (stdout, stderr) = match (open(&spec.output), open(&spec.error)) {
+        (Ok(out), Ok(err)) => (out, err),
+        (Err(e), _) | (_, Err(e)) => return fail_to_start(&path, task, &e.to_string()),
+    };
     let mut command = Command::new("bash");
-    command.arg(&spec.script).current_dir(&spec.workdir).stdin(Stdio::null()).stdout(open(&spec.output)?).stderr(open(&spec.error)?);
+    command.arg(&spec.script).current_dir(&spec.workdir).stdin(Stdio::null()).stdout(stdout).stderr(stderr);
     command.env("SLURM_JOB_NAME", &spec.name).env("OSA_EXECUTOR_JOB_ID", &task.job_id);
     match task.task {
         Some(n) => {
@@ -305,7 +350,10 @@ fn run_task(spool: &Path, dir: &Path, spec: &JobSpec, mut task: TaskStatus, conc
             command.env("SLURM_JOB_ID", &task.job_id);
         }
     }
-    let mut child = command.spawn().map_err(|source| ExecutorError::Spawn { command: format!("bash {}", spec.script.display()), source })?;
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => return fail_to_start(&path, task, &format!("cannot start bash {}: {e}", spec.script.display())),
+    };
     task.state = TaskState::Running;
     task.reason = None;
     task.node = Some(format!("pid:{}", child.id()));

@@ -147,10 +147,10 @@ pub enum ExecutorError {
 }
 
 impl ExecutorError {
-    /// Worth retrying: the controller was busy or unreachable (the job may still exist:
-    /// reconcile by comment before submitting again).
-    pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Failed { transient: true, .. })
+    /// The call may or may not have taken effect (busy or unreachable controller, garbled
+    /// answer): look the job up by its comment key before submitting again.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, Self::Failed { transient: true, .. } | Self::UnexpectedOutput { .. } | Self::Spawn { .. })
     }
 }
 
@@ -163,8 +163,12 @@ pub trait Executor: Send + Sync {
     fn kind(&self) -> ExecutorKind;
     /// Submits; returns the job id.
     fn submit(&self, spec: &JobSpec) -> Result<String, ExecutorError>;
-    /// One look at every osa job: one `squeue` and one `sacct` call for SLURM.
+    /// One look at every osa job: one `squeue` and one `sacct` call for SLURM. No side effects.
     fn poll(&self) -> Result<Snapshot, ExecutorError>;
+    /// Repairs what a restart left behind (the local executor restarts dead supervisors).
+    fn tend(&self) -> Result<(), ExecutorError> {
+        Ok(())
+    }
     fn cancel(&self, job_id: &str) -> Result<(), ExecutorError>;
 }
 

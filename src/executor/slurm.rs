@@ -27,6 +27,8 @@ const TRANSIENT: &[&str] = &[
     "Unable to contact slurm controller",
     "Connection refused",
     "Slurm temporarily unable",
+    "Zero Bytes were transmitted or received",
+    "Transport endpoint is not connected",
 ];
 
 pub const SQUEUE_FORMAT: &str = "%i|%F|%K|%j|%T|%r|%N|%k";
@@ -112,6 +114,7 @@ pub fn parse_squeue(stdout: &str) -> Result<Vec<TaskStatus>, ExecutorError> {
         if !comment.starts_with("osa:") {
             continue;
         }
+        // (Foreign jobs are skipped before their state is read.)
         let state = map_state(f[4]).ok_or_else(|| ExecutorError::UnknownState { command: "squeue".to_string(), state: f[4].to_string(), line: line.to_string() })?;
         let task = f[2].trim().parse::<u32>().ok();
         let job_id = if task.is_some() { f[1].trim() } else { f[0].trim() };
@@ -185,7 +188,13 @@ pub fn parse_sacct(stdout: &str) -> Result<Vec<TaskStatus>, ExecutorError> {
             }
             continue;
         }
-        let state = map_state(f[2]).ok_or_else(|| ExecutorError::UnknownState { command: "sacct".to_string(), state: f[2].to_string(), line: line.to_string() })?;
+        let Some(state) = map_state(f[2]) else {
+            if f[9].trim().starts_with("osa:") {
+                return Err(ExecutorError::UnknownState { command: "sacct".to_string(), state: f[2].to_string(), line: line.to_string() });
+            }
+            // Someone else's job in a state we do not know: not ours to judge.
+            continue;
+        };
         let exit_code = f[3].split(':').next().and_then(|c| c.parse::<i64>().ok());
         for task in tasks_of_line {
             let status = TaskStatus {

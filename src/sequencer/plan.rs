@@ -98,8 +98,9 @@ pub enum BlockReason {
 pub enum Action {
     /// Submit as `attempt`; `after_parent`: with `afterok` on the parent's job.
     Submit { attempt: u32, after_parent: bool },
-    /// An intent without a job id: look the job up by its comment key before anything else.
-    Reconcile { attempt: u32 },
+    /// An intent without a job id that the last poll did not find either: submit it again
+    /// under the same attempt (`after_parent` as for `Submit`).
+    Reconcile { attempt: u32, after_parent: bool },
     /// In the scheduler's hands.
     Submitted { job_id: String },
     Done,
@@ -235,18 +236,27 @@ pub fn plan(input: &PlanInput) -> NightPlan {
     data.sort_by_key(|r| r.run);
     for run in data {
         let (mut action, tries, last_job_id) = action_for(input, run.run);
-        if let Action::Submit { after_parent, .. } = &mut action {
-            match (&calibration, &parent) {
-                (Calibration::Missing, _) => action = Action::Blocked { reason: BlockReason::NoCalibration },
-                (_, Some((_, parent_action))) => match parent_action {
-                    Action::Done => {}
-                    Action::Submit { .. } | Action::Reconcile { .. } | Action::Submitted { .. } => *after_parent = true,
-                    Action::Failed { .. } => action = Action::Blocked { reason: BlockReason::ParentFailed },
-                    Action::Vetoed => action = Action::Blocked { reason: BlockReason::ParentVetoed },
-                    Action::Blocked { .. } => action = Action::Blocked { reason: BlockReason::ParentBlocked },
-                },
-                (_, None) => {}
+        let parent_state = match (&calibration, &parent) {
+            (Calibration::Missing, _) => Some(Action::Blocked { reason: BlockReason::NoCalibration }),
+            (_, Some((_, parent_action))) => match parent_action {
+                Action::Failed { .. } => Some(Action::Blocked { reason: BlockReason::ParentFailed }),
+                Action::Vetoed => Some(Action::Blocked { reason: BlockReason::ParentVetoed }),
+                Action::Blocked { .. } => Some(Action::Blocked { reason: BlockReason::ParentBlocked }),
+                _ => None,
+            },
+            (_, None) => None,
+        };
+        let parent_pending = parent.as_ref().is_some_and(|(_, a)| matches!(a, Action::Submit { .. } | Action::Reconcile { .. } | Action::Submitted { .. }));
+        match &mut action {
+            Action::Submit { after_parent, .. } | Action::Reconcile { after_parent, .. } => match parent_state {
+                Some(blocked) => action = blocked,
+                None => *after_parent = parent_pending,
+            },
+            // A child cancelled because its parent failed is blocked, not failed.
+            Action::Failed { state } if state == "CANCELLED" && parent_state.is_some() => {
+                action = parent_state.expect("checked");
             }
+            _ => {}
         }
         sequences.push(PlannedSequence {
             seq: sequences.len() as u32 + 1,
@@ -278,7 +288,7 @@ fn action_for(input: &PlanInput, run: u32) -> (Action, u32, Option<String>) {
     let action = match attempts.last() {
         None => Action::Submit { attempt: 1, after_parent: false },
         Some(a) => match (&a.job_id, &a.submit_error) {
-            (None, None) => Action::Reconcile { attempt: a.attempt },
+            (None, None) => Action::Reconcile { attempt: a.attempt, after_parent: false },
             (None, Some(error)) if a.attempt >= input.max_tries => Action::Failed { state: format!("submission refused: {error}") },
             (None, Some(_)) => Action::Submit { attempt: a.attempt + 1, after_parent: false },
             (Some(job_id), _) => match &a.outcome {
@@ -421,6 +431,14 @@ mod tests {
         assert_eq!(summary(&plan), [(1, None, 101, "failed"), (2, Some(1), 102, "blocked"), (3, Some(1), 103, "blocked")]);
         assert_eq!(plan.sequences[2].action, Action::Blocked { reason: BlockReason::ParentFailed });
 
+        known.attempts.insert(103, vec![attempt(1, None, JobOutcome::Unknown)]);
+        let plan = plan_of(&standard_night(), &known, &[]);
+        assert_eq!(plan.sequences[2].action, Action::Blocked { reason: BlockReason::ParentFailed }, "an interrupted child of a failed parent");
+
+        known.attempts.insert(102, vec![attempt(1, Some("8"), JobOutcome::Failed { state: "CANCELLED".to_string() })]);
+        let plan = plan_of(&standard_night(), &known, &[]);
+        assert_eq!(plan.sequences[1].action, Action::Blocked { reason: BlockReason::ParentFailed }, "cancelled because blocked stays blocked");
+
         known.attempts.clear();
         known.vetoed.insert(101);
         let plan = plan_of(&standard_night(), &known, &[]);
@@ -432,7 +450,7 @@ mod tests {
         let mut known = KnownState::default();
         known.attempts.insert(101, vec![attempt(1, None, JobOutcome::Unknown)]);
         let plan = plan_of(&standard_night(), &known, &[]);
-        assert_eq!(plan.sequences[0].action, Action::Reconcile { attempt: 1 });
+        assert_eq!(plan.sequences[0].action, Action::Reconcile { attempt: 1, after_parent: false });
         assert_eq!(plan.sequences[1].action, Action::Submit { attempt: 1, after_parent: true });
     }
 

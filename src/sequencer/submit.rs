@@ -105,19 +105,24 @@ impl Sequencer<'_> {
         let r0_dir = self.layout.r0_night_dir(night);
         let mut records = Vec::new();
         for run in &mut summary.runs {
-            let (r0_type, reason) = match stored.get(&run.run).and_then(|s| s.r0_type.clone().map(|t| (t, s.r0_reason.clone()))) {
+            // A verdict from events read is final; "no file" or "unreadable" may only mean the
+            // file is not there yet, so it is kept out of the database and tried again.
+            let (r0_type, reason) = match stored.get(&run.run).and_then(|s| s.r0_type.clone().map(|t| (Some(t), s.r0_reason.clone()))) {
                 Some(known) => known,
                 None => {
                     let verdict = classify_run(&r0_dir, run.run);
-                    (verdict.run_type.as_str().to_string(), verdict.reason)
+                    let definitive = verdict.counts.read > 0;
+                    (definitive.then(|| verdict.run_type.as_str().to_string()), verdict.reason)
                 }
             };
-            run.set_r0_type(parse_type(&r0_type));
+            if let Some(r0_type) = &r0_type {
+                run.set_r0_type(parse_type(r0_type));
+            }
             records.push(RunRecord {
                 night,
                 run: run.run,
                 summary_type: run.run_type.as_str().to_string(),
-                r0_type: Some(r0_type),
+                r0_type,
                 r0_reason: reason,
                 type_mismatch: run.type_mismatch,
                 subruns: run.subruns,
@@ -235,7 +240,11 @@ impl Sequencer<'_> {
             for sequence in self.db.sequences_of_night(earlier)?.into_iter().filter(|s| s.kind == SequenceKind::Calibration) {
                 let drs4 = runs
                     .iter()
-                    .filter(|r| r.summary_type == RunType::Drs4.as_str() && r.run < sequence.run)
+                    .filter(|r| {
+                        let doubtful = r.summary_type == RunType::Error.as_str() || r.summary_type == RunType::Unknown.as_str();
+                        let effective = if doubtful { r.r0_type.as_deref().unwrap_or("") } else { r.summary_type.as_str() };
+                        effective == RunType::Drs4.as_str() && r.run < sequence.run
+                    })
                     .map(|r| r.run)
                     .max();
                 let done = self.known_state(earlier, None)?.attempts.get(&sequence.run).and_then(|a| a.last()).map(|a| a.outcome == JobOutcome::Completed);
@@ -262,6 +271,12 @@ impl Sequencer<'_> {
 
     /// One full cycle for a night. `simulate`: read and plan only, nothing written or submitted.
     pub fn cycle(&self, night: NightDate, simulate: bool) -> Result<Cycle, SequencerError> {
+        // One writer per night at a time: a second `osa sequencer` (or the daemon) waits here
+        // instead of submitting the same runs.
+        let _lock = if simulate { None } else { Some(self.lock_night(night)?) };
+        if !simulate {
+            self.executor.tend().map_err(|source| SequencerError::Executor { night, run: 0, source })?;
+        }
         let Some(summary) = self.load_night(night, !simulate)? else {
             if !simulate {
                 self.db.ensure_night(night)?;
@@ -279,11 +294,22 @@ impl Sequencer<'_> {
         }
         let submitted = self.apply(&plan, snapshot.as_ref())?;
         self.db.replace_sequences(night, &sequence_records(&plan))?;
-        if plan.sequences.iter().any(|s| !matches!(s.action, Action::Done)) || !submitted.is_empty() {
+        let active = plan.sequences.iter().any(|s| matches!(s.action, Action::Submit { .. } | Action::Reconcile { .. } | Action::Submitted { .. }));
+        let state = self.db.night(night)?.map(|n| n.state);
+        // Never move a night back from closing or closed; the closer and operators do that.
+        if (active || !submitted.is_empty()) && !matches!(state, Some(crate::db::NightState::Closing | crate::db::NightState::Closed)) {
             self.db.set_night_state(night, crate::db::NightState::Running)?;
         }
         let plan = if submitted.is_empty() { plan } else { self.plan(night, &summary.runs, snapshot.as_ref())? };
         Ok(Cycle { summary: Some(summary), plan: Some(plan), snapshot, submitted })
+    }
+
+    fn lock_night(&self, night: NightDate) -> Result<nix::fcntl::Flock<std::fs::File>, SequencerError> {
+        let path = self.layout.contain(&self.layout.night_lock(night))?;
+        let io = |source| SequencerError::Io { night, path: path.clone(), source };
+        std::fs::create_dir_all(path.parent().expect("lock files have a folder")).map_err(io)?;
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io)?;
+        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| io(e.into()))
     }
 
     fn apply(&self, plan: &NightPlan, snapshot: Option<&Snapshot>) -> Result<Vec<(u32, String)>, SequencerError> {
@@ -292,10 +318,9 @@ impl Sequencer<'_> {
         for sequence in &plan.sequences {
             let (attempt, after_parent) = match &sequence.action {
                 Action::Submit { attempt, after_parent } => (*attempt, *after_parent),
-                Action::Reconcile { attempt } => {
-                    let parent_pending = sequence.parent.is_some_and(|p| job_ids.contains_key(&p));
-                    (*attempt, parent_pending)
-                }
+                // Without a poll we cannot know the interrupted job does not exist: wait.
+                Action::Reconcile { .. } if snapshot.is_none() => continue,
+                Action::Reconcile { attempt, after_parent } => (*attempt, *after_parent),
                 Action::Submitted { job_id } => {
                     job_ids.insert(sequence.seq, job_id.clone());
                     continue;
@@ -332,7 +357,11 @@ impl Sequencer<'_> {
             return Ok(());
         }
         tracing::warn!(night.date = %night, run.id = sequence.run, job.id = %job_id, "parent failed: cancelling the job left pending and recording it blocked");
-        self.executor.cancel(job_id).map_err(|source| SequencerError::Executor { night, run: sequence.run, source })?;
+        if let Err(e) = self.executor.cancel(job_id) {
+            // It may have ended between the poll and now; the next cycle looks again.
+            tracing::warn!(night.date = %night, run.id = sequence.run, job.id = %job_id, "cannot cancel: {e}");
+            return Ok(());
+        }
         let records: Vec<TaskRecord> = stuck
             .iter()
             .filter_map(|t| {
@@ -404,6 +433,7 @@ impl Sequencer<'_> {
         let mut delay = Duration::from_secs(1);
         const TRIES: u32 = 4;
         for try_number in 1..=TRIES {
+            // An intent left pending by an earlier cycle: look before submitting again.
             match self.executor.submit(&spec) {
                 Ok(job_id) => {
                     crash_point("after-sbatch");
@@ -411,13 +441,23 @@ impl Sequencer<'_> {
                     tracing::info!(night.date = %night, run.id = sequence.run, job.id = %job_id, attempt, "submitted");
                     return Ok(Some(job_id));
                 }
-                Err(e) if e.is_transient() && try_number < TRIES => {
-                    // The submission may have gone through before the error: look first.
-                    if let Ok(snapshot) = self.executor.poll()
-                        && let Some(job_id) = snapshot.job_with_comment(&comment)
-                    {
-                        self.db.complete_submission(night, sequence.run, attempt, job_id)?;
-                        return Ok(Some(job_id.to_string()));
+                Err(e) if e.outcome_unknown() => {
+                    // The job may exist: look it up by its key before anything else; if the
+                    // scheduler cannot say, leave the intent pending for the next cycle.
+                    let found = match self.executor.poll() {
+                        Ok(snapshot) => snapshot.job_with_comment(&comment).map(str::to_string),
+                        Err(poll_error) => {
+                            tracing::warn!(night.date = %night, run.id = sequence.run, "submission outcome unknown ({e}) and no poll ({poll_error}): left pending");
+                            return Ok(None);
+                        }
+                    };
+                    if let Some(job_id) = found {
+                        self.db.complete_submission(night, sequence.run, attempt, &job_id)?;
+                        return Ok(Some(job_id));
+                    }
+                    if try_number == TRIES {
+                        tracing::warn!(night.date = %night, run.id = sequence.run, "submission still failing after {TRIES} tries, left pending: {e}");
+                        return Ok(None);
                     }
                     tracing::warn!(night.date = %night, run.id = sequence.run, "submission failed, retrying in {delay:?}: {e}");
                     std::thread::sleep(delay);

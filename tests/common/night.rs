@@ -231,8 +231,10 @@ pub fn a_failed_calibration_blocks_its_data_runs(executor: &'static str) {
             assert!(states.iter().all(|s| s == "CANCELLED"), "left pending? sacct says {states:?} for {job}");
         }
     }
+    std::thread::sleep(Duration::from_secs(1));
     let again = h.sequencer(&[]);
     assert!(again["submitted"].as_array().unwrap().is_empty(), "blocked runs are not resubmitted: {again:#}");
+    assert_eq!(actions(&again), found, "a cancelled child stays blocked on the next cycles, not failed");
     assert_eq!(db.jobs_of_night(h.night).unwrap().len(), 4);
 }
 
