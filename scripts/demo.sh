@@ -1,18 +1,14 @@
 #!/usr/bin/env bash
-# The demo on the embedded default (no server needed): lay out a synthetic night under a
-# data root, then read it back as an operator would: its RunSummary with each run's type
-# checked against its R0 files, and the classification of every first subrun file.
+# The demo on the embedded default (no server, no cluster): a synthetic night under a data
+# root, run end to end through calibration and data jobs on the local executor with SQLite,
+# the lstchain programs answered by the analysis simulator (lstchain-sim); prints the
+# sequencer table at the end. OSA_EXECUTOR=slurm / OSA_DATABASE_URL=mysql://... run the same
+# demo on SLURM and MariaDB. LSTCHAIN_SIM_EVENT_MS=2 makes jobs take realistic seconds.
 #   scripts/demo.sh [DATA_ROOT] [DATE]     (defaults: ./demo-data, 2026-01-05)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="${1:-$PWD/demo-data}"
 DATE="${2:-2026-01-05}"
-COMPACT="${DATE//-/}"
 bash scripts/install-deps.sh
-cargo build --release --quiet
-OSA="${CARGO_TARGET_DIR:-target}/release/osa"
-"$OSA" demo make-night --dir "$ROOT" --date "$DATE" --runs 3 --subruns 4
-echo
-"$OSA" summary show "$ROOT/monitoring/RunSummary/RunSummary_$COMPACT.ecsv" --check-r0 --r0-dir "$ROOT/R0G/$COMPACT"
-echo
-"$OSA" classify "$ROOT"/R0G/"$COMPACT"/LST-1.1.Run*.0000.fits.fz
+cargo build --release --quiet --bins
+exec "${CARGO_TARGET_DIR:-target}/release/osa" demo run --dir "$ROOT" --date "$DATE" --runs 3 --subruns 4

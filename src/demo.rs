@@ -311,6 +311,37 @@ impl Writer {
     }
 }
 
+/// Programs the analysis simulator answers to (see `src/bin/lstchain-sim`).
+pub const SIMULATED_PROGRAMS: &[&str] = &[
+    "lstchain_data_r0_to_dl1",
+    "lstchain_dl1ab",
+    "lstchain_check_dl1",
+    "onsite_create_drs4_pedestal_file",
+    "onsite_create_calibration_file",
+    "lstchain_merge_hdf5_files",
+];
+
+/// Makes `dir` a folder of symlinks named like the lstchain programs, all pointing at the
+/// simulator binary: pointing `analysis.bin_dir` there is all a demo needs.
+pub fn install_simulator(dir: &Path, simulator: &Path) -> Result<(), DemoError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| DemoError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    for program in SIMULATED_PROGRAMS {
+        let link = dir.join(program);
+        if std::fs::read_link(&link).is_ok_and(|target| target == simulator) {
+            continue;
+        }
+        if link.symlink_metadata().is_ok() {
+            std::fs::remove_file(&link).map_err(io(&link))?;
+        }
+        std::os::unix::fs::symlink(simulator, &link).map_err(io(&link))?;
+    }
+    Ok(())
+}
+
 /// Writes one R0 stand-in file: an `EVENTS` binary table with `event_id`, `event_type` and
 /// `trigger_time`, plus the run and subrun in the header.
 pub fn write_r0(path: &Path, run: u32, subrun: u32, types: &[i64], start: DateTime<Utc>) -> Result<(), fitsio::errors::Error> {

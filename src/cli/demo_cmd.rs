@@ -7,7 +7,17 @@ use comfy_table::Cell;
 
 use super::output::{or_dash, print_json, table};
 use super::{Context, Outcome};
-use crate::demo::{DemoOptions, make_night};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+
+use crate::config::{ConfigSource, ENV_DATABASE_URL, ENV_EXECUTOR, ExecutorKind};
+use crate::db::Db;
+use crate::demo::{DemoOptions, install_simulator, make_night};
+use crate::executor;
+use crate::sequencer::plan::Action;
+use crate::sequencer::script::OsaCommand;
+use crate::sequencer::submit::Sequencer;
 use crate::night::NightDate;
 use crate::paths::Layout;
 
@@ -15,6 +25,18 @@ use crate::paths::Layout;
 pub enum DemoCommand {
     /// Write a whole synthetic night (R0 files + summaries) under the data root DIR.
     MakeNight(MakeNightArgs),
+    /// Run a synthetic night end to end (made if missing) with the analysis simulator:
+    /// SQLite and the local executor unless OSA_DATABASE_URL / OSA_EXECUTOR say otherwise.
+    Run(RunArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub night: MakeNightArgs,
+    /// Give up after this many minutes.
+    #[arg(long, default_value_t = 20)]
+    pub timeout_minutes: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -49,20 +71,22 @@ pub struct MakeNightArgs {
 }
 
 pub fn run(context: &Context, command: DemoCommand) -> anyhow::Result<Outcome> {
-    let DemoCommand::MakeNight(args) = command;
+    match command {
+        DemoCommand::MakeNight(args) => make(context, args),
+        DemoCommand::Run(args) => run_night(context, args),
+    }
+}
+
+fn options(args: &MakeNightArgs) -> DemoOptions {
+    DemoOptions { data_runs: args.runs, subruns: args.subruns, events: args.events, seed: args.seed, first_run: args.first_run, force: args.force }
+}
+
+fn make(context: &Context, args: MakeNightArgs) -> anyhow::Result<Outcome> {
     let mut config = context.config()?;
     std::fs::create_dir_all(&args.dir).with_context(|| format!("creating data root {}", args.dir.display()))?;
     config.paths.data_root = std::path::absolute(&args.dir).with_context(|| format!("resolving {}", args.dir.display()))?;
     let layout = Layout::new(&config);
-    let options = DemoOptions {
-        data_runs: args.runs,
-        subruns: args.subruns,
-        events: args.events,
-        seed: args.seed,
-        first_run: args.first_run,
-        force: args.force,
-    };
-    let night = make_night(&layout, args.date, &options).with_context(|| format!("making demo night {}", args.date))?;
+    let night = make_night(&layout, args.date, &options(&args)).with_context(|| format!("making demo night {}", args.date))?;
     if args.json {
         print_json(&night)?;
         return Ok(Outcome::Success);
@@ -88,4 +112,70 @@ pub fn run(context: &Context, command: DemoCommand) -> anyhow::Result<Outcome> {
     println!("R0 files:    {}", layout.r0_night_dir(night.night).display());
     println!("RunSummary:  {}", night.run_summary.display());
     Ok(Outcome::Success)
+}
+
+/// The demo night end to end: a config for the demo data root (the simulator's symlinks as
+/// `analysis.bin_dir`), the night made if missing, sequencer cycles until every sequence has
+/// settled, then the sequencer table.
+fn run_night(context: &Context, args: RunArgs) -> anyhow::Result<Outcome> {
+    let night_args = args.night;
+    let mut config = context.config()?;
+    std::fs::create_dir_all(&night_args.dir).with_context(|| format!("creating data root {}", night_args.dir.display()))?;
+    let root = std::path::absolute(&night_args.dir)?;
+    config.paths.data_root = root.clone();
+    if std::env::var_os(ENV_EXECUTOR).is_none() {
+        config.executor.kind = ExecutorKind::Local;
+    }
+    if std::env::var_os(ENV_DATABASE_URL).is_none() {
+        config.database.url = String::new();
+    }
+    let demo_dir = config.resolve(&config.paths.osa_dir).join("demo");
+    let simulator = std::env::current_exe()?.with_file_name("lstchain-sim");
+    anyhow::ensure!(simulator.is_file(), "the analysis simulator {} is missing: build it with `cargo build --bins`", simulator.display());
+    install_simulator(&demo_dir.join("bin"), &simulator)?;
+    config.analysis.bin_dir = Some(demo_dir.join("bin"));
+    for (file, field) in [("lstchain_standard_config.json", &mut config.analysis.dl1a_config), ("dl1ab_tailcut84.json", &mut config.analysis.dl1b_config)] {
+        let path = demo_dir.join("cfg").join(file);
+        std::fs::create_dir_all(path.parent().expect("has a folder"))?;
+        std::fs::write(&path, "{}\n").with_context(|| format!("writing {}", path.display()))?;
+        *field = path;
+    }
+    config.validate("demo config")?;
+    let config_file = demo_dir.join("osa-demo.toml");
+    std::fs::write(&config_file, config.to_toml()).with_context(|| format!("writing {}", config_file.display()))?;
+
+    let layout = Layout::new(&config);
+    let made = make_night(&layout, night_args.date, &options(&night_args)).with_context(|| format!("making demo night {}", night_args.date))?;
+    println!("demo night {} under {} ({} runs; config {})", made.night, root.display(), made.runs.len(), config_file.display());
+
+    let db = Db::open(&config.database_url())?;
+    let executor = executor::from_config(&config);
+    let sequencer = Sequencer {
+        config: &config,
+        layout,
+        db: &db,
+        executor: executor.as_ref(),
+        osa: OsaCommand { program: std::env::current_exe()?, config: Some(config_file.clone()) },
+    };
+    let deadline = Instant::now() + Duration::from_secs(args.timeout_minutes * 60);
+    loop {
+        let cycle = sequencer.cycle(night_args.date, false)?;
+        let plan = cycle.plan.context("the demo night has no summary")?;
+        let settled = plan.sequences.iter().filter(|s| matches!(s.action, Action::Done | Action::Failed { .. } | Action::Blocked { .. } | Action::Vetoed)).count();
+        eprintln!("[{}] {settled}/{} sequences settled", Utc::now().format("%H:%M:%S"), plan.sequences.len());
+        if settled == plan.sequences.len() {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "demo night not settled after {} minutes", args.timeout_minutes);
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    let table_context = Context { config_source: ConfigSource::Flag(config_file), color: context.color };
+    super::sequencer_cmd::run(&table_context, super::sequencer_cmd::SequencerArgs { date: Some(night_args.date), simulate: true, json: false })?;
+    let plan = sequencer.cycle(night_args.date, true)?.plan.context("the demo night has no summary")?;
+    if plan.sequences.iter().all(|s| matches!(s.action, Action::Done)) {
+        Ok(Outcome::Success)
+    } else {
+        eprintln!("osa: some sequences of the demo night did not finish (see the table)");
+        Ok(Outcome::Failure)
+    }
 }

@@ -11,7 +11,8 @@
 //! - `LSTCHAIN_SIM_FAIL`: failure rules, `;`-separated, each `key=value,...` with keys
 //!   `program`, `run`, `subrun` (which calls; absent = any), `kind` (`timeout`: hang until
 //!   killed; `resource`, `exists`, `pedestal`: LSTOSA's known failure messages; `truncate`:
-//!   write a truncated output and exit 0; `error`: a plain failure, the default), `message`,
+//!   write a truncated output and exit 0; `crash`: write a truncated output, then fail;
+//!   `error`: a plain failure, the default), `message`,
 //!   `exit` (default 1) and `attempts` (fail only the first N calls; default: every call).
 
 mod outputs;
@@ -20,14 +21,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub const PROGRAMS: &[&str] = &[
-    "lstchain_data_r0_to_dl1",
-    "lstchain_dl1ab",
-    "lstchain_check_dl1",
-    "onsite_create_drs4_pedestal_file",
-    "onsite_create_calibration_file",
-    "lstchain_merge_hdf5_files",
-];
+use osa::demo::SIMULATED_PROGRAMS as PROGRAMS;
 
 /// `--key=value`, `--key value` and `-k value` arguments; flags get an empty value.
 pub struct Args {
@@ -112,6 +106,8 @@ pub enum Injected {
     None,
     /// Write the output, then cut it to half its size, and exit 0.
     Truncate,
+    /// Write half an output, then fail.
+    Crash { message: String, exit: i32 },
     Fail { message: String, exit: i32 },
     Hang,
 }
@@ -130,6 +126,7 @@ fn injected(call: &Call) -> Injected {
     match rule.fields.get("kind").map(String::as_str).unwrap_or("error") {
         "timeout" => Injected::Hang,
         "truncate" => Injected::Truncate,
+        "crash" => Injected::Crash { message: message("Killed while writing the output"), exit },
         "resource" => Injected::Fail { message: message("OSError: [Errno 11] Resource temporarily unavailable"), exit },
         "exists" => Injected::Fail { message: message("Output file exists already. Stop"), exit },
         "pedestal" => Injected::Fail {
@@ -181,10 +178,15 @@ fn main() {
         },
         _ => {}
     }
-    match outputs::run(&program, &args, matches!(injection, Injected::Truncate)) {
+    let truncate = matches!(injection, Injected::Truncate | Injected::Crash { .. });
+    match outputs::run(&program, &args, truncate) {
         Ok(written) => {
             for path in written {
                 println!("{program}: wrote {}", path.display());
+            }
+            if let Injected::Crash { message, exit } = injection {
+                eprintln!("{message}");
+                std::process::exit(exit);
             }
         }
         Err(message) => {

@@ -1,0 +1,201 @@
+//! What one array task does (`osa job …`) with the analysis simulator behind the default
+//! lstchain steps: outputs, history (file and database), provenance, retries, resume.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use osa::config::Config;
+use osa::db::Db;
+use osa::demo::{DemoOptions, install_simulator, make_night};
+use osa::night::NightDate;
+use osa::paths::Layout;
+use osa::provenance::{RecordKind, read_log};
+
+struct JobHarness {
+    dir: tempfile::TempDir,
+    config_file: PathBuf,
+    config: Config,
+    night: NightDate,
+    runs: Vec<u32>,
+}
+
+const EVENTS: u32 = 120;
+
+impl JobHarness {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.paths.data_root = dir.path().join("data");
+        config.database.url = format!("sqlite://{}", dir.path().join("osa.sqlite").display());
+        let bin = dir.path().join("bin");
+        install_simulator(&bin, Path::new(env!("CARGO_BIN_EXE_lstchain-sim"))).unwrap();
+        config.analysis.bin_dir = Some(bin);
+        for (name, field) in [("a.json", &mut config.analysis.dl1a_config), ("b.json", &mut config.analysis.dl1b_config)] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, "{}").unwrap();
+            *field = path;
+        }
+        let config_file = dir.path().join("osa.toml");
+        std::fs::write(&config_file, config.to_toml()).unwrap();
+        let night: NightDate = "2026-02-10".parse().unwrap();
+        let made = make_night(&Layout::new(&config), night, &DemoOptions { data_runs: 1, subruns: 2, events: EVENTS, ..DemoOptions::default() }).unwrap();
+        let runs = made.runs.iter().map(|r| r.run).collect();
+        Self { dir, config_file, config, night, runs }
+    }
+
+    fn osa(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_osa"));
+        command.arg("--config").arg(&self.config_file).args(args);
+        command.env_remove("LSTCHAIN_SIM_FAIL").env("LSTCHAIN_SIM_STATE", self.dir.path().join("sim-state"));
+        command.envs(env.iter().copied());
+        command.output().unwrap()
+    }
+
+    fn calibration(&self) -> Output {
+        let (drs4, pedcal) = (self.runs[0].to_string(), self.runs[1].to_string());
+        self.osa(&["job", "calibration", "--date", &self.night.to_string(), "--drs4-run", &drs4, "--pedcal-run", &pedcal], &[])
+    }
+
+    fn subrun(&self, subrun: u32, env: &[(&str, &str)]) -> Output {
+        let (drs4, pedcal, run) = (self.runs[0].to_string(), self.runs[1].to_string(), self.runs[2].to_string());
+        let subrun = subrun.to_string();
+        let night = self.night.to_string();
+        self.osa(&["job", "subrun", "--date", &night, "--run", &run, "--subrun", &subrun, "--drs4-run", &drs4, "--pedcal-run", &pedcal], env)
+    }
+
+    fn layout(&self) -> Layout {
+        Layout::new(&self.config)
+    }
+
+    fn history(&self, subrun: u32) -> Vec<(String, i64)> {
+        let path = self.layout().history_file(self.night, self.runs[2], Some(subrun));
+        let (lines, problems) = osa::jobrunner::history::read(&path).unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        lines.into_iter().map(|l| (l.program, l.return_code)).collect()
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn dl1_rows(path: &Path) -> usize {
+    let file = hdf5::File::open(path).unwrap();
+    file.dataset("dl1/event/telescope/parameters/LST_LSTCam").unwrap().shape()[0]
+}
+
+#[test]
+fn a_subrun_runs_every_step_with_outputs_history_and_provenance() {
+    let h = JobHarness::new();
+    let calibration = h.calibration();
+    assert!(calibration.status.success(), "{}", text(&calibration));
+    let out = h.subrun(1, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let l = h.layout();
+    let run = h.runs[2];
+    for file in [l.dl1a_file(h.night, run, 1), l.muons_file(h.night, run, 1), l.dl1b_file(h.night, run, 1), l.datacheck_file(h.night, run, 1)] {
+        assert!(file.is_file(), "{} missing", file.display());
+    }
+    assert_eq!(dl1_rows(&l.dl1a_file(h.night, run, 1)), EVENTS as usize, "one DL1 row per R0 event");
+    assert_eq!(dl1_rows(&l.dl1b_file(h.night, run, 1)), EVENTS as usize);
+    assert_eq!(h.history(1), [("lstchain_data_r0_to_dl1".to_string(), 0), ("lstchain_dl1ab".to_string(), 0), ("lstchain_check_dl1".to_string(), 0)]);
+
+    let db = Db::open(&h.config.database_url()).unwrap();
+    let rows = db.history_of_subrun(h.night, run, 1).unwrap();
+    assert_eq!(rows.iter().map(|r| (r.step.as_str(), r.return_code)).collect::<Vec<_>>(), [("r0_to_dl1", 0), ("dl1ab", 0), ("check_dl1", 0)]);
+
+    let mut kinds = Vec::new();
+    let mut hashed_outputs = 0;
+    let problems = read_log(&l.provenance_log(h.night), |_, record| {
+        if record.kind() == RecordKind::Entity && record.str("hash_type") == Some("sha256") && record.str("hash").is_some_and(|h| h.len() == 64) {
+            hashed_outputs += 1;
+        }
+        kinds.push((record.kind(), record.str("session_tag").map(str::to_string)));
+    })
+    .unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+    let of_subrun: Vec<_> = kinds.iter().filter(|(_, tag)| tag.as_deref().is_some_and(|t| t.ends_with(&format!(":{run:05}")))).collect();
+    let count = |kind| of_subrun.iter().filter(|(k, _)| *k == kind).count();
+    assert_eq!((count(RecordKind::ActivityStart), count(RecordKind::End), count(RecordKind::Parameters)), (3, 3, 3));
+    assert_eq!(count(RecordKind::Generated), 4, "dl1a + muons, dl1b, datacheck");
+    assert!(count(RecordKind::Used) >= 3);
+    assert!(hashed_outputs >= 4, "file entities carry the sha256 of their content");
+}
+
+#[test]
+fn a_step_failing_once_succeeds_on_its_second_try_and_history_shows_both() {
+    let h = JobHarness::new();
+    assert!(h.calibration().status.success());
+    let out = h.subrun(0, &[("LSTCHAIN_SIM_FAIL", "program=lstchain_dl1ab,attempts=1,kind=resource")]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("Resource temporarily unavailable"), "the failed try's output is in the task log");
+    assert_eq!(
+        h.history(0),
+        [("lstchain_data_r0_to_dl1".to_string(), 0), ("lstchain_dl1ab".to_string(), 1), ("lstchain_dl1ab".to_string(), 0), ("lstchain_check_dl1".to_string(), 0)]
+    );
+    let db = Db::open(&h.config.database_url()).unwrap();
+    let failed: Vec<_> = db.history_of_subrun(h.night, h.runs[2], 0).unwrap().into_iter().filter(|r| r.return_code != 0).collect();
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0].log_tail.as_deref().unwrap_or("").contains("Resource temporarily unavailable"), "{:?}", failed[0].log_tail);
+    assert_eq!(failed[0].try_number, 1);
+}
+
+#[test]
+fn a_truncated_partial_output_is_removed_before_the_retry() {
+    let h = JobHarness::new();
+    assert!(h.calibration().status.success());
+    // The first try dies after writing half its output; lstchain refuses to overwrite an
+    // existing output, so the second try only works because osa removed the partial file.
+    let out = h.subrun(0, &[("LSTCHAIN_SIM_FAIL", "program=lstchain_data_r0_to_dl1,attempts=1,kind=crash")]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("removing partial output"), "{}", text(&out));
+    let dl1 = h.layout().dl1a_file(h.night, h.runs[2], 0);
+    assert_eq!(dl1_rows(&dl1), EVENTS as usize);
+    assert_eq!(h.history(0)[..2], [("lstchain_data_r0_to_dl1".to_string(), 1), ("lstchain_data_r0_to_dl1".to_string(), 0)]);
+}
+
+#[test]
+fn a_resubmitted_task_skips_the_steps_it_already_did() {
+    let h = JobHarness::new();
+    assert!(h.calibration().status.success());
+    let failing = h.subrun(0, &[("LSTCHAIN_SIM_FAIL", "program=lstchain_check_dl1")]);
+    assert_eq!(failing.status.code(), Some(12), "step 2 (check_dl1) failed all its tries: exit 10 + 2\n{}", text(&failing));
+    let tries = h.config.retries.tries_per_step as usize;
+    assert_eq!(h.history(0).iter().filter(|(p, rc)| p == "lstchain_check_dl1" && *rc != 0).count(), tries);
+
+    let resumed = h.subrun(0, &[]);
+    assert!(resumed.status.success(), "{}", text(&resumed));
+    let history = h.history(0);
+    assert_eq!(history.iter().filter(|(p, _)| p == "lstchain_data_r0_to_dl1").count(), 1, "r0_to_dl1 not run again: {history:?}");
+    assert_eq!(history.iter().filter(|(p, _)| p == "lstchain_dl1ab").count(), 1, "dl1ab not run again: {history:?}");
+    assert_eq!(history.last().unwrap(), &("lstchain_check_dl1".to_string(), 0));
+    assert!(text(&resumed).contains("r0_to_dl1: Skipped"));
+}
+
+#[test]
+fn the_simulator_dl1_file_reads_with_h5py_as_lstchain_lays_it_out() {
+    let h = JobHarness::new();
+    assert!(h.calibration().status.success());
+    assert!(h.subrun(0, &[]).status.success());
+    let dl1 = h.layout().dl1a_file(h.night, h.runs[2], 0);
+    let script = "import sys, h5py\n\
+f = h5py.File(sys.argv[1], 'r')\n\
+t = f['/dl1/event/telescope/parameters/LST_LSTCam']\n\
+print(len(t), ','.join(sorted(t.dtype.names)))\n";
+    let out = Command::new("python3").args(["-c", script]).arg(&dl1).output().expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "h5py could not read {} ({}); install the test packages with `python3 -m pip install -r tests/requirements.txt` (scripts/setup.sh does)",
+        dl1.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let (rows, columns) = printed.trim().split_once(' ').unwrap();
+    assert_eq!(rows, EVENTS.to_string());
+    for column in ["obs_id", "event_id", "event_type", "intensity", "width", "length"] {
+        assert!(columns.split(',').any(|c| c == column), "column {column} missing from {columns}");
+    }
+}
