@@ -15,58 +15,45 @@ use osa::paths::Layout;
 pub struct NightHarness {
     pub dir: tempfile::TempDir,
     pub config_file: PathBuf,
+    pub config: Config,
     pub night: NightDate,
     pub executor: &'static str,
+    /// `LSTCHAIN_SIM_FAIL` for every task of the night.
+    pub sim_fail: Option<&'static str>,
 }
 
-pub const CALIBRATION_OK: &str = "sleep 2";
-pub const CALIBRATION_FAILS: &str = "sleep 1; exit 3";
+/// The calibration job fails (its first step, every try).
+pub const CALIBRATION_FAILS: &str = "program=onsite_create_drs4_pedestal_file";
 
 impl NightHarness {
-    /// `night` differs per test and per test run (see [`unique_night`]) so comment keys never
-    /// collide with jobs of earlier runs still in SLURM's accounting.
-    pub fn new(executor: &'static str, night: &str, calibration: &str) -> Self {
+    /// The default lstchain steps, answered by the analysis simulator. `night` differs per
+    /// test and per test run (see [`unique_night`]) so comment keys never collide with jobs
+    /// of earlier runs still in SLURM's accounting.
+    pub fn new(executor: &'static str, night: &str, sim_fail: Option<&'static str>) -> Self {
         // Under /tmp, not a private mount: slurmd (root) runs the tasks there.
         let dir = tempfile::Builder::new().prefix("osa-night-").tempdir_in("/tmp").unwrap();
-        let root = dir.path().join("data");
-        let config_file = dir.path().join("osa.toml");
-        std::fs::write(
-            &config_file,
-            format!(
-                r#"[paths]
-data_root = "{root}"
-[database]
-url = "sqlite://{db}"
-[executor]
-kind = "{executor}"
-local_concurrency = 2
-[slurm.calibration]
-partition = "short"
-time = "00:05:00"
-mem_per_cpu = "100M"
-[slurm.data]
-partition = "short"
-time = "00:05:00"
-mem_per_cpu = "100M"
-[[analysis.calibration_steps]]
-name = "calibration"
-program = "sh"
-args = ["-c", "{calibration}"]
-[[analysis.data_steps]]
-name = "r0_to_dl1"
-program = "sh"
-args = ["-c", "test -f {{r0_file}} && sleep 1 && touch {{dl1a_file}}"]
-"#,
-                root = root.display(),
-                db = dir.path().join("osa.sqlite").display(),
-            ),
-        )
-        .unwrap();
-        let night: NightDate = night.parse().unwrap();
         let mut config = Config::default();
-        config.paths.data_root = root;
+        config.paths.data_root = dir.path().join("data");
+        config.database.url = format!("sqlite://{}", dir.path().join("osa.sqlite").display());
+        config.executor.kind = if executor == "slurm" { osa::config::ExecutorKind::Slurm } else { osa::config::ExecutorKind::Local };
+        config.executor.local_concurrency = 2;
+        for job in [&mut config.slurm.calibration, &mut config.slurm.data] {
+            job.time = "00:05:00".to_string();
+            job.mem_per_cpu = "200M".to_string();
+        }
+        let bin = dir.path().join("bin");
+        osa::demo::install_simulator(&bin, Path::new(env!("CARGO_BIN_EXE_lstchain-sim"))).unwrap();
+        config.analysis.bin_dir = Some(bin);
+        for (name, field) in [("dl1a.json", &mut config.analysis.dl1a_config), ("dl1b.json", &mut config.analysis.dl1b_config)] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, "{}").unwrap();
+            *field = path;
+        }
+        let config_file = dir.path().join("osa.toml");
+        std::fs::write(&config_file, config.to_toml()).unwrap();
+        let night: NightDate = night.parse().unwrap();
         make_night(&Layout::new(&config), night, &DemoOptions { data_runs: 3, subruns: 4, events: 50, ..DemoOptions::default() }).unwrap();
-        Self { dir, config_file, night, executor }
+        Self { dir, config_file, config, night, executor, sim_fail }
     }
 
     pub fn osa(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -75,6 +62,11 @@ args = ["-c", "test -f {{r0_file}} && sleep 1 && touch {{dl1a_file}}"]
         for var in ["OSA_CONFIG", "OSA_DATA_ROOT", "OSA_DATABASE_URL", "OSA_EXECUTOR", "OSA_TEST_CRASH_AT"] {
             command.env_remove(var);
         }
+        command.env("LSTCHAIN_SIM_STATE", self.dir.path().join("sim-state")).env("LSTCHAIN_SIM_EVENT_MS", "2");
+        match self.sim_fail {
+            Some(rule) => command.env("LSTCHAIN_SIM_FAIL", rule),
+            None => command.env_remove("LSTCHAIN_SIM_FAIL"),
+        };
         command.envs(env.iter().copied());
         command.output().unwrap()
     }
@@ -178,7 +170,7 @@ fn comment(h: &NightHarness, run: u64, attempt: u32) -> String {
 }
 
 pub fn whole_night_is_chained_run_and_never_submitted_twice(executor: &'static str) {
-    let h = NightHarness::new(executor, &unique_night(0), CALIBRATION_OK);
+    let h = NightHarness::new(executor, &unique_night(0), None);
     let first = h.sequencer(&[]);
     assert_eq!(first["submitted"].as_array().unwrap().len(), 4, "{first:#}");
     let ids = job_ids(&first);
@@ -201,6 +193,17 @@ pub fn whole_night_is_chained_run_and_never_submitted_twice(executor: &'static s
         assert!(tasks.iter().all(|t| t.state == "COMPLETED" && t.exit_code == Some(0)), "run {run}: {tasks:?}");
     }
     assert_eq!(db.jobs_of_night(h.night).unwrap().len(), 4, "one submission per run");
+    // Every task ran the job runner and the simulator: every product is there.
+    let layout = Layout::new(&h.config);
+    let calibration = runs.iter().filter(|r| r.summary_type != "DATA").map(|r| r.run).collect::<Vec<_>>();
+    assert!(layout.drs4_file(h.night, calibration[0]).is_file() && layout.calibration_file(h.night, calibration[1]).is_file());
+    for run in runs.iter().filter(|r| r.summary_type == "DATA") {
+        for subrun in 0..run.subruns {
+            for file in [layout.dl1a_file(h.night, run.run, subrun), layout.muons_file(h.night, run.run, subrun), layout.dl1b_file(h.night, run.run, subrun), layout.datacheck_file(h.night, run.run, subrun)] {
+                assert!(file.is_file(), "{} missing", file.display());
+            }
+        }
+    }
     if executor == "slurm" {
         for job in &ids {
             let states = sacct_states(job);
@@ -212,7 +215,7 @@ pub fn whole_night_is_chained_run_and_never_submitted_twice(executor: &'static s
 }
 
 pub fn a_failed_calibration_blocks_its_data_runs(executor: &'static str) {
-    let h = NightHarness::new(executor, &unique_night(1), CALIBRATION_FAILS);
+    let h = NightHarness::new(executor, &unique_night(1), Some(CALIBRATION_FAILS));
     let first = h.sequencer(&[]);
     let ids = job_ids(&first);
     assert_eq!(ids.len(), 4);
@@ -241,7 +244,7 @@ pub fn a_failed_calibration_blocks_its_data_runs(executor: &'static str) {
 pub fn a_crash_around_submission_never_submits_twice(executor: &'static str) {
     let (night_a, night_b) = (&unique_night(2), &unique_night(3));
     // Crash right after the intent is written: nothing reached the scheduler.
-    let h = NightHarness::new(executor, night_a, CALIBRATION_OK);
+    let h = NightHarness::new(executor, night_a, None);
     let crashed = h.osa(&["sequencer", "--date", night_a.as_str()], &[("OSA_TEST_CRASH_AT", "after-intent")]);
     assert!(!crashed.status.success(), "the test hook aborts");
     let pending = h.db().pending_submissions().unwrap();
@@ -256,7 +259,7 @@ pub fn a_crash_around_submission_never_submits_twice(executor: &'static str) {
     assert!(h.db().pending_submissions().unwrap().is_empty());
 
     // Crash right after sbatch returned, before the job id was stored: the job exists.
-    let h = NightHarness::new(executor, night_b, CALIBRATION_OK);
+    let h = NightHarness::new(executor, night_b, None);
     let crashed = h.osa(&["sequencer", "--date", night_b.as_str()], &[("OSA_TEST_CRASH_AT", "after-sbatch")]);
     assert!(!crashed.status.success());
     let pending = h.db().pending_submissions().unwrap();
