@@ -141,6 +141,15 @@ fn a_step_failing_once_succeeds_on_its_second_try_and_history_shows_both() {
     assert_eq!(failed.len(), 1);
     assert!(failed[0].log_tail.as_deref().unwrap_or("").contains("Resource temporarily unavailable"), "{:?}", failed[0].log_tail);
     assert_eq!(failed[0].try_number, 1);
+
+    let mut ends = Vec::new();
+    read_log(&h.layout().provenance_log(h.night), |_, r| {
+        if r.kind() == RecordKind::End && r.str("session_tag").is_some_and(|t| t.starts_with("dl1ab:")) {
+            ends.push((r.str("status").unwrap().to_string(), r.fields["return_code"].as_i64().unwrap()));
+        }
+    })
+    .unwrap();
+    assert_eq!(ends, [("failed".to_string(), 1), ("ok".to_string(), 0)], "the failed try keeps its provenance");
 }
 
 #[test]
