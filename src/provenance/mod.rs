@@ -13,6 +13,7 @@
 //! Reading never fails on content: malformed lines (and LSTOSA's unframed `WARNING` lines)
 //! are reported with file:line and skipped.
 
+pub mod merge;
 pub mod pyliteral;
 
 use std::fs::{File, OpenOptions};

@@ -1,0 +1,523 @@
+//! Merging a night's `prov.log` into run-level and night-level records, as LSTOSA's
+//! provprocess does but streamed and with content hashes kept:
+//! - one pass splits the log into one spool file per run (records carry their run in their
+//!   `session_tag`), so memory holds one run at a time, never the night;
+//! - per run, every subrun activity of a step collapses into one run-level activity, and the
+//!   subrun files of each kind into a collection entity (`SetCollection`, with `hadMember`);
+//!   files shared by all subruns (calibration, configs) stay single entities;
+//! - the run record is written as W3C PROV-JSON (`…_prov.json`) and a graph (`…_prov.svg`,
+//!   rendered by layout-rs), and stored in the database (run-level and subrun-level rows, so
+//!   `osa provenance trace` reaches the R0 files, hosts and SLURM jobs);
+//! - the night record lists the run-level activities and collections of every run.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value, json};
+
+use super::{ProvRecord, ReadProblem, RecordKind, read_log};
+use crate::db::{Db, DbError, ProvActivity, ProvAgent, ProvAssociation, ProvBatch, ProvEntity, ProvLink, ProvParameter};
+use crate::night::NightDate;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    #[error("night {night}: provenance {path}: {source}")]
+    Io { night: NightDate, path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// What a merge produced.
+#[derive(Debug, Default)]
+pub struct MergeReport {
+    /// (run, PROV-JSON file, SVG file)
+    pub runs: Vec<(u32, PathBuf, PathBuf)>,
+    pub night_json: Option<PathBuf>,
+    pub records: usize,
+    pub problems: Vec<ReadProblem>,
+}
+
+fn md5_hex(text: &str) -> String {
+    use md5::Digest;
+    md5::Md5::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The run a record belongs to, from its tag (`step:RRRRR`, calibration `step:DDDDD-PPPPP`)
+/// or, for sessions, its name.
+fn run_of(record: &ProvRecord) -> Option<u32> {
+    let tag = record.str("session_tag").map(|t| t.rsplit(':').next().unwrap_or(t)).or_else(|| record.str("name").filter(|_| record.kind() == RecordKind::Session))?;
+    tag.rsplit('-').next()?.parse().ok()
+}
+
+fn parse_time(text: Option<&str>) -> Option<chrono::NaiveDateTime> {
+    let text = text?;
+    chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").ok()
+}
+
+/// Splits the log into per-run spool files (one JSON record per line).
+fn split(log: &Path, spool: &Path, night: NightDate) -> Result<(BTreeMap<u32, PathBuf>, usize, Vec<ReadProblem>), MergeError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| MergeError::Io { night, path, source }
+    };
+    std::fs::create_dir_all(spool).map_err(io(spool))?;
+    let mut writers: HashMap<u32, BufWriter<File>> = HashMap::new();
+    let mut files = BTreeMap::new();
+    let mut count = 0;
+    let mut failure = None;
+    let mut problems = read_log(log, |line, record| {
+        if failure.is_some() {
+            return;
+        }
+        let Some(run) = run_of(&record) else {
+            tracing::warn!("{}:{line}: record without a run tag, not merged", log.display());
+            return;
+        };
+        count += 1;
+        if !writers.contains_key(&run) {
+            let path = spool.join(format!("run_{run}.jsonl"));
+            match File::create(&path) {
+                Ok(file) => {
+                    files.insert(run, path);
+                    writers.insert(run, BufWriter::new(file));
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    return;
+                }
+            }
+        }
+        let writer = writers.get_mut(&run).expect("just inserted");
+        if let Err(e) = writeln!(writer, "{}", Value::Object(record.fields)) {
+            failure = Some(e);
+        }
+    })
+    .map_err(io(log))?;
+    if let Some(e) = failure {
+        return Err(MergeError::Io { night, path: spool.to_path_buf(), source: e });
+    }
+    for (_, mut writer) in writers {
+        writer.flush().map_err(io(spool))?;
+    }
+    problems.sort_by_key(|p| p.line);
+    Ok((files, count, problems))
+}
+
+/// A run's records collapsed.
+#[derive(Debug, Default)]
+pub struct RunRecord {
+    pub run: u32,
+    pub session: Option<Map<String, Value>>,
+    /// step name → run-level activity
+    pub steps: BTreeMap<String, StepSummary>,
+    /// entity id → entity fields (subrun members and singles)
+    pub entities: BTreeMap<String, Map<String, Value>>,
+    /// subrun activity id → (step, fields of its start record + end)
+    pub activities: BTreeMap<String, Map<String, Value>>,
+    pub used: BTreeSet<(String, String, String)>,
+    pub generated: BTreeSet<(String, String, String)>,
+    pub agents: BTreeSet<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct StepSummary {
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub subrun_activities: usize,
+    pub failed_tries: usize,
+    pub hosts: BTreeSet<String>,
+    pub scripts: BTreeSet<String>,
+}
+
+fn read_run(path: &Path, run: u32) -> std::io::Result<RunRecord> {
+    let mut r = RunRecord { run, ..RunRecord::default() };
+    let mut step_of: HashMap<String, String> = HashMap::new();
+    for line in BufReader::new(File::open(path)?).lines() {
+        let line = line?;
+        let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(&line) else { continue };
+        let record = ProvRecord::new(fields);
+        let s = |k: &str| record.str(k).map(str::to_string);
+        match record.kind() {
+            RecordKind::Session => {
+                if r.session.is_none() {
+                    r.session = Some(record.fields.clone());
+                }
+            }
+            RecordKind::ActivityStart => {
+                let (Some(id), Some(name)) = (s("activity_id"), s("name")) else { continue };
+                step_of.insert(id.clone(), name.clone());
+                let step = r.steps.entry(name).or_default();
+                step.subrun_activities += 1;
+                if let Some(start) = s("startTime")
+                    && step.start.as_ref().is_none_or(|old| start < *old)
+                {
+                    step.start = Some(start);
+                }
+                if let Some(script) = s("script") {
+                    step.scripts.insert(script);
+                }
+                if let Some(agent) = s("agent_name") {
+                    r.agents.insert(agent);
+                }
+                r.activities.insert(id, record.fields.clone());
+            }
+            RecordKind::End => {
+                let Some(id) = s("activity_id") else { continue };
+                if let Some(activity) = r.activities.get_mut(&id) {
+                    for key in ["endTime", "status", "return_code"] {
+                        if let Some(v) = record.fields.get(key) {
+                            activity.insert(key.to_string(), v.clone());
+                        }
+                    }
+                }
+                if let Some(step) = step_of.get(&id).and_then(|n| r.steps.get_mut(n)) {
+                    if record.str("status") == Some("failed") {
+                        step.failed_tries += 1;
+                    }
+                    if let Some(end) = s("endTime")
+                        && step.end.as_ref().is_none_or(|old| end > *old)
+                    {
+                        step.end = Some(end);
+                    }
+                }
+            }
+            RecordKind::Entity => {
+                if let Some(id) = s("entity_id") {
+                    r.entities.insert(id, record.fields.clone());
+                }
+            }
+            RecordKind::Used => {
+                if let (Some(a), Some(e)) = (s("activity_id"), s("used_id")) {
+                    r.used.insert((a, e, s("used_role").unwrap_or_default()));
+                }
+            }
+            RecordKind::Generated => {
+                if let (Some(a), Some(e)) = (s("activity_id"), s("generated_id")) {
+                    r.generated.insert((a, e, s("generated_role").unwrap_or_default()));
+                }
+            }
+            RecordKind::Parameters | RecordKind::Derivation | RecordKind::Other => {}
+        }
+    }
+    // Hosts of each step, from the session records' system block when present.
+    let host = r.session.as_ref().and_then(|s| s.get("system")).and_then(|s| s.get("host")).and_then(Value::as_str).map(str::to_string);
+    if let Some(host) = host {
+        for step in r.steps.values_mut() {
+            step.hosts.insert(host.clone());
+        }
+    }
+    Ok(r)
+}
+
+fn is_subrun_entity(fields: &Map<String, Value>) -> bool {
+    fields.get("name").and_then(Value::as_str).is_some_and(|n| n.contains("Subrun"))
+}
+
+/// Run-level ids: stable, so re-merging a night rewrites the same records.
+fn step_activity_id(night: NightDate, run: u32, step: &str) -> String {
+    md5_hex(&format!("{night}:{run}:{step}"))[..12].to_string()
+}
+
+fn collection_id(night: NightDate, run: u32, name: &str) -> String {
+    md5_hex(&format!("{night}:{run}:{name}:collection"))
+}
+
+/// The run-level view: (collections: id → (name, members, folder)), and the run-level
+/// used/generated links (activity id, entity or collection id, role).
+struct RunView {
+    collections: BTreeMap<String, (String, Vec<String>, String)>,
+    used: BTreeSet<(String, String, String)>,
+    generated: BTreeSet<(String, String, String)>,
+}
+
+fn run_view(night: NightDate, r: &RunRecord) -> RunView {
+    let step_of = |activity: &str| r.activities.get(activity).and_then(|a| a.get("name")).and_then(Value::as_str).map(str::to_string);
+    let mut collections: BTreeMap<String, (String, Vec<String>, String)> = BTreeMap::new();
+    let mut target = |entity: &str| -> String {
+        match r.entities.get(entity) {
+            Some(fields) if is_subrun_entity(fields) => {
+                let name = fields.get("name").and_then(Value::as_str).unwrap_or("File").replace("Subrun", "");
+                let id = collection_id(night, r.run, &name);
+                let folder = fields.get("filepath").and_then(Value::as_str).and_then(|p| Path::new(p).parent()).map(|p| p.display().to_string()).unwrap_or_default();
+                let entry = collections.entry(id.clone()).or_insert_with(|| (format!("{name}Collection"), Vec::new(), folder));
+                if !entry.1.iter().any(|m| m == entity) {
+                    entry.1.push(entity.to_string());
+                }
+                id
+            }
+            _ => entity.to_string(),
+        }
+    };
+    let mut used = BTreeSet::new();
+    let mut generated = BTreeSet::new();
+    for (activity, entity, role) in &r.used {
+        if let Some(step) = step_of(activity) {
+            used.insert((step_activity_id(night, r.run, &step), target(entity), role.replace("Subrun", "")));
+        }
+    }
+    for (activity, entity, role) in &r.generated {
+        if let Some(step) = step_of(activity) {
+            generated.insert((step_activity_id(night, r.run, &step), target(entity), role.replace("Subrun", "")));
+        }
+    }
+    RunView { collections, used, generated }
+}
+
+fn id(x: &str) -> String {
+    format!("id:{x}")
+}
+
+/// The W3C PROV-JSON document of one run (run-level view).
+pub fn run_prov_json(night: NightDate, r: &RunRecord) -> Value {
+    let view = run_view(night, r);
+    let mut entity = Map::new();
+    let mut activity = Map::new();
+    let mut agent = Map::new();
+    let mut used = Map::new();
+    let mut generated = Map::new();
+    let mut members = Map::new();
+    let mut association = Map::new();
+    let session_id = format!("{}{:05}", night.compact(), r.run);
+    entity.insert(id(&session_id), json!({"prov:label": format!("{:05}", r.run), "prov:type": "ExecutionSession", "observation_date": night.compact()}));
+    for (name, step) in &r.steps {
+        let mut fields = json!({
+            "prov:label": name,
+            "in_session": session_id,
+            "subrun_activities": step.subrun_activities,
+            "failed_tries": step.failed_tries,
+        });
+        if let Some(start) = &step.start {
+            fields["prov:startTime"] = json!(start);
+        }
+        if let Some(end) = &step.end {
+            fields["prov:endTime"] = json!(end);
+        }
+        activity.insert(id(&step_activity_id(night, r.run, name)), fields);
+    }
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        format!("_:id{n}")
+    };
+    for (collection, (name, member_ids, folder)) in &view.collections {
+        entity.insert(id(collection), json!({"prov:label": name, "prov:type": "SetCollection", "size": member_ids.len(), "filepath": folder}));
+        for member in member_ids {
+            if let Some(fields) = r.entities.get(member) {
+                entity.insert(id(member), entity_json(fields));
+            }
+            members.insert(next(), json!({"prov:collection": id(collection), "prov:entity": id(member)}));
+        }
+    }
+    for (a, e, role) in &view.used {
+        if !view.collections.contains_key(e)
+            && let Some(fields) = r.entities.get(e)
+        {
+            entity.insert(id(e), entity_json(fields));
+        }
+        used.insert(next(), json!({"prov:activity": id(a), "prov:entity": id(e), "prov:role": role}));
+    }
+    for (a, e, role) in &view.generated {
+        if !view.collections.contains_key(e)
+            && let Some(fields) = r.entities.get(e)
+        {
+            entity.insert(id(e), entity_json(fields));
+        }
+        generated.insert(next(), json!({"prov:entity": id(e), "prov:activity": id(a), "prov:role": role}));
+    }
+    for name in &r.agents {
+        agent.insert(id(name), json!({"prov:label": name}));
+        for step in r.steps.keys() {
+            association.insert(next(), json!({"prov:activity": id(&step_activity_id(night, r.run, step)), "prov:agent": id(name)}));
+        }
+    }
+    let mut doc = Map::new();
+    doc.insert("prefix".into(), json!({"id": "urn:lst1:osa:", "osa": "urn:lst1:osa:attr:"}));
+    for (key, value) in [("entity", entity), ("activity", activity), ("agent", agent), ("used", used), ("wasGeneratedBy", generated), ("wasAssociatedWith", association), ("hadMember", members)] {
+        if !value.is_empty() {
+            doc.insert(key.into(), Value::Object(value));
+        }
+    }
+    Value::Object(doc)
+}
+
+fn entity_json(fields: &Map<String, Value>) -> Value {
+    let mut out = json!({"prov:label": fields.get("name").cloned().unwrap_or(json!("File")), "prov:type": "File"});
+    for key in ["filepath", "hash", "hash_type", "contentType"] {
+        if let Some(v) = fields.get(key) {
+            out[key] = v.clone();
+        }
+    }
+    out
+}
+
+/// The run graph as DOT, rendered to SVG by layout-rs.
+pub fn run_svg(doc: &Value) -> String {
+    let label = |v: &Value| v.get("prov:label").and_then(Value::as_str).unwrap_or("?").replace('"', "'");
+    let mut dot = String::from("digraph prov {\n");
+    let mut shown = BTreeSet::new();
+    let node = |key: &str| format!("n{}", md5_hex(key)[..10].to_string());
+    for (key, value) in doc.get("activity").and_then(Value::as_object).into_iter().flatten() {
+        dot.push_str(&format!("  {} [shape=box, label=\"{}\"];\n", node(key), label(value)));
+        shown.insert(key.clone());
+    }
+    let entities = doc.get("entity").and_then(Value::as_object);
+    let mut edge = |from: &str, to: &str, dot: &mut String| {
+        for key in [from, to] {
+            if shown.insert(key.to_string()) {
+                let l = entities.and_then(|e| e.get(key)).map(label).unwrap_or_else(|| key.to_string());
+                dot.push_str(&format!("  {} [shape=ellipse, label=\"{l}\"];\n", node(key)));
+            }
+        }
+        dot.push_str(&format!("  {} -> {};\n", node(from), node(to)));
+    };
+    for relation in doc.get("used").and_then(Value::as_object).into_iter().flatten().map(|(_, v)| v) {
+        if let (Some(e), Some(a)) = (relation["prov:entity"].as_str(), relation["prov:activity"].as_str()) {
+            edge(e, a, &mut dot);
+        }
+    }
+    for relation in doc.get("wasGeneratedBy").and_then(Value::as_object).into_iter().flatten().map(|(_, v)| v) {
+        if let (Some(e), Some(a)) = (relation["prov:entity"].as_str(), relation["prov:activity"].as_str()) {
+            edge(a, e, &mut dot);
+        }
+    }
+    dot.push_str("}\n");
+    let mut parser = layout::gv::DotParser::new(&dot);
+    let Ok(graph) = parser.process() else { return String::new() };
+    let mut builder = layout::gv::GraphBuilder::new();
+    builder.visit_graph(&graph);
+    let mut visual = builder.get();
+    let mut svg = layout::backends::svg::SVGWriter::new();
+    visual.do_it(false, false, false, &mut svg);
+    svg.finalize()
+}
+
+/// Database rows of a run: subrun-level records (for tracing) plus the run-level view.
+pub fn run_batch(night: NightDate, r: &RunRecord) -> ProvBatch {
+    let view = run_view(night, r);
+    let mut batch = ProvBatch::default();
+    let n = night.to_string();
+    let run = i64::from(r.run);
+    let software = r.session.as_ref().and_then(|s| s.get("software_version")).and_then(Value::as_str).map(str::to_string);
+    let slurm = r.session.as_ref().and_then(|s| s.get("system")).and_then(|s| s.get("slurm_job")).and_then(Value::as_str).map(str::to_string);
+    let host = r.session.as_ref().and_then(|s| s.get("system")).and_then(|s| s.get("host")).and_then(Value::as_str).map(str::to_string);
+    let member_of: HashMap<&str, &str> = view.collections.iter().flat_map(|(c, (_, members, _))| members.iter().map(move |m| (m.as_str(), c.as_str()))).collect();
+    for (activity_id, fields) in &r.activities {
+        let get = |k: &str| fields.get(k).and_then(Value::as_str);
+        let Some(started) = parse_time(get("startTime")) else { continue };
+        batch.activities.push(ProvActivity {
+            id: activity_id.clone(),
+            night: n.clone(),
+            run,
+            subrun: fields.get("subrun").and_then(Value::as_i64),
+            name: get("name").unwrap_or("?").to_string(),
+            started_at: started,
+            ended_at: parse_time(get("endTime")),
+            status: get("status").unwrap_or("ok").to_string(),
+            return_code: fields.get("return_code").and_then(Value::as_i64),
+            host: host.clone(),
+            slurm_job: slurm.clone(),
+            software: software.clone(),
+        });
+        if let Some(script) = get("script") {
+            batch.parameters.push(ProvParameter { activity_id: activity_id.clone(), name: "script".to_string(), value: script.to_string() });
+        }
+    }
+    for (name, step) in &r.steps {
+        let Some(started) = parse_time(step.start.as_deref()) else { continue };
+        let activity = step_activity_id(night, r.run, name);
+        batch.activities.push(ProvActivity {
+            id: activity.clone(),
+            night: n.clone(),
+            run,
+            subrun: None,
+            name: name.clone(),
+            started_at: started,
+            ended_at: parse_time(step.end.as_deref()),
+            status: "merged".to_string(),
+            return_code: None,
+            host: None,
+            slurm_job: None,
+            software: software.clone(),
+        });
+        batch.parameters.push(ProvParameter { activity_id: activity.clone(), name: "subrun_activities".to_string(), value: step.subrun_activities.to_string() });
+        batch.parameters.push(ProvParameter { activity_id: activity.clone(), name: "failed_tries".to_string(), value: step.failed_tries.to_string() });
+        for agent in &r.agents {
+            batch.associations.push(ProvAssociation { activity_id: activity.clone(), agent_id: agent.clone(), role: "operator".to_string() });
+        }
+    }
+    for agent in &r.agents {
+        batch.agents.push(ProvAgent { id: agent.clone(), name: agent.clone(), kind: "person".to_string() });
+    }
+    for (entity_id, fields) in &r.entities {
+        batch.entities.push(ProvEntity {
+            id: entity_id.clone(),
+            night: n.clone(),
+            run: Some(run),
+            location: fields.get("filepath").and_then(Value::as_str).unwrap_or_default().to_string(),
+            kind: "file".to_string(),
+            sha256: fields.get("hash").and_then(Value::as_str).filter(|_| fields.get("hash_type").and_then(Value::as_str) == Some("sha256")).map(str::to_string),
+            member_of: member_of.get(entity_id.as_str()).map(|c| c.to_string()),
+        });
+    }
+    for (collection, (name, _, folder)) in &view.collections {
+        batch.entities.push(ProvEntity { id: collection.clone(), night: n.clone(), run: Some(run), location: folder.clone(), kind: format!("collection:{name}"), sha256: None, member_of: None });
+    }
+    // An entity id may appear in two runs (shared calibration files): keep one row per id.
+    let mut seen = BTreeSet::new();
+    batch.entities.retain(|e| seen.insert(e.id.clone()));
+    for (a, e, role) in r.used.iter().chain(&view.used) {
+        batch.used.push(ProvLink { activity_id: a.clone(), entity_id: e.clone(), role: role.clone() });
+    }
+    for (a, e, role) in r.generated.iter().chain(&view.generated) {
+        batch.generated.push(ProvLink { activity_id: a.clone(), entity_id: e.clone(), role: role.clone() });
+    }
+    batch
+}
+
+/// Merges the night: per-run PROV-JSON + SVG in `out_dir`, the night's PROV-JSON, and the
+/// database rows. Streams the log (one run in memory at a time).
+pub fn merge_night(night: NightDate, log: &Path, out_dir: &Path, db: Option<&Db>) -> Result<MergeReport, MergeError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| MergeError::Io { night, path, source }
+    };
+    std::fs::create_dir_all(out_dir).map_err(io(out_dir))?;
+    let spool = out_dir.join(".spool");
+    let (files, records, problems) = split(log, &spool, night)?;
+    let mut report = MergeReport { records, problems, ..MergeReport::default() };
+    let mut night_doc = json!({"prefix": {"id": "urn:lst1:osa:", "osa": "urn:lst1:osa:attr:"}, "entity": {}, "activity": {}, "used": {}, "wasGeneratedBy": {}});
+    let mut relation = 0;
+    for (run, path) in &files {
+        let record = read_run(path, *run).map_err(io(path))?;
+        let doc = run_prov_json(night, &record);
+        let json_path = out_dir.join(format!("calibration_to_dl1_{run:05}_prov.json"));
+        let svg_path = out_dir.join(format!("calibration_to_dl1_{run:05}_prov.svg"));
+        std::fs::write(&json_path, serde_json::to_vec_pretty(&doc).expect("JSON values serialise")).map_err(io(&json_path))?;
+        std::fs::write(&svg_path, run_svg(&doc)).map_err(io(&svg_path))?;
+        if let Some(db) = db {
+            db.store_provenance(&run_batch(night, &record))?;
+        }
+        // Night level: run activities and the entities they touch, without members.
+        for (key, value) in doc.get("activity").and_then(Value::as_object).into_iter().flatten() {
+            night_doc["activity"][key] = value.clone();
+        }
+        for kind in ["used", "wasGeneratedBy"] {
+            for value in doc.get(kind).and_then(Value::as_object).into_iter().flatten().map(|(_, v)| v) {
+                let entity = value["prov:entity"].as_str().unwrap_or_default().to_string();
+                if let Some(e) = doc["entity"].get(&entity) {
+                    night_doc["entity"][&entity] = e.clone();
+                }
+                relation += 1;
+                night_doc[kind][format!("_:r{relation}")] = value.clone();
+            }
+        }
+        report.runs.push((*run, json_path, svg_path));
+    }
+    let night_path = out_dir.join(format!("night_{}_prov.json", night.compact()));
+    std::fs::write(&night_path, serde_json::to_vec_pretty(&night_doc).expect("JSON values serialise")).map_err(io(&night_path))?;
+    report.night_json = Some(night_path);
+    let _ = std::fs::remove_dir_all(&spool);
+    Ok(report)
+}
