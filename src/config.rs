@@ -950,6 +950,35 @@ fn check_cron(expression: &str) -> Result<(), String> {
         .map_err(|e| format!("{expression:?} is not a valid cron expression: {e}"))
 }
 
+/// Seconds of a SLURM time (`MM`, `MM:SS`, `HH:MM:SS`, `D-HH[:MM[:SS]]`).
+pub fn slurm_time_seconds(text: &str) -> Option<u64> {
+    if !is_slurm_time(text) {
+        return None;
+    }
+    let (days, clock) = match text.split_once('-') {
+        Some((d, c)) => (d.parse::<u64>().ok()?, c),
+        None => (0, text),
+    };
+    let parts: Vec<u64> = clock.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let seconds = match (days > 0, parts.as_slice()) {
+        (false, [m]) => m * 60,
+        (false, [m, s]) => m * 60 + s,
+        (true, [h]) => h * 3600,
+        (true, [h, m]) => h * 3600 + m * 60,
+        (_, [h, m, s]) => h * 3600 + m * 60 + s,
+        _ => return None,
+    };
+    Some(days * 86400 + seconds)
+}
+
+/// A SLURM time plus another, written `HH:MM:SS` (or `D-HH:MM:SS`).
+pub fn add_slurm_times(a: &str, b: &str) -> Option<String> {
+    let total = slurm_time_seconds(a)? + slurm_time_seconds(b)?;
+    let (days, rest) = (total / 86400, total % 86400);
+    let clock = format!("{:02}:{:02}:{:02}", rest / 3600, rest % 3600 / 60, rest % 60);
+    Some(if days > 0 { format!("{days}-{clock}") } else { clock })
+}
+
 fn is_slurm_time(text: &str) -> bool {
     let (days, clock) = match text.split_once('-') {
         Some((d, c)) => (Some(d), c),
@@ -1053,6 +1082,16 @@ mod tests {
         let mut config = Config::default();
         config.paths.data_root = PathBuf::from("/d");
         assert_eq!(config.database_url(), "sqlite:///d/OSA/osa.sqlite");
+    }
+
+    #[test]
+    fn slurm_times_add_up() {
+        assert_eq!(slurm_time_seconds("01:15:00"), Some(4500));
+        assert_eq!(slurm_time_seconds("30"), Some(1800));
+        assert_eq!(slurm_time_seconds("0:20"), Some(20));
+        assert_eq!(slurm_time_seconds("1-02:00:00"), Some(93600));
+        assert_eq!(add_slurm_times("01:15:00", "01:00:00").as_deref(), Some("02:15:00"));
+        assert_eq!(add_slurm_times("23:00:00", "02:00:00").as_deref(), Some("1-01:00:00"));
     }
 
     #[test]

@@ -135,8 +135,8 @@ impl Local {
     }
 
     fn task_ids(spec: &JobSpec) -> Vec<Option<u32>> {
-        match spec.array_tasks {
-            Some(n) => (0..n).map(Some).collect(),
+        match &spec.array {
+            Some(indices) => indices.iter().copied().map(Some).collect(),
             None => vec![None],
         }
     }
@@ -340,6 +340,8 @@ fn run_task(spool: &Path, dir: &Path, spec: &JobSpec, mut task: TaskStatus, conc
         (Err(e), _) | (_, Err(e)) => return fail_to_start(&path, task, &e.to_string()),
     };
     let mut command = Command::new("bash");
+    // Its own process group, so a timeout kills the task's children too.
+    command.process_group(0);
     command.arg(&spec.script).current_dir(&spec.workdir).stdin(Stdio::null()).stdout(stdout).stderr(stderr);
     command.env("SLURM_JOB_NAME", &spec.name).env("OSA_EXECUTOR_JOB_ID", &task.job_id);
     match task.task {
@@ -359,13 +361,30 @@ fn run_task(spool: &Path, dir: &Path, spec: &JobSpec, mut task: TaskStatus, conc
     task.node = Some(format!("pid:{}", child.id()));
     task.started_at = Some(Utc::now().naive_utc().trunc_subsecs(0));
     write_json(&path, &task)?;
-    let status = child.wait().map_err(|e| spool_error(&path, e))?;
+    let started = std::time::Instant::now();
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| spool_error(&path, e))? {
+            break status;
+        }
+        if spec.time_limit_seconds.is_some_and(|limit| started.elapsed().as_secs() >= limit) {
+            // As SLURM: past its walltime the task is killed and ends TIMEOUT.
+            timed_out = true;
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGKILL);
+            let _ = child.kill();
+            break child.wait().map_err(|e| spool_error(&path, e))?;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     drop(slot);
     task.ended_at = Some(Utc::now().naive_utc().trunc_subsecs(0));
     task.node = Some("localhost".to_string());
     if dir.join("cancelled").exists() {
         task.state = TaskState::Cancelled;
         task.exit_code = status.code().map(i64::from);
+    } else if timed_out {
+        task.state = TaskState::Timeout;
+        task.exit_code = Some(0);
     } else {
         task.exit_code = Some(status.code().map(i64::from).unwrap_or(-1));
         task.state = if status.success() { TaskState::Completed } else { TaskState::Failed };

@@ -25,8 +25,10 @@ pub struct JobSpec {
     pub script: PathBuf,
     /// Working directory of the tasks (`--chdir`).
     pub workdir: PathBuf,
-    /// Array tasks 0..tasks; `None` for a single-task job.
-    pub array_tasks: Option<u32>,
+    /// Array task indices (`--array`); `None` for a single-task job.
+    pub array: Option<Vec<u32>>,
+    /// Walltime, enforced by the local executor (SLURM reads `--time` from the script).
+    pub time_limit_seconds: Option<u64>,
     /// `afterok` dependency on this job id.
     pub after: Option<String>,
     /// stdout / stderr file patterns relative to `workdir`, with `%A`, `%a`, `%4a`, `%j`.
@@ -183,6 +185,41 @@ pub fn from_config(config: &Config) -> Box<dyn Executor> {
     }
 }
 
+/// `--array` text for indices: consecutive ones become ranges (`0-3,7,9-10`).
+pub fn array_spec(indices: &[u32]) -> String {
+    let mut sorted = indices.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        while i + 1 < sorted.len() && sorted[i + 1] == sorted[i] + 1 {
+            i += 1;
+        }
+        parts.push(if sorted[i] == start { start.to_string() } else { format!("{start}-{}", sorted[i]) });
+        i += 1;
+    }
+    parts.join(",")
+}
+
+/// Indices of an `--array` text (`0-3,7`; a `%N` throttle suffix is ignored).
+pub fn parse_array_spec(spec: &str) -> Vec<u32> {
+    let spec = spec.split('%').next().unwrap_or("");
+    let mut out = Vec::new();
+    for part in spec.split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                if let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) {
+                    out.extend(a..=b);
+                }
+            }
+            None => out.extend(part.parse::<u32>().ok()),
+        }
+    }
+    out
+}
+
 /// Expands SLURM's filename pattern: `%A` array job id, `%a` task id (`%4a` zero-padded),
 /// `%j` job id, `%%` a percent sign.
 pub fn expand_pattern(pattern: &str, job_id: &str, task: Option<u32>) -> String {
@@ -225,6 +262,14 @@ mod tests {
         assert_eq!(parse_comment_key(&key), Some((night, 12003, 2)));
         assert_eq!(parse_comment_key("osa:2026-01-05:12003"), None);
         assert_eq!(parse_comment_key("someone else's job"), None);
+    }
+
+    #[test]
+    fn array_specs_round_trip() {
+        assert_eq!(array_spec(&[0, 1, 2, 3, 7, 9, 10]), "0-3,7,9-10");
+        assert_eq!(array_spec(&[5]), "5");
+        assert_eq!(parse_array_spec("0-3,7,9-10%2"), [0, 1, 2, 3, 7, 9, 10]);
+        assert_eq!(parse_array_spec("0"), [0]);
     }
 
     #[test]

@@ -176,7 +176,7 @@ pub fn parse_sacct(stdout: &str) -> Result<Vec<TaskStatus>, ExecutorError> {
         };
         let (job_id, tasks_of_line): (&str, Vec<Option<u32>>) = match id.split_once('_') {
             Some((job, task)) => match task.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
-                Some(range) => (job, expand_range(range).into_iter().map(Some).collect()),
+                Some(range) => (job, super::parse_array_spec(range).into_iter().map(Some).collect()),
                 None => (job, vec![task.parse::<u32>().ok()]),
             },
             None => (id, vec![None]),
@@ -241,23 +241,6 @@ pub fn parse_sacct(stdout: &str) -> Result<Vec<TaskStatus>, ExecutorError> {
         None => false,
     });
     Ok(tasks)
-}
-
-/// `4-7`, `0,2,5-6`, `0-9%2` (throttle suffix) to indices.
-fn expand_range(range: &str) -> Vec<u32> {
-    let range = range.split('%').next().unwrap_or("");
-    let mut out = Vec::new();
-    for part in range.split(',') {
-        match part.split_once('-') {
-            Some((a, b)) => {
-                if let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) {
-                    out.extend(a..=b);
-                }
-            }
-            None => out.extend(part.parse::<u32>().ok()),
-        }
-    }
-    out
 }
 
 /// One picture from both sources: squeue is live (pending reasons, running), sacct is final
@@ -415,7 +398,8 @@ mod tests {
             comment: "osa:2026-01-05:12003:1".to_string(),
             script: "/d/log/sequence_LST1_12003.sh".into(),
             workdir: "/d".into(),
-            array_tasks: Some(4),
+            array: Some(vec![0, 1, 2, 3]),
+            time_limit_seconds: None,
             after: Some("11".to_string()),
             output: "log/x".to_string(),
             error: "log/y".to_string(),

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{Config, SlurmJobConfig};
+use crate::config::Config;
 use crate::db::SequenceKind;
 use crate::night::NightDate;
 
@@ -30,8 +30,12 @@ pub struct ScriptInput<'a> {
     pub run: u32,
     pub attempt: u32,
     pub kind: SequenceKind,
-    /// Array tasks (subruns); ignored for the calibration job.
-    pub tasks: u32,
+    /// `--array` indices text (`0-141`, or only the subruns resubmitted: `3,7`); `None` for
+    /// the calibration job.
+    pub array: Option<String>,
+    /// `--time` and `--mem-per-cpu`: the job kind's config, or raised for a retry.
+    pub time: &'a str,
+    pub mem_per_cpu: &'a str,
     pub job_name: &'a str,
     pub workdir: &'a Path,
     pub calibration: CalibrationRuns,
@@ -52,24 +56,24 @@ fn quote(text: &str) -> String {
 }
 
 pub fn job_script(config: &Config, input: &ScriptInput) -> String {
-    let resources: &SlurmJobConfig = match input.kind {
-        SequenceKind::Calibration => &config.slurm.calibration,
-        SequenceKind::Data => &config.slurm.data,
+    let partition = match input.kind {
+        SequenceKind::Calibration => &config.slurm.calibration.partition,
+        SequenceKind::Data => &config.slurm.data.partition,
     };
     let (output, error) = log_patterns(input.run);
     let mut lines = vec![
         "#!/bin/bash".to_string(),
         format!("#SBATCH --job-name={}", input.job_name),
-        format!("#SBATCH --time={}", resources.time),
+        format!("#SBATCH --time={}", input.time),
         format!("#SBATCH --chdir={}", input.workdir.display()),
         format!("#SBATCH --output={output}"),
         format!("#SBATCH --error={error}"),
     ];
-    if input.kind == SequenceKind::Data {
-        lines.push(format!("#SBATCH --array=0-{}", input.tasks.max(1) - 1));
+    if let Some(array) = &input.array {
+        lines.push(format!("#SBATCH --array={array}"));
     }
-    lines.push(format!("#SBATCH --partition={}", resources.partition));
-    lines.push(format!("#SBATCH --mem-per-cpu={}", resources.mem_per_cpu));
+    lines.push(format!("#SBATCH --partition={partition}"));
+    lines.push(format!("#SBATCH --mem-per-cpu={}", input.mem_per_cpu));
     lines.push(format!("#SBATCH --account={}", config.slurm.account));
     for extra in &config.slurm.extra_sbatch_args {
         lines.push(format!("#SBATCH {extra}"));
@@ -110,7 +114,9 @@ mod tests {
             run: if kind == SequenceKind::Data { 12003 } else { 12002 },
             attempt: 1,
             kind,
-            tasks: 142,
+            array: (kind == SequenceKind::Data).then(|| "0-141".to_string()),
+            time: "01:15:00",
+            mem_per_cpu: if kind == SequenceKind::Data { "6G" } else { "3G" },
             job_name: if kind == SequenceKind::Data { "LST1_12003" } else { "LST1_12002" },
             workdir,
             calibration: CalibrationRuns { night, drs4_run: 12001, pedcal_run: 12002 },

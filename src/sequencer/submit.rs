@@ -84,12 +84,17 @@ pub fn outcome_of(states: &[(TaskState, Option<&str>)], expected_tasks: u32) -> 
     JobOutcome::Pending
 }
 
-/// Tasks in an `--array` range: `0-141` has 142, `0` one.
+/// Tasks in an `--array` range: `0-141` has 142, `3,7` two, `0` one.
 pub fn tasks_in_range(range: &str) -> u32 {
-    match range.split_once('-') {
-        Some((a, b)) => b.parse::<u32>().unwrap_or(0).saturating_sub(a.parse().unwrap_or(0)) + 1,
-        None => 1,
-    }
+    crate::executor::parse_array_spec(range).len().max(1) as u32
+}
+
+/// How a retry differs from the first submission: only some subruns, more time or memory.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Resubmission {
+    pub subruns: Option<Vec<u32>>,
+    pub time: Option<String>,
+    pub mem_per_cpu: Option<String>,
 }
 
 /// Our own state for a child cancelled because its parent failed (not a SLURM state).
@@ -341,7 +346,7 @@ impl Sequencer<'_> {
                 },
                 _ => None,
             };
-            if let Some(job_id) = self.submit(plan, sequence, attempt, after)? {
+            if let Some(job_id) = self.submit(plan, sequence, attempt, after, &Resubmission::default())? {
                 job_ids.insert(sequence.seq, job_id.clone());
                 submitted.push((sequence.run, job_id));
             }
@@ -375,7 +380,8 @@ impl Sequencer<'_> {
         Ok(())
     }
 
-    fn submit(&self, plan: &NightPlan, sequence: &PlannedSequence, attempt: u32, after: Option<String>) -> Result<Option<String>, SequencerError> {
+    /// Submits one sequence as `attempt` (writes the script, the intent, then submits).
+    pub fn submit(&self, plan: &NightPlan, sequence: &PlannedSequence, attempt: u32, after: Option<String>, retry: &Resubmission) -> Result<Option<String>, SequencerError> {
         let night = plan.night;
         let calibration = match plan.calibration {
             Calibration::Tonight { drs4_run, pedcal_run } => CalibrationRuns { night, drs4_run, pedcal_run },
@@ -386,6 +392,15 @@ impl Sequencer<'_> {
         let log_dir = self.layout.log_dir(night);
         std::fs::create_dir_all(&log_dir).map_err(|source| SequencerError::Io { night, path: log_dir.clone(), source })?;
         let script = self.layout.contain(&self.layout.job_script(night, sequence.run, attempt))?;
+        let resources = match sequence.kind {
+            SequenceKind::Calibration => &self.config.slurm.calibration,
+            SequenceKind::Data => &self.config.slurm.data,
+        };
+        let time = retry.time.clone().unwrap_or_else(|| resources.time.clone());
+        let mem_per_cpu = retry.mem_per_cpu.clone().unwrap_or_else(|| resources.mem_per_cpu.clone());
+        let indices: Option<Vec<u32>> = (sequence.kind == SequenceKind::Data)
+            .then(|| retry.subruns.clone().unwrap_or_else(|| (0..sequence.tasks.max(1)).collect()));
+        let array = indices.as_deref().map(crate::executor::array_spec);
         let text = job_script(
             self.config,
             &ScriptInput {
@@ -393,7 +408,9 @@ impl Sequencer<'_> {
                 run: sequence.run,
                 attempt,
                 kind: sequence.kind,
-                tasks: sequence.tasks,
+                array: array.clone(),
+                time: &time,
+                mem_per_cpu: &mem_per_cpu,
                 job_name: &sequence.job_name,
                 workdir: &workdir,
                 calibration,
@@ -402,12 +419,7 @@ impl Sequencer<'_> {
         );
         std::fs::write(&script, text).map_err(|source| SequencerError::Io { night, path: script.clone(), source })?;
 
-        let resources = match sequence.kind {
-            SequenceKind::Calibration => &self.config.slurm.calibration,
-            SequenceKind::Data => &self.config.slurm.data,
-        };
         let comment = comment_key(night, sequence.run, attempt);
-        let array_tasks = (sequence.kind == SequenceKind::Data).then_some(sequence.tasks);
         let intent = JobIntent {
             night,
             run: sequence.run,
@@ -418,18 +430,28 @@ impl Sequencer<'_> {
             },
             job_name: sequence.job_name.clone(),
             comment_key: comment.clone(),
-            array_range: array_tasks.map(|n| format!("0-{}", n.max(1) - 1)).unwrap_or_else(|| "0".to_string()),
+            array_range: array.clone().unwrap_or_else(|| "0".to_string()),
             partition: resources.partition.clone(),
             account: self.config.slurm.account.clone(),
-            mem_per_cpu: resources.mem_per_cpu.clone(),
-            time_limit: resources.time.clone(),
+            mem_per_cpu: mem_per_cpu.clone(),
+            time_limit: time.clone(),
             script_path: script.display().to_string(),
         };
         self.db.record_submission_intent(&intent)?;
         crash_point("after-intent");
 
         let (output, error) = log_patterns(sequence.run);
-        let spec = JobSpec { name: sequence.job_name.clone(), comment: comment.clone(), script, workdir, array_tasks, after, output, error };
+        let spec = JobSpec {
+            name: sequence.job_name.clone(),
+            comment: comment.clone(),
+            script,
+            workdir,
+            array: indices,
+            time_limit_seconds: crate::config::slurm_time_seconds(&time),
+            after,
+            output,
+            error,
+        };
         let mut delay = Duration::from_secs(1);
         const TRIES: u32 = 4;
         for try_number in 1..=TRIES {
@@ -546,5 +568,6 @@ mod tests {
     fn array_ranges_count_their_tasks() {
         assert_eq!(tasks_in_range("0-141"), 142);
         assert_eq!(tasks_in_range("0"), 1);
+        assert_eq!(tasks_in_range("3,7"), 2);
     }
 }
