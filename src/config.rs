@@ -94,6 +94,8 @@ pub struct Config {
     pub retries: RetryConfig,
     /// Cron-like schedules of the daemon (UTC, 6 fields, seconds first).
     pub schedules: ScheduleConfig,
+    /// Closing nights.
+    pub closer: CloserConfig,
     /// The morning summary mail.
     pub mail: MailConfig,
     /// Watching summary directories.
@@ -305,6 +307,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     "dl1a_file",
     "dl1b_file",
     "datacheck_file",
+    "dl1_run_file",
     "drs4_run",
     "drs4_r0_file",
     "pedcal_run",
@@ -552,6 +555,30 @@ impl Default for ScheduleConfig {
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default)]
+pub struct CloserConfig {
+    /// A night is closed only after this hour (UTC) of the next morning, unless forced.
+    pub not_before_hour: u32,
+    /// The per-run DL1 merge (default: lstchain's merge program).
+    pub merge_step: StepConfig,
+}
+
+impl Default for CloserConfig {
+    fn default() -> Self {
+        Self {
+            not_before_hour: 8,
+            merge_step: step(
+                "merge_dl1",
+                "lstchain_merge_hdf5_files",
+                &["--input-dir={analysis_dir}/{dl1_prod_id}", "--output-file={dl1_run_file}", "--run-number={run}", "--no-image"],
+                &[],
+                &["{dl1_run_file}"],
+            ),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
 pub struct MailConfig {
     /// Send the closing summary mail.
     pub enabled: bool,
@@ -563,6 +590,9 @@ pub struct MailConfig {
     pub from: String,
     /// Recipients.
     pub to: Vec<String>,
+    /// Write mails as `.eml` files into this folder instead of sending them (demos, tests
+    /// without a relay).
+    pub file_dir: Option<PathBuf>,
 }
 
 impl Default for MailConfig {
@@ -573,6 +603,7 @@ impl Default for MailConfig {
             smtp_port: 25,
             from: "lstanalyzer@localhost".to_string(),
             to: Vec::new(),
+            file_dir: None,
         }
     }
 }
@@ -799,6 +830,14 @@ impl Config {
             }
         }
 
+        if self.closer.not_before_hour > 23 {
+            bad("closer.not_before_hour", "must be an hour of the day, 0 to 23".to_string());
+        }
+        for (i, template) in self.closer.merge_step.args.iter().chain(&self.closer.merge_step.outputs).enumerate() {
+            if let Err(message) = check_template(template) {
+                bad(&format!("closer.merge_step[{i}]"), message);
+            }
+        }
         if self.calibration.lookback_nights > 60 {
             bad("calibration.lookback_nights", "more than 60 nights back is surely a mistake".to_string());
         }

@@ -10,6 +10,7 @@
 //! turns them into `anyhow` errors with context and maps them to exit codes.
 
 pub mod cli;
+pub mod closer;
 pub mod config;
 pub mod db;
 pub mod demo;

@@ -7,13 +7,17 @@
 //! - 2: bad command line
 //! - 3: invalid input: a summary rejected, an R0 file classified ERROR, a config with problems
 //! - 4: incomplete input: a summary still being written; try again when it changes
+//! - 20: `osa closer`: not yet (too early, jobs running, runs sent back)
+//! - 21: `osa closer`: the night needs a human
 
 mod classify_cmd;
+mod closer_cmd;
 mod config_cmd;
 mod db_cmd;
 mod demo_cmd;
 mod job_cmd;
 mod output;
+mod provenance_cmd;
 mod sequencer_cmd;
 mod summary_cmd;
 
@@ -61,6 +65,14 @@ pub enum Command {
     /// What array tasks run (called by the job scripts).
     #[command(subcommand)]
     Job(job_cmd::JobCommand),
+    /// Verify, retry known failures, merge provenance, close the night, mail.
+    Closer(closer_cmd::CloserArgs),
+    /// Operator decisions on vetoed runs.
+    #[command(subcommand)]
+    Veto(closer_cmd::VetoCommand),
+    /// Where products come from (from the database), PROV-JSON export.
+    #[command(subcommand)]
+    Provenance(provenance_cmd::ProvenanceCommand),
     /// Supervisor of one local-executor job (started by the local executor).
     #[command(hide = true)]
     ExecutorLocal(job_cmd::ExecutorLocalArgs),
@@ -73,6 +85,8 @@ pub enum Outcome {
     Failure = 1,
     InvalidInput = 3,
     IncompleteInput = 4,
+    NotYet = 20,
+    NeedsHuman = 21,
 }
 
 impl From<Outcome> for ExitCode {
@@ -107,6 +121,9 @@ pub fn main() -> ExitCode {
         Command::Sequencer(args) => sequencer_cmd::run(&context, args),
         Command::Job(command) => job_cmd::run(&context, command),
         Command::ExecutorLocal(args) => job_cmd::executor_local(args),
+        Command::Closer(args) => closer_cmd::run(&context, args),
+        Command::Veto(command) => closer_cmd::veto(&context, command),
+        Command::Provenance(command) => provenance_cmd::run(&context, command),
     };
     match result {
         Ok(outcome) => outcome.into(),

@@ -217,3 +217,54 @@ impl Db {
         )
     }
 }
+
+impl Db {
+    /// The entity recorded at a path (the latest recorded, when a file was made twice).
+    pub fn entity_at(&self, location: &str) -> Result<Option<ProvEntity>, DbError> {
+        self.transaction(
+            || format!("looking up the provenance of {location}"),
+            |c| {
+                prov_entities::table
+                    .filter(prov_entities::location.eq(location))
+                    .filter(prov_entities::kind.eq("file"))
+                    .select(ProvEntity::as_select())
+                    .first(c)
+                    .optional()
+            },
+        )
+    }
+
+    /// The subrun-level activity that generated an entity, if recorded.
+    pub fn generator_of(&self, entity_id: &str) -> Result<Option<ProvActivity>, DbError> {
+        self.transaction(
+            || format!("looking up what generated entity {entity_id}"),
+            |c| {
+                prov_activities::table
+                    .inner_join(prov_generated::table.on(prov_generated::activity_id.eq(prov_activities::id)))
+                    .filter(prov_generated::entity_id.eq(entity_id))
+                    .filter(prov_activities::status.ne("merged"))
+                    .order(prov_activities::started_at.desc())
+                    .select(ProvActivity::as_select())
+                    .first(c)
+                    .optional()
+            },
+        )
+    }
+
+    /// What an activity used: (entity, role), and its parameters.
+    pub fn inputs_of(&self, activity_id: &str) -> Result<(Vec<(ProvEntity, String)>, Vec<ProvParameter>), DbError> {
+        self.transaction(
+            || format!("reading the inputs of activity {activity_id}"),
+            |c| {
+                let used = prov_entities::table
+                    .inner_join(prov_used::table.on(prov_used::entity_id.eq(prov_entities::id)))
+                    .filter(prov_used::activity_id.eq(activity_id))
+                    .order(prov_entities::location.asc())
+                    .select((ProvEntity::as_select(), prov_used::role))
+                    .load::<(ProvEntity, String)>(c)?;
+                let parameters = prov_parameters::table.filter(prov_parameters::activity_id.eq(activity_id)).select(ProvParameter::as_select()).load(c)?;
+                Ok((used, parameters))
+            },
+        )
+    }
+}

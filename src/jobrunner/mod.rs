@@ -179,6 +179,7 @@ pub fn subrun_context(config: &Config, layout: &Layout, night: NightDate, run: u
     c.set("muons_file", layout.muons_file(night, run, subrun).display());
     c.set("dl1b_file", layout.dl1b_file(night, run, subrun).display());
     c.set("datacheck_file", layout.datacheck_file(night, run, subrun).display());
+    c.set("dl1_run_file", layout.dl1_run_file(night, run).display());
     c
 }
 
@@ -195,6 +196,7 @@ pub fn calibration_context(config: &Config, layout: &Layout, night: NightDate, c
     c.set("muons_file", layout.muons_file(night, run, 0).display());
     c.set("dl1b_file", layout.dl1b_file(night, run, 0).display());
     c.set("datacheck_file", layout.datacheck_file(night, run, 0).display());
+    c.set("dl1_run_file", layout.dl1_run_file(night, run).display());
     c
 }
 
@@ -232,6 +234,7 @@ fn entity_name(template: &str) -> &'static str {
         "{muons_file}" => "MuonsSubrunDataset",
         "{dl1b_file}" => "DL1bSubrunDataset",
         "{datacheck_file}" => "DL1CheckSubrunDataset",
+        "config" => "ConfigFile",
         _ => "File",
     }
 }
@@ -275,7 +278,7 @@ fn iso(at: NaiveDateTime) -> String {
 }
 
 /// Runs a program, passing its output through to ours and keeping the last lines.
-fn run_program(program: &Path, args: &[String], workdir: &Path) -> (i32, String) {
+pub fn run_program(program: &Path, args: &[String], workdir: &Path) -> (i32, String) {
     let child = Command::new(program).args(args).current_dir(workdir).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
     let mut child = match child {
         Ok(child) => child,
@@ -454,7 +457,7 @@ pub fn run_task(task: &Task, mut db: Option<&Db>) -> Result<TaskReport, JobError
     Ok(report)
 }
 
-fn resolve_program(program: &str, bin_dir: Option<&Path>) -> PathBuf {
+pub fn resolve_program(program: &str, bin_dir: Option<&Path>) -> PathBuf {
     if program.contains('/') {
         return PathBuf::from(program);
     }
@@ -529,6 +532,9 @@ fn step_records(
         if path.exists() {
             file_records(template, path, hash.clone(), "used_id", "used_role");
         }
+    }
+    if let Some(config) = config_file.as_deref().map(Path::new).filter(|p| p.exists()) {
+        file_records("config", config, sha256_file(config).ok(), "used_id", "used_role");
     }
     for (template, path) in outputs.iter().filter(|(_, p)| p.exists()) {
         file_records(template, path, sha256_file(path).ok(), "generated_id", "generated_role");

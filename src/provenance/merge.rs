@@ -521,3 +521,46 @@ pub fn merge_night(night: NightDate, log: &Path, out_dir: &Path, db: Option<&Db>
     let _ = std::fs::remove_dir_all(&spool);
     Ok(report)
 }
+
+/// PROV-JSON of a run rebuilt from its database rows (`osa provenance export`): the run-level
+/// activities, the entities and collections they touch, collection members.
+pub fn prov_json_from_batch(batch: &ProvBatch) -> Value {
+    let run_level: BTreeSet<&str> = batch.activities.iter().filter(|a| a.subrun.is_none()).map(|a| a.id.as_str()).collect();
+    let entities: HashMap<&str, &ProvEntity> = batch.entities.iter().map(|e| (e.id.as_str(), e)).collect();
+    let mut doc = json!({"prefix": {"id": "urn:lst1:osa:", "osa": "urn:lst1:osa:attr:"}, "entity": {}, "activity": {}, "used": {}, "wasGeneratedBy": {}});
+    for a in batch.activities.iter().filter(|a| a.subrun.is_none()) {
+        let mut fields = json!({"prov:label": a.name, "prov:startTime": a.started_at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()});
+        if let Some(end) = a.ended_at {
+            fields["prov:endTime"] = json!(end.format("%Y-%m-%dT%H:%M:%S%.6f").to_string());
+        }
+        doc["activity"][id(&a.id)] = fields;
+    }
+    let mut n = 0;
+    let mut touched = BTreeSet::new();
+    for (kind, links) in [("used", &batch.used), ("wasGeneratedBy", &batch.generated)] {
+        for link in links.iter().filter(|l| run_level.contains(l.activity_id.as_str())) {
+            n += 1;
+            doc[kind][format!("_:r{n}")] = json!({"prov:activity": id(&link.activity_id), "prov:entity": id(&link.entity_id), "prov:role": link.role});
+            touched.insert(link.entity_id.clone());
+        }
+    }
+    let mut members = Map::new();
+    for entity_id in &touched {
+        let Some(e) = entities.get(entity_id.as_str()) else { continue };
+        match e.kind.strip_prefix("collection:") {
+            Some(name) => {
+                doc["entity"][id(entity_id)] = json!({"prov:label": name, "prov:type": "SetCollection", "filepath": e.location});
+                for member in batch.entities.iter().filter(|m| m.member_of.as_deref() == Some(entity_id.as_str())) {
+                    doc["entity"][id(&member.id)] = json!({"prov:label": "File", "prov:type": "File", "filepath": member.location, "hash": member.sha256, "hash_type": "sha256"});
+                    n += 1;
+                    members.insert(format!("_:r{n}"), json!({"prov:collection": id(entity_id), "prov:entity": id(&member.id)}));
+                }
+            }
+            None => doc["entity"][id(entity_id)] = json!({"prov:label": "File", "prov:type": "File", "filepath": e.location, "hash": e.sha256, "hash_type": "sha256"}),
+        }
+    }
+    if !members.is_empty() {
+        doc["hadMember"] = Value::Object(members);
+    }
+    doc
+}

@@ -140,6 +140,8 @@ pub struct PlannedSequence {
     pub type_mismatch: bool,
     /// Submissions that reached the scheduler.
     pub tries: u32,
+    /// Number of the latest attempt (0 before any): a retry is `last_attempt + 1`.
+    pub last_attempt: u32,
     pub last_job_id: Option<String>,
     pub action: Action,
 }
@@ -227,6 +229,7 @@ pub fn plan(input: &PlanInput) -> NightPlan {
             run_type: RunType::Pedcalib,
             type_mismatch: pedcal.type_mismatch,
             tries,
+            last_attempt: last_attempt(input, pedcal.run),
             last_job_id,
             action,
         });
@@ -256,6 +259,10 @@ pub fn plan(input: &PlanInput) -> NightPlan {
             Action::Failed { state } if state == "CANCELLED" && parent_state.is_some() => {
                 action = parent_state.expect("checked");
             }
+            // Its parent failed before, and has since been retried: the child goes again.
+            Action::Blocked { reason: BlockReason::ParentFailed } if parent_state.is_none() => {
+                action = Action::Submit { attempt: last_attempt(input, run.run) + 1, after_parent: parent_pending };
+            }
             _ => {}
         }
         sequences.push(PlannedSequence {
@@ -270,6 +277,7 @@ pub fn plan(input: &PlanInput) -> NightPlan {
             run_type: RunType::Data,
             type_mismatch: run.type_mismatch,
             tries,
+            last_attempt: last_attempt(input, run.run),
             last_job_id,
             action,
         });
@@ -278,6 +286,10 @@ pub fn plan(input: &PlanInput) -> NightPlan {
 }
 
 /// The action of one run from its submissions alone (parents are applied by the caller).
+fn last_attempt(input: &PlanInput, run: u32) -> u32 {
+    input.known.attempts.get(&run).and_then(|a| a.last()).map(|a| a.attempt).unwrap_or(0)
+}
+
 fn action_for(input: &PlanInput, run: u32) -> (Action, u32, Option<String>) {
     let attempts = input.known.attempts.get(&run).map(Vec::as_slice).unwrap_or_default();
     let tries = attempts.iter().filter(|a| a.job_id.is_some()).count() as u32;
@@ -438,6 +450,11 @@ mod tests {
         known.attempts.insert(102, vec![attempt(1, Some("8"), JobOutcome::Failed { state: "CANCELLED".to_string() })]);
         let plan = plan_of(&standard_night(), &known, &[]);
         assert_eq!(plan.sequences[1].action, Action::Blocked { reason: BlockReason::ParentFailed }, "cancelled because blocked stays blocked");
+
+        known.attempts.insert(101, vec![attempt(1, Some("7"), JobOutcome::Failed { state: "FAILED".to_string() }), attempt(2, Some("20"), JobOutcome::Running)]);
+        known.attempts.insert(102, vec![attempt(1, Some("8"), JobOutcome::DependencyNeverSatisfied)]);
+        let plan = plan_of(&standard_night(), &known, &[]);
+        assert_eq!(plan.sequences[1].action, Action::Submit { attempt: 2, after_parent: true }, "the retried calibration takes its blocked child along");
 
         known.attempts.clear();
         known.vetoed.insert(101);

@@ -12,6 +12,7 @@
 //!   `program`, `run`, `subrun` (which calls; absent = any), `kind` (`timeout`: hang until
 //!   killed; `resource`, `exists`, `pedestal`: LSTOSA's known failure messages; `truncate`:
 //!   write a truncated output and exit 0; `crash`: write a truncated output, then fail;
+//!   `short`: write a well-formed DL1 file holding only half the events, exit 0;
 //!   `error`: a plain failure, the default), `message`,
 //!   `exit` (default 1) and `attempts` (fail only the first N calls; default: every call).
 
@@ -108,6 +109,8 @@ pub enum Injected {
     Truncate,
     /// Write half an output, then fail.
     Crash { message: String, exit: i32 },
+    /// Write only half the events.
+    Short,
     Fail { message: String, exit: i32 },
     Hang,
 }
@@ -126,6 +129,7 @@ fn injected(call: &Call) -> Injected {
     match rule.fields.get("kind").map(String::as_str).unwrap_or("error") {
         "timeout" => Injected::Hang,
         "truncate" => Injected::Truncate,
+        "short" => Injected::Short,
         "crash" => Injected::Crash { message: message("Killed while writing the output"), exit },
         "resource" => Injected::Fail { message: message("OSError: [Errno 11] Resource temporarily unavailable"), exit },
         "exists" => Injected::Fail { message: message("Output file exists already. Stop"), exit },
@@ -179,7 +183,7 @@ fn main() {
         _ => {}
     }
     let truncate = matches!(injection, Injected::Truncate | Injected::Crash { .. });
-    match outputs::run(&program, &args, truncate) {
+    match outputs::run(&program, &args, truncate, matches!(injection, Injected::Short)) {
         Ok(written) => {
             for path in written {
                 println!("{program}: wrote {}", path.display());

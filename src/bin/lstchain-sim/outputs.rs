@@ -59,10 +59,10 @@ pub fn call_of(program: &str, args: &Args) -> Call {
     Call { program: program.to_string(), run, subrun }
 }
 
-pub fn run(program: &str, args: &Args, truncate: bool) -> Result<Vec<PathBuf>, String> {
+pub fn run(program: &str, args: &Args, truncate: bool, short: bool) -> Result<Vec<PathBuf>, String> {
     let written = match program {
-        "lstchain_data_r0_to_dl1" => r0_to_dl1(args)?,
-        "lstchain_dl1ab" => dl1ab(args)?,
+        "lstchain_data_r0_to_dl1" => r0_to_dl1(args, short)?,
+        "lstchain_dl1ab" => dl1ab(args, short)?,
         "lstchain_check_dl1" => check_dl1(args)?,
         "onsite_create_drs4_pedestal_file" => drs4(args)?,
         "onsite_create_calibration_file" => charge(args)?,
@@ -132,15 +132,19 @@ fn read_r0(path: &Path) -> Result<(Vec<i64>, Vec<i64>), String> {
     Err(format!("{}: no EVENTS table", path.display()))
 }
 
-fn r0_to_dl1(args: &Args) -> Result<Vec<PathBuf>, String> {
+fn r0_to_dl1(args: &Args, short: bool) -> Result<Vec<PathBuf>, String> {
     let input = args.require("input-file")?;
     let out_dir = PathBuf::from(args.require("output-dir")?);
     let (run, subrun) = run_subrun_of(input).ok_or_else(|| format!("cannot tell run and subrun from {input}"))?;
     let dl1 = out_dir.join(format!("dl1_LST-1.Run{run:05}.{subrun:04}.h5"));
     let muons = out_dir.join(format!("muons_LST-1.Run{run:05}.{subrun:04}.fits"));
     refuse_existing(&dl1)?;
-    let (ids, types) = read_r0(Path::new(input))?;
+    let (mut ids, mut types) = read_r0(Path::new(input))?;
     sleep_for_events(ids.len());
+    if short {
+        ids.truncate(ids.len() / 2);
+        types.truncate(types.len() / 2);
+    }
     let events: Vec<Dl1Event> = ids
         .iter()
         .zip(&types)
@@ -190,12 +194,15 @@ fn r0_to_dl1(args: &Args) -> Result<Vec<PathBuf>, String> {
     Ok(vec![dl1, muons])
 }
 
-fn dl1ab(args: &Args) -> Result<Vec<PathBuf>, String> {
+fn dl1ab(args: &Args, short: bool) -> Result<Vec<PathBuf>, String> {
     let input = PathBuf::from(args.require("input-file")?);
     let output = PathBuf::from(args.require("output-file")?);
     refuse_existing(&output)?;
-    let events = read_events(&input)?;
+    let mut events = read_events(&input)?;
     sleep_for_events(events.len());
+    if short {
+        events.truncate(events.len() / 2);
+    }
     let cleaned: Vec<Dl1Event> = events.iter().map(|e| Dl1Event { intensity: e.intensity * 0.9, ..*e }).collect();
     if let Some(dir) = output.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;

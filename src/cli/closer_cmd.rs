@@ -1,0 +1,106 @@
+//! `osa closer --date D [--simulate] [--force] [--json]` and `osa veto lift`.
+//!
+//! Exit codes of `osa closer`: 0 the night is closed (now or before); 20 not yet (too early,
+//! jobs running, runs sent back, no summary); 21 needs a human; 1 error.
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+
+use super::output::print_json;
+use super::{Context, Outcome};
+use crate::closer::{Closer, Status};
+use crate::db::{AuditAction, Db};
+use crate::executor;
+use crate::night::NightDate;
+use crate::paths::Layout;
+use crate::sequencer::script::OsaCommand;
+use crate::sequencer::submit::Sequencer;
+
+#[derive(Debug, clap::Args)]
+pub struct CloserArgs {
+    /// The night, YYYY-MM-DD (default: the night before the current one).
+    #[arg(long)]
+    pub date: Option<NightDate>,
+    /// Decide and print only: nothing resubmitted, vetoed, merged or closed.
+    #[arg(long)]
+    pub simulate: bool,
+    /// Close even before the configured hour, and with runs that need a human (audited).
+    #[arg(long)]
+    pub force: bool,
+    /// The time to act at, RFC 3339 (default: now): tests and replays.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<DateTime<Utc>>,
+    /// JSON for scripts: the closer report.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum VetoCommand {
+    /// Lift the veto of a run so the closer may retry it (audited).
+    Lift {
+        #[arg(long)]
+        date: NightDate,
+        #[arg(long)]
+        run: u32,
+        /// Why (kept in the audit log).
+        #[arg(long, default_value = "lifted by an operator")]
+        reason: String,
+    },
+}
+
+pub fn run(context: &Context, args: CloserArgs) -> anyhow::Result<Outcome> {
+    let config = context.config()?;
+    let now = args.now.unwrap_or_else(Utc::now);
+    let night = args.date.unwrap_or_else(|| NightDate::current_at(now).previous());
+    let db = Db::open(&config.database_url())?;
+    let executor = executor::from_config(&config);
+    let program = std::env::current_exe().context("finding the osa binary for the job scripts")?;
+    let config_file = context.config_source.path().map(std::path::absolute).transpose()?;
+    let sequencer = Sequencer { config: &config, layout: Layout::new(&config), db: &db, executor: executor.as_ref(), osa: OsaCommand { program, config: config_file } };
+    let report = Closer { sequencer: &sequencer, now }.close(night, args.simulate, args.force).with_context(|| format!("closer for night {night}"))?;
+    if args.json {
+        print_json(&report)?;
+    } else {
+        let status = match &report.status {
+            Status::Closed => "closed".to_string(),
+            Status::AlreadyClosed => "already closed: nothing changed".to_string(),
+            Status::TooEarly { not_before } => format!("not yet: not before {not_before} (use --force)"),
+            Status::NoSummary => "not yet: no summary for this night".to_string(),
+            Status::Running { sequences } => format!("not yet: {sequences} sequence(s) still queued or running"),
+            Status::Retrying { runs } => format!("not yet: run(s) {runs:?} sent back"),
+            Status::NeedsHuman => "needs a human".to_string(),
+        };
+        println!("night {night}: {status}");
+        for line in &report.decisions {
+            println!("  {line}");
+        }
+        for problem in &report.problems {
+            println!("  needs a human: {problem}");
+        }
+        if report.verified > 0 {
+            println!("  products verified: {} ({} bad)", report.verified, report.bad);
+        }
+        if let Some(json) = &report.night_prov_json {
+            println!("  provenance: {} (+ {} run files and graphs in the same folder)", json.display(), report.prov_json.len());
+        }
+        if let Some(mail) = &report.mail {
+            println!("  mail: {mail}");
+        }
+    }
+    Ok(match report.status.exit_code() {
+        0 => Outcome::Success,
+        20 => Outcome::NotYet,
+        _ => Outcome::NeedsHuman,
+    })
+}
+
+pub fn veto(context: &Context, command: VetoCommand) -> anyhow::Result<Outcome> {
+    let VetoCommand::Lift { date, run, reason } = command;
+    let config = context.config()?;
+    let db = Db::open(&config.database_url())?;
+    let actor = std::env::var("USER").unwrap_or_else(|_| "unknown".to_string());
+    db.record_audit(date, Some(run), AuditAction::Unveto, &actor, &reason)?;
+    println!("night {date} run {run:05}: veto lifted by {actor} ({reason})");
+    Ok(Outcome::Success)
+}

@@ -1,0 +1,113 @@
+//! Known failures: what failed tasks say (SLURM state, exit code, the tail of their log) is
+//! matched against `retries.known_failures` (first match wins) to decide what to do with the
+//! run. Pure: the caller gathers the failed tasks and applies the decision.
+
+use crate::config::{FailureAction, KnownFailure, RetryConfig, add_slurm_times};
+
+/// One failed task of a run's last attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailedTask {
+    pub subrun: u32,
+    pub state: String,
+    pub exit_code: Option<i64>,
+    /// Last lines of its log (and of its failed step's output).
+    pub log_tail: String,
+}
+
+/// What the closer does with a failed run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Resubmit the failed subruns, maybe with more time or memory; delete their outputs
+    /// first when `clean`.
+    Resubmit { subruns: Vec<u32>, time: Option<String>, mem_per_cpu: Option<String>, clean: bool, reason: String },
+    /// Stop: veto the run for a human, with the reason.
+    Veto { reason: String },
+}
+
+fn matches(rule: &KnownFailure, task: &FailedTask) -> bool {
+    rule.slurm_state.as_ref().is_none_or(|s| *s == task.state)
+        && rule.exit_code.is_none_or(|c| Some(i64::from(c)) == task.exit_code)
+        && rule.log_regex.as_ref().is_none_or(|r| regex::Regex::new(r).is_ok_and(|re| re.is_match(&task.log_tail)))
+}
+
+/// Decides for a run whose last attempt failed. `tries`: submissions so far; `time`: the last
+/// attempt's walltime.
+pub fn decide(retries: &RetryConfig, failed: &[FailedTask], tries: u32, time: &str) -> Decision {
+    let subruns: Vec<u32> = failed.iter().map(|t| t.subrun).collect();
+    let rule = retries.known_failures.iter().find(|rule| failed.iter().any(|t| matches(rule, t)));
+    let what = match rule {
+        Some(rule) => format!("known failure `{}`", rule.name),
+        None => {
+            let first = failed.first();
+            format!(
+                "unrecognised failure ({} exit {})",
+                first.map(|t| t.state.as_str()).unwrap_or("?"),
+                first.and_then(|t| t.exit_code).map(|c| c.to_string()).unwrap_or_else(|| "?".to_string())
+            )
+        }
+    };
+    if tries >= retries.max_tries_per_run {
+        return Decision::Veto { reason: format!("{what} after {tries} tries (limit {})", retries.max_tries_per_run) };
+    }
+    let resubmit = |time: Option<String>, mem_per_cpu: Option<String>, clean: bool, why: &str| Decision::Resubmit {
+        subruns: subruns.clone(),
+        time,
+        mem_per_cpu,
+        clean,
+        reason: format!("{what}: {why}"),
+    };
+    match rule.map(|r| r.action) {
+        Some(FailureAction::ResubmitMoreTime) => {
+            let more = add_slurm_times(time, &retries.more_time);
+            resubmit(more.clone(), None, true, &format!("resubmitting with --time={}", more.unwrap_or_default()))
+        }
+        Some(FailureAction::ResubmitMoreMemory) => {
+            resubmit(None, Some(retries.more_memory.clone()), true, &format!("resubmitting with --mem-per-cpu={}", retries.more_memory))
+        }
+        Some(FailureAction::DeleteOutputAndResubmit) => resubmit(None, None, true, "stale outputs deleted, resubmitting"),
+        Some(FailureAction::DropLastSubrun) => Decision::Veto {
+            reason: format!("{what}: the last subrun lacks its monitoring tables; drop it from the run by hand, then `osa veto lift`"),
+        },
+        Some(FailureAction::NeedsHuman) => Decision::Veto { reason: format!("{what}: needs a human") },
+        None => resubmit(None, None, true, "resubmitting the failed subruns"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(state: &str, exit: i64, log: &str) -> FailedTask {
+        FailedTask { subrun: 3, state: state.to_string(), exit_code: Some(exit), log_tail: log.to_string() }
+    }
+
+    #[test]
+    fn known_failures_pick_their_action() {
+        let retries = RetryConfig::default();
+        match decide(&retries, &[task("TIMEOUT", 0, "")], 1, "01:15:00") {
+            Decision::Resubmit { time, subruns, .. } => assert_eq!((time.as_deref(), subruns), (Some("02:15:00"), vec![3])),
+            other => panic!("{other:?}"),
+        }
+        match decide(&retries, &[task("OUT_OF_MEMORY", 0, "")], 1, "01:15:00") {
+            Decision::Resubmit { mem_per_cpu, .. } => assert_eq!(mem_per_cpu.as_deref(), Some("10G")),
+            other => panic!("{other:?}"),
+        }
+        match decide(&retries, &[task("FAILED", 10, "OSError: Output file exists already. Stop")], 1, "01:15:00") {
+            Decision::Resubmit { clean, reason, .. } => assert!(clean && reason.contains("output_exists"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        let pedestal = "tables.exceptions.NoSuchNodeError: ... named ``/dl1/event/telescope/monitoring/pedestal``";
+        assert!(matches!(decide(&retries, &[task("FAILED", 11, pedestal)], 1, "01:15:00"), Decision::Veto { .. }));
+    }
+
+    #[test]
+    fn tries_are_bounded() {
+        let retries = RetryConfig::default();
+        let decision = decide(&retries, &[task("FAILED", 10, "boom")], retries.max_tries_per_run, "01:15:00");
+        match decision {
+            Decision::Veto { reason } => assert!(reason.contains("after 3 tries"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(decide(&retries, &[task("FAILED", 10, "boom")], 1, "01:15:00"), Decision::Resubmit { .. }));
+    }
+}

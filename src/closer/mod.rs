@@ -1,0 +1,379 @@
+//! The closer: what LSTOSA's closer, autocloser and provprocess do, in one pass per call.
+//! 1. Nothing before `closer.not_before_hour` UTC of the next morning (unless forced); the
+//!    clock is a parameter, so tests and the demo do not depend on the time of day.
+//! 2. A sequencer cycle first (states polled, late runs submitted); still running → not yet.
+//! 3. Failed runs go through the known-failure table ([`failures`]): resubmit the failed
+//!    subruns (more time, more memory, stale outputs deleted) or veto for a human; tries are
+//!    bounded per run and a vetoed run is never resubmitted until `osa veto lift`.
+//! 4. Finished runs are verified ([`verify`]); a bad product sends its subrun back alone.
+//! 5. Everything verified: per-run DL1 merge, provenance merge (PROV-JSON, SVG, database),
+//!    the `NightFinished` flag, the night closed in the database, one mail.
+//!
+//! Every decision is logged and stored (audit log for vetoes, outputs table for verdicts).
+
+pub mod failures;
+pub mod mail;
+pub mod verify;
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+
+use crate::db::{AuditAction, Db, NightState, OutputRecord};
+use crate::executor::expand_pattern;
+use crate::jobrunner::{resolve_program, run_program, subrun_context};
+use crate::night::NightDate;
+use crate::provenance::merge::{MergeReport, merge_night};
+use crate::sequencer::plan::{Action, Calibration, NightPlan, PlannedSequence};
+use crate::sequencer::script::{CalibrationRuns, log_patterns};
+use crate::sequencer::submit::{Resubmission, Sequencer, SequencerError};
+use failures::{Decision, FailedTask};
+use verify::{Checked, Verdict, calibration_products, data_products, verify};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CloserError {
+    #[error(transparent)]
+    Sequencer(#[from] SequencerError),
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    #[error(transparent)]
+    Merge(#[from] crate::provenance::merge::MergeError),
+    #[error("night {night}: {what}: {source}")]
+    Io { night: NightDate, what: String, source: std::io::Error },
+}
+
+/// Where a night stands after a closer call.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Status {
+    Closed,
+    AlreadyClosed,
+    TooEarly { not_before: DateTime<Utc> },
+    NoSummary,
+    /// Jobs still queued or running.
+    Running { sequences: usize },
+    /// Some runs were sent back (failures or bad products); try again later.
+    Retrying { runs: Vec<u32> },
+    NeedsHuman,
+}
+
+impl Status {
+    /// Exit codes of `osa closer`: 0 closed, 20 not yet (too early, running, retrying, no
+    /// summary), 21 needs a human. Errors exit 1.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Closed | Self::AlreadyClosed => 0,
+            Self::TooEarly { .. } | Self::NoSummary | Self::Running { .. } | Self::Retrying { .. } => 20,
+            Self::NeedsHuman => 21,
+        }
+    }
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct Report {
+    pub night: NightDate,
+    pub status: Status,
+    /// What was decided and why, one line each.
+    pub decisions: Vec<String>,
+    /// What needs a human.
+    pub problems: Vec<String>,
+    pub verified: usize,
+    pub bad: usize,
+    pub prov_json: Vec<PathBuf>,
+    pub prov_svg: Vec<PathBuf>,
+    pub night_prov_json: Option<PathBuf>,
+    pub mail: Option<String>,
+}
+
+pub struct Closer<'a> {
+    pub sequencer: &'a Sequencer<'a>,
+    pub now: DateTime<Utc>,
+}
+
+impl Closer<'_> {
+    fn db(&self) -> &Db {
+        self.sequencer.db
+    }
+
+    pub fn close(&self, night: NightDate, simulate: bool, force: bool) -> Result<Report, CloserError> {
+        let mut report = Report {
+            night,
+            status: Status::NoSummary,
+            decisions: Vec::new(),
+            problems: Vec::new(),
+            verified: 0,
+            bad: 0,
+            prov_json: Vec::new(),
+            prov_svg: Vec::new(),
+            night_prov_json: None,
+            mail: None,
+        };
+        if self.db().night(night)?.is_some_and(|n| n.closed) {
+            report.status = Status::AlreadyClosed;
+            return Ok(report);
+        }
+        let hour = self.sequencer.config.closer.not_before_hour;
+        let not_before = night.next().date().and_hms_opt(hour, 0, 0).expect("validated hour").and_utc();
+        if self.now < not_before && !force {
+            report.status = Status::TooEarly { not_before };
+            return Ok(report);
+        }
+        let cycle = self.sequencer.cycle(night, simulate)?;
+        let Some(plan) = cycle.plan else { return Ok(report) };
+        let running = plan.sequences.iter().filter(|s| matches!(s.action, Action::Submit { .. } | Action::Reconcile { .. } | Action::Submitted { .. })).count();
+        if running > 0 {
+            report.status = Status::Running { sequences: running };
+            return Ok(report);
+        }
+
+        let mut retried = Vec::new();
+        for sequence in &plan.sequences {
+            match &sequence.action {
+                Action::Failed { state } => {
+                    let failed = self.failed_tasks(night, sequence, state)?;
+                    let time = self.last_time(night, sequence)?;
+                    let decision = failures::decide(&self.sequencer.config.retries, &failed, sequence.tries, &time);
+                    self.apply(&plan, sequence, decision, simulate, &mut report, &mut retried)?;
+                }
+                Action::Vetoed => report.problems.push(format!("run {:05} is vetoed (`osa veto lift --date {night} --run {}` to retry it)", sequence.run, sequence.run)),
+                Action::Blocked { reason } => report.problems.push(format!("run {:05} is blocked: {reason:?}", sequence.run)),
+                _ => {}
+            }
+        }
+        for note in &plan.notes {
+            report.decisions.push(format!("note: {note}"));
+        }
+
+        // Verify what finished, one run at a time (memory holds one run's results).
+        let calibration = match plan.calibration {
+            Calibration::Tonight { drs4_run, pedcal_run } => Some(CalibrationRuns { night, drs4_run, pedcal_run }),
+            Calibration::Earlier(e) => Some(CalibrationRuns { night: e.night, drs4_run: e.drs4_run, pedcal_run: e.pedcal_run }),
+            Calibration::Missing => None,
+        };
+        for sequence in plan.sequences.iter().filter(|s| s.action == Action::Done) {
+            let Some(calibration) = calibration else { continue };
+            let products = match sequence.kind {
+                crate::db::SequenceKind::Calibration => calibration_products(self.sequencer.config, &self.sequencer.layout, night, calibration),
+                crate::db::SequenceKind::Data => {
+                    let subruns: Vec<u32> = (0..sequence.subruns).collect();
+                    data_products(self.sequencer.config, &self.sequencer.layout, night, sequence.run, &subruns, calibration)
+                }
+            };
+            let checked = verify(products);
+            report.verified += checked.len();
+            if !simulate {
+                self.store_outputs(night, &checked)?;
+            }
+            let mut bad: Vec<&Checked> = checked.iter().filter(|c| c.verdict != Verdict::Ok).collect();
+            bad.sort_by_key(|c| c.product.subrun);
+            report.bad += bad.len();
+            if bad.is_empty() {
+                continue;
+            }
+            let mut subruns: Vec<u32> = bad.iter().map(|c| c.product.subrun).collect();
+            subruns.dedup();
+            let first = bad[0];
+            let why = format!("{} is {}{}", first.product.path.display(), first.verdict.label(), first.verdict.detail().map(|d| format!(" ({d})")).unwrap_or_default());
+            let decision = if sequence.tries >= self.sequencer.config.retries.max_tries_per_run {
+                Decision::Veto { reason: format!("bad products after {} tries: {why}", sequence.tries) }
+            } else {
+                Decision::Resubmit { subruns, time: None, mem_per_cpu: None, clean: true, reason: format!("verification: {why}") }
+            };
+            self.apply(&plan, sequence, decision, simulate, &mut report, &mut retried)?;
+        }
+        if !retried.is_empty() {
+            report.status = Status::Retrying { runs: retried };
+            return Ok(report);
+        }
+        if !report.problems.is_empty() && !force {
+            report.status = Status::NeedsHuman;
+            if !simulate {
+                self.db().set_night_state(night, NightState::NeedsHuman)?;
+            }
+            return Ok(report);
+        }
+        if simulate {
+            report.status = Status::Closed;
+            report.decisions.push("simulate: the night would be closed now".to_string());
+            return Ok(report);
+        }
+
+        self.db().set_night_state(night, NightState::Closing)?;
+        for sequence in plan.sequences.iter().filter(|s| s.action == Action::Done && s.kind == crate::db::SequenceKind::Data) {
+            if let Some(calibration) = calibration {
+                self.merge_run(night, sequence, calibration, &mut report)?;
+            }
+        }
+        let merged = self.merge_provenance(night)?;
+        report.prov_json = merged.runs.iter().map(|(_, json, _)| json.clone()).collect();
+        report.prov_svg = merged.runs.iter().map(|(_, _, svg)| svg.clone()).collect();
+        report.night_prov_json = merged.night_json.clone();
+        for problem in merged.problems.iter().take(20) {
+            report.decisions.push(format!("provenance line skipped: {problem}"));
+        }
+
+        let flag = self.sequencer.layout.night_finished_flag(night);
+        let io = |what: &str| {
+            let what = what.to_string();
+            move |source| CloserError::Io { night, what, source }
+        };
+        std::fs::create_dir_all(flag.parent().expect("flag has a folder")).map_err(io("creating the closer folder"))?;
+        std::fs::write(&flag, format!("night {night} closed by osa at {}\n", self.now.format("%Y-%m-%d %H:%M:%S UTC"))).map_err(io("writing NightFinished"))?;
+        self.db().set_night_state(night, NightState::Closed)?;
+        if force {
+            let actor = std::env::var("USER").unwrap_or_else(|_| "osa".to_string());
+            self.db().record_audit(night, None, AuditAction::Close, &actor, &format!("closed with --force; {} problem(s) open", report.problems.len()))?;
+        }
+        report.status = Status::Closed;
+        report.mail = mail::send(self.sequencer.config, &report, &plan).map_err(|e| {
+            tracing::warn!(night.date = %night, "closing mail not sent: {e}");
+            e
+        }).ok().flatten();
+        Ok(report)
+    }
+
+    /// Failed tasks of a run's last attempt, with their log tails.
+    fn failed_tasks(&self, night: NightDate, sequence: &PlannedSequence, state: &str) -> Result<Vec<FailedTask>, CloserError> {
+        let tasks = self.db().tasks_of_run(night, sequence.run)?;
+        let job_id = sequence.last_job_id.clone().unwrap_or_default();
+        let history: Vec<_> = self.db().jobs_of_night(night)?.into_iter().filter(|j| j.intent.run == sequence.run).collect();
+        let attempt = history.iter().find(|j| j.job_id.as_deref() == Some(job_id.as_str())).map(|j| j.intent.attempt).unwrap_or(sequence.last_attempt);
+        let mut failed: Vec<FailedTask> = tasks
+            .iter()
+            .filter(|t| t.attempt == attempt && t.state != "COMPLETED" && t.state != "PENDING" && t.state != "RUNNING")
+            .map(|t| {
+                let task = (sequence.kind == crate::db::SequenceKind::Data).then_some(t.subrun);
+                let (_, error) = log_patterns(sequence.run);
+                let log = self.sequencer.layout.analysis_dir(night).join(expand_pattern(&error, &job_id, task));
+                let mut tail = tail_of(&log);
+                if let Ok(rows) = self.db().history_of_subrun(night, sequence.run, t.subrun) {
+                    for row in rows.into_iter().filter(|r| r.attempt == attempt) {
+                        if let Some(log_tail) = row.log_tail {
+                            tail.push('\n');
+                            tail.push_str(&log_tail);
+                        }
+                    }
+                }
+                FailedTask { subrun: t.subrun, state: t.state.clone(), exit_code: t.exit_code, log_tail: tail }
+            })
+            .collect();
+        if failed.is_empty() {
+            failed.push(FailedTask { subrun: 0, state: state.to_string(), exit_code: None, log_tail: String::new() });
+        }
+        Ok(failed)
+    }
+
+    fn last_time(&self, night: NightDate, sequence: &PlannedSequence) -> Result<String, CloserError> {
+        let job = self.db().jobs_of_night(night)?.into_iter().filter(|j| j.intent.run == sequence.run).max_by_key(|j| j.intent.attempt);
+        Ok(job.map(|j| j.intent.time_limit).unwrap_or_else(|| self.sequencer.config.slurm.data.time.clone()))
+    }
+
+    fn apply(&self, plan: &NightPlan, sequence: &PlannedSequence, decision: Decision, simulate: bool, report: &mut Report, retried: &mut Vec<u32>) -> Result<(), CloserError> {
+        let night = plan.night;
+        match decision {
+            Decision::Veto { reason } => {
+                tracing::warn!(night.date = %night, run.id = sequence.run, "vetoed: {reason}");
+                report.decisions.push(format!("run {:05}: vetoed: {reason}", sequence.run));
+                report.problems.push(format!("run {:05} vetoed: {reason}", sequence.run));
+                if !simulate {
+                    self.db().record_audit(night, Some(sequence.run), AuditAction::Veto, "osa", &reason)?;
+                }
+            }
+            Decision::Resubmit { subruns, time, mem_per_cpu, clean, reason } => {
+                tracing::info!(night.date = %night, run.id = sequence.run, "resubmitting subruns {subruns:?}: {reason}");
+                report.decisions.push(format!("run {:05}: resubmit subrun(s) {subruns:?}: {reason}", sequence.run));
+                retried.push(sequence.run);
+                if simulate {
+                    return Ok(());
+                }
+                if clean {
+                    self.delete_outputs(night, sequence, &subruns, plan);
+                }
+                let retry = Resubmission { subruns: Some(subruns), time, mem_per_cpu };
+                self.sequencer.submit(plan, sequence, sequence.last_attempt + 1, None, &retry)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the outputs of subruns about to be redone (lstchain refuses to overwrite).
+    fn delete_outputs(&self, night: NightDate, sequence: &PlannedSequence, subruns: &[u32], plan: &NightPlan) {
+        let (config, layout) = (self.sequencer.config, &self.sequencer.layout);
+        let calibration = match plan.calibration {
+            Calibration::Tonight { drs4_run, pedcal_run } => CalibrationRuns { night, drs4_run, pedcal_run },
+            Calibration::Earlier(e) => CalibrationRuns { night: e.night, drs4_run: e.drs4_run, pedcal_run: e.pedcal_run },
+            Calibration::Missing => return,
+        };
+        let products = match sequence.kind {
+            crate::db::SequenceKind::Calibration => calibration_products(config, layout, night, calibration),
+            crate::db::SequenceKind::Data => data_products(config, layout, night, sequence.run, subruns, calibration),
+        };
+        for product in products.iter().filter(|p| p.path.exists()) {
+            match std::fs::remove_file(&product.path) {
+                Ok(()) => tracing::info!(night.date = %night, run.id = sequence.run, "removed {} before the retry", product.path.display()),
+                Err(e) => tracing::warn!("cannot remove {}: {e}", product.path.display()),
+            }
+        }
+    }
+
+    fn store_outputs(&self, night: NightDate, checked: &[Checked]) -> Result<(), CloserError> {
+        let at = crate::db::now();
+        let rows: Vec<OutputRecord> = checked
+            .iter()
+            .map(|c| OutputRecord {
+                night,
+                run: c.product.run,
+                subrun: c.product.subrun,
+                kind: c.product.kind.trim_matches(['{', '}']).to_string(),
+                path: c.product.path.display().to_string(),
+                size_bytes: c.size as i64,
+                sha256: c.sha256.clone(),
+                events: c.events.map(|e| e as i64),
+                verified_at: at,
+                verdict: c.verdict.label().to_string(),
+                detail: c.verdict.detail(),
+            })
+            .collect();
+        Ok(self.db().upsert_outputs(&rows)?)
+    }
+
+    /// The per-run DL1 merge through the configured step, then its event count checked.
+    fn merge_run(&self, night: NightDate, sequence: &PlannedSequence, calibration: CalibrationRuns, report: &mut Report) -> Result<(), CloserError> {
+        let (config, layout) = (self.sequencer.config, &self.sequencer.layout);
+        let step = &config.closer.merge_step;
+        let context = subrun_context(config, layout, night, sequence.run, 0, calibration);
+        let outputs: Vec<PathBuf> = step.outputs.iter().map(|o| PathBuf::from(context.render(o))).collect();
+        if outputs.iter().all(|o| o.exists()) && !outputs.is_empty() {
+            return Ok(());
+        }
+        let program = resolve_program(&context.render(&step.program), config.analysis.bin_dir.as_deref());
+        let args: Vec<String> = step.args.iter().map(|a| context.render(a)).collect();
+        for output in &outputs {
+            if let Some(dir) = output.parent() {
+                std::fs::create_dir_all(dir).map_err(|source| CloserError::Io { night, what: format!("creating {}", dir.display()), source })?;
+            }
+        }
+        let (code, tail) = run_program(&program, &args, &layout.analysis_dir(night));
+        if code != 0 {
+            report.problems.push(format!("run {:05}: DL1 merge failed (exit {code}): {}", sequence.run, tail.lines().last().unwrap_or("")));
+        } else {
+            report.decisions.push(format!("run {:05}: DL1 merged into {}", sequence.run, outputs.iter().map(|o| o.display().to_string()).collect::<Vec<_>>().join(", ")));
+        }
+        Ok(())
+    }
+
+    fn merge_provenance(&self, night: NightDate) -> Result<MergeReport, CloserError> {
+        let layout = &self.sequencer.layout;
+        let log = layout.provenance_log(night);
+        if !log.exists() {
+            return Ok(MergeReport::default());
+        }
+        Ok(merge_night(night, &log, &layout.provenance_records_dir(night), Some(self.db()))?)
+    }
+}
+
+fn tail_of(path: &std::path::Path) -> String {
+    let Ok(text) = std::fs::read_to_string(path) else { return String::new() };
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}

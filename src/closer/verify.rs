@@ -1,0 +1,167 @@
+//! Verification of a night's products, in parallel (rayon): each file exists, opens, has the
+//! tables its kind must have, and for DL1 its event count equals the R0 subrun's; its size and
+//! sha256 are recorded. Hashing and FITS checks run in parallel; HDF5 calls go through one
+//! lock (the HDF5 C library serialises them anyway) and read metadata only (nodes, shapes).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+
+use crate::config::{Config, StepConfig};
+use crate::jobrunner::{StepContext, calibration_context, sha256_file, subrun_context};
+use crate::night::NightDate;
+use crate::paths::Layout;
+use crate::sequencer::script::CalibrationRuns;
+
+/// One expected product.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Product {
+    pub run: u32,
+    pub subrun: u32,
+    /// The output template it comes from (`{dl1a_file}`, ...): it says what to check.
+    pub kind: String,
+    pub path: PathBuf,
+    /// Events of the R0 subrun, for DL1 products.
+    pub expected_events: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Ok,
+    Missing,
+    Unreadable(String),
+    Layout(String),
+    EventCount { expected: u64, found: u64 },
+}
+
+impl Verdict {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Missing => "missing",
+            Self::Unreadable(_) => "unreadable",
+            Self::Layout(_) => "layout",
+            Self::EventCount { .. } => "event_count",
+        }
+    }
+
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            Self::Ok | Self::Missing => None,
+            Self::Unreadable(d) | Self::Layout(d) => Some(d.clone()),
+            Self::EventCount { expected, found } => Some(format!("{found} events, the R0 subrun has {expected}")),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checked {
+    pub product: Product,
+    pub size: u64,
+    pub sha256: String,
+    pub events: Option<u64>,
+    pub verdict: Verdict,
+}
+
+/// DL1 event table (lstchain's node).
+pub const DL1_TABLE: &str = "dl1/event/telescope/parameters/LST_LSTCam";
+
+static HDF5: Mutex<()> = Mutex::new(());
+
+/// Events in an R0 stand-in file (rows of its EVENTS table).
+pub fn r0_events(path: &Path) -> Option<u64> {
+    let mut fits = fitsio::FitsFile::open(path).ok()?;
+    let hdus = fits.num_hdus().ok()?;
+    for index in 1..hdus {
+        let hdu = fits.hdu(index).ok()?;
+        if hdu.name(&mut fits).ok()?.eq_ignore_ascii_case("EVENTS")
+            && let fitsio::hdu::HduInfo::TableInfo { num_rows, .. } = hdu.info
+        {
+            return Some(num_rows as u64);
+        }
+    }
+    None
+}
+
+fn products_of(steps: &[StepConfig], context: &StepContext, run: u32, subrun: u32, expected_events: Option<u64>) -> Vec<Product> {
+    steps
+        .iter()
+        .flat_map(|s| s.outputs.iter())
+        .map(|template| Product { run, subrun, kind: template.clone(), path: PathBuf::from(context.render(template)), expected_events })
+        .collect()
+}
+
+/// Every product of a DATA run's subruns (the steps' outputs), with R0 event counts.
+pub fn data_products(config: &Config, layout: &Layout, night: NightDate, run: u32, subruns: &[u32], calibration: CalibrationRuns) -> Vec<Product> {
+    subruns
+        .par_iter()
+        .flat_map_iter(|&subrun| {
+            let context = subrun_context(config, layout, night, run, subrun, calibration);
+            let events = r0_events(&layout.r0_file(night, 1, run, subrun));
+            products_of(&config.analysis.data_steps, &context, run, subrun, events)
+        })
+        .collect()
+}
+
+/// The calibration job's products.
+pub fn calibration_products(config: &Config, layout: &Layout, night: NightDate, calibration: CalibrationRuns) -> Vec<Product> {
+    let context = calibration_context(config, layout, night, calibration);
+    products_of(&config.analysis.calibration_steps, &context, calibration.pedcal_run, 0, None)
+}
+
+/// Checks every product; results come back in the products' order.
+pub fn verify(products: Vec<Product>) -> Vec<Checked> {
+    products.into_par_iter().map(check).collect()
+}
+
+fn check(product: Product) -> Checked {
+    let Ok(metadata) = std::fs::metadata(&product.path) else {
+        return Checked { product, size: 0, sha256: String::new(), events: None, verdict: Verdict::Missing };
+    };
+    let sha256 = sha256_file(&product.path).unwrap_or_default();
+    let (events, verdict) = content(&product);
+    Checked { size: metadata.len(), sha256, events, verdict, product }
+}
+
+fn content(product: &Product) -> (Option<u64>, Verdict) {
+    let path = &product.path;
+    match product.kind.as_str() {
+        "{dl1a_file}" | "{dl1b_file}" => hdf5_check(path, |file| {
+            let dataset = file.dataset(DL1_TABLE).map_err(|_| Verdict::Layout(format!("no {DL1_TABLE}")))?;
+            let rows = dataset.shape().first().copied().unwrap_or(0) as u64;
+            match product.expected_events {
+                Some(expected) if expected != rows => Err(Verdict::EventCount { expected, found: rows }),
+                _ => Ok(Some(rows)),
+            }
+        }),
+        "{datacheck_file}" => hdf5_check(path, |file| {
+            file.dataset("dl1datacheck/cosmics").map(|_| None).map_err(|_| Verdict::Layout("no /dl1datacheck/cosmics".to_string()))
+        }),
+        "{calibration_file}" => hdf5_check(path, |file| {
+            for node in ["tel_1/calibration", "tel_1/pedestal", "tel_1/flatfield", "tel_1/pixel_status"] {
+                file.dataset(node).map_err(|_| Verdict::Layout(format!("no /{node}")))?;
+            }
+            Ok(None)
+        }),
+        "{drs4_file}" => hdf5_check(path, |_| Ok(None)),
+        "{muons_file}" => match fitsio::FitsFile::open(path).and_then(|mut f| f.num_hdus()) {
+            Ok(n) if n >= 2 => (None, Verdict::Ok),
+            Ok(_) => (None, Verdict::Layout("no table HDU".to_string())),
+            Err(e) => (None, Verdict::Unreadable(e.to_string())),
+        },
+        _ => (None, Verdict::Ok),
+    }
+}
+
+fn hdf5_check(path: &Path, f: impl FnOnce(&hdf5::File) -> Result<Option<u64>, Verdict>) -> (Option<u64>, Verdict) {
+    let _guard = HDF5.lock().unwrap_or_else(|p| p.into_inner());
+    let file = match hdf5::File::open(path) {
+        Ok(file) => file,
+        Err(e) => return (None, Verdict::Unreadable(format!("not a readable HDF5 file: {e}"))),
+    };
+    match f(&file) {
+        Ok(events) => (events, Verdict::Ok),
+        Err(verdict) => (None, verdict),
+    }
+}
