@@ -129,7 +129,7 @@ fn migrate_creates_the_mysql_database_when_missing() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("applied 20261123000001, 20261124000001"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("applied 20261123000001, 20261124000001, 20261125000001"));
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_osa")).args(["db", "status", "--url", &t.url, "--json"]).output().unwrap();
     let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(json["pending"], serde_json::json!([]));

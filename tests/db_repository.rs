@@ -55,14 +55,14 @@ fn migrations_apply_from_empty_and_are_idempotent(t: &TestDb) {
     let db = Db::connect(&t.url).unwrap();
     let before = db.migration_status().unwrap();
     assert!(before.applied.is_empty());
-    assert_eq!(before.pending, ["2026-11-23-000001_initial", "2026-11-24-000001_history_log_tail"]);
-    assert_eq!(db.migrate().unwrap().len(), 2);
+    assert_eq!(before.pending, ["2026-11-23-000001_initial", "2026-11-24-000001_history_log_tail", "2026-11-25-000001_prov_entity_kind"]);
+    assert_eq!(db.migrate().unwrap().len(), 3);
     assert!(db.migrate().unwrap().is_empty(), "a second migrate applies nothing");
     let after = db.migration_status().unwrap();
-    assert_eq!((after.applied.len(), after.pending.len()), (2, 0));
+    assert_eq!((after.applied.len(), after.pending.len()), (3, 0));
     drop(db);
     let again = Db::open(&t.url).unwrap();
-    assert_eq!(again.migration_status().unwrap().applied.len(), 2, "opening an up-to-date database changes nothing");
+    assert_eq!(again.migration_status().unwrap().applied.len(), 3, "opening an up-to-date database changes nothing");
 }
 
 fn nights_are_registered_once_and_follow_their_state(t: &TestDb) {

@@ -125,7 +125,13 @@ pub fn run(context: &Context, command: ProvenanceCommand) -> anyhow::Result<Outc
     let db = Db::open(&config.database_url())?;
     match command {
         ProvenanceCommand::Trace { file, json } => {
-            let location = std::fs::canonicalize(&file).or_else(|_| std::path::absolute(&file))?.display().to_string();
+            // Locations are stored as osa wrote them; try the path as given, then resolved.
+            let mut location = std::path::absolute(&file)?.display().to_string();
+            if db.entity_at(&location)?.is_none()
+                && let Ok(real) = std::fs::canonicalize(&file)
+            {
+                location = real.display().to_string();
+            }
             let step = trace(&db, &location, &mut BTreeSet::new(), 0)?;
             if step.activity.is_none() && step.sha256.is_none() {
                 anyhow::bail!("no provenance recorded for {location} (is its night closed? `osa closer` merges it into the database)");

@@ -353,7 +353,7 @@ impl Closer<'_> {
                 std::fs::create_dir_all(dir).map_err(|source| CloserError::Io { night, what: format!("creating {}", dir.display()), source })?;
             }
         }
-        let (code, tail) = run_program(&program, &args, &layout.analysis_dir(night));
+        let (code, tail) = run_program(&program, &args, &layout.analysis_dir(night), true);
         if code != 0 {
             report.problems.push(format!("run {:05}: DL1 merge failed (exit {code}): {}", sequence.run, tail.lines().last().unwrap_or("")));
         } else {

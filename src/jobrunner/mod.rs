@@ -277,8 +277,9 @@ fn iso(at: NaiveDateTime) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
 }
 
-/// Runs a program, passing its output through to ours and keeping the last lines.
-pub fn run_program(program: &Path, args: &[String], workdir: &Path) -> (i32, String) {
+/// Runs a program, passing its output through to ours (all of it to our stderr when
+/// `quiet_stdout`, so a command's own stdout stays clean for JSON) and keeping the last lines.
+pub fn run_program(program: &Path, args: &[String], workdir: &Path, quiet_stdout: bool) -> (i32, String) {
     let child = Command::new(program).args(args).current_dir(workdir).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
     let mut child = match child {
         Ok(child) => child,
@@ -302,7 +303,7 @@ pub fn run_program(program: &Path, args: &[String], workdir: &Path) -> (i32, Str
             }
         })
     };
-    let out = pump(Box::new(child.stdout.take().expect("piped")), false);
+    let out = pump(Box::new(child.stdout.take().expect("piped")), quiet_stdout);
     let err = pump(Box::new(child.stderr.take().expect("piped")), true);
     let status = child.wait();
     let _ = (out.join(), err.join());
@@ -409,7 +410,7 @@ pub fn run_task(task: &Task, mut db: Option<&Db>) -> Result<TaskReport, JobError
             }
             let started = now();
             eprintln!("osa job: night {} {tag}: step {} try {try_number}/{tries}: {} {}", task.night, step.name, program.display(), args.join(" "));
-            let (code, tail) = run_program(&program, &args, &workdir);
+            let (code, tail) = run_program(&program, &args, &workdir, false);
             let ended = now();
             let line = history::format_line(&tag, &program_name, &prod_id, ended, first_input.as_deref(), config_name.as_deref(), i64::from(code));
             history::append(&history_path, &line).map_err(history_error)?;

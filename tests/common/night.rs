@@ -30,6 +30,11 @@ impl NightHarness {
     /// test and per test run (see [`unique_night`]) so comment keys never collide with jobs
     /// of earlier runs still in SLURM's accounting.
     pub fn new(executor: &'static str, night: &str, sim_fail: Option<&'static str>) -> Self {
+        Self::with(executor, night, sim_fail, |_| {})
+    }
+
+    /// As [`NightHarness::new`], with the config changed by `tweak` before it is written.
+    pub fn with(executor: &'static str, night: &str, sim_fail: Option<&'static str>, tweak: impl FnOnce(&mut Config)) -> Self {
         // Under /tmp, not a private mount: slurmd (root) runs the tasks there.
         let dir = tempfile::Builder::new().prefix("osa-night-").tempdir_in("/tmp").unwrap();
         let mut config = Config::default();
@@ -49,6 +54,7 @@ impl NightHarness {
             std::fs::write(&path, "{}").unwrap();
             *field = path;
         }
+        tweak(&mut config);
         let config_file = dir.path().join("osa.toml");
         std::fs::write(&config_file, config.to_toml()).unwrap();
         let night: NightDate = night.parse().unwrap();
@@ -79,7 +85,23 @@ impl NightHarness {
     }
 
     pub fn db(&self) -> Db {
-        Db::open(&format!("sqlite://{}", self.dir.path().join("osa.sqlite").display())).unwrap()
+        Db::open(&self.config.database_url()).unwrap()
+    }
+
+    /// `osa closer --json` at 09:00 UTC the next morning; (exit code, report).
+    pub fn closer(&self, extra: &[&str]) -> (i32, serde_json::Value) {
+        let now = format!("{}T09:00:00Z", self.night.next());
+        let night = self.night.to_string();
+        let mut args = vec!["closer", "--date", &night, "--now", &now, "--json"];
+        args.extend_from_slice(extra);
+        let out = self.osa(&args, &[]);
+        let code = out.status.code().unwrap_or(-1);
+        let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("closer printed no JSON (exit {code}):\n{}", String::from_utf8_lossy(&out.stderr)));
+        (code, report)
+    }
+
+    pub fn runs(&self) -> Vec<(u32, String, u32)> {
+        self.db().runs_of_night(self.night).unwrap().into_iter().map(|r| (r.run, r.summary_type, r.subruns)).collect()
     }
 
     /// Runs cycles until every sequence is done, failed or blocked.

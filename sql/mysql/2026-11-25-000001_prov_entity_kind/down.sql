@@ -1,0 +1,1 @@
+ALTER TABLE prov_entities MODIFY kind VARCHAR(32) NOT NULL;

@@ -1,0 +1,250 @@
+//! The closer on generated nights (local executor, analysis simulator): clean closing with
+//! every product verified and hashed, a short DL1 file sent back alone, a TIMEOUT retried
+//! with more time, a run failing every try vetoed for a human, idempotent re-runs, the mail
+//! received by a real SMTP server, the PROV-JSON read by the Python `prov` package, and the
+//! provenance rows in MariaDB.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::night::*;
+use osa::db::AuditAction;
+
+/// A real SMTP server (Python's aiosmtpd) storing what it receives in a maildir.
+struct SmtpSink {
+    child: Child,
+    port: u16,
+    maildir: tempfile::TempDir,
+}
+
+impl SmtpSink {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let maildir = tempfile::tempdir().unwrap();
+        let child = Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir.path().join("box"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Self { child, port, maildir };
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("aiosmtpd did not start; install the test packages: python3 -m pip install -r tests/requirements.txt (scripts/setup.sh does)");
+    }
+
+    fn messages(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for sub in ["new", "cur"] {
+            for entry in std::fs::read_dir(self.maildir.path().join("box").join(sub)).into_iter().flatten().flatten() {
+                out.push(std::fs::read_to_string(entry.path()).unwrap());
+            }
+        }
+        out
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The k-th DATA run of a generated night (known before anything runs, so failure rules can
+/// name it from the first submission on).
+fn data_run(night: &str, k: usize) -> u64 {
+    let options = osa::demo::DemoOptions { data_runs: 3, subruns: 4, events: 50, ..Default::default() };
+    u64::from(osa::demo::plan_runs(night.parse().unwrap(), &options)[2 + k].run)
+}
+
+fn leak(text: String) -> &'static str {
+    Box::leak(text.into_boxed_str())
+}
+
+fn status(report: &serde_json::Value) -> &str {
+    report["status"]["status"].as_str().unwrap_or("?")
+}
+
+#[test]
+fn a_clean_night_closes_verified_hashed_mailed_and_traceable() {
+    let smtp = SmtpSink::start();
+    let h = NightHarness::with("local", &unique_night(10), None, |c| {
+        c.mail.enabled = true;
+        c.mail.smtp_host = "127.0.0.1".to_string();
+        c.mail.smtp_port = smtp.port;
+        c.mail.to = vec!["shifters@lst1.example".to_string()];
+    });
+    h.run_to_end(Duration::from_secs(180));
+    let early = h.osa(&["closer", "--date", &h.night.to_string(), "--now", &format!("{}T07:59:00Z", h.night.next())], &[]);
+    assert_eq!(early.status.code(), Some(20), "not before 08:00 UTC of the next morning");
+
+    let (code, report) = h.closer(&[]);
+    assert_eq!((code, status(&report)), (0, "closed"), "{report:#}");
+    let db = h.db();
+    let runs = h.runs();
+    let data_subruns: u32 = runs.iter().filter(|r| r.1 == "DATA").map(|r| r.2).sum();
+    assert_eq!(report["verified"], 4 * data_subruns + 2, "4 products per subrun + 2 calibration files");
+    for (run, kind, _) in &runs {
+        for output in db.outputs_of_run(h.night, *run).unwrap() {
+            assert_eq!(output.verdict, "ok", "{output:?}");
+            assert_eq!(output.sha256.len(), 64);
+            assert!(output.size_bytes > 0);
+        }
+        if kind == "DATA" {
+            assert!(osa::paths::Layout::new(&h.config).dl1_run_file(h.night, *run).is_file(), "run {run} merged");
+        }
+    }
+    assert!(osa::paths::Layout::new(&h.config).night_finished_flag(h.night).is_file());
+    assert!(db.night(h.night).unwrap().unwrap().closed);
+
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 1, "one mail");
+    assert!(messages[0].contains(&format!("Subject: [osa] LST1 night {} closed", h.night)), "{}", messages[0]);
+    assert!(messages[0].contains("Nothing needs a human."), "{}", messages[0]);
+
+    // Idempotent: a second call changes nothing.
+    let outputs_before = db.outputs_of_run(h.night, runs[2].0).unwrap();
+    let (code, again) = h.closer(&[]);
+    assert_eq!((code, status(&again)), (0, "already_closed"));
+    assert_eq!(db.outputs_of_run(h.night, runs[2].0).unwrap(), outputs_before);
+    assert_eq!(smtp.messages().len(), 1, "no second mail");
+
+    // Where does a DL1b file come from? Back to its R0 file, with the calibration.
+    let dl1b = osa::paths::Layout::new(&h.config).dl1b_file(h.night, runs[2].0, 1);
+    let trace = h.osa(&["provenance", "trace", dl1b.to_str().unwrap(), "--json"], &[]);
+    assert!(trace.status.success(), "{}", String::from_utf8_lossy(&trace.stderr));
+    let text = String::from_utf8_lossy(&trace.stdout).into_owned();
+    for needle in ["\"activity\": \"dl1ab\"", "\"activity\": \"r0_to_dl1\"", "LST-1.1.Run", "calibration_filters_52", "\"host\"", "\"slurm_job\""] {
+        assert!(text.contains(needle), "trace lacks {needle}:\n{text}");
+    }
+}
+
+#[test]
+fn a_short_dl1_file_is_caught_and_only_its_subrun_resubmitted() {
+    let night = unique_night(11);
+    let victim = data_run(&night, 0);
+    let rule = leak(format!("program=lstchain_dl1ab,run={victim},subrun=2,kind=short,attempts=1"));
+    let h = NightHarness::new("local", &night, Some(rule));
+    h.run_to_end(Duration::from_secs(180));
+
+    let (code, report) = h.closer(&[]);
+    assert_eq!((code, status(&report)), (20, "retrying"), "{report:#}");
+    assert_eq!(report["status"]["runs"], serde_json::json!([victim]));
+    let decisions = report["decisions"].to_string();
+    assert!(decisions.contains("resubmit subrun(s) [2]") && decisions.contains("event_count"), "{decisions}");
+    let jobs: Vec<_> = h.db().jobs_of_night(h.night).unwrap().into_iter().filter(|j| j.intent.run as u64 == victim).collect();
+    assert_eq!(jobs.len(), 2);
+    assert_eq!(jobs[1].intent.array_range, "2", "only the bad subrun goes again");
+
+    h.run_to_end(Duration::from_secs(180));
+    let (code, report) = h.closer(&[]);
+    assert_eq!((code, status(&report)), (0, "closed"), "{report:#}");
+}
+
+#[test]
+fn a_timeout_is_resubmitted_with_more_time_and_succeeds() {
+    let night = unique_night(12);
+    let victim = data_run(&night, 1);
+    let rule = leak(format!("program=lstchain_data_r0_to_dl1,run={victim},subrun=0,kind=timeout,attempts=1"));
+    let h = NightHarness::with("local", &night, Some(rule), |c| {
+        c.slurm.data.time = "0:06".to_string();
+        c.retries.more_time = "00:01:00".to_string();
+    });
+    let end = h.run_to_end(Duration::from_secs(180));
+    assert!(actions(&end).contains(&(victim, "failed".to_string())), "{end:#}");
+    let tasks = h.db().tasks_of_run(h.night, victim as u32).unwrap();
+    assert!(tasks.iter().any(|t| t.state == "TIMEOUT"), "{tasks:?}");
+
+    let (code, report) = h.closer(&[]);
+    assert_eq!((code, status(&report)), (20, "retrying"), "{report:#}");
+    assert!(report["decisions"].to_string().contains("known failure `timeout`"), "{report:#}");
+    let retry = h.db().jobs_of_night(h.night).unwrap().into_iter().filter(|j| j.intent.run as u64 == victim).last().unwrap();
+    assert_eq!((retry.intent.time_limit.as_str(), retry.intent.array_range.as_str()), ("00:01:06", "0"));
+
+    h.run_to_end(Duration::from_secs(180));
+    let (code, report) = h.closer(&[]);
+    assert_eq!((code, status(&report)), (0, "closed"), "{report:#}");
+}
+
+#[test]
+fn a_run_failing_every_try_is_vetoed_and_the_night_needs_a_human() {
+    let night = unique_night(13);
+    let victim = data_run(&night, 2);
+    let rule = leak(format!("program=lstchain_check_dl1,run={victim}"));
+    let h = NightHarness::with("local", &night, Some(rule), |c| c.retries.max_tries_per_run = 2);
+    h.run_to_end(Duration::from_secs(180));
+    let (code, report) = h.closer(&[]);
+    assert_eq!((code, status(&report)), (20, "retrying"), "first failure: one more try\n{report:#}");
+    h.run_to_end(Duration::from_secs(180));
+
+    let (code, report) = h.closer(&[]);
+    assert_eq!((code, status(&report)), (21, "needs_human"), "{report:#}");
+    assert!(report["problems"].to_string().contains(&format!("run {victim:05} vetoed")), "{report:#}");
+    let audit = h.db().audit_of_night(h.night).unwrap();
+    assert!(audit.iter().any(|e| e.action == AuditAction::Veto && e.run == Some(victim as u32)));
+    assert!(!h.db().night(h.night).unwrap().unwrap().closed);
+
+    // Vetoed: never resubmitted, by the sequencer or the closer.
+    let cycle = h.sequencer(&[]);
+    assert!(cycle["submitted"].as_array().unwrap().is_empty(), "{cycle:#}");
+    let (code, _) = h.closer(&[]);
+    assert_eq!(code, 21);
+    assert_eq!(h.db().jobs_of_night(h.night).unwrap().iter().filter(|j| j.intent.run as u64 == victim).count(), 2);
+
+    let lifted = h.osa(&["veto", "lift", "--date", &h.night.to_string(), "--run", &victim.to_string(), "--reason", "check_dl1 fixed"], &[]);
+    assert!(lifted.status.success());
+    assert!(h.db().audit_of_night(h.night).unwrap().iter().any(|e| e.action == AuditAction::Unveto && e.reason == "check_dl1 fixed"));
+}
+
+#[test]
+fn the_prov_json_is_valid_for_an_independent_prov_library_and_lands_in_mariadb() {
+    let mysql = common::TestDb::mysql();
+    let url = mysql.url.clone();
+    let h = NightHarness::with("local", &unique_night(14), None, move |c| c.database.url = url);
+    h.run_to_end(Duration::from_secs(180));
+    let (code, report) = h.closer(&[]);
+    assert_eq!(code, 0, "{report:#}");
+    let files: Vec<String> = report["prov_json"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_string()).collect();
+    let night_json = report["night_prov_json"].as_str().unwrap().to_string();
+    assert_eq!(files.len(), 4, "calibration + 3 DATA runs");
+
+    let script = r#"
+import json, sys, prov.model as pm, prov
+for path in sys.argv[1:]:
+    doc = prov.read(path, format='json')
+    provn = doc.serialize(format='provn')
+    assert provn.startswith('document'), path
+    raw = json.load(open(path))
+    ids = set(raw.get('entity', {})) | set(raw.get('activity', {}))
+    for kind in ('used', 'wasGeneratedBy'):
+        for rel in raw.get(kind, {}).values():
+            assert rel['prov:entity'] in raw['entity'], (path, rel)
+            assert rel['prov:activity'] in raw['activity'], (path, rel)
+    print(path, len(raw.get('activity', {})), len(raw.get('entity', {})))
+"#;
+    let out = Command::new("python3").args(["-c", script]).args(&files).arg(&night_json).output().unwrap();
+    assert!(
+        out.status.success(),
+        "the prov package rejected our PROV-JSON ({}); install test packages with `python3 -m pip install -r tests/requirements.txt`",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Subrun activities collapsed: one run-level activity per step.
+    for line in String::from_utf8_lossy(&out.stdout).lines().take(4) {
+        let activities: usize = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        assert!(activities == 2 || activities == 3, "run-level activities per file (2 calibration steps, 3 data steps): {line}");
+    }
+
+    let db = h.db();
+    let run = h.runs().into_iter().find(|r| r.1 == "DATA").unwrap().0;
+    let batch = db.provenance_of_run(h.night, run).unwrap();
+    assert_eq!(batch.activities.iter().filter(|a| a.subrun.is_none()).count(), 3, "run-level rows in MariaDB");
+    assert_eq!(batch.activities.iter().filter(|a| a.subrun.is_some()).count(), 3 * 4, "subrun-level rows in MariaDB");
+    assert!(batch.entities.iter().any(|e| e.kind.starts_with("collection:")));
+}
