@@ -333,7 +333,7 @@ pub fn run_prov_json(night: NightDate, r: &RunRecord) -> Value {
         }
     }
     let mut doc = Map::new();
-    doc.insert("prefix".into(), json!({"id": "urn:lst1:osa:", "osa": "urn:lst1:osa:attr:"}));
+    doc.insert("prefix".into(), json!({"default": "urn:lst1:osa:attr:", "id": "urn:lst1:osa:", "osa": "urn:lst1:osa:attr:"}));
     for (key, value) in [("entity", entity), ("activity", activity), ("agent", agent), ("used", used), ("wasGeneratedBy", generated), ("wasAssociatedWith", association), ("hadMember", members)] {
         if !value.is_empty() {
             doc.insert(key.into(), Value::Object(value));
@@ -487,7 +487,7 @@ pub fn merge_night(night: NightDate, log: &Path, out_dir: &Path, db: Option<&Db>
     let spool = out_dir.join(".spool");
     let (files, records, problems) = split(log, &spool, night)?;
     let mut report = MergeReport { records, problems, ..MergeReport::default() };
-    let mut night_doc = json!({"prefix": {"id": "urn:lst1:osa:", "osa": "urn:lst1:osa:attr:"}, "entity": {}, "activity": {}, "used": {}, "wasGeneratedBy": {}});
+    let mut night_doc = json!({"prefix": {"default": "urn:lst1:osa:attr:", "id": "urn:lst1:osa:", "osa": "urn:lst1:osa:attr:"}, "entity": {}, "activity": {}, "used": {}, "wasGeneratedBy": {}});
     let mut relation = 0;
     for (run, path) in &files {
         let record = read_run(path, *run).map_err(io(path))?;
@@ -527,7 +527,7 @@ pub fn merge_night(night: NightDate, log: &Path, out_dir: &Path, db: Option<&Db>
 pub fn prov_json_from_batch(batch: &ProvBatch) -> Value {
     let run_level: BTreeSet<&str> = batch.activities.iter().filter(|a| a.subrun.is_none()).map(|a| a.id.as_str()).collect();
     let entities: HashMap<&str, &ProvEntity> = batch.entities.iter().map(|e| (e.id.as_str(), e)).collect();
-    let mut doc = json!({"prefix": {"id": "urn:lst1:osa:", "osa": "urn:lst1:osa:attr:"}, "entity": {}, "activity": {}, "used": {}, "wasGeneratedBy": {}});
+    let mut doc = json!({"prefix": {"default": "urn:lst1:osa:attr:", "id": "urn:lst1:osa:", "osa": "urn:lst1:osa:attr:"}, "entity": {}, "activity": {}, "used": {}, "wasGeneratedBy": {}});
     for a in batch.activities.iter().filter(|a| a.subrun.is_none()) {
         let mut fields = json!({"prov:label": a.name, "prov:startTime": a.started_at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()});
         if let Some(end) = a.ended_at {
