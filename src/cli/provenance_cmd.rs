@@ -11,7 +11,7 @@ use super::{Context, Outcome};
 use crate::db::Db;
 use crate::night::NightDate;
 use crate::paths::Layout;
-use crate::provenance::merge::prov_json_from_batch;
+use crate::provenance::merge::{merge_night, prov_json_from_batch};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ProvenanceCommand {
@@ -20,6 +20,14 @@ pub enum ProvenanceCommand {
         file: PathBuf,
         #[arg(long)]
         json: bool,
+    },
+    /// Merge the night's provenance log again (files, and database rows unless --no-db).
+    Merge {
+        #[arg(long)]
+        date: NightDate,
+        /// Write the PROV-JSON and graphs only.
+        #[arg(long)]
+        no_db: bool,
     },
     /// Write the PROV-JSON of a night's runs again from the database.
     Export {
@@ -122,9 +130,18 @@ fn print_trace(step: &TraceStep, indent: usize) {
 
 pub fn run(context: &Context, command: ProvenanceCommand) -> anyhow::Result<Outcome> {
     let config = context.config()?;
-    let db = Db::open(&config.database_url())?;
     match command {
+        ProvenanceCommand::Merge { date, no_db } => {
+            let layout = Layout::new(&config);
+            let db = if no_db { None } else { Some(Db::open(&config.database_url())?) };
+            let report = merge_night(date, &layout.provenance_log(date), &layout.provenance_records_dir(date), db.as_ref())?;
+            for problem in &report.problems {
+                eprintln!("skipped: {problem}");
+            }
+            println!("{} records of {} runs merged into {}", report.records, report.runs.len(), layout.provenance_records_dir(date).display());
+        }
         ProvenanceCommand::Trace { file, json } => {
+            let db = Db::open(&config.database_url())?;
             // Locations are stored as osa wrote them; try the path as given, then resolved.
             let mut location = std::path::absolute(&file)?.display().to_string();
             if db.entity_at(&location)?.is_none()
@@ -143,6 +160,7 @@ pub fn run(context: &Context, command: ProvenanceCommand) -> anyhow::Result<Outc
             }
         }
         ProvenanceCommand::Export { date, run, out } => {
+            let db = Db::open(&config.database_url())?;
             let layout = Layout::new(&config);
             let out = out.unwrap_or_else(|| layout.provenance_records_dir(date));
             std::fs::create_dir_all(&out)?;

@@ -32,7 +32,7 @@ pub fn body(report: &Report, plan: &NightPlan) -> String {
     let mut text = format!("Night {} is closed.\n\n", report.night);
     let _ = writeln!(text, "{:<5} {:<9} {:>6} {:>8} {:>6}  {}", "Seq", "Type", "Run", "Subruns", "Tries", "Action");
     for s in &plan.sequences {
-        let _ = writeln!(text, "{:<5} {:<9} {:>6} {:>8} {:>6}  {}", s.seq, s.run_type, format!("{:05}", s.run), s.subruns, s.tries, s.action.label());
+        let _ = writeln!(text, "{:<5} {:<9} {:>6} {:>8} {:>6}  {}", s.seq, s.run_type.as_str(), format!("{:05}", s.run), s.subruns, s.tries, s.action.label());
     }
     let _ = writeln!(text, "\nProducts verified: {} ({} bad, sent back before closing).", report.verified, report.bad);
     if report.problems.is_empty() {
