@@ -309,8 +309,9 @@ fn establish(url: &DbUrl) -> Result<DbConnection, DbError> {
             }
             let text = path.to_str().ok_or_else(|| failed("the path is not UTF-8".to_string()))?;
             let mut conn = SqliteConnection::establish(text).map_err(|e| failed(e.to_string()))?;
-            // WAL + busy timeout: the daemon and CLI commands share the file.
-            conn.batch_execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+            // WAL + busy timeout: the daemon, CLI commands and array tasks share the file. The
+            // timeout comes first so that switching to WAL waits for a busy file too.
+            conn.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
                 .map_err(|e| failed(e.to_string()))?;
             Ok(DbConnection::Sqlite(conn))
         }
