@@ -259,9 +259,11 @@ pub fn plan(input: &PlanInput) -> NightPlan {
             Action::Failed { state } if state == "CANCELLED" && parent_state.is_some() => {
                 action = parent_state.expect("checked");
             }
-            // Its parent failed before, and has since been retried: the child goes again.
-            Action::Blocked { reason: BlockReason::ParentFailed } if parent_state.is_none() => {
-                action = Action::Submit { attempt: last_attempt(input, run.run) + 1, after_parent: parent_pending };
+            // Its parent failed before and has since been retried successfully: the child goes
+            // again. Only once the parent is done: while its state is unknown or pending, a
+            // resubmission could race the block of the first attempt.
+            Action::Blocked { reason: BlockReason::ParentFailed } if parent.as_ref().is_some_and(|(_, a)| *a == Action::Done) => {
+                action = Action::Submit { attempt: last_attempt(input, run.run) + 1, after_parent: false };
             }
             _ => {}
         }
@@ -454,7 +456,10 @@ mod tests {
         known.attempts.insert(101, vec![attempt(1, Some("7"), JobOutcome::Failed { state: "FAILED".to_string() }), attempt(2, Some("20"), JobOutcome::Running)]);
         known.attempts.insert(102, vec![attempt(1, Some("8"), JobOutcome::DependencyNeverSatisfied)]);
         let plan = plan_of(&standard_night(), &known, &[]);
-        assert_eq!(plan.sequences[1].action, Action::Submit { attempt: 2, after_parent: true }, "the retried calibration takes its blocked child along");
+        assert_eq!(plan.sequences[1].action, Action::Blocked { reason: BlockReason::ParentFailed }, "not while the retried calibration runs");
+        known.attempts.insert(101, vec![attempt(1, Some("7"), JobOutcome::Failed { state: "FAILED".to_string() }), attempt(2, Some("20"), JobOutcome::Completed)]);
+        let plan = plan_of(&standard_night(), &known, &[]);
+        assert_eq!(plan.sequences[1].action, Action::Submit { attempt: 2, after_parent: false }, "the retried calibration is done: its blocked child goes again");
 
         known.attempts.clear();
         known.vetoed.insert(101);
