@@ -19,6 +19,7 @@ mod job_cmd;
 mod output;
 mod provenance_cmd;
 mod sequencer_cmd;
+mod status_cmd;
 mod summary_cmd;
 
 use std::path::PathBuf;
@@ -73,6 +74,8 @@ pub enum Command {
     /// Where products come from (from the database), PROV-JSON export.
     #[command(subcommand)]
     Provenance(provenance_cmd::ProvenanceCommand),
+    /// The shifters' view: every open night, its runs and what needs a human.
+    Status(status_cmd::StatusArgs),
     /// Supervisor of one local-executor job (started by the local executor).
     #[command(hide = true)]
     ExecutorLocal(job_cmd::ExecutorLocalArgs),
@@ -122,6 +125,7 @@ pub fn main() -> ExitCode {
         Command::Job(command) => job_cmd::run(&context, command),
         Command::ExecutorLocal(args) => job_cmd::executor_local(args),
         Command::Closer(args) => closer_cmd::run(&context, args),
+        Command::Status(args) => status_cmd::run(&context, args),
         Command::Veto(command) => closer_cmd::veto(&context, command),
         Command::Provenance(command) => provenance_cmd::run(&context, command),
     };
