@@ -982,9 +982,12 @@ fn check_cron(expression: &str) -> Result<(), String> {
     if expression.split_whitespace().count() != 6 {
         return Err(format!("{expression:?} needs 6 fields (seconds first), in UTC"));
     }
-    croner::Cron::new(expression)
-        .with_seconds_required()
-        .parse()
+    // The same parser and settings tokio-cron-scheduler uses, so what passes here runs there.
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(expression)
         .map(|_| ())
         .map_err(|e| format!("{expression:?} is not a valid cron expression: {e}"))
 }

@@ -276,10 +276,28 @@ impl Sequencer<'_> {
 
     /// One full cycle for a night. `simulate`: read and plan only, nothing written or submitted.
     pub fn cycle(&self, night: NightDate, simulate: bool) -> Result<Cycle, SequencerError> {
+        self.cycle_inner(night, simulate, None)
+    }
+
+    /// The daemon's poll cycle: ONE poll for every night given, states stored and interrupted
+    /// submissions reconciled once, then each night planned and applied with that snapshot.
+    pub fn cycle_nights(&self, nights: &[NightDate]) -> Result<Vec<(NightDate, Result<Cycle, SequencerError>)>, SequencerError> {
+        let night = nights.first().copied().unwrap_or_else(NightDate::current);
+        self.executor.tend().map_err(|source| SequencerError::Executor { night, run: 0, source })?;
+        let snapshot = self.poll();
+        if let Some(snapshot) = &snapshot {
+            self.record_states(snapshot)?;
+            self.reconcile(snapshot)?;
+        }
+        Ok(nights.iter().map(|n| (*n, self.cycle_inner(*n, false, Some(snapshot.as_ref())))).collect())
+    }
+
+    /// `polled`: the snapshot of a poll already made (and recorded) by the caller.
+    fn cycle_inner(&self, night: NightDate, simulate: bool, polled: Option<Option<&Snapshot>>) -> Result<Cycle, SequencerError> {
         // One writer per night at a time: a second `osa sequencer` (or the daemon) waits here
         // instead of submitting the same runs.
         let _lock = if simulate { None } else { Some(self.lock_night(night)?) };
-        if !simulate {
+        if !simulate && polled.is_none() {
             self.executor.tend().map_err(|source| SequencerError::Executor { night, run: 0, source })?;
         }
         let Some(summary) = self.load_night(night, !simulate)? else {
@@ -288,16 +306,23 @@ impl Sequencer<'_> {
             }
             return Ok(Cycle { summary: None, plan: None, snapshot: None, submitted: Vec::new() });
         };
-        let snapshot = self.poll();
-        if !simulate && let Some(snapshot) = &snapshot {
-            self.record_states(snapshot)?;
-            self.reconcile(snapshot)?;
-        }
-        let plan = self.plan(night, &summary.runs, snapshot.as_ref())?;
+        let own;
+        let snapshot: Option<&Snapshot> = match polled {
+            Some(snapshot) => snapshot,
+            None => {
+                own = self.poll();
+                if !simulate && let Some(snapshot) = &own {
+                    self.record_states(snapshot)?;
+                    self.reconcile(snapshot)?;
+                }
+                own.as_ref()
+            }
+        };
+        let plan = self.plan(night, &summary.runs, snapshot)?;
         if simulate {
-            return Ok(Cycle { summary: Some(summary), plan: Some(plan), snapshot, submitted: Vec::new() });
+            return Ok(Cycle { summary: Some(summary), plan: Some(plan), snapshot: snapshot.cloned(), submitted: Vec::new() });
         }
-        let submitted = self.apply(&plan, snapshot.as_ref())?;
+        let submitted = self.apply(&plan, snapshot)?;
         self.db.replace_sequences(night, &sequence_records(&plan))?;
         let active = plan.sequences.iter().any(|s| matches!(s.action, Action::Submit { .. } | Action::Reconcile { .. } | Action::Submitted { .. }));
         let state = self.db.night(night)?.map(|n| n.state);
@@ -305,8 +330,8 @@ impl Sequencer<'_> {
         if (active || !submitted.is_empty()) && !matches!(state, Some(crate::db::NightState::Closing | crate::db::NightState::Closed)) {
             self.db.set_night_state(night, crate::db::NightState::Running)?;
         }
-        let plan = if submitted.is_empty() { plan } else { self.plan(night, &summary.runs, snapshot.as_ref())? };
-        Ok(Cycle { summary: Some(summary), plan: Some(plan), snapshot, submitted })
+        let plan = if submitted.is_empty() { plan } else { self.plan(night, &summary.runs, snapshot)? };
+        Ok(Cycle { summary: Some(summary), plan: Some(plan), snapshot: snapshot.cloned(), submitted })
     }
 
     fn lock_night(&self, night: NightDate) -> Result<nix::fcntl::Flock<std::fs::File>, SequencerError> {
