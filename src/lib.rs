@@ -12,6 +12,7 @@
 pub mod cli;
 pub mod closer;
 pub mod config;
+pub mod daemon;
 pub mod db;
 pub mod demo;
 pub mod executor;

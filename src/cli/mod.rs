@@ -13,6 +13,7 @@
 mod classify_cmd;
 mod closer_cmd;
 mod config_cmd;
+mod daemon_cmd;
 mod db_cmd;
 mod demo_cmd;
 mod job_cmd;
@@ -26,6 +27,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tracing_subscriber::Layer as _;
 
 use crate::config::{self, Config, ConfigError, ConfigSource};
 use crate::summary::SummaryError;
@@ -74,6 +76,8 @@ pub enum Command {
     /// Where products come from (from the database), PROV-JSON export.
     #[command(subcommand)]
     Provenance(provenance_cmd::ProvenanceCommand),
+    /// The long-running service: watch summaries, poll, close nights.
+    Daemon(daemon_cmd::DaemonArgs),
     /// The shifters' view: every open night, its runs and what needs a human.
     Status(status_cmd::StatusArgs),
     /// Supervisor of one local-executor job (started by the local executor).
@@ -113,7 +117,13 @@ impl Context {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    let _log_guard = match &cli.command {
+        Command::Daemon(_) => init_daemon_logging(&config::locate(cli.config.as_deref())),
+        _ => {
+            init_logging();
+            None
+        }
+    };
     let context = Context { config_source: config::locate(cli.config.as_deref()), color: cli.color };
     let result = match cli.command {
         Command::Config(command) => config_cmd::run(&context, command),
@@ -126,6 +136,7 @@ pub fn main() -> ExitCode {
         Command::ExecutorLocal(args) => job_cmd::executor_local(args),
         Command::Closer(args) => closer_cmd::run(&context, args),
         Command::Status(args) => status_cmd::run(&context, args),
+        Command::Daemon(args) => daemon_cmd::run(&context, args),
         Command::Veto(command) => closer_cmd::veto(&context, command),
         Command::Provenance(command) => provenance_cmd::run(&context, command),
     };
@@ -152,6 +163,25 @@ fn exit_code_for(error: &anyhow::Error) -> Outcome {
         }
     }
     Outcome::Failure
+}
+
+/// The daemon logs to stderr (journald) and to a daily rolling file; the returned guard
+/// flushes the file when dropped.
+fn init_daemon_logging(source: &ConfigSource) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let config = Config::load(source).ok();
+    let level = config.as_ref().map(|c| c.logging.level.clone()).unwrap_or_else(|| "info".to_string());
+    let filter = || tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.as_str().into());
+    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter());
+    let Some(dir) = config.map(|c| c.resolve(&c.paths.osa_dir).join(&c.logging.dir)).filter(|d| std::fs::create_dir_all(d).is_ok()) else {
+        let _ = tracing_subscriber::registry().with(stderr).try_init();
+        return None;
+    };
+    let (writer, guard) = tracing_appender::non_blocking(tracing_appender::rolling::daily(dir, "osa-daemon.log"));
+    let file = tracing_subscriber::fmt::layer().with_ansi(false).with_writer(writer).with_filter(filter());
+    let _ = tracing_subscriber::registry().with(stderr).with(file).try_init();
+    Some(guard)
 }
 
 /// Logs go to stderr (journald keeps them under systemd); `RUST_LOG` filters, default `warn`

@@ -1,0 +1,328 @@
+//! `osa daemon`: the long-running service that replaces LSTOSA's cron scripts.
+//!
+//! - One instance per data root: an `flock` on `<osa_dir>/osa-daemon.lock` (the kernel drops
+//!   it when the process dies, so a stale lock never blocks a restart).
+//! - Triggers: the summary folders watched with `notify` (inotify, or polling for network
+//!   filesystems), debounced; `tokio-cron-scheduler` schedules (UTC) for the SLURM poll cycle,
+//!   closer attempts and log cleanup; SIGTERM/SIGINT (finish the current work, exit),
+//!   SIGHUP (reload the config).
+//! - Work runs one piece at a time on a blocking thread (diesel and sbatch are synchronous):
+//!   a poll cycle is ONE executor poll for every open night, then each night planned and
+//!   applied (`Sequencer::cycle_nights`); a close attempt runs the closer on nights before
+//!   the current one. Everything the daemon knows is in the database and the executor, so a
+//!   restart (even after `kill -9`) starts with a cycle that reconciles before submitting.
+//! - Failures (database or SLURM unreachable) are logged and retried at the next trigger;
+//!   the daemon keeps running and writes its health to `<osa_dir>/daemon-state.json`, which
+//!   `osa status` reads.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use nix::fcntl::{Flock, FlockArg};
+use notify::Watcher;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::closer::{Closer, Status};
+use crate::config::{Config, ConfigSource};
+use crate::db::Db;
+use crate::executor;
+use crate::night::NightDate;
+use crate::paths::Layout;
+use crate::sequencer::script::OsaCommand;
+use crate::sequencer::submit::Sequencer;
+
+/// What the daemon is asked to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Trigger {
+    /// A summary appeared or changed.
+    Summary(PathBuf),
+    Poll,
+    Close,
+    Cleanup,
+    Reload,
+    Shutdown,
+}
+
+/// How a daemon runs (tests and the demo pin the clock and the end).
+#[derive(Clone, Debug)]
+pub struct DaemonOptions {
+    pub config_source: ConfigSource,
+    /// The closer's clock: `None` is the real time.
+    pub now: Option<DateTime<Utc>>,
+    /// Exit once this night is closed (the demo).
+    pub exit_when_closed: Option<NightDate>,
+}
+
+/// Health, written after every piece of work, read by `osa status`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct DaemonState {
+    pub pid: u32,
+    pub started_at: String,
+    pub last_cycle_at: Option<String>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
+}
+
+pub fn state_file(layout: &Layout) -> PathBuf {
+    layout.osa_dir().join("daemon-state.json")
+}
+
+pub fn lock_file(layout: &Layout) -> PathBuf {
+    layout.osa_dir().join("osa-daemon.lock")
+}
+
+/// Takes the single-instance lock, or says who holds it.
+pub fn take_lock(layout: &Layout) -> anyhow::Result<Flock<std::fs::File>> {
+    let path = lock_file(layout);
+    std::fs::create_dir_all(path.parent().expect("lock has a folder")).with_context(|| format!("creating {}", path.display()))?;
+    let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).with_context(|| format!("opening {}", path.display()))?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(mut lock) => {
+            use std::io::{Seek, Write};
+            lock.set_len(0)?;
+            lock.seek(std::io::SeekFrom::Start(0))?;
+            writeln!(lock, "{}", std::process::id())?;
+            Ok(lock)
+        }
+        Err(_) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            anyhow::bail!(
+                "another osa daemon already runs on data root {} (pid {}; lock {})",
+                layout.data_root().display(),
+                holder.trim(),
+                path.display()
+            )
+        }
+    }
+}
+
+fn write_state(layout: &Layout, state: &DaemonState) {
+    let path = state_file(layout);
+    let partial = path.with_extension("partial");
+    if let Ok(text) = serde_json::to_vec_pretty(state)
+        && std::fs::write(&partial, text).is_ok()
+    {
+        let _ = std::fs::rename(&partial, &path);
+    }
+}
+
+/// The night a summary file belongs to.
+fn night_of(path: &Path) -> Option<NightDate> {
+    crate::summary::date_from_file_name(path)
+}
+
+/// Runs until SIGTERM/SIGINT (or the demo night is closed). Returns an error only when the
+/// daemon cannot start (config, lock, runtime).
+pub fn run(options: DaemonOptions) -> anyhow::Result<()> {
+    let config = Config::load(&options.config_source)?;
+    let layout = Layout::new(&config);
+    let _lock = take_lock(&layout)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("starting the runtime")?;
+    runtime.block_on(serve(options, config))
+}
+
+async fn serve(options: DaemonOptions, config: Config) -> anyhow::Result<()> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Trigger>();
+    let layout = Layout::new(&config);
+    let mut state = DaemonState { pid: std::process::id(), started_at: Utc::now().to_rfc3339(), ..DaemonState::default() };
+    write_state(&layout, &state);
+    tracing::info!(data_root = %layout.data_root().display(), executor = ?config.executor.kind, "osa daemon started");
+
+    let _watcher = watch(&config, tx.clone())?;
+    let mut scheduler = schedule(&config, tx.clone()).await?;
+    let signals = tx.clone();
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup())) else { return };
+        loop {
+            let trigger = tokio::select! {
+                _ = term.recv() => Trigger::Shutdown,
+                _ = int.recv() => Trigger::Shutdown,
+                _ = hup.recv() => Trigger::Reload,
+            };
+            let _ = signals.send(trigger);
+        }
+    });
+
+    // Repair before resuming: one full cycle (poll, reconcile, plan) at start.
+    let _ = tx.send(Trigger::Poll);
+    let _ = tx.send(Trigger::Close);
+    let mut config = config;
+    let debounce = Duration::from_millis(config.watch.debounce_ms);
+    while let Some(first) = rx.recv().await {
+        // Coalesce: a burst of file events (or ticks) becomes one piece of work.
+        let mut batch = vec![first];
+        if matches!(batch[0], Trigger::Summary(_)) {
+            tokio::time::sleep(debounce).await;
+        }
+        while let Ok(more) = rx.try_recv() {
+            batch.push(more);
+        }
+        if batch.contains(&Trigger::Shutdown) {
+            tracing::info!("stopping on signal");
+            break;
+        }
+        if batch.contains(&Trigger::Reload) {
+            match Config::load(&options.config_source) {
+                Ok(new) => {
+                    tracing::info!("config reloaded");
+                    config = new;
+                }
+                Err(e) => tracing::error!("config not reloaded, keeping the old one: {e}"),
+            }
+        }
+        let summaries: BTreeSet<NightDate> = batch.iter().filter_map(|t| if let Trigger::Summary(p) = t { night_of(p) } else { None }).collect();
+        let poll = batch.contains(&Trigger::Poll) || !summaries.is_empty();
+        let close = batch.contains(&Trigger::Close);
+        let cleanup = batch.contains(&Trigger::Cleanup);
+        let work_config = config.clone();
+        let source = options.config_source.clone();
+        let now = options.now;
+        let result = tokio::task::spawn_blocking(move || work(&work_config, &source, summaries, poll, close, cleanup, now)).await;
+        let at = Utc::now().to_rfc3339();
+        match result {
+            Ok(Ok(closed)) => {
+                state.last_cycle_at = Some(at);
+                state.last_error = None;
+                if let Some(night) = options.exit_when_closed
+                    && closed.contains(&night)
+                {
+                    tracing::info!(night.date = %night, "the night is closed: exiting as asked");
+                    write_state(&layout, &state);
+                    break;
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::error!("cycle failed, retrying at the next trigger: {e:#}");
+                state.last_error = Some(format!("{e:#}"));
+                state.last_error_at = Some(at);
+            }
+            Err(e) => {
+                tracing::error!("cycle panicked: {e}");
+                state.last_error = Some(format!("cycle panicked: {e}"));
+                state.last_error_at = Some(at);
+            }
+        }
+        write_state(&layout, &state);
+    }
+    let _ = scheduler.shutdown().await;
+    Ok(())
+}
+
+/// One piece of work; returns the nights closed (now or before).
+fn work(config: &Config, source: &ConfigSource, summaries: BTreeSet<NightDate>, poll: bool, close: bool, cleanup: bool, now: Option<DateTime<Utc>>) -> anyhow::Result<Vec<NightDate>> {
+    let db = Db::open(&config.database_url())?;
+    let executor = executor::from_config(config);
+    let sequencer = Sequencer {
+        config,
+        layout: Layout::new(config),
+        db: &db,
+        executor: executor.as_ref(),
+        osa: OsaCommand { program: std::env::current_exe()?, config: source.path().map(std::path::absolute).transpose()? },
+    };
+    let now = now.unwrap_or_else(Utc::now);
+    let current = NightDate::current_at(now);
+    let open: BTreeSet<NightDate> = db.open_nights()?.into_iter().map(|n| n.night).collect();
+    let mut considered: BTreeSet<NightDate> = open.iter().copied().filter(|n| *n <= current).collect();
+    considered.insert(current);
+    considered.extend(summaries);
+    if poll {
+        let nights: Vec<NightDate> = considered.iter().copied().collect();
+        for (night, result) in sequencer.cycle_nights(&nights)? {
+            match result {
+                Ok(cycle) => {
+                    for (run, job) in &cycle.submitted {
+                        tracing::info!(night.date = %night, run.id = run, job.id = %job, "submitted");
+                    }
+                }
+                Err(e) => tracing::error!(night.date = %night, "cycle failed: {e}"),
+            }
+        }
+    }
+    if close {
+        let closer = Closer { sequencer: &sequencer, now };
+        for record in db.open_nights()? {
+            let report = closer.close(record.night, false, false)?;
+            match &report.status {
+                Status::Closed => tracing::info!(night.date = %record.night, verified = report.verified, "night closed"),
+                Status::NeedsHuman => tracing::warn!(night.date = %record.night, "needs a human: {}", report.problems.join("; ")),
+                Status::Retrying { runs } => tracing::info!(night.date = %record.night, "runs sent back: {runs:?}"),
+                _ => {}
+            }
+        }
+    }
+    if cleanup {
+        clean_logs(config);
+    }
+    let mut closed = Vec::new();
+    for night in considered.into_iter().chain(open) {
+        if db.night(night)?.is_some_and(|n| n.closed) {
+            closed.push(night);
+        }
+    }
+    Ok(closed)
+}
+
+/// Deletes the daemon's log files older than `logging.keep_days`.
+fn clean_logs(config: &Config) {
+    let dir = config.resolve(&config.paths.osa_dir).join(&config.logging.dir);
+    let limit = std::time::SystemTime::now() - Duration::from_secs(u64::from(config.logging.keep_days) * 86400);
+    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        if entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t < limit) && std::fs::remove_file(entry.path()).is_ok() {
+            tracing::info!("removed old log {}", entry.path().display());
+        }
+    }
+}
+
+/// Watches the summary folders (created if missing, so a watch never fails on a fresh root).
+fn watch(config: &Config, tx: mpsc::UnboundedSender<Trigger>) -> anyhow::Result<Box<dyn Watcher + Send>> {
+    let handler = move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event {
+            for path in event.paths {
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                if name.starts_with("RunSummary_") || name.starts_with("NightSummary_") {
+                    let _ = tx.send(Trigger::Summary(path));
+                }
+            }
+        }
+    };
+    let mut watcher: Box<dyn Watcher + Send> = if config.watch.use_polling {
+        let poll = notify::Config::default().with_poll_interval(Duration::from_secs(config.watch.poll_interval_seconds)).with_compare_contents(true);
+        Box::new(notify::PollWatcher::new(handler, poll)?)
+    } else {
+        Box::new(notify::recommended_watcher(handler)?)
+    };
+    for dir in config.summary_dirs() {
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating the watched folder {}", dir.display()))?;
+        watcher.watch(&dir, notify::RecursiveMode::NonRecursive).with_context(|| format!("watching {}", dir.display()))?;
+        tracing::info!("watching {}", dir.display());
+    }
+    Ok(watcher)
+}
+
+async fn schedule(config: &Config, tx: mpsc::UnboundedSender<Trigger>) -> anyhow::Result<tokio_cron_scheduler::JobScheduler> {
+    use tokio_cron_scheduler::{Job, JobScheduler};
+    let scheduler = JobScheduler::new().await.context("starting the scheduler")?;
+    let jitter = config.schedules.poll_jitter_seconds;
+    for (cron, trigger) in [(&config.schedules.poll, Trigger::Poll), (&config.schedules.closer, Trigger::Close), (&config.schedules.cleanup, Trigger::Cleanup)] {
+        let tx = tx.clone();
+        let job = Job::new_async(cron.as_str(), move |_, _| {
+            let (tx, trigger) = (tx.clone(), trigger.clone());
+            Box::pin(async move {
+                // Jitter the poll so many daemons do not hit slurmctld in the same second.
+                if trigger == Trigger::Poll && jitter > 0 {
+                    tokio::time::sleep(Duration::from_millis(rand::random::<u64>() % (jitter * 1000))).await;
+                }
+                let _ = tx.send(trigger);
+            })
+        })
+        .with_context(|| format!("schedule {cron:?}"))?;
+        scheduler.add(job).await.context("adding a schedule")?;
+    }
+    scheduler.start().await.context("starting the schedules")?;
+    Ok(scheduler)
+}
