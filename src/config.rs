@@ -569,7 +569,13 @@ impl Default for CloserConfig {
             merge_step: step(
                 "merge_dl1",
                 "lstchain_merge_hdf5_files",
-                &["--input-dir={analysis_dir}/{dl1_prod_id}", "--output-file={dl1_run_file}", "--run-number={run}", "--no-image"],
+                &[
+                    "--input-dir={analysis_dir}/{dl1_prod_id}",
+                    "--output-file={dl1_run_file}",
+                    "--run-number={run}",
+                    "--pattern=dl1_LST-1.Run{run_padded}.*.h5",
+                    "--no-image",
+                ],
                 &[],
                 &["{dl1_run_file}"],
             ),

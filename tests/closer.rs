@@ -201,6 +201,14 @@ fn a_run_failing_every_try_is_vetoed_and_the_night_needs_a_human() {
     let lifted = h.osa(&["veto", "lift", "--date", &h.night.to_string(), "--run", &victim.to_string(), "--reason", "check_dl1 fixed"], &[]);
     assert!(lifted.status.success());
     assert!(h.db().audit_of_night(h.night).unwrap().iter().any(|e| e.action == AuditAction::Unveto && e.reason == "check_dl1 fixed"));
+
+    // Lifted: the run gets a fresh budget of tries, and with the problem gone the night closes.
+    let fixed = NightHarness { sim_fail: None, ..h };
+    let (code, report) = fixed.closer(&[]);
+    assert_eq!((code, status(&report)), (20, "retrying"), "{report:#}");
+    fixed.run_to_end(Duration::from_secs(180));
+    let (code, report) = fixed.closer(&[]);
+    assert_eq!((code, status(&report)), (0, "closed"), "{report:#}");
 }
 
 #[test]

@@ -135,9 +135,10 @@ fn sequences_are_replaced_as_a_whole(t: &TestDb) {
 
 fn submission_intents_are_written_before_and_completed_after(t: &TestDb) {
     let db = t.open();
-    let first = db.record_submission_intent(&intent(12003, 1)).unwrap();
+    let (first, inserted) = db.record_submission_intent(&intent(12003, 1)).unwrap();
+    assert!(inserted);
     assert_eq!(first.job_id, None);
-    assert_eq!(db.record_submission_intent(&intent(12003, 1)).unwrap(), first, "recording the same intent twice keeps the first");
+    assert_eq!(db.record_submission_intent(&intent(12003, 1)).unwrap(), (first, false), "recording the same intent twice keeps the first");
     db.record_submission_intent(&intent(12004, 1)).unwrap();
     db.record_submission_intent(&intent(12005, 1)).unwrap();
 

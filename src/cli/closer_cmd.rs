@@ -18,7 +18,7 @@ use crate::sequencer::submit::Sequencer;
 
 #[derive(Debug, clap::Args)]
 pub struct CloserArgs {
-    /// The night, YYYY-MM-DD (default: the night before the current one).
+    /// The night, YYYY-MM-DD (default: the night that ended this morning, UTC).
     #[arg(long)]
     pub date: Option<NightDate>,
     /// Decide and print only: nothing resubmitted, vetoed, merged or closed.
@@ -52,7 +52,7 @@ pub enum VetoCommand {
 pub fn run(context: &Context, args: CloserArgs) -> anyhow::Result<Outcome> {
     let config = context.config()?;
     let now = args.now.unwrap_or_else(Utc::now);
-    let night = args.date.unwrap_or_else(|| NightDate::current_at(now).previous());
+    let night = args.date.unwrap_or_else(|| NightDate::new((now - chrono::Duration::days(1)).date_naive()));
     let db = Db::open(&config.database_url())?;
     let executor = executor::from_config(&config);
     let program = std::env::current_exe().context("finding the osa binary for the job scripts")?;

@@ -132,7 +132,7 @@ impl Closer<'_> {
                 Action::Failed { state } => {
                     let failed = self.failed_tasks(night, sequence, state)?;
                     let time = self.last_time(night, sequence)?;
-                    let decision = failures::decide(&self.sequencer.config.retries, &failed, sequence.tries, &time);
+                    let decision = failures::decide(&self.sequencer.config.retries, &failed, sequence.attempts, &time);
                     self.apply(&plan, sequence, decision, simulate, &mut report, &mut retried)?;
                 }
                 Action::Vetoed => report.problems.push(format!("run {:05} is vetoed (`osa veto lift --date {night} --run {}` to retry it)", sequence.run, sequence.run)),
@@ -174,8 +174,8 @@ impl Closer<'_> {
             subruns.dedup();
             let first = bad[0];
             let why = format!("{} is {}{}", first.product.path.display(), first.verdict.label(), first.verdict.detail().map(|d| format!(" ({d})")).unwrap_or_default());
-            let decision = if sequence.tries >= self.sequencer.config.retries.max_tries_per_run {
-                Decision::Veto { reason: format!("bad products after {} tries: {why}", sequence.tries) }
+            let decision = if sequence.attempts >= self.sequencer.config.retries.max_tries_per_run {
+                Decision::Veto { reason: format!("bad products after {} tries: {why}", sequence.attempts) }
             } else {
                 Decision::Resubmit { subruns, time: None, mem_per_cpu: None, clean: true, reason: format!("verification: {why}") }
             };
@@ -199,10 +199,16 @@ impl Closer<'_> {
         }
 
         self.db().set_night_state(night, NightState::Closing)?;
+        let problems_before = report.problems.len();
         for sequence in plan.sequences.iter().filter(|s| s.action == Action::Done && s.kind == crate::db::SequenceKind::Data) {
             if let Some(calibration) = calibration {
                 self.merge_run(night, sequence, calibration, &mut report)?;
             }
+        }
+        if report.problems.len() > problems_before && !force {
+            report.status = Status::NeedsHuman;
+            self.db().set_night_state(night, NightState::NeedsHuman)?;
+            return Ok(report);
         }
         let merged = self.merge_provenance(night)?;
         report.prov_json = merged.runs.iter().map(|(_, json, _)| json.clone()).collect();
@@ -225,10 +231,13 @@ impl Closer<'_> {
             self.db().record_audit(night, None, AuditAction::Close, &actor, &format!("closed with --force; {} problem(s) open", report.problems.len()))?;
         }
         report.status = Status::Closed;
-        report.mail = mail::send(self.sequencer.config, &report, &plan).map_err(|e| {
-            tracing::warn!(night.date = %night, "closing mail not sent: {e}");
-            e
-        }).ok().flatten();
+        match mail::send(self.sequencer.config, &report, &plan) {
+            Ok(sent) => report.mail = sent,
+            Err(e) => {
+                tracing::warn!(night.date = %night, "closing mail not sent: {e}");
+                report.decisions.push(format!("closing mail NOT sent: {e}"));
+            }
+        }
         Ok(report)
     }
 
@@ -243,7 +252,7 @@ impl Closer<'_> {
             .filter(|t| t.attempt == attempt && t.state != "COMPLETED" && t.state != "PENDING" && t.state != "RUNNING")
             .map(|t| {
                 let task = (sequence.kind == crate::db::SequenceKind::Data).then_some(t.subrun);
-                let (_, error) = log_patterns(sequence.run);
+                let (_, error) = log_patterns(sequence.run, sequence.kind);
                 let log = self.sequencer.layout.analysis_dir(night).join(expand_pattern(&error, &job_id, task));
                 let mut tail = tail_of(&log);
                 if let Ok(rows) = self.db().history_of_subrun(night, sequence.run, t.subrun) {
@@ -258,14 +267,19 @@ impl Closer<'_> {
             })
             .collect();
         if failed.is_empty() {
-            failed.push(FailedTask { subrun: 0, state: state.to_string(), exit_code: None, log_tail: String::new() });
+            // No task ran (a refused submission): the whole job goes again.
+            let subruns = if sequence.kind == crate::db::SequenceKind::Data { 0..sequence.subruns.max(1) } else { 0..1 };
+            failed.extend(subruns.map(|subrun| FailedTask { subrun, state: state.to_string(), exit_code: None, log_tail: String::new() }));
         }
         Ok(failed)
     }
 
+    fn last_intent(&self, night: NightDate, sequence: &PlannedSequence) -> Result<Option<crate::db::JobIntent>, CloserError> {
+        Ok(self.db().jobs_of_night(night)?.into_iter().filter(|j| j.intent.run == sequence.run).max_by_key(|j| j.intent.attempt).map(|j| j.intent))
+    }
+
     fn last_time(&self, night: NightDate, sequence: &PlannedSequence) -> Result<String, CloserError> {
-        let job = self.db().jobs_of_night(night)?.into_iter().filter(|j| j.intent.run == sequence.run).max_by_key(|j| j.intent.attempt);
-        Ok(job.map(|j| j.intent.time_limit).unwrap_or_else(|| self.sequencer.config.slurm.data.time.clone()))
+        Ok(self.last_intent(night, sequence)?.map(|i| i.time_limit).unwrap_or_else(|| self.sequencer.config.slurm.data.time.clone()))
     }
 
     fn apply(&self, plan: &NightPlan, sequence: &PlannedSequence, decision: Decision, simulate: bool, report: &mut Report, retried: &mut Vec<u32>) -> Result<(), CloserError> {
@@ -289,7 +303,11 @@ impl Closer<'_> {
                 if clean {
                     self.delete_outputs(night, sequence, &subruns, plan);
                 }
-                let retry = Resubmission { subruns: Some(subruns), time, mem_per_cpu };
+                // Raised resources stay raised: start from the last attempt's.
+                let last = self.last_intent(night, sequence)?;
+                let time = time.or_else(|| last.as_ref().map(|i| i.time_limit.clone()));
+                let mem_per_cpu = mem_per_cpu.or_else(|| last.as_ref().map(|i| i.mem_per_cpu.clone()));
+                let retry = Resubmission { subruns: Some(subruns), time, mem_per_cpu, resume: false };
                 self.sequencer.submit(plan, sequence, sequence.last_attempt + 1, None, &retry)?;
             }
         }
@@ -343,8 +361,28 @@ impl Closer<'_> {
         let step = &config.closer.merge_step;
         let context = subrun_context(config, layout, night, sequence.run, 0, calibration);
         let outputs: Vec<PathBuf> = step.outputs.iter().map(|o| PathBuf::from(context.render(o))).collect();
-        if outputs.iter().all(|o| o.exists()) && !outputs.is_empty() {
-            return Ok(());
+        // The merged file holds every event of the run's subruns.
+        let expected: Option<u64> = (0..sequence.subruns).map(|s| verify::r0_events(&layout.r0_file(night, 1, sequence.run, s))).sum();
+        let merged_ok = |report: &mut Report| -> bool {
+            let products: Vec<verify::Product> = outputs
+                .iter()
+                .map(|o| verify::Product { run: sequence.run, subrun: 0, kind: "{dl1a_file}".to_string(), path: o.clone(), expected_events: expected })
+                .collect();
+            let checked = verify(products);
+            let bad: Vec<String> = checked.iter().filter(|c| c.verdict != Verdict::Ok).map(|c| format!("{} {}", c.product.path.display(), c.verdict.detail().unwrap_or_else(|| c.verdict.label().to_string()))).collect();
+            if !bad.is_empty() {
+                report.decisions.push(format!("run {:05}: merged DL1 not right: {}", sequence.run, bad.join("; ")));
+            }
+            bad.is_empty()
+        };
+        if !outputs.is_empty() && outputs.iter().all(|o| o.exists()) {
+            if merged_ok(report) {
+                return Ok(());
+            }
+            // A merge cut short by an earlier crash: redo it.
+            for output in &outputs {
+                let _ = std::fs::remove_file(output);
+            }
         }
         let program = resolve_program(&context.render(&step.program), config.analysis.bin_dir.as_deref());
         let args: Vec<String> = step.args.iter().map(|a| context.render(a)).collect();
@@ -354,7 +392,10 @@ impl Closer<'_> {
             }
         }
         let (code, tail) = run_program(&program, &args, &layout.analysis_dir(night), true);
-        if code != 0 {
+        if code != 0 || !merged_ok(report) {
+            for output in &outputs {
+                let _ = std::fs::remove_file(output);
+            }
             report.problems.push(format!("run {:05}: DL1 merge failed (exit {code}): {}", sequence.run, tail.lines().last().unwrap_or("")));
         } else {
             report.decisions.push(format!("run {:05}: DL1 merged into {}", sequence.run, outputs.iter().map(|o| o.display().to_string()).collect::<Vec<_>>().join(", ")));
@@ -372,8 +413,15 @@ impl Closer<'_> {
     }
 }
 
+/// The last 40 lines of a log (read from its last 64 KiB, any bytes).
 fn tail_of(path: &std::path::Path) -> String {
-    let Ok(text) = std::fs::read_to_string(path) else { return String::new() };
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else { return String::new() };
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = file.seek(SeekFrom::Start(size.saturating_sub(64 * 1024)));
+    let mut bytes = Vec::new();
+    let _ = file.read_to_end(&mut bytes);
+    let text = String::from_utf8_lossy(&bytes);
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(40)..].join("\n")
 }

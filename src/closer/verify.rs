@@ -130,7 +130,10 @@ fn check(product: Product) -> Checked {
     let Ok(metadata) = std::fs::metadata(&product.path) else {
         return Checked { product, size: 0, sha256: String::new(), events: None, verdict: Verdict::Missing };
     };
-    let sha256 = sha256_file(&product.path).unwrap_or_default();
+    let sha256 = match sha256_file(&product.path) {
+        Ok(hash) => hash,
+        Err(e) => return Checked { size: metadata.len(), sha256: String::new(), events: None, verdict: Verdict::Unreadable(format!("cannot read it: {e}")), product },
+    };
     let (events, verdict) = content(&product);
     Checked { size: metadata.len(), sha256, events, verdict, product }
 }

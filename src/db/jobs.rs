@@ -97,8 +97,8 @@ fn key(night: NightDate, run: u32, attempt: u32) -> (String, i64, i64) {
 
 impl Db {
     /// Writes the intent of a submission. Idempotent: an existing intent for the same
-    /// (night, run, attempt) is kept as it is and returned.
-    pub fn record_submission_intent(&self, intent: &JobIntent) -> Result<JobRecord, DbError> {
+    /// (night, run, attempt) is kept as it is and returned, with `false` (not written now).
+    pub fn record_submission_intent(&self, intent: &JobIntent) -> Result<(JobRecord, bool), DbError> {
         self.transaction(
             || format!("recording the submission intent of night {} run {} attempt {}", intent.night, intent.run, intent.attempt),
             |c| {
@@ -122,8 +122,8 @@ impl Db {
                     submit_error: None,
                 };
                 // Insert-or-ignore, then read: an existing intent wins, even under a race.
-                per_backend!(&mut *c, |c| diesel::insert_or_ignore_into(jobs::table).values(&row).execute(c))?;
-                Ok(jobs::table.find((&k.0, k.1, k.2)).select(JobRow::as_select()).first(c)?.into_record())
+                let inserted = per_backend!(&mut *c, |c| diesel::insert_or_ignore_into(jobs::table).values(&row).execute(c))? == 1;
+                Ok((jobs::table.find((&k.0, k.1, k.2)).select(JobRow::as_select()).first(c)?.into_record(), inserted))
             },
         )
     }

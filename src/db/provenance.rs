@@ -127,8 +127,10 @@ impl Db {
                     for chunk in batch.activities.chunks(BATCH_ROWS) {
                         diesel::replace_into(prov_activities::table).values(chunk).execute(c)?;
                     }
+                    // Entities shared by runs (calibration files, configs) keep the run that
+                    // recorded them first: a later run never rewrites their owner.
                     for chunk in batch.entities.chunks(BATCH_ROWS) {
-                        diesel::replace_into(prov_entities::table).values(chunk).execute(c)?;
+                        diesel::insert_or_ignore_into(prov_entities::table).values(chunk).execute(c)?;
                     }
                     for chunk in batch.used.chunks(BATCH_ROWS) {
                         diesel::replace_into(prov_used::table).values(chunk).execute(c)?;
@@ -189,6 +191,14 @@ impl Db {
                         prov_parameters::table.filter(prov_parameters::activity_id.eq_any(chunk)).select(ProvParameter::as_select()).load(c)?,
                     );
                 }
+                // Entities the run's activities touch but another run recorded (shared files).
+                let mut entities = entities;
+                let known: std::collections::BTreeSet<String> = entities.iter().map(|e| e.id.clone()).collect();
+                let linked: Vec<String> = used.iter().chain(&generated).map(|l| l.entity_id.clone()).filter(|id| !known.contains(id)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+                for chunk in linked.chunks(BATCH_ROWS) {
+                    entities.extend(prov_entities::table.filter(prov_entities::id.eq_any(chunk)).select(ProvEntity::as_select()).load(c)?);
+                }
+                entities.sort_by(|a, b| a.id.cmp(&b.id));
                 let agent_ids: Vec<&str> = associations.iter().map(|a| a.agent_id.as_str()).collect();
                 let agents = prov_agents::table.filter(prov_agents::id.eq_any(&agent_ids)).order(prov_agents::id.asc()).select(ProvAgent::as_select()).load(c)?;
                 for list in [&mut used, &mut generated] {

@@ -63,6 +63,7 @@ pub fn read(path: &Path) -> std::io::Result<(Vec<HistoryLine>, Vec<(usize, Strin
 /// Formats one line; whitespace inside a field would shift the tokens, so it is replaced.
 pub fn format_line(run: &str, program: &str, prod_id: &str, at: NaiveDateTime, input: Option<&str>, config: Option<&str>, rc: i64) -> String {
     let field = |f: Option<&str>| f.filter(|s| !s.is_empty()).map(|s| s.replace(char::is_whitespace, "_")).unwrap_or_else(|| "None".to_string());
+    let prod_id = prod_id.replace(char::is_whitespace, "_");
     format!("{run} {program} {prod_id} {} {} {} {rc}\n", at.format("%Y-%m-%d %H:%M"), field(input), field(config))
 }
 

@@ -282,7 +282,14 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
             // O_DIRECT needs 4 KiB-aligned memory: read into an aligned window of a larger block.
             let mut block = vec![0u8; CHUNK + 4096];
             let offset = block.as_ptr().align_offset(4096);
+            let mut total = 0usize;
             while let Ok(mut buffer) = recycled.recv() {
+                if total >= size {
+                    // Never read again at the unaligned end of the file (some filesystems
+                    // refuse that with O_DIRECT): an empty chunk ends the hashing.
+                    let _ = full.send(Ok(Vec::new()));
+                    return;
+                }
                 let aligned = &mut block[offset..offset + CHUNK];
                 let mut used = 0;
                 let result = loop {
@@ -290,7 +297,7 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
                         Ok(0) => break Ok(()),
                         Ok(n) => {
                             used += n;
-                            if used == CHUNK {
+                            if used == CHUNK || total + used >= size {
                                 break Ok(());
                             }
                         }
@@ -298,6 +305,7 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
                         Err(e) => break Err(e),
                     }
                 };
+                total += used;
                 buffer.clear();
                 buffer.extend_from_slice(&aligned[..used]);
                 let done = used == 0 || result.is_err();
@@ -340,7 +348,13 @@ pub fn run_program(program: &Path, args: &[String], workdir: &Path, quiet_stdout
     let pump = |stream: Box<dyn Read + Send>, to_stderr: bool| {
         let tail = tail.clone();
         std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            let mut reader = BufReader::new(stream);
+            let mut raw = Vec::new();
+            // Byte lines, decoded lossily: one non-UTF-8 byte must not stop the pipe (the
+            // program would then die of SIGPIPE).
+            while reader.read_until(b'\n', &mut raw).is_ok_and(|n| n > 0) {
+                let line = String::from_utf8_lossy(&raw).trim_end_matches(['\n', '\r']).to_string();
+                raw.clear();
                 if to_stderr {
                     let _ = writeln!(std::io::stderr(), "{line}");
                 } else {
@@ -434,8 +448,10 @@ pub fn run_task(task: &Task, mut db: Option<&Db>) -> Result<TaskReport, JobError
         let prod_id = context.render(&step.prod_id);
         let first_input = inputs.first().map(|(_, p)| p.display().to_string());
 
+        // History lines hold fields with whitespace replaced: compare in that form.
+        let token = |f: &Option<String>| f.as_ref().map(|s| s.replace(char::is_whitespace, "_"));
         let done_in_file = past.iter().any(|h| {
-            h.program == program_name && h.prod_id == prod_id && h.return_code == 0 && h.input == first_input && h.config == config_name
+            h.program == program_name && h.prod_id == prod_id.replace(char::is_whitespace, "_") && h.return_code == 0 && h.input == token(&first_input) && h.config == token(&config_name)
         });
         let done_in_db = past_db.iter().any(|h| {
             h.step == step.name && h.prod_id == prod_id && h.return_code == 0 && h.input == first_input && h.config == config_name
@@ -550,6 +566,9 @@ fn step_records(
             ("script", json!(program.display().to_string())),
             ("subrun", json!(task.subrun())),
             ("attempt", json!(task.attempt)),
+            ("host", json!(nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()))),
+            ("slurm_job", json!(std::env::var("SLURM_JOB_ID").ok())),
+            ("software", json!(format!("osa {}", env!("CARGO_PKG_VERSION")))),
             ("session_tag", json!(session_tag)),
         ]),
         record(vec![

@@ -384,7 +384,10 @@ pub fn run_svg(doc: &Value) -> String {
     }
     dot.push_str("}\n");
     let mut parser = layout::gv::DotParser::new(&dot);
-    let Ok(graph) = parser.process() else { return String::new() };
+    let Ok(graph) = parser.process() else {
+        tracing::warn!("provenance graph not drawn: the DOT text did not parse");
+        return String::new();
+    };
     let mut builder = layout::gv::GraphBuilder::new();
     builder.visit_graph(&graph);
     let mut visual = builder.get();
@@ -416,9 +419,9 @@ pub fn run_batch(night: NightDate, r: &RunRecord) -> ProvBatch {
             ended_at: parse_time(get("endTime")),
             status: get("status").unwrap_or("ok").to_string(),
             return_code: fields.get("return_code").and_then(Value::as_i64),
-            host: host.clone(),
-            slurm_job: slurm.clone(),
-            software: software.clone(),
+            host: get("host").map(str::to_string).or_else(|| host.clone()),
+            slurm_job: get("slurm_job").map(str::to_string).or_else(|| slurm.clone()),
+            software: get("software").map(str::to_string).or_else(|| software.clone()),
         });
         if let Some(script) = get("script") {
             batch.parameters.push(ProvParameter { activity_id: activity_id.clone(), name: "script".to_string(), value: script.to_string() });

@@ -12,7 +12,7 @@ pub struct LiteralError {
 }
 
 pub fn parse(text: &str) -> Result<Value, LiteralError> {
-    let mut p = Parser { s: text.as_bytes(), i: 0 };
+    let mut p = Parser { s: text.as_bytes(), i: 0, depth: 0 };
     let value = p.value()?;
     p.space();
     if p.i != p.s.len() {
@@ -24,7 +24,11 @@ pub fn parse(text: &str) -> Result<Value, LiteralError> {
 struct Parser<'a> {
     s: &'a [u8],
     i: usize,
+    depth: usize,
 }
+
+/// Nesting beyond this is refused, not followed into a stack overflow.
+const MAX_DEPTH: usize = 64;
 
 impl Parser<'_> {
     fn error(&self, message: &str) -> LiteralError {
@@ -52,6 +56,16 @@ impl Parser<'_> {
 
     fn value(&mut self) -> Result<Value, LiteralError> {
         self.space();
+        if self.depth > MAX_DEPTH {
+            return Err(self.error("nested too deep"));
+        }
+        self.depth += 1;
+        let value = self.value_inner();
+        self.depth -= 1;
+        value
+    }
+
+    fn value_inner(&mut self) -> Result<Value, LiteralError> {
         match self.peek() {
             Some(b'{') => self.dict(),
             Some(b'[') => self.sequence(b']'),
@@ -64,6 +78,8 @@ impl Parser<'_> {
             Some(_) if self.eat("None") => Ok(Value::Null),
             Some(_) if self.eat("True") => Ok(Value::Bool(true)),
             Some(_) if self.eat("False") => Ok(Value::Bool(false)),
+            // JSON has no NaN or infinity: they become null.
+            Some(_) if self.eat("nan") || self.eat("inf") || self.eat("-inf") => Ok(Value::Null),
             Some(c) if c == b'-' || c == b'+' || c.is_ascii_digit() => self.number(),
             Some(_) => Err(self.error("expected a Python literal")),
             None => Err(self.error("unexpected end of text")),
@@ -186,5 +202,7 @@ mod tests {
         assert_eq!(parse("{'a': 1").unwrap_err().message, "expected `,` or `}` in a dict");
         assert_eq!(parse("{'a': 1} x").unwrap_err().offset, 9);
         assert!(parse("{'a: 1}").is_err());
+        assert_eq!(parse("{'x': nan, 'y': -inf}").unwrap(), json!({"x": null, "y": null}));
+        assert_eq!(parse(&"[".repeat(1000)).unwrap_err().message, "nested too deep");
     }
 }

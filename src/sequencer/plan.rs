@@ -54,6 +54,8 @@ pub struct KnownState {
     /// Submissions per run, oldest first.
     pub attempts: HashMap<u32, Vec<Attempt>>,
     pub vetoed: HashSet<u32>,
+    /// Attempts made before the run's veto was last lifted: they no longer count as tries.
+    pub attempts_before_unveto: HashMap<u32, u32>,
 }
 
 /// A finished calibration of an earlier, closed night.
@@ -142,6 +144,9 @@ pub struct PlannedSequence {
     pub tries: u32,
     /// Number of the latest attempt (0 before any): a retry is `last_attempt + 1`.
     pub last_attempt: u32,
+    /// Attempts (refused ones included) since the run's veto was last lifted: what the
+    /// retry limit counts.
+    pub attempts: u32,
     pub last_job_id: Option<String>,
     pub action: Action,
 }
@@ -230,6 +235,7 @@ pub fn plan(input: &PlanInput) -> NightPlan {
             type_mismatch: pedcal.type_mismatch,
             tries,
             last_attempt: last_attempt(input, pedcal.run),
+            attempts: attempts_counted(input, pedcal.run),
             last_job_id,
             action,
         });
@@ -280,6 +286,7 @@ pub fn plan(input: &PlanInput) -> NightPlan {
             type_mismatch: run.type_mismatch,
             tries,
             last_attempt: last_attempt(input, run.run),
+            attempts: attempts_counted(input, run.run),
             last_job_id,
             action,
         });
@@ -292,9 +299,15 @@ fn last_attempt(input: &PlanInput, run: u32) -> u32 {
     input.known.attempts.get(&run).and_then(|a| a.last()).map(|a| a.attempt).unwrap_or(0)
 }
 
+fn attempts_counted(input: &PlanInput, run: u32) -> u32 {
+    let all = input.known.attempts.get(&run).map(Vec::len).unwrap_or(0) as u32;
+    all.saturating_sub(input.known.attempts_before_unveto.get(&run).copied().unwrap_or(0))
+}
+
 fn action_for(input: &PlanInput, run: u32) -> (Action, u32, Option<String>) {
     let attempts = input.known.attempts.get(&run).map(Vec::as_slice).unwrap_or_default();
-    let tries = attempts.iter().filter(|a| a.job_id.is_some()).count() as u32;
+    let skip = input.known.attempts_before_unveto.get(&run).copied().unwrap_or(0) as usize;
+    let tries = attempts.iter().skip(skip).filter(|a| a.job_id.is_some()).count() as u32;
     let last_job_id = attempts.iter().rev().find_map(|a| a.job_id.clone());
     if input.known.vetoed.contains(&run) {
         return (Action::Vetoed, tries, last_job_id);
@@ -303,7 +316,7 @@ fn action_for(input: &PlanInput, run: u32) -> (Action, u32, Option<String>) {
         None => Action::Submit { attempt: 1, after_parent: false },
         Some(a) => match (&a.job_id, &a.submit_error) {
             (None, None) => Action::Reconcile { attempt: a.attempt, after_parent: false },
-            (None, Some(error)) if a.attempt >= input.max_tries => Action::Failed { state: format!("submission refused: {error}") },
+            (None, Some(error)) if attempts_counted(input, run) >= input.max_tries => Action::Failed { state: format!("submission refused: {error}") },
             (None, Some(_)) => Action::Submit { attempt: a.attempt + 1, after_parent: false },
             (Some(job_id), _) => match &a.outcome {
                 JobOutcome::Completed => Action::Done,

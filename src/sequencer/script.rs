@@ -42,9 +42,11 @@ pub struct ScriptInput<'a> {
     pub osa: &'a OsaCommand,
 }
 
-/// Output and error file patterns, relative to the work dir (SLURM expands them).
-pub fn log_patterns(run: u32) -> (String, String) {
-    (format!("log/Run{run:05}.%4a_jobid_%A.out"), format!("log/Run{run:05}.%4a_jobid_%A.err"))
+/// Output and error file patterns, relative to the work dir (SLURM expands them). The
+/// calibration job is not an array (SLURM would expand `%a` to 4294967294): its name says 0000.
+pub fn log_patterns(run: u32, kind: SequenceKind) -> (String, String) {
+    let task = if kind == SequenceKind::Data { "%4a" } else { "0000" };
+    (format!("log/Run{run:05}.{task}_jobid_%A.out"), format!("log/Run{run:05}.{task}_jobid_%A.err"))
 }
 
 fn quote(text: &str) -> String {
@@ -60,7 +62,7 @@ pub fn job_script(config: &Config, input: &ScriptInput) -> String {
         SequenceKind::Calibration => &config.slurm.calibration.partition,
         SequenceKind::Data => &config.slurm.data.partition,
     };
-    let (output, error) = log_patterns(input.run);
+    let (output, error) = log_patterns(input.run, input.kind);
     let mut lines = vec![
         "#!/bin/bash".to_string(),
         format!("#SBATCH --job-name={}", input.job_name),
@@ -161,8 +163,8 @@ exec /usr/bin/osa --config /etc/osa/osa.toml job subrun --date=2026-01-05 --run=
 #SBATCH --job-name=LST1_12002
 #SBATCH --time=01:15:00
 #SBATCH --chdir=/d
-#SBATCH --output=log/Run12002.%4a_jobid_%A.out
-#SBATCH --error=log/Run12002.%4a_jobid_%A.err
+#SBATCH --output=log/Run12002.0000_jobid_%A.out
+#SBATCH --error=log/Run12002.0000_jobid_%A.err
 #SBATCH --partition=short
 #SBATCH --mem-per-cpu=3G
 #SBATCH --account=dpps

@@ -72,8 +72,14 @@ pub fn outcome_of(states: &[(TaskState, Option<&str>)], expected_tasks: u32) -> 
     if states.iter().any(|(s, reason)| *s == TaskState::Pending && *reason == Some("DependencyNeverSatisfied")) {
         return JobOutcome::DependencyNeverSatisfied;
     }
+    let all_finished = states.len() as u32 >= expected_tasks && states.iter().all(|(s, _)| s.is_finished());
     if let Some((bad, _)) = states.iter().find(|(s, _)| s.is_finished() && *s != TaskState::Completed) {
-        return JobOutcome::Failed { state: bad.as_str().to_string() };
+        // A job is judged once all its tasks ended: retrying while siblings still run would
+        // race their outputs.
+        if all_finished {
+            return JobOutcome::Failed { state: bad.as_str().to_string() };
+        }
+        return JobOutcome::Running;
     }
     if states.len() as u32 >= expected_tasks && states.iter().all(|(s, _)| *s == TaskState::Completed) {
         return JobOutcome::Completed;
@@ -95,6 +101,8 @@ pub struct Resubmission {
     pub subruns: Option<Vec<u32>>,
     pub time: Option<String>,
     pub mem_per_cpu: Option<String>,
+    /// Submitting an intent recorded earlier (interrupted): it is expected to exist.
+    pub resume: bool,
 }
 
 /// Our own state for a child cancelled because its parent failed (not a SLURM state).
@@ -217,6 +225,7 @@ impl Sequencer<'_> {
                 outcome,
             });
         }
+        let jobs = self.db.jobs_of_night(night)?;
         for entry in self.db.audit_of_night(night)? {
             match (entry.action, entry.run) {
                 (crate::db::AuditAction::Veto, Some(run)) => {
@@ -224,6 +233,9 @@ impl Sequencer<'_> {
                 }
                 (crate::db::AuditAction::Unveto, Some(run)) => {
                     known.vetoed.remove(&run);
+                    // A lifted veto gives the run a fresh budget of tries.
+                    let before = jobs.iter().filter(|j| j.intent.run == run && j.intent_at <= entry.at).count() as u32;
+                    known.attempts_before_unveto.insert(run, before);
                 }
                 _ => {}
             }
@@ -371,7 +383,20 @@ impl Sequencer<'_> {
                 },
                 _ => None,
             };
-            if let Some(job_id) = self.submit(plan, sequence, attempt, after, &Resubmission::default())? {
+            let retry = match &sequence.action {
+                // Resubmit an interrupted intent as it was planned (subruns, time, memory).
+                Action::Reconcile { .. } => match self.db.jobs_of_night(plan.night)?.into_iter().find(|j| j.intent.run == sequence.run && j.intent.attempt == attempt) {
+                    Some(job) => Resubmission {
+                        subruns: (sequence.kind == SequenceKind::Data).then(|| crate::executor::parse_array_spec(&job.intent.array_range)),
+                        time: Some(job.intent.time_limit),
+                        mem_per_cpu: Some(job.intent.mem_per_cpu),
+                        resume: true,
+                    },
+                    None => Resubmission { resume: true, ..Resubmission::default() },
+                },
+                _ => Resubmission::default(),
+            };
+            if let Some(job_id) = self.submit(plan, sequence, attempt, after, &retry)? {
                 job_ids.insert(sequence.seq, job_id.clone());
                 submitted.push((sequence.run, job_id));
             }
@@ -462,10 +487,18 @@ impl Sequencer<'_> {
             time_limit: time.clone(),
             script_path: script.display().to_string(),
         };
-        self.db.record_submission_intent(&intent)?;
+        let (existing, inserted) = self.db.record_submission_intent(&intent)?;
+        if !inserted && !retry.resume {
+            // Another writer (a second closer, an operator) planned the same attempt first.
+            tracing::warn!(night.date = %night, run.id = sequence.run, attempt, "attempt already recorded by another process: not submitted again");
+            return Ok(existing.job_id);
+        }
+        if let Some(job_id) = existing.job_id {
+            return Ok(Some(job_id));
+        }
         crash_point("after-intent");
 
-        let (output, error) = log_patterns(sequence.run);
+        let (output, error) = log_patterns(sequence.run, sequence.kind);
         let spec = JobSpec {
             name: sequence.job_name.clone(),
             comment: comment.clone(),
@@ -584,6 +617,8 @@ mod tests {
         assert_eq!(outcome_of(&[(Completed, None), (Completed, None)], 2), JobOutcome::Completed);
         assert_eq!(outcome_of(&[(Completed, None)], 2), JobOutcome::Running, "a task not seen yet is not done");
         assert_eq!(outcome_of(&[(Completed, None), (Failed, None)], 2), JobOutcome::Failed { state: "FAILED".to_string() });
+        assert_eq!(outcome_of(&[(Failed, None), (Running, None)], 2), JobOutcome::Running, "judged once every task ended");
+        assert_eq!(outcome_of(&[(Failed, None)], 2), JobOutcome::Running, "a task not seen yet may still run");
         assert_eq!(outcome_of(&[(Pending, Some("Dependency")), (Pending, None)], 2), JobOutcome::Pending);
         assert_eq!(outcome_of(&[(Pending, Some("DependencyNeverSatisfied"))], 1), JobOutcome::DependencyNeverSatisfied);
         assert_eq!(outcome_of(&[(Running, None), (Pending, None)], 2), JobOutcome::Running);

@@ -291,23 +291,26 @@ fn charge(args: &Args) -> Result<Vec<PathBuf>, String> {
     Ok(vec![output])
 }
 
-/// `lstchain_merge_hdf5_files --input-dir DIR --output-file F --run-number R [--no-image]`:
-/// the DL1 events of every subrun file of the run, in subrun order.
+/// `lstchain_merge_hdf5_files --input-dir DIR --output-file F --run-number R [--pattern P]
+/// [--no-image]`: the DL1 events of the files matching the pattern (default `*.h5`, as
+/// lstchain: then every HDF5 file of the folder naming the run), in name order.
 fn merge(args: &Args) -> Result<Vec<PathBuf>, String> {
     let dir = PathBuf::from(args.require("input-dir")?);
     let output = PathBuf::from(args.require("output-file")?);
     let run: u32 = args.require("run-number")?.parse().map_err(|_| "--run-number needs a run number")?;
     refuse_existing(&output)?;
-    let prefix = format!("dl1_LST-1.Run{run:05}.");
+    let pattern = args.get("pattern").unwrap_or("*.h5").to_string();
+    let (head, tail) = pattern.split_once('*').unwrap_or((pattern.as_str(), ""));
+    let run_text = format!("{run:05}");
     let mut inputs: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".h5")))
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(head) && n.ends_with(tail) && n.contains(&run_text)))
         .collect();
     inputs.sort();
     if inputs.is_empty() {
-        return Err(format!("no {prefix}*.h5 in {}", dir.display()));
+        return Err(format!("no {pattern} file of run {run} in {}", dir.display()));
     }
     let mut events = Vec::new();
     for input in &inputs {
