@@ -19,6 +19,7 @@ mod demo_cmd;
 mod job_cmd;
 mod output;
 mod provenance_cmd;
+mod rerun_cmd;
 mod sequencer_cmd;
 mod status_cmd;
 mod summary_cmd;
@@ -78,6 +79,8 @@ pub enum Command {
     Provenance(provenance_cmd::ProvenanceCommand),
     /// The long-running service: watch summaries, poll, close nights.
     Daemon(daemon_cmd::DaemonArgs),
+    /// Process a night (or one run) again, keeping the previous attempt aside.
+    Rerun(rerun_cmd::RerunArgs),
     /// The shifters' view: every open night, its runs and what needs a human.
     Status(status_cmd::StatusArgs),
     /// Supervisor of one local-executor job (started by the local executor).
@@ -137,6 +140,7 @@ pub fn main() -> ExitCode {
         Command::Closer(args) => closer_cmd::run(&context, args),
         Command::Status(args) => status_cmd::run(&context, args),
         Command::Daemon(args) => daemon_cmd::run(&context, args),
+        Command::Rerun(args) => rerun_cmd::run(&context, args),
         Command::Veto(command) => closer_cmd::veto(&context, command),
         Command::Provenance(command) => provenance_cmd::run(&context, command),
     };

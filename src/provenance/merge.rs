@@ -383,17 +383,29 @@ pub fn run_svg(doc: &Value) -> String {
         }
     }
     dot.push_str("}\n");
+    if !dot.contains("->") {
+        tracing::warn!("provenance graph not drawn: no used/generated relation to draw");
+        return String::new();
+    }
     let mut parser = layout::gv::DotParser::new(&dot);
     let Ok(graph) = parser.process() else {
         tracing::warn!("provenance graph not drawn: the DOT text did not parse");
         return String::new();
     };
-    let mut builder = layout::gv::GraphBuilder::new();
-    builder.visit_graph(&graph);
-    let mut visual = builder.get();
-    let mut svg = layout::backends::svg::SVGWriter::new();
-    visual.do_it(false, false, false, &mut svg);
-    svg.finalize()
+    // The layout library panics on graphs it cannot place: a missing picture must not stop
+    // the closing of a night.
+    let drawn = std::panic::catch_unwind(move || {
+        let mut builder = layout::gv::GraphBuilder::new();
+        builder.visit_graph(&graph);
+        let mut visual = builder.get();
+        let mut svg = layout::backends::svg::SVGWriter::new();
+        visual.do_it(false, false, false, &mut svg);
+        svg.finalize()
+    });
+    drawn.unwrap_or_else(|_| {
+        tracing::warn!("provenance graph not drawn: the layout library failed on it");
+        String::new()
+    })
 }
 
 /// Database rows of a run: subrun-level records (for tracing) plus the run-level view.

@@ -56,6 +56,9 @@ pub struct KnownState {
     pub vetoed: HashSet<u32>,
     /// Attempts made before the run's veto was last lifted: they no longer count as tries.
     pub attempts_before_unveto: HashMap<u32, u32>,
+    /// The highest attempt number of submissions before an `osa rerun` (left out of
+    /// `attempts`): new attempts are numbered after it.
+    pub attempt_floor: HashMap<u32, u32>,
 }
 
 /// A finished calibration of an earlier, closed night.
@@ -296,7 +299,8 @@ pub fn plan(input: &PlanInput) -> NightPlan {
 
 /// The action of one run from its submissions alone (parents are applied by the caller).
 fn last_attempt(input: &PlanInput, run: u32) -> u32 {
-    input.known.attempts.get(&run).and_then(|a| a.last()).map(|a| a.attempt).unwrap_or(0)
+    let floor = input.known.attempt_floor.get(&run).copied().unwrap_or(0);
+    input.known.attempts.get(&run).and_then(|a| a.last()).map(|a| a.attempt).unwrap_or(0).max(floor)
 }
 
 fn attempts_counted(input: &PlanInput, run: u32) -> u32 {
@@ -313,7 +317,7 @@ fn action_for(input: &PlanInput, run: u32) -> (Action, u32, Option<String>) {
         return (Action::Vetoed, tries, last_job_id);
     }
     let action = match attempts.last() {
-        None => Action::Submit { attempt: 1, after_parent: false },
+        None => Action::Submit { attempt: last_attempt(input, run) + 1, after_parent: false },
         Some(a) => match (&a.job_id, &a.submit_error) {
             (None, None) => Action::Reconcile { attempt: a.attempt, after_parent: false },
             (None, Some(error)) if attempts_counted(input, run) >= input.max_tries => Action::Failed { state: format!("submission refused: {error}") },

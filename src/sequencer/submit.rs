@@ -192,8 +192,19 @@ impl Sequencer<'_> {
     pub fn known_state(&self, night: NightDate, snapshot: Option<&Snapshot>) -> Result<KnownState, SequencerError> {
         let mut known = KnownState::default();
         let mut stored_tasks: HashMap<u32, Vec<TaskRecord>> = HashMap::new();
+        // `osa rerun` starts a night (or a run) over: submissions before it stay recorded but
+        // no longer count; attempt numbers go on from the last one.
+        let audit = self.db.audit_of_night(night)?;
+        let rerun_at = |run: u32| {
+            audit.iter().filter(|e| e.action == crate::db::AuditAction::Rerun && e.run.is_none_or(|r| r == run)).map(|e| e.at).max()
+        };
         for job in self.db.jobs_of_night(night)? {
             let run = job.intent.run;
+            if rerun_at(run).is_some_and(|at| job.intent_at <= at) {
+                let floor = known.attempt_floor.entry(run).or_insert(0);
+                *floor = (*floor).max(job.intent.attempt);
+                continue;
+            }
             if !stored_tasks.contains_key(&run) {
                 stored_tasks.insert(run, self.db.tasks_of_run(night, run)?);
             }
@@ -226,7 +237,7 @@ impl Sequencer<'_> {
             });
         }
         let jobs = self.db.jobs_of_night(night)?;
-        for entry in self.db.audit_of_night(night)? {
+        for entry in audit {
             match (entry.action, entry.run) {
                 (crate::db::AuditAction::Veto, Some(run)) => {
                     known.vetoed.insert(run);
@@ -346,7 +357,7 @@ impl Sequencer<'_> {
         Ok(Cycle { summary: Some(summary), plan: Some(plan), snapshot: snapshot.cloned(), submitted })
     }
 
-    fn lock_night(&self, night: NightDate) -> Result<nix::fcntl::Flock<std::fs::File>, SequencerError> {
+    pub(crate) fn lock_night(&self, night: NightDate) -> Result<nix::fcntl::Flock<std::fs::File>, SequencerError> {
         let path = self.layout.contain(&self.layout.night_lock(night))?;
         let io = |source| SequencerError::Io { night, path: path.clone(), source };
         std::fs::create_dir_all(path.parent().expect("lock files have a folder")).map_err(io)?;

@@ -1,0 +1,95 @@
+//! `osa rerun --date D [--run R] [--reason TEXT]`: process a night (or one run) again. Under
+//! the night's lock, the previous attempt's files are moved aside (never deleted) into
+//! `*.before-rerun-<time>`, the rerun is audited, the night reopened; then the daemon, or this
+//! command itself when no daemon runs, plans and submits again. Earlier submissions stay in
+//! the database and no longer count.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use chrono::Utc;
+
+use super::{Context, Outcome};
+use crate::db::{AuditAction, Db, NightState};
+use crate::executor;
+use crate::night::NightDate;
+use crate::paths::Layout;
+use crate::sequencer::script::OsaCommand;
+use crate::sequencer::submit::Sequencer;
+
+#[derive(Debug, clap::Args)]
+pub struct RerunArgs {
+    #[arg(long)]
+    pub date: NightDate,
+    /// Only this run.
+    #[arg(long)]
+    pub run: Option<u32>,
+    /// Why (kept in the audit log).
+    #[arg(long, default_value = "rerun requested by an operator")]
+    pub reason: String,
+}
+
+fn move_aside(path: &Path, suffix: &str, moved: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    if path.symlink_metadata().is_err() {
+        return Ok(());
+    }
+    let mut target = path.as_os_str().to_owned();
+    target.push(suffix);
+    let target = PathBuf::from(target);
+    std::fs::rename(path, &target).with_context(|| format!("moving {} aside", path.display()))?;
+    moved.push(target);
+    Ok(())
+}
+
+pub fn run(context: &Context, args: RerunArgs) -> anyhow::Result<Outcome> {
+    let config = context.config()?;
+    let layout = Layout::new(&config);
+    let db = Db::open(&config.database_url())?;
+    let executor = executor::from_config(&config);
+    let config_file = context.config_source.path().map(std::path::absolute).transpose()?;
+    let sequencer = Sequencer { config: &config, layout: layout.clone(), db: &db, executor: executor.as_ref(), osa: OsaCommand { program: std::env::current_exe()?, config: config_file } };
+    let night = args.date;
+    let suffix = format!(".before-rerun-{}", Utc::now().format("%Y%m%dT%H%M%S"));
+    let mut moved = Vec::new();
+    {
+        let _lock = sequencer.lock_night(night)?;
+        match args.run {
+            None => {
+                // The night's calibration products too: lstchain refuses to overwrite them.
+                let calibration_nights = [layout.drs4_file(night, 0), layout.calibration_file(night, 0)].map(|f| f.parent().and_then(Path::parent).map(Path::to_path_buf));
+                let mut paths = vec![layout.analysis_dir(night), layout.dl1_dir(night), layout.dl2_dir(night), layout.provenance_records_dir(night), layout.night_finished_flag(night)];
+                paths.extend(calibration_nights.into_iter().flatten());
+                for path in paths {
+                    move_aside(&path, &suffix, &mut moved)?;
+                }
+            }
+            Some(run) => {
+                let tag = format!("Run{run:05}.");
+                let history = format!("sequence_LST1_{run:05}");
+                for dir in [layout.analysis_dir(night), layout.analysis_dir(night).join(&config.analysis.dl1_prod_id), layout.dl1_dir(night)] {
+                    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                        let name = entry.file_name().to_string_lossy().into_owned();
+                        if (name.contains(&tag) || name.starts_with(&history)) && !name.contains(".before-rerun-") {
+                            move_aside(&entry.path(), &suffix, &mut moved)?;
+                        }
+                    }
+                }
+                move_aside(&layout.night_finished_flag(night), &suffix, &mut moved)?;
+            }
+        }
+        let actor = std::env::var("USER").unwrap_or_else(|_| "unknown".to_string());
+        db.record_audit(night, args.run, AuditAction::Rerun, &actor, &args.reason)?;
+        db.set_night_state(night, NightState::Waiting)?;
+    }
+    println!("night {night}{}: rerun recorded; {} path(s) moved aside (suffix {suffix})", args.run.map(|r| format!(" run {r:05}")).unwrap_or_default(), moved.len());
+    let daemon_runs = crate::daemon::take_lock(&layout).is_err();
+    if daemon_runs {
+        println!("the daemon will plan and submit it at its next cycle");
+    } else {
+        let cycle = sequencer.cycle(night, false)?;
+        for (run, job) in &cycle.submitted {
+            println!("submitted run {run:05} as job {job}");
+        }
+    }
+    Ok(Outcome::Success)
+}
