@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs osa as a service: the release binaries, the config (kept if already there), the
+# systemd unit, the lstanalyzer account. Idempotent. Run as root from the repository.
+#   scripts/install.sh [PREFIX]     (default PREFIX: /usr/local)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PREFIX="${1:-/usr/local}"
+bash scripts/install-deps.sh
+cargo build --release --quiet --bins
+install -d "$PREFIX/bin" /etc/osa "$PREFIX/share/doc/osa"
+install -m 0755 "${CARGO_TARGET_DIR:-target}/release/osa" "$PREFIX/bin/osa"
+install -m 0644 README.md ARCHITECTURE.md "$PREFIX/share/doc/osa/"
+if [ ! -f /etc/osa/osa.toml ]; then
+  install -m 0644 cfg/osa.toml /etc/osa/osa.toml
+  echo "install: wrote /etc/osa/osa.toml (edit paths.data_root, database.url, executor.kind)"
+else
+  echo "install: kept the existing /etc/osa/osa.toml"
+fi
+if ! id lstanalyzer >/dev/null 2>&1; then
+  useradd --system --create-home --shell /usr/sbin/nologin lstanalyzer
+fi
+if [ -d /etc/systemd/system ]; then
+  sed "s#/usr/local/bin/osa#$PREFIX/bin/osa#" systemd/osa.service > /etc/systemd/system/osa.service
+  systemctl daemon-reload 2>/dev/null || true
+  echo "install: unit installed; start it with: systemctl enable --now osa"
+fi
+"$PREFIX/bin/osa" --config /etc/osa/osa.toml config check
