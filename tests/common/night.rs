@@ -100,6 +100,44 @@ impl NightHarness {
         (code, report)
     }
 
+    /// Starts `osa daemon` for this night (closer clock at 09:00 UTC the next morning, exits
+    /// once the night is closed).
+    pub fn spawn_daemon(&self, env: &[(&str, &str)]) -> std::process::Child {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_osa"));
+        command.arg("--config").arg(&self.config_file).args(["daemon", "--now", &format!("{}T09:00:00Z", self.night.next()), "--exit-when-closed", &self.night.to_string()]);
+        for var in ["OSA_CONFIG", "OSA_DATA_ROOT", "OSA_DATABASE_URL", "OSA_EXECUTOR", "OSA_TEST_CRASH_AT"] {
+            command.env_remove(var);
+        }
+        command.env("LSTCHAIN_SIM_STATE", self.dir.path().join("sim-state")).env("LSTCHAIN_SIM_EVENT_MS", "2").env("RUST_LOG", "osa=info");
+        match self.sim_fail {
+            Some(rule) => command.env("LSTCHAIN_SIM_FAIL", rule),
+            None => command.env_remove("LSTCHAIN_SIM_FAIL"),
+        };
+        command.envs(env.iter().copied());
+        let log = std::fs::File::options().create(true).append(true).open(self.dir.path().join("daemon.log")).unwrap();
+        command.stdout(log.try_clone().unwrap()).stderr(log);
+        command.spawn().unwrap()
+    }
+
+    /// Moves the night's summaries out of the watched folders; returns where they went.
+    pub fn hide_summaries(&self) -> Vec<(PathBuf, PathBuf)> {
+        let layout = Layout::new(&self.config);
+        let hold = self.dir.path().join("hold");
+        std::fs::create_dir_all(&hold).unwrap();
+        let mut moved = Vec::new();
+        let [v2, v1] = layout.night_summary_files(self.night);
+        for file in [layout.run_summary_file(self.night), v2, v1] {
+            let aside = hold.join(file.file_name().unwrap());
+            std::fs::rename(&file, &aside).unwrap();
+            moved.push((aside, file));
+        }
+        moved
+    }
+
+    pub fn daemon_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
     pub fn runs(&self) -> Vec<(u32, String, u32)> {
         self.db().runs_of_night(self.night).unwrap().into_iter().map(|r| (r.run, r.summary_type, r.subruns)).collect()
     }

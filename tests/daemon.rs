@@ -1,0 +1,126 @@
+//! The daemon: a summary dropped into a watched folder is enough for the night to close; one
+//! daemon per data root; crashes (deterministic crash points, `kill -9`) never submit twice.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::night::*;
+
+fn fast(config: &mut osa::config::Config) {
+    config.schedules.poll = "*/2 * * * * *".to_string();
+    config.schedules.closer = "*/3 * * * * *".to_string();
+    config.schedules.poll_jitter_seconds = 0;
+    config.watch.debounce_ms = 300;
+}
+
+fn wait(child: &mut std::process::Child, limit: Duration, h: &NightHarness) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("daemon still running after {limit:?}; its log:\n{}", h.daemon_log());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn assert_each_run_submitted_once(h: &NightHarness) {
+    let jobs = h.db().jobs_of_night(h.night).unwrap();
+    let runs: std::collections::BTreeSet<u32> = jobs.iter().map(|j| j.intent.run).collect();
+    assert_eq!(jobs.len(), runs.len(), "one submission per run: {jobs:#?}");
+    for job in &jobs {
+        assert_eq!(jobs_with_comment(h, &job.intent.comment_key).len(), 1, "{} reached the scheduler once", job.intent.comment_key);
+    }
+}
+
+fn summary_dropped_closes_the_night(executor: &'static str, offset: i64) {
+    let h = NightHarness::with(executor, &unique_night(offset), None, fast);
+    let summaries = h.hide_summaries();
+    let mut daemon = h.spawn_daemon(&[]);
+    std::thread::sleep(Duration::from_secs(2));
+    let (aside, watched) = &summaries[0];
+    std::fs::rename(aside, watched).unwrap();
+    let status = wait(&mut daemon, Duration::from_secs(240), &h);
+    assert!(status.success(), "daemon: {status}\n{}", h.daemon_log());
+    assert!(h.db().night(h.night).unwrap().unwrap().closed, "{}", h.daemon_log());
+    assert_each_run_submitted_once(&h);
+}
+
+#[test]
+fn local_a_dropped_summary_is_enough_to_close_the_night() {
+    summary_dropped_closes_the_night("local", 20);
+}
+
+#[test]
+fn slurm_a_dropped_summary_is_enough_to_close_the_night() {
+    summary_dropped_closes_the_night("slurm", 21);
+}
+
+#[test]
+fn a_second_daemon_on_the_same_data_root_refuses_to_start() {
+    let h = NightHarness::with("local", &unique_night(22), None, fast);
+    h.hide_summaries();
+    let mut first = h.spawn_daemon(&[]);
+    std::thread::sleep(Duration::from_secs(2));
+    let second = h.osa(&["daemon"], &[]);
+    let _ = first.kill();
+    let _ = first.wait();
+    assert_eq!(second.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("another osa daemon already runs on data root"), "{stderr}");
+}
+
+#[test]
+fn a_daemon_killed_after_sbatch_and_while_jobs_run_submits_nothing_twice() {
+    let h = NightHarness::with("local", &unique_night(23), None, fast);
+    // Dies right after its first sbatch, before storing the job id.
+    let mut crashing = h.spawn_daemon(&[("OSA_TEST_CRASH_AT", "after-sbatch")]);
+    let status = wait(&mut crashing, Duration::from_secs(60), &h);
+    assert!(!status.success(), "the crash point aborts the daemon");
+    assert_eq!(h.db().pending_submissions().unwrap().len(), 1);
+
+    // Restarted, then killed -9 while jobs run.
+    let mut second = h.spawn_daemon(&[]);
+    let start = Instant::now();
+    while h.db().tasks_of_run(h.night, h.runs().iter().find(|r| r.1 == "DATA").map(|r| r.0).unwrap_or(0)).unwrap().is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(120), "no DATA task started:\n{}", h.daemon_log());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(second.id() as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let _ = second.wait();
+
+    let mut third = h.spawn_daemon(&[]);
+    let status = wait(&mut third, Duration::from_secs(240), &h);
+    assert!(status.success(), "{}", h.daemon_log());
+    assert!(h.db().night(h.night).unwrap().unwrap().closed);
+    assert_each_run_submitted_once(&h);
+}
+
+#[test]
+fn rerun_of_a_closed_night_keeps_the_old_records_and_closes_a_new_attempt() {
+    let h = NightHarness::new("local", &unique_night(24), None);
+    h.run_to_end(Duration::from_secs(180));
+    let (code, _) = h.closer(&[]);
+    assert_eq!(code, 0);
+    let layout = osa::paths::Layout::new(&h.config);
+    let jobs_before = h.db().jobs_of_night(h.night).unwrap().len();
+
+    let out = h.osa(&["rerun", "--date", &h.night.to_string(), "--reason", "new calibration"], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let night_dir = layout.analysis_dir(h.night);
+    let aside: Vec<_> = std::fs::read_dir(night_dir.parent().unwrap()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().contains(".before-rerun-")).collect();
+    assert_eq!(aside.len(), 1, "the previous attempt's files are kept aside");
+    assert!(!h.db().night(h.night).unwrap().unwrap().closed);
+
+    h.run_to_end(Duration::from_secs(180));
+    let (code, report) = h.closer(&[]);
+    assert_eq!(code, 0, "{report:#}");
+    let jobs = h.db().jobs_of_night(h.night).unwrap();
+    assert_eq!(jobs.len(), 2 * jobs_before, "old submissions kept, one new per run");
+    assert!(jobs.iter().any(|j| j.intent.attempt == 2));
+    assert!(h.db().audit_of_night(h.night).unwrap().iter().any(|e| e.action == osa::db::AuditAction::Rerun));
+}
