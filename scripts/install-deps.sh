@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   pkg-config libcfitsio-dev libhdf5-dev default-libmysqlclient-dev libsqlite3-dev
-  mariadb-server mariadb-client munge slurm-wlm slurmdbd slurm-client systemd
+  mariadb-server mariadb-client munge slurm-wlm slurmdbd slurm-client systemd tmux
 )
 
 missing=()

@@ -56,3 +56,12 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
 pub fn or_dash<T: ToString>(value: Option<T>) -> String {
     value.map(|v| v.to_string()).unwrap_or_else(|| "-".to_string())
 }
+
+/// Text in bold colour on a terminal (`green` for good news, red otherwise), plain elsewhere.
+pub fn paint(text: &str, green: bool, color: ColorChoice) -> String {
+    if color.enabled() {
+        format!("\x1b[1;{}m{text}\x1b[0m", if green { 32 } else { 31 })
+    } else {
+        text.to_string()
+    }
+}

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use comfy_table::Cell;
 use serde::Serialize;
 
-use super::output::{alarm, or_dash, print_json, table};
+use super::output::{alarm, or_dash, paint, print_json, table};
 use super::{Context, Outcome};
 use crate::db::{Db, NightState};
 use crate::executor;
@@ -149,7 +149,11 @@ pub fn run(context: &Context, args: StatusArgs) -> anyhow::Result<Outcome> {
         println!("note: the executor did not answer; job states are as last stored");
     }
     for night in &status.nights {
-        let state = if matches!(night.state, "needs_human") { format!("{} <- needs a human", night.state) } else { night.state.to_string() };
+        let state = match night.state {
+            "needs_human" => paint("needs_human <- needs a human", false, context.color),
+            "closed" => paint("closed", true, context.color),
+            other => other.to_string(),
+        };
         println!("night {}: {state}", night.date);
         if night.runs.is_empty() {
             println!("  no runs yet (waiting for the night's summary; `osa sequencer --date {}` plans it once it is there)", night.date);

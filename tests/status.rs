@@ -1,0 +1,52 @@
+//! `osa status`: its JSON validated against the documented schema (tests/status.schema.json,
+//! by Python's jsonschema), and its table read off a real terminal (tmux).
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::night::*;
+
+#[test]
+fn status_json_follows_its_schema_and_the_table_reads_on_a_terminal() {
+    let h = NightHarness::new("local", &unique_night(30), None);
+    h.run_to_end(Duration::from_secs(180));
+    let (code, _) = h.closer(&[]);
+    assert_eq!(code, 0);
+
+    let out = h.osa(&["status", "--date", &h.night.to_string(), "--json"], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["nights"][0]["state"], "closed");
+    assert_eq!(json["nights"][0]["runs"].as_array().unwrap().len(), 4);
+    let file = h.dir.path().join("status.json");
+    std::fs::write(&file, &out.stdout).unwrap();
+    let check = Command::new("python3")
+        .args(["-c", "import json, sys, jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))"])
+        .arg(&file)
+        .arg("tests/status.schema.json")
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "status JSON does not follow its schema (or jsonschema is missing: pip install -r tests/requirements.txt):\n{}", String::from_utf8_lossy(&check.stderr));
+
+    // On a terminal: tmux runs it, capture-pane reads the screen with its colours.
+    let session = format!("osa-status-{}", std::process::id());
+    let command = format!("{} --config {} status --date {}; sleep 30", env!("CARGO_BIN_EXE_osa"), h.config_file.display(), h.night);
+    let started = Command::new("tmux").args(["new-session", "-d", "-s", &session, "-x", "200", "-y", "40", &command]).status().expect("tmux is installed by scripts/install-deps.sh");
+    assert!(started.success());
+    let mut screen = String::new();
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(200));
+        let out = Command::new("tmux").args(["capture-pane", "-p", "-e", "-t", &session]).output().unwrap();
+        screen = String::from_utf8_lossy(&out.stdout).into_owned();
+        if screen.contains("Subruns done") {
+            break;
+        }
+    }
+    let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
+    assert!(screen.contains(&format!("night {}:", h.night)) && screen.contains("Subruns done"), "{screen}");
+    let state_line = screen.lines().find(|l| l.contains(&format!("night {}:", h.night))).unwrap_or_default();
+    assert!(state_line.contains("\u{1b}[") && state_line.contains("closed"), "the night's state is coloured on a terminal: {state_line:?}");
+    assert!(screen.contains("4/4"), "{screen}");
+}
