@@ -124,3 +124,39 @@ fn rerun_of_a_closed_night_keeps_the_old_records_and_closes_a_new_attempt() {
     assert!(jobs.iter().any(|j| j.intent.attempt == 2));
     assert!(h.db().audit_of_night(h.night).unwrap().iter().any(|e| e.action == osa::db::AuditAction::Rerun));
 }
+
+#[test]
+fn the_daemon_survives_a_database_cut_of_30_seconds_and_the_night_still_closes() {
+    let db = common::TestDb::mysql();
+    db.open();
+    let url = mysql_server_url();
+    let rest = url.trim_start_matches("mysql://");
+    let (user, host_port) = rest.rsplit_once('@').unwrap_or(("root", rest));
+    let host_port = if host_port.contains(':') { host_port.to_string() } else { format!("{host_port}:3306") };
+    let proxy = common::proxy::Proxy::start(&host_port);
+    let through_proxy = format!("mysql://{user}@127.0.0.1:{}/{}", proxy.port, db.database_name().unwrap());
+    let h = NightHarness::with("local", &unique_night(25), None, |c| {
+        fast(c);
+        c.database.url = through_proxy.clone();
+    });
+    let mut daemon = h.spawn_daemon(&[]);
+    // Cut once the first jobs are submitted, for 30 s.
+    let start = Instant::now();
+    while h.db().jobs_of_night(h.night).map(|j| j.is_empty()).unwrap_or(true) {
+        assert!(start.elapsed() < Duration::from_secs(60), "{}", h.daemon_log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    proxy.cut();
+    std::thread::sleep(Duration::from_secs(30));
+    assert!(daemon.try_wait().unwrap().is_none(), "the daemon died while the database was away:\n{}", h.daemon_log());
+    proxy.restore();
+    let status = wait(&mut daemon, Duration::from_secs(240), &h);
+    assert!(status.success(), "{}", h.daemon_log());
+    assert!(h.daemon_log().contains("retrying"), "the cut was noticed and logged:\n{}", h.daemon_log());
+    assert!(h.db().night(h.night).unwrap().unwrap().closed);
+    assert_each_run_submitted_once(&h);
+}
+
+fn mysql_server_url() -> String {
+    common::mysql_server_url()
+}
