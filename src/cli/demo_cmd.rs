@@ -12,13 +12,10 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 
 use crate::config::{ConfigSource, ENV_DATABASE_URL, ENV_EXECUTOR, ExecutorKind};
-use crate::closer::{Closer, Status};
+use crate::daemon::DaemonOptions;
 use crate::db::Db;
 use crate::demo::{DemoOptions, install_simulator, make_night};
-use crate::executor;
-use crate::sequencer::plan::Action;
-use crate::sequencer::script::OsaCommand;
-use crate::sequencer::submit::Sequencer;
+
 use crate::night::NightDate;
 use crate::paths::Layout;
 
@@ -116,8 +113,9 @@ fn make(context: &Context, args: MakeNightArgs) -> anyhow::Result<Outcome> {
 }
 
 /// The demo night end to end: a config for the demo data root (the simulator's symlinks as
-/// `analysis.bin_dir`), the night made if missing, sequencer cycles until every sequence has
-/// settled, then the sequencer table.
+/// `analysis.bin_dir`), the night made if missing, the daemon started, the night's summary
+/// dropped into its watched folder; the daemon exits once the night is closed, then
+/// `osa status` is printed.
 fn run_night(context: &Context, args: RunArgs) -> anyhow::Result<Outcome> {
     let night_args = args.night;
     let mut config = context.config()?;
@@ -155,58 +153,52 @@ fn run_night(context: &Context, args: RunArgs) -> anyhow::Result<Outcome> {
     let made = make_night(&layout, night_args.date, &options(&night_args)).with_context(|| format!("making demo night {}", night_args.date))?;
     println!("demo night {} under {} ({} runs; config {})", made.night, root.display(), made.runs.len(), config_file.display());
 
-    let db = Db::open(&config.database_url())?;
-    let executor = executor::from_config(&config);
-    let sequencer = Sequencer {
-        config: &config,
-        layout,
-        db: &db,
-        executor: executor.as_ref(),
-        osa: OsaCommand { program: std::env::current_exe()?, config: Some(config_file.clone()) },
-    };
-    let deadline = Instant::now() + Duration::from_secs(args.timeout_minutes * 60);
-    loop {
-        let cycle = sequencer.cycle(night_args.date, false)?;
-        let plan = cycle.plan.context("the demo night has no summary")?;
-        let settled = plan.sequences.iter().filter(|s| matches!(s.action, Action::Done | Action::Failed { .. } | Action::Blocked { .. } | Action::Vetoed)).count();
-        eprintln!("[{}] {settled}/{} sequences settled", Utc::now().format("%H:%M:%S"), plan.sequences.len());
-        if settled == plan.sequences.len() {
-            break;
-        }
-        anyhow::ensure!(Instant::now() < deadline, "demo night not settled after {} minutes", args.timeout_minutes);
-        std::thread::sleep(Duration::from_secs(2));
+    // The daemon does the rest: the summary is dropped into its watched folder once it runs,
+    // and it exits when the night is closed. Its schedules are quick for a demo.
+    let staging = demo_dir.join("staging");
+    std::fs::create_dir_all(&staging)?;
+    let [v2, v1] = layout.night_summary_files(night_args.date);
+    let mut summaries = Vec::new();
+    for file in [layout.run_summary_file(night_args.date), v2, v1] {
+        let aside = staging.join(file.file_name().expect("summaries have names"));
+        std::fs::rename(&file, &aside).with_context(|| format!("staging {}", file.display()))?;
+        summaries.push((aside, file));
     }
-    // Close it: the demo's clock is the morning after, so it never waits for 08:00 UTC.
-    let morning = night_args.date.next().date().and_hms_opt(config.closer.not_before_hour, 30, 0).expect("valid hour").and_utc();
-    let closer = Closer { sequencer: &sequencer, now: morning.max(Utc::now()) };
-    let report = loop {
-        let report = closer.close(night_args.date, false, false)?;
-        match report.status {
-            Status::Running { .. } | Status::Retrying { .. } if Instant::now() < deadline => {
-                for line in &report.decisions {
-                    eprintln!("closer: {line}");
-                }
-                std::thread::sleep(Duration::from_secs(2));
-            }
-            _ => break report,
+    config.schedules.poll = "*/2 * * * * *".to_string();
+    config.schedules.closer = "*/3 * * * * *".to_string();
+    config.schedules.poll_jitter_seconds = 0;
+    config.watch.debounce_ms = 300;
+    std::fs::write(&config_file, config.to_toml()).with_context(|| format!("writing {}", config_file.display()))?;
+    if Db::open(&config.database_url())?.night(night_args.date)?.is_some_and(|n| n.closed) {
+        println!("night {} is already closed (`osa rerun --date {}` to run it again)", night_args.date, night_args.date);
+    } else {
+        let morning = night_args.date.next().date().and_hms_opt(config.closer.not_before_hour, 30, 0).expect("valid hour").and_utc();
+        let options = DaemonOptions { config_source: ConfigSource::Flag(config_file.clone()), now: Some(morning.max(Utc::now())), exit_when_closed: Some(night_args.date) };
+        let daemon = std::thread::spawn(move || crate::daemon::run(options));
+        std::thread::sleep(Duration::from_secs(1));
+        // The RunSummary only: it wins over the legacy files anyway.
+        let (aside, watched) = &summaries[0];
+        std::fs::rename(aside, watched).with_context(|| format!("dropping {}", watched.display()))?;
+        println!("daemon started; dropped {} into its watched folder", watched.display());
+        let started = Instant::now();
+        while !daemon.is_finished() {
+            anyhow::ensure!(started.elapsed() < Duration::from_secs(args.timeout_minutes * 60), "demo night not closed after {} minutes", args.timeout_minutes);
+            std::thread::sleep(Duration::from_millis(500));
         }
-    };
+        daemon.join().map_err(|_| anyhow::anyhow!("the daemon thread panicked"))??;
+    }
+    for (aside, watched) in summaries.iter().filter(|(aside, _)| aside.exists()) {
+        std::fs::rename(aside, watched).with_context(|| format!("putting {} back", watched.display()))?;
+    }
     let table_context = Context { config_source: ConfigSource::Flag(config_file), color: context.color };
-    super::sequencer_cmd::run(&table_context, super::sequencer_cmd::SequencerArgs { date: Some(night_args.date), simulate: true, json: false })?;
-    println!("closer: {:?}; {} products verified ({} bad)", report.status, report.verified, report.bad);
-    for problem in &report.problems {
-        println!("  needs a human: {problem}");
+    super::status_cmd::run(&table_context, super::status_cmd::StatusArgs { date: Some(night_args.date), json: false })?;
+    let records = layout.provenance_records_dir(night_args.date);
+    println!("provenance (PROV-JSON and SVG graphs): {}", records.display());
+    if let Some(mail) = std::fs::read_dir(demo_dir.join("mail")).into_iter().flatten().flatten().map(|e| e.path()).max() {
+        println!("closing mail: {}", mail.display());
     }
-    if let Some(json) = &report.night_prov_json {
-        println!("provenance (PROV-JSON): {}", json.display());
-    }
-    for (json, svg) in report.prov_json.iter().zip(&report.prov_svg) {
-        println!("  run record: {} and graph {}", json.display(), svg.display());
-    }
-    if let Some(mail) = &report.mail {
-        println!("closing mail: {mail}");
-    }
-    if matches!(report.status, Status::Closed | Status::AlreadyClosed) {
+    let db = Db::open(&config.database_url())?;
+    if db.night(night_args.date)?.is_some_and(|n| n.closed) {
         Ok(Outcome::Success)
     } else {
         eprintln!("osa: the demo night did not close (see above)");
