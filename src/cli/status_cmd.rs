@@ -1,9 +1,10 @@
 //! `osa status [--date D] [--json]`: what shifters read each morning. Without `--date`: the
 //! current night and every earlier night not closed yet. One executor poll for all nights.
 //!
-//! JSON contract: `{"nights": [{"date", "state" (waiting | running | closing | closed |
-//! needs_human), "runs": [{"run", "type", "state", "subruns_done", "subruns", "tries", "exit",
-//! "job_id"}], "problems": [...]}]}`.
+//! JSON contract (schema: `tests/status.schema.json`): `{"daemon": {"running", "pid",
+//! "last_cycle_at", "last_error"}, "nights": [{"date", "state" (waiting | running | closing |
+//! closed | needs_human), "runs": [{"run", "type", "state", "subruns_done", "subruns",
+//! "tries", "exit", "job_id"}], "problems": [...]}]}`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -32,7 +33,27 @@ pub struct StatusArgs {
 
 #[derive(Serialize)]
 pub struct StatusJson {
+    pub daemon: DaemonHealth,
     pub nights: Vec<NightStatus>,
+}
+
+/// The daemon as its health file and the process table say.
+#[derive(Serialize)]
+pub struct DaemonHealth {
+    pub running: bool,
+    pub pid: Option<u32>,
+    pub last_cycle_at: Option<String>,
+    /// The last cycle's failure (database or SLURM unreachable, ...), while it lasts.
+    pub last_error: Option<String>,
+}
+
+fn daemon_health(layout: &Layout) -> DaemonHealth {
+    let state: Option<crate::daemon::DaemonState> = std::fs::read(crate::daemon::state_file(layout)).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let running = crate::daemon::take_lock(layout).is_err();
+    match state {
+        Some(state) => DaemonHealth { running, pid: running.then_some(state.pid), last_cycle_at: state.last_cycle_at, last_error: state.last_error },
+        None => DaemonHealth { running, pid: None, last_cycle_at: None, last_error: None },
+    }
 }
 
 #[derive(Serialize)]
@@ -137,7 +158,7 @@ pub fn run(context: &Context, args: StatusArgs) -> anyhow::Result<Outcome> {
         }
     };
     let snapshot = sequencer.poll();
-    let mut status = StatusJson { nights: Vec::new() };
+    let mut status = StatusJson { daemon: daemon_health(&sequencer.layout), nights: Vec::new() };
     for night in nights.into_iter().rev() {
         status.nights.push(night_status(&sequencer, &db, night, snapshot.as_ref())?);
     }
@@ -147,6 +168,12 @@ pub fn run(context: &Context, args: StatusArgs) -> anyhow::Result<Outcome> {
     }
     if snapshot.is_none() {
         println!("note: the executor did not answer; job states are as last stored");
+    }
+    let daemon = &status.daemon;
+    match (daemon.running, &daemon.last_error) {
+        (true, None) => println!("daemon: running (pid {}), last cycle {}", or_dash(daemon.pid), or_dash(daemon.last_cycle_at.as_deref())),
+        (true, Some(error)) => println!("daemon: running, {}: {error}", paint("last cycle FAILED", false, context.color)),
+        (false, _) => println!("daemon: {}", paint("not running", false, context.color)),
     }
     for night in &status.nights {
         let state = match night.state {
