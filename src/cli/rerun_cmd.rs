@@ -82,7 +82,7 @@ pub fn run(context: &Context, args: RerunArgs) -> anyhow::Result<Outcome> {
         db.set_night_state(night, NightState::Waiting)?;
     }
     println!("night {night}{}: rerun recorded; {} path(s) moved aside (suffix {suffix})", args.run.map(|r| format!(" run {r:05}")).unwrap_or_default(), moved.len());
-    let daemon_runs = crate::daemon::take_lock(&layout).is_err();
+    let daemon_runs = crate::daemon::running(&layout);
     if daemon_runs {
         println!("the daemon will plan and submit it at its next cycle");
     } else {

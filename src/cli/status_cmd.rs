@@ -49,7 +49,7 @@ pub struct DaemonHealth {
 
 fn daemon_health(layout: &Layout) -> DaemonHealth {
     let state: Option<crate::daemon::DaemonState> = std::fs::read(crate::daemon::state_file(layout)).ok().and_then(|b| serde_json::from_slice(&b).ok());
-    let running = crate::daemon::take_lock(layout).is_err();
+    let running = crate::daemon::running(layout);
     match state {
         Some(state) => DaemonHealth { running, pid: running.then_some(state.pid), last_cycle_at: state.last_cycle_at, last_error: state.last_error },
         None => DaemonHealth { running, pid: None, last_cycle_at: None, last_error: None },

@@ -75,6 +75,12 @@ pub fn lock_file(layout: &Layout) -> PathBuf {
     layout.osa_dir().join("osa-daemon.lock")
 }
 
+/// Whether a daemon holds the data root's lock (looked at without touching the lock file).
+pub fn running(layout: &Layout) -> bool {
+    let Ok(file) = std::fs::OpenOptions::new().read(true).open(lock_file(layout)) else { return false };
+    Flock::lock(file, FlockArg::LockSharedNonblock).is_err()
+}
+
 /// Takes the single-instance lock, or says who holds it.
 pub fn take_lock(layout: &Layout) -> anyhow::Result<Flock<std::fs::File>> {
     let path = lock_file(layout);
