@@ -75,8 +75,17 @@ fn a_second_daemon_on_the_same_data_root_refuses_to_start() {
 }
 
 #[test]
-fn a_daemon_killed_after_sbatch_and_while_jobs_run_submits_nothing_twice() {
-    let h = NightHarness::with("local", &unique_night(23), None, fast);
+fn local_a_daemon_killed_after_sbatch_and_while_jobs_run_submits_nothing_twice() {
+    killed_daemons_submit_nothing_twice("local", 23);
+}
+
+#[test]
+fn slurm_a_daemon_killed_after_sbatch_and_while_jobs_run_submits_nothing_twice() {
+    killed_daemons_submit_nothing_twice("slurm", 26);
+}
+
+fn killed_daemons_submit_nothing_twice(executor: &'static str, offset: i64) {
+    let h = NightHarness::with(executor, &unique_night(offset), None, fast);
     // Dies right after its first sbatch, before storing the job id.
     let mut crashing = h.spawn_daemon(&[("OSA_TEST_CRASH_AT", "after-sbatch")]);
     let status = wait(&mut crashing, Duration::from_secs(60), &h);

@@ -4,7 +4,7 @@
 //! JSON contract (schema: `tests/status.schema.json`): `{"daemon": {"running", "pid",
 //! "last_cycle_at", "last_error"}, "nights": [{"date", "state" (waiting | running | closing |
 //! closed | needs_human), "runs": [{"run", "type", "state", "subruns_done", "subruns",
-//! "tries", "exit", "job_id"}], "problems": [...]}]}`.
+//! "tries", "exit", "job_id", "dl1_percent"}], "problems": [...]}]}`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -75,6 +75,8 @@ pub struct RunStatus {
     pub tries: u32,
     pub exit: Option<i64>,
     pub job_id: Option<String>,
+    /// DL1 files present for the run's subruns, in percent (null for calibration).
+    pub dl1_percent: Option<u32>,
 }
 
 pub fn night_status(sequencer: &Sequencer, db: &Db, night: NightDate, snapshot: Option<&crate::executor::Snapshot>) -> anyhow::Result<NightStatus> {
@@ -92,6 +94,9 @@ pub fn night_status(sequencer: &Sequencer, db: &Db, night: NightDate, snapshot: 
         return Ok(NightStatus { date: night.to_string(), state, runs: Vec::new(), problems });
     };
     let plan = sequencer.plan(night, &summary.runs, snapshot)?;
+    let analysis: BTreeSet<String> = std::fs::read_dir(sequencer.layout.analysis_dir(night))
+        .map(|e| e.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
+        .unwrap_or_default();
     let mut runs = Vec::new();
     for s in &plan.sequences {
         // Per subrun, the state of its latest attempt.
@@ -123,6 +128,10 @@ pub fn night_status(sequencer: &Sequencer, db: &Db, night: NightDate, snapshot: 
             tries: s.tries,
             exit,
             job_id: s.last_job_id.clone(),
+            dl1_percent: (s.kind == crate::db::SequenceKind::Data && s.subruns > 0).then(|| {
+                let found = (0..s.subruns).filter(|sub| analysis.contains(&format!("dl1_LST-1.Run{:05}.{sub:04}.h5", s.run))).count() as u32;
+                100 * found / s.subruns
+            }),
         });
     }
     problems.extend(plan.notes.iter().filter(|n| n.contains("summary says") || n.contains("blocked")).cloned());
@@ -185,7 +194,7 @@ pub fn run(context: &Context, args: StatusArgs) -> anyhow::Result<Outcome> {
         if night.runs.is_empty() {
             println!("  no runs yet (waiting for the night's summary; `osa sequencer --date {}` plans it once it is there)", night.date);
         } else {
-            let mut t = table(&["Run", "Type", "State", "Subruns done", "Tries", "Exit", "JobID"], context.color);
+            let mut t = table(&["Run", "Type", "State", "Subruns done", "DL1%", "Tries", "Exit", "JobID"], context.color);
             for r in &night.runs {
                 let bad = r.state.starts_with("failed") || r.state.starts_with("blocked") || r.state == "vetoed";
                 t.add_row(vec![
@@ -193,6 +202,7 @@ pub fn run(context: &Context, args: StatusArgs) -> anyhow::Result<Outcome> {
                     Cell::new(r.run_type),
                     if bad { alarm(&r.state, context.color) } else { Cell::new(&r.state) },
                     Cell::new(format!("{}/{}", r.subruns_done, r.subruns)),
+                    Cell::new(or_dash(r.dl1_percent)),
                     Cell::new(r.tries),
                     Cell::new(or_dash(r.exit)),
                     Cell::new(or_dash(r.job_id.as_deref())),
