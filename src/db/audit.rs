@@ -41,18 +41,8 @@ pub struct AuditEntry {
     pub at: NaiveDateTime,
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = audit_log)]
-struct NewAuditRow {
-    night: String,
-    run: Option<i64>,
-    action: String,
-    actor: String,
-    reason: String,
-    at: NaiveDateTime,
-}
-
-#[derive(Queryable, Selectable)]
+/// A row without its id: inserted as is (the database numbers it), read back in id order.
+#[derive(Insertable, Queryable, Selectable)]
 #[diesel(table_name = audit_log)]
 struct AuditRow {
     night: String,
@@ -70,7 +60,7 @@ impl Db {
         self.transaction(
             || format!("auditing {} of night {night} by {actor}", action.as_str()),
             |c| {
-                let row = NewAuditRow {
+                let row = AuditRow {
                     night: night.to_string(),
                     run: run.map(i64::from),
                     action: action.as_str().to_string(),
