@@ -177,12 +177,24 @@ fn init_daemon_logging(source: &ConfigSource) -> Option<tracing_appender::non_bl
     let config = Config::load(source).ok();
     let level = config.as_ref().map(|c| c.logging.level.clone()).unwrap_or_else(|| "info".to_string());
     let filter = || tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.as_str().into());
-    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter());
-    let Some(dir) = config.map(|c| c.resolve(&c.paths.osa_dir).join(&c.logging.dir)).filter(|d| std::fs::create_dir_all(d).is_ok()) else {
-        let _ = tracing_subscriber::registry().with(stderr).try_init();
-        return None;
+    use std::io::IsTerminal;
+    // journald wants plain text; colours only on a terminal.
+    let stderr = tracing_subscriber::fmt::layer().with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr).with_filter(filter());
+    let appender = config
+        .map(|c| c.resolve(&c.paths.osa_dir).join(&c.logging.dir))
+        .filter(|d| std::fs::create_dir_all(d).is_ok())
+        .map(|dir| tracing_appender::rolling::Builder::new().rotation(tracing_appender::rolling::Rotation::DAILY).filename_prefix("osa-daemon.log").build(&dir).map_err(|e| (dir, e)));
+    let appender = match appender {
+        Some(Ok(appender)) => appender,
+        other => {
+            let _ = tracing_subscriber::registry().with(stderr).try_init();
+            if let Some(Err((dir, e))) = other {
+                tracing::warn!("no log file in {} ({e}): logging to stderr only", dir.display());
+            }
+            return None;
+        }
     };
-    let (writer, guard) = tracing_appender::non_blocking(tracing_appender::rolling::daily(dir, "osa-daemon.log"));
+    let (writer, guard) = tracing_appender::non_blocking(appender);
     let file = tracing_subscriber::fmt::layer().with_ansi(false).with_writer(writer).with_filter(filter());
     let _ = tracing_subscriber::registry().with(stderr).with(file).try_init();
     Some(guard)

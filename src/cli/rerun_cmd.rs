@@ -14,6 +14,7 @@ use crate::db::{AuditAction, Db, NightState};
 use crate::executor;
 use crate::night::NightDate;
 use crate::paths::Layout;
+use crate::sequencer::plan::Action;
 use crate::sequencer::script::OsaCommand;
 use crate::sequencer::submit::Sequencer;
 
@@ -53,6 +54,24 @@ pub fn run(context: &Context, args: RerunArgs) -> anyhow::Result<Outcome> {
     let mut moved = Vec::new();
     {
         let _lock = sequencer.lock_night(night)?;
+        // Jobs still queued or running would write into the folders being moved aside, next to
+        // the new attempt: wait for them (or cancel them) first.
+        if let Some(summary) = sequencer.load_night(night, false)? {
+            let snapshot = sequencer.poll();
+            let plan = sequencer.plan(night, &summary.runs, snapshot.as_ref())?;
+            let busy: Vec<String> = plan
+                .sequences
+                .iter()
+                .filter(|s| args.run.is_none_or(|r| r == s.run))
+                .filter(|s| matches!(s.action, Action::Submitted { .. } | Action::Reconcile { .. }))
+                .map(|s| format!("{:05} (job {})", s.run, s.last_job_id.as_deref().unwrap_or("?")))
+                .collect();
+            anyhow::ensure!(
+                busy.is_empty(),
+                "night {night}: run(s) {} still queued or running; wait for them, or cancel them (scancel), then rerun",
+                busy.join(", ")
+            );
+        }
         match args.run {
             None => {
                 // The night's calibration products too: lstchain refuses to overwrite them.

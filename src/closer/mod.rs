@@ -112,6 +112,7 @@ impl Closer<'_> {
             report.status = Status::AlreadyClosed;
             return Ok(report);
         }
+        let started = crate::db::now();
         let hour = self.sequencer.config.closer.not_before_hour;
         let not_before = night.next().date().and_hms_opt(hour, 0, 0).expect("validated hour").and_utc();
         if self.now < not_before && !force {
@@ -198,6 +199,11 @@ impl Closer<'_> {
             return Ok(report);
         }
 
+        if self.rerun_since(night, started)? {
+            report.decisions.push("an operator asked for a rerun while the closer worked: not closing".to_string());
+            report.status = Status::Retrying { runs: Vec::new() };
+            return Ok(report);
+        }
         self.db().set_night_state(night, NightState::Closing)?;
         let problems_before = report.problems.len();
         for sequence in plan.sequences.iter().filter(|s| s.action == Action::Done && s.kind == crate::db::SequenceKind::Data) {
@@ -218,6 +224,11 @@ impl Closer<'_> {
             report.decisions.push(format!("provenance line skipped: {problem}"));
         }
 
+        if self.rerun_since(night, started)? {
+            report.decisions.push("an operator asked for a rerun while the closer worked: not closing".to_string());
+            report.status = Status::Retrying { runs: Vec::new() };
+            return Ok(report);
+        }
         let flag = self.sequencer.layout.night_finished_flag(night);
         let io = |what: &str| {
             let what = what.to_string();
@@ -239,6 +250,11 @@ impl Closer<'_> {
             }
         }
         Ok(report)
+    }
+
+    /// Whether `osa rerun` touched the night since `since` (the closer then leaves it open).
+    fn rerun_since(&self, night: NightDate, since: chrono::NaiveDateTime) -> Result<bool, CloserError> {
+        Ok(self.db().audit_of_night(night)?.iter().any(|e| e.action == AuditAction::Rerun && e.at >= since))
     }
 
     /// Failed tasks of a run's last attempt, with their log tails.

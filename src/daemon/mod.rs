@@ -85,8 +85,23 @@ pub fn running(layout: &Layout) -> bool {
 pub fn take_lock(layout: &Layout) -> anyhow::Result<Flock<std::fs::File>> {
     let path = lock_file(layout);
     std::fs::create_dir_all(path.parent().expect("lock has a folder")).with_context(|| format!("creating {}", path.display()))?;
-    let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).with_context(|| format!("opening {}", path.display()))?;
-    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+    let mut file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).with_context(|| format!("opening {}", path.display()))?;
+    // `osa status` peeks with a shared lock for an instant: try for a second before saying
+    // another daemon runs.
+    let mut attempts = 0;
+    let locked = loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => break Ok(lock),
+            Err((back, e)) if attempts < 10 => {
+                let _ = e;
+                file = back;
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(other) => break Err(other),
+        }
+    };
+    match locked {
         Ok(mut lock) => {
             use std::io::{Seek, Write};
             lock.set_len(0)?;
@@ -174,6 +189,17 @@ async fn serve(options: DaemonOptions, config: Config) -> anyhow::Result<()> {
         }
         if batch.contains(&Trigger::Reload) {
             match Config::load(&options.config_source) {
+                // The lock, state file, logs and watches belong to the root and database the
+                // daemon started with: changing those needs a restart.
+                Ok(new) if new.paths.data_root != config.paths.data_root
+                    || new.paths.osa_dir != config.paths.osa_dir
+                    || new.database_url() != config.database_url()
+                    || new.logging != config.logging
+                    || new.watch != config.watch
+                    || new.schedules != config.schedules =>
+                {
+                    tracing::error!("config not reloaded: data root, database, logging, watch or schedules changed; restart the daemon for those");
+                }
                 Ok(new) => {
                     tracing::info!("config reloaded");
                     config = new;
@@ -191,9 +217,14 @@ async fn serve(options: DaemonOptions, config: Config) -> anyhow::Result<()> {
         let result = tokio::task::spawn_blocking(move || work(&work_config, &source, summaries, poll, close, cleanup, now)).await;
         let at = Utc::now().to_rfc3339();
         match result {
-            Ok(Ok(closed)) => {
-                state.last_cycle_at = Some(at);
-                state.last_error = None;
+            Ok(Ok(WorkOutcome { closed, problems })) => {
+                state.last_cycle_at = Some(at.clone());
+                if problems.is_empty() {
+                    state.last_error = None;
+                } else {
+                    state.last_error = Some(problems.join("; "));
+                    state.last_error_at = Some(at);
+                }
                 if let Some(night) = options.exit_when_closed
                     && closed.contains(&night)
                 {
@@ -220,7 +251,15 @@ async fn serve(options: DaemonOptions, config: Config) -> anyhow::Result<()> {
 }
 
 /// One piece of work; returns the nights closed (now or before).
-fn work(config: &Config, source: &ConfigSource, summaries: BTreeSet<NightDate>, poll: bool, close: bool, cleanup: bool, now: Option<DateTime<Utc>>) -> anyhow::Result<Vec<NightDate>> {
+/// The `osa` binary for job scripts. A binary replaced on disk (an upgrade) shows as
+/// `… (deleted)` in /proc: its path, which now holds the new binary, is what scripts need.
+fn osa_program() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let text = exe.to_string_lossy();
+    Ok(text.strip_suffix(" (deleted)").map(PathBuf::from).unwrap_or(exe))
+}
+
+fn work(config: &Config, source: &ConfigSource, summaries: BTreeSet<NightDate>, poll: bool, close: bool, cleanup: bool, now: Option<DateTime<Utc>>) -> anyhow::Result<WorkOutcome> {
     let db = Db::open(&config.database_url())?;
     let executor = executor::from_config(config);
     let sequencer = Sequencer {
@@ -228,7 +267,7 @@ fn work(config: &Config, source: &ConfigSource, summaries: BTreeSet<NightDate>, 
         layout: Layout::new(config),
         db: &db,
         executor: executor.as_ref(),
-        osa: OsaCommand { program: std::env::current_exe()?, config: source.path().map(std::path::absolute).transpose()? },
+        osa: OsaCommand { program: osa_program()?, config: source.path().map(std::path::absolute).transpose()? },
     };
     let now = now.unwrap_or_else(Utc::now);
     let current = NightDate::current_at(now);
@@ -236,23 +275,39 @@ fn work(config: &Config, source: &ConfigSource, summaries: BTreeSet<NightDate>, 
     let mut considered: BTreeSet<NightDate> = open.iter().copied().filter(|n| *n <= current).collect();
     considered.insert(current);
     considered.extend(summaries);
+    let mut problems = Vec::new();
     if poll {
         let nights: Vec<NightDate> = considered.iter().copied().collect();
-        for (night, result) in sequencer.cycle_nights(&nights)? {
+        let (results, polled) = sequencer.cycle_nights(&nights)?;
+        for (night, result) in results {
             match result {
                 Ok(cycle) => {
                     for (run, job) in &cycle.submitted {
                         tracing::info!(night.date = %night, run.id = run, job.id = %job, "submitted");
                     }
                 }
-                Err(e) => tracing::error!(night.date = %night, "cycle failed: {e}"),
+                Err(e) => {
+                    tracing::error!(night.date = %night, "cycle failed: {e}");
+                    problems.push(format!("night {night}: {e}"));
+                }
             }
+        }
+        if !polled {
+            problems.push("the executor did not answer the poll (job states unknown)".to_string());
         }
     }
     if close {
         let closer = Closer { sequencer: &sequencer, now };
         for record in db.open_nights()? {
-            let report = closer.close(record.night, false, false)?;
+            // One night's trouble (a rejected summary, say) must not keep the others open.
+            let report = match closer.close(record.night, false, false) {
+                Ok(report) => report,
+                Err(e) => {
+                    tracing::error!(night.date = %record.night, "closer failed: {e:#}");
+                    problems.push(format!("night {}: closer failed: {e}", record.night));
+                    continue;
+                }
+            };
             match &report.status {
                 Status::Closed => tracing::info!(night.date = %record.night, verified = report.verified, "night closed"),
                 Status::NeedsHuman => tracing::warn!(night.date = %record.night, "needs a human: {}", report.problems.join("; ")),
@@ -270,7 +325,13 @@ fn work(config: &Config, source: &ConfigSource, summaries: BTreeSet<NightDate>, 
             closed.push(night);
         }
     }
-    Ok(closed)
+    Ok(WorkOutcome { closed, problems })
+}
+
+/// What a piece of work found: nights closed, and trouble that did not stop it.
+struct WorkOutcome {
+    closed: Vec<NightDate>,
+    problems: Vec<String>,
 }
 
 /// Deletes the daemon's log files older than `logging.keep_days`.
@@ -278,7 +339,8 @@ fn clean_logs(config: &Config) {
     let dir = config.resolve(&config.paths.osa_dir).join(&config.logging.dir);
     let limit = std::time::SystemTime::now() - Duration::from_secs(u64::from(config.logging.keep_days) * 86400);
     for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-        if entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t < limit) && std::fs::remove_file(entry.path()).is_ok() {
+        let ours = entry.file_name().to_string_lossy().starts_with("osa-daemon.log");
+        if ours && entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t < limit) && std::fs::remove_file(entry.path()).is_ok() {
             tracing::info!("removed old log {}", entry.path().display());
         }
     }
@@ -287,7 +349,19 @@ fn clean_logs(config: &Config) {
 /// Watches the summary folders (created if missing, so a watch never fails on a fresh root).
 fn watch(config: &Config, tx: mpsc::UnboundedSender<Trigger>) -> anyhow::Result<Box<dyn Watcher + Send>> {
     let handler = move |event: notify::Result<notify::Event>| {
+        use notify::EventKind;
+        use notify::event::{AccessKind, AccessMode};
         if let Ok(event) = event {
+            // Reading a summary (the daemon does, every cycle) is no news: only writes,
+            // creations, renames and removals are.
+            let news = match event.kind {
+                EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+                EventKind::Access(_) | EventKind::Other => false,
+                _ => true,
+            };
+            if !news {
+                return;
+            }
             for path in event.paths {
                 let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
                 if name.starts_with("RunSummary_") || name.starts_with("NightSummary_") {

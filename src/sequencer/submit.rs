@@ -237,7 +237,11 @@ impl Sequencer<'_> {
             });
         }
         let jobs = self.db.jobs_of_night(night)?;
-        for entry in audit {
+        for entry in &audit {
+            // A rerun starts the run afresh: vetoes and lifts before it no longer apply.
+            if entry.run.is_some_and(|run| rerun_at(run).is_some_and(|at| entry.at <= at)) {
+                continue;
+            }
             match (entry.action, entry.run) {
                 (crate::db::AuditAction::Veto, Some(run)) => {
                     known.vetoed.insert(run);
@@ -245,7 +249,10 @@ impl Sequencer<'_> {
                 (crate::db::AuditAction::Unveto, Some(run)) => {
                     known.vetoed.remove(&run);
                     // A lifted veto gives the run a fresh budget of tries.
-                    let before = jobs.iter().filter(|j| j.intent.run == run && j.intent_at <= entry.at).count() as u32;
+                    let before = jobs
+                        .iter()
+                        .filter(|j| j.intent.run == run && j.intent_at <= entry.at && rerun_at(run).is_none_or(|r| j.intent_at > r))
+                        .count() as u32;
                     known.attempts_before_unveto.insert(run, before);
                 }
                 _ => {}
@@ -304,7 +311,9 @@ impl Sequencer<'_> {
 
     /// The daemon's poll cycle: ONE poll for every night given, states stored and interrupted
     /// submissions reconciled once, then each night planned and applied with that snapshot.
-    pub fn cycle_nights(&self, nights: &[NightDate]) -> Result<Vec<(NightDate, Result<Cycle, SequencerError>)>, SequencerError> {
+    /// Also returns whether the executor answered the poll.
+    #[allow(clippy::type_complexity)]
+    pub fn cycle_nights(&self, nights: &[NightDate]) -> Result<(Vec<(NightDate, Result<Cycle, SequencerError>)>, bool), SequencerError> {
         let night = nights.first().copied().unwrap_or_else(NightDate::current);
         self.executor.tend().map_err(|source| SequencerError::Executor { night, run: 0, source })?;
         let snapshot = self.poll();
@@ -312,7 +321,8 @@ impl Sequencer<'_> {
             self.record_states(snapshot)?;
             self.reconcile(snapshot)?;
         }
-        Ok(nights.iter().map(|n| (*n, self.cycle_inner(*n, false, Some(snapshot.as_ref())))).collect())
+        let results = nights.iter().map(|n| (*n, self.cycle_inner(*n, false, Some(snapshot.as_ref())))).collect();
+        Ok((results, snapshot.is_some()))
     }
 
     /// `polled`: the snapshot of a poll already made (and recorded) by the caller.
@@ -323,10 +333,8 @@ impl Sequencer<'_> {
         if !simulate && polled.is_none() {
             self.executor.tend().map_err(|source| SequencerError::Executor { night, run: 0, source })?;
         }
+        // No summary, no row: nights without observations (moon, weather) leave no trace.
         let Some(summary) = self.load_night(night, !simulate)? else {
-            if !simulate {
-                self.db.ensure_night(night)?;
-            }
             return Ok(Cycle { summary: None, plan: None, snapshot: None, submitted: Vec::new() });
         };
         let own;
