@@ -169,3 +169,32 @@ fn the_daemon_survives_a_database_cut_of_30_seconds_and_the_night_still_closes()
 fn mysql_server_url() -> String {
     common::mysql_server_url()
 }
+
+#[test]
+fn reading_a_summary_does_not_wake_the_daemon() {
+    // Schedules that do not fire during the test: only the start-up cycle may run, unless the
+    // daemon's own reads of the summary were taken for news (they were, once).
+    let h = NightHarness::with("local", &unique_night(27), None, |c| {
+        c.schedules.poll = "0 0 0 * * *".to_string();
+        c.schedules.closer = "0 0 0 * * *".to_string();
+        c.watch.debounce_ms = 300;
+    });
+    let mut daemon = h.spawn_daemon(&[]);
+    let state_file = osa::daemon::state_file(&osa::paths::Layout::new(&h.config));
+    let last_cycle = || -> Option<String> {
+        let state: osa::daemon::DaemonState = serde_json::from_slice(&std::fs::read(&state_file).ok()?).ok()?;
+        state.last_cycle_at
+    };
+    let start = Instant::now();
+    while last_cycle().is_none() {
+        assert!(start.elapsed() < Duration::from_secs(30), "{}", h.daemon_log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let settled = last_cycle();
+    std::thread::sleep(Duration::from_secs(6));
+    let later = last_cycle();
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert_eq!(settled, later, "the daemon kept cycling with nothing to do:\n{}", h.daemon_log());
+}
