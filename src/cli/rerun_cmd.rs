@@ -56,9 +56,16 @@ pub fn run(context: &Context, args: RerunArgs) -> anyhow::Result<Outcome> {
         let _lock = sequencer.lock_night(night)?;
         // Jobs still queued or running would write into the folders being moved aside, next to
         // the new attempt: wait for them (or cancel them) first.
+        let mut calibration_files = Vec::new();
         if let Some(summary) = sequencer.load_night(night, false)? {
             let snapshot = sequencer.poll();
             let plan = sequencer.plan(night, &summary.runs, snapshot.as_ref())?;
+            // Rerunning the calibration run redoes the night's calibration products.
+            if let (Some(run), crate::sequencer::plan::Calibration::Tonight { drs4_run, pedcal_run }) = (args.run, &plan.calibration)
+                && run == *pedcal_run
+            {
+                calibration_files = vec![layout.drs4_file(night, *drs4_run), layout.calibration_file(night, *pedcal_run)];
+            }
             let busy: Vec<String> = plan
                 .sequences
                 .iter()
@@ -92,6 +99,9 @@ pub fn run(context: &Context, args: RerunArgs) -> anyhow::Result<Outcome> {
                             move_aside(&entry.path(), &suffix, &mut moved)?;
                         }
                     }
+                }
+                for file in &calibration_files {
+                    move_aside(file, &suffix, &mut moved)?;
                 }
                 move_aside(&layout.night_finished_flag(night), &suffix, &mut moved)?;
             }

@@ -94,6 +94,8 @@ pub fn night_status(sequencer: &Sequencer, db: &Db, night: NightDate, snapshot: 
         return Ok(NightStatus { date: night.to_string(), state, runs: Vec::new(), problems });
     };
     let plan = sequencer.plan(night, &summary.runs, snapshot)?;
+    // Attempts before an `osa rerun` no longer count: their subruns are not "done".
+    let floors = sequencer.known_state(night, snapshot)?.attempt_floor;
     let analysis: BTreeSet<String> = std::fs::read_dir(sequencer.layout.analysis_dir(night))
         .map(|e| e.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
         .unwrap_or_default();
@@ -101,7 +103,8 @@ pub fn night_status(sequencer: &Sequencer, db: &Db, night: NightDate, snapshot: 
     for s in &plan.sequences {
         // Per subrun, the state of its latest attempt.
         let mut latest: BTreeMap<u32, (u32, String, Option<i64>)> = BTreeMap::new();
-        for t in db.tasks_of_run(night, s.run)? {
+        let floor = floors.get(&s.run).copied().unwrap_or(0);
+        for t in db.tasks_of_run(night, s.run)?.into_iter().filter(|t| t.attempt > floor) {
             if latest.get(&t.subrun).is_none_or(|(a, _, _)| t.attempt >= *a) {
                 latest.insert(t.subrun, (t.attempt, t.state, t.exit_code));
             }
@@ -180,7 +183,14 @@ pub fn run(context: &Context, args: StatusArgs) -> anyhow::Result<Outcome> {
     }
     let daemon = &status.daemon;
     match (daemon.running, &daemon.last_error) {
-        (true, None) => println!("daemon: running (pid {}), last cycle {}", or_dash(daemon.pid), or_dash(daemon.last_cycle_at.as_deref())),
+        (true, None) => {
+            println!("daemon: running (pid {}), last cycle {}", or_dash(daemon.pid), or_dash(daemon.last_cycle_at.as_deref()));
+            // A daemon stuck (in an sbatch that never returns, say) still holds its lock.
+            let stale = daemon.last_cycle_at.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).is_some_and(|t| chrono::Utc::now().signed_duration_since(t) > chrono::Duration::minutes(15));
+            if stale {
+                println!("  ! {}", paint("no cycle for more than 15 minutes: is the daemon stuck?", false, context.color));
+            }
+        }
         (true, Some(error)) => println!("daemon: running, {}: {error}", paint("last cycle FAILED", false, context.color)),
         (false, _) => println!("daemon: {}", paint("not running", false, context.color)),
     }
