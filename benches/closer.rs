@@ -31,7 +31,8 @@ fn dd_direct(path: &Path) -> Option<f64> {
 }
 
 fn openssl_multi(cores: usize) -> Option<f64> {
-    let out = Command::new("openssl").args(["speed", "-evp", "sha256", "-multi", &cores.to_string(), "-bytes", "16384", "-seconds", "2"]).output().ok()?;
+    let out =
+        Command::new("openssl").args(["speed", "-evp", "sha256", "-multi", &cores.to_string(), "-bytes", "16384", "-seconds", "2"]).output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let line = text.lines().rev().find(|l| l.trim_start().starts_with("sha256"))?;
     Some(line.split_whitespace().last()?.trim_end_matches('k').parse::<f64>().ok()? * 1000.0 / 1e6)
@@ -43,7 +44,12 @@ fn measure_merge(config: &str, date: &str) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let elapsed = start.elapsed();
     let peak = getrusage(UsageWho::RUSAGE_CHILDREN).map(|u| u.max_rss()).unwrap_or(0);
-    println!("provenance merge, whole process: {:.1} s, peak RSS {:.1} MB ({})", elapsed.as_secs_f64(), peak as f64 / 1024.0, String::from_utf8_lossy(&out.stdout).trim());
+    println!(
+        "provenance merge, whole process: {:.1} s, peak RSS {:.1} MB ({})",
+        elapsed.as_secs_f64(),
+        peak as f64 / 1024.0,
+        String::from_utf8_lossy(&out.stdout).trim()
+    );
 }
 
 fn main() {
@@ -77,7 +83,13 @@ fn main() {
     let checked = verify(small.iter().map(product).collect());
     let small_time = start.elapsed().as_secs_f64();
     assert!(checked.iter().all(|c| c.sha256.len() == 64));
-    println!("verify + hash 30 000 files of 16 KiB{}: {:.2} s, {:.0} files/s, {:.0} MB/s", if cold { " (cold cache)" } else { "" }, small_time, 30_000.0 / small_time, 30_000.0 * 16384.0 / small_time / 1e6);
+    println!(
+        "verify + hash 30 000 files of 16 KiB{}: {:.2} s, {:.0} files/s, {:.0} MB/s",
+        if cold { " (cold cache)" } else { "" },
+        small_time,
+        30_000.0 / small_time,
+        30_000.0 * 16384.0 / small_time / 1e6
+    );
 
     let dd = dd_direct(&big[0]);
     let cold = drop_caches();
@@ -87,7 +99,12 @@ fn main() {
     assert!(checked.iter().all(|c| c.sha256.len() == 64));
     let big_rate = (3 * gib) as f64 * (1u64 << 30) as f64 / big_time / 1e6;
     let openssl = openssl_multi(cores);
-    println!("verify + hash 3 files of {gib} GiB{}: {:.1} s, {:.0} MB/s", if cold { " (cold cache)" } else { " (page cache: drop_caches not allowed)" }, big_time, big_rate);
+    println!(
+        "verify + hash 3 files of {gib} GiB{}: {:.1} s, {:.0} MB/s",
+        if cold { " (cold cache)" } else { " (page cache: drop_caches not allowed)" },
+        big_time,
+        big_rate
+    );
     println!("  disk read, dd iflag=direct bs=4M: {}", dd.map(|d| format!("{d:.0} MB/s")).unwrap_or_else(|| "unavailable".to_string()));
     println!("  openssl speed -evp sha256 -multi {cores}: {}", openssl.map(|o| format!("{o:.0} MB/s")).unwrap_or_else(|| "unavailable".to_string()));
     if let Some(limit) = [dd, openssl].into_iter().flatten().reduce(f64::min) {
@@ -109,7 +126,12 @@ fn main() {
     for run in 10_000..10_200u32 {
         for subrun in 0..subruns {
             let tag_run = format!("{run:05}");
-            let mut batch = vec![record(vec![("session_id", json!(format!("20260105{tag_run}"))), ("name", json!(tag_run)), ("startTime", json!("2026-01-05T21:00:00.000000")), ("system", json!({"host": "cp01", "slurm_job": format!("4800_{subrun}")}))])];
+            let mut batch = vec![record(vec![
+                ("session_id", json!(format!("20260105{tag_run}"))),
+                ("name", json!(tag_run)),
+                ("startTime", json!("2026-01-05T21:00:00.000000")),
+                ("system", json!({"host": "cp01", "slurm_job": format!("4800_{subrun}")})),
+            ])];
             let files = [
                 ("R0SubrunDataset", format!("/data/R0G/20260105/LST-1.1.Run{run}.{subrun:04}.fits.fz")),
                 ("DL1SubrunDataset", format!("/data/running_analysis/20260105/v0.10/dl1_LST-1.Run{run}.{subrun:04}.h5")),
@@ -119,14 +141,39 @@ fn main() {
             for (i, step) in ["r0_to_dl1", "dl1ab", "check_dl1"].iter().enumerate() {
                 let id = format!("{run}{subrun:04}{i}");
                 let tag = format!("{step}:{tag_run}");
-                batch.push(record(vec![("activity_id", json!(id)), ("name", json!(step)), ("startTime", json!("2026-01-05T21:00:00.000000")), ("in_session", json!(format!("20260105{tag_run}"))), ("agent_name", json!("lstanalyzer")), ("subrun", json!(subrun)), ("session_tag", json!(tag))]));
-                batch.push(record(vec![("activity_id", json!(id)), ("parameters", json!({"arguments": ["--input-file=x", "--output-dir=y"]})), ("session_tag", json!(tag))]));
+                batch.push(record(vec![
+                    ("activity_id", json!(id)),
+                    ("name", json!(step)),
+                    ("startTime", json!("2026-01-05T21:00:00.000000")),
+                    ("in_session", json!(format!("20260105{tag_run}"))),
+                    ("agent_name", json!("lstanalyzer")),
+                    ("subrun", json!(subrun)),
+                    ("session_tag", json!(tag)),
+                ]));
+                batch.push(record(vec![
+                    ("activity_id", json!(id)),
+                    ("parameters", json!({"arguments": ["--input-file=x", "--output-dir=y"]})),
+                    ("session_tag", json!(tag)),
+                ]));
                 for (link, role, (name, path)) in [("used_id", "used_role", &files[i]), ("generated_id", "generated_role", &files[i + 1])] {
                     let entity = osa::provenance::entity_id(Path::new(path));
-                    batch.push(record(vec![("entity_id", json!(entity)), ("name", json!(name)), ("filepath", json!(path)), ("hash", json!("ab".repeat(32))), ("hash_type", json!("sha256")), ("session_tag", json!(tag))]));
+                    batch.push(record(vec![
+                        ("entity_id", json!(entity)),
+                        ("name", json!(name)),
+                        ("filepath", json!(path)),
+                        ("hash", json!("ab".repeat(32))),
+                        ("hash_type", json!("sha256")),
+                        ("session_tag", json!(tag)),
+                    ]));
                     batch.push(record(vec![("activity_id", json!(id)), (link, json!(entity)), (role, json!(name)), ("session_tag", json!(tag))]));
                 }
-                batch.push(record(vec![("activity_id", json!(id)), ("endTime", json!("2026-01-05T21:10:00.000000")), ("status", json!("ok")), ("return_code", json!(0)), ("session_tag", json!(tag))]));
+                batch.push(record(vec![
+                    ("activity_id", json!(id)),
+                    ("endTime", json!("2026-01-05T21:10:00.000000")),
+                    ("status", json!("ok")),
+                    ("return_code", json!(0)),
+                    ("session_tag", json!(tag)),
+                ]));
             }
             writer.append(&batch).unwrap();
         }

@@ -135,7 +135,8 @@ fn main() {
         }
     }
     let executor = Frozen(Snapshot { tasks });
-    let sequencer = Sequencer { config: &config, layout, db: &db, executor: &executor, osa: OsaCommand { program: "/usr/bin/osa".into(), config: None } };
+    let sequencer =
+        Sequencer { config: &config, layout, db: &db, executor: &executor, osa: OsaCommand { program: "/usr/bin/osa".into(), config: None } };
     let start = Instant::now();
     let results = sequencer.cycle_nights(&[night]).unwrap();
     let plan = results[0].1.as_ref().unwrap().plan.as_ref().unwrap();

@@ -90,9 +90,21 @@ fn records(night: NightDate, run: u32, subruns: u32, t0: NaiveDateTime) -> RunRe
                 software: Some("lstchain 0.10.12".into()),
             });
             out.provenance.used.push(ProvLink { activity_id: activity.clone(), entity_id: format!("e-{run}-{s}-{i}"), role: "input".into() });
-            out.provenance.generated.push(ProvLink { activity_id: activity.clone(), entity_id: format!("e-{run}-{s}-{}", i + 1), role: "output".into() });
-            out.provenance.associations.push(ProvAssociation { activity_id: activity.clone(), agent_id: "lstanalyzer".into(), role: "operator".into() });
-            out.provenance.parameters.push(ProvParameter { activity_id: activity, name: "config".into(), value: "lstchain_standard_config.json".into() });
+            out.provenance.generated.push(ProvLink {
+                activity_id: activity.clone(),
+                entity_id: format!("e-{run}-{s}-{}", i + 1),
+                role: "output".into(),
+            });
+            out.provenance.associations.push(ProvAssociation {
+                activity_id: activity.clone(),
+                agent_id: "lstanalyzer".into(),
+                role: "operator".into(),
+            });
+            out.provenance.parameters.push(ProvParameter {
+                activity_id: activity,
+                name: "config".into(),
+                value: "lstchain_standard_config.json".into(),
+            });
         }
     }
     out

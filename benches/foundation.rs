@@ -30,12 +30,20 @@ fn main() {
     let mut v1 = String::new();
     for r in 0..RUNS {
         let run = 10_000 + r;
-        let kind = match r { 0 => "PEDESTAL", 1 => "CALIBRATION", _ => "DATA" };
+        let kind = match r {
+            0 => "PEDESTAL",
+            1 => "CALIBRATION",
+            _ => "DATA",
+        };
         for s in 1..=SUBRUNS {
             let minute = (r * 2 + s / 60) % 60;
             let hour = 21 + (r * 2 + s / 60) / 60;
             let (day, hour) = if hour >= 24 { (13, hour - 24) } else { (12, hour) };
-            let _ = writeln!(v1, "{run} {s} {kind} 2020-01-{day} {hour:02}:{minute:02}:{:02} Crab-W0.40+180 16450 7.9 05:34:31 22:00:52 DEFAULT No_Test stdHV No_Filter", s % 60);
+            let _ = writeln!(
+                v1,
+                "{run} {s} {kind} 2020-01-{day} {hour:02}:{minute:02}:{:02} Crab-W0.40+180 16450 7.9 05:34:31 22:00:52 DEFAULT No_Test stdHV No_Filter",
+                s % 60
+            );
         }
     }
     let v1_file = dir.path().join("NightSummary_20200113_LST1.txt");

@@ -64,7 +64,13 @@ fn main() {
     let mut sacct = String::new();
     for i in 0..30_000u32 {
         let (job, task) = (100_000 + i / 150, i % 150);
-        let _ = writeln!(squeue, "{job}_{task}|{job}|{task}|LST1_{:05}|RUNNING|None|cp{:02}|osa:2026-01-05:{}:1", 10_000 + i / 150, i % 40, 10_000 + i / 150);
+        let _ = writeln!(
+            squeue,
+            "{job}_{task}|{job}|{task}|LST1_{:05}|RUNNING|None|cp{:02}|osa:2026-01-05:{}:1",
+            10_000 + i / 150,
+            i % 40,
+            10_000 + i / 150
+        );
         let _ = writeln!(
             sacct,
             "{job}_{task}|LST1_{:05}|COMPLETED|0:0|1862||cp01|2026-01-05T21:00:00|2026-01-05T21:31:02|osa:2026-01-05:{}:1",

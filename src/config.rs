@@ -216,16 +216,8 @@ impl Default for SlurmConfig {
     fn default() -> Self {
         Self {
             account: "dpps".to_string(),
-            calibration: SlurmJobConfig {
-                partition: "short".to_string(),
-                time: "01:15:00".to_string(),
-                mem_per_cpu: "3G".to_string(),
-            },
-            data: SlurmJobConfig {
-                partition: "short".to_string(),
-                time: "01:15:00".to_string(),
-                mem_per_cpu: "6G".to_string(),
-            },
+            calibration: SlurmJobConfig { partition: "short".to_string(), time: "01:15:00".to_string(), mem_per_cpu: "3G".to_string() },
+            data: SlurmJobConfig { partition: "short".to_string(), time: "01:15:00".to_string(), mem_per_cpu: "6G".to_string() },
             extra_sbatch_args: Vec::new(),
             bin_dir: None,
         }
@@ -347,7 +339,14 @@ pub struct AnalysisConfig {
 
 fn step(name: &str, program: &str, args: &[&str], inputs: &[&str], outputs: &[&str]) -> StepConfig {
     let strings = |list: &[&str]| list.iter().map(|s| s.to_string()).collect();
-    StepConfig { name: name.to_string(), program: program.to_string(), args: strings(args), inputs: strings(inputs), outputs: strings(outputs), ..StepConfig::default() }
+    StepConfig {
+        name: name.to_string(),
+        program: program.to_string(),
+        args: strings(args),
+        inputs: strings(inputs),
+        outputs: strings(outputs),
+        ..StepConfig::default()
+    }
 }
 
 impl Default for AnalysisConfig {
@@ -404,13 +403,7 @@ impl Default for AnalysisConfig {
                 step(
                     "check_dl1",
                     "lstchain_check_dl1",
-                    &[
-                        "--input-file={dl1b_file}",
-                        "--output-dir={analysis_dir}/{dl1_prod_id}",
-                        "--muons-dir={analysis_dir}",
-                        "--omit-pdf",
-                        "--batch",
-                    ],
+                    &["--input-file={dl1b_file}", "--output-dir={analysis_dir}/{dl1_prod_id}", "--muons-dir={analysis_dir}", "--omit-pdf", "--batch"],
                     &["{dl1b_file}"],
                     &["{datacheck_file}"],
                 )
@@ -467,13 +460,7 @@ pub struct KnownFailure {
 
 impl Default for KnownFailure {
     fn default() -> Self {
-        Self {
-            name: String::new(),
-            slurm_state: None,
-            exit_code: None,
-            log_regex: None,
-            action: FailureAction::NeedsHuman,
-        }
+        Self { name: String::new(), slurm_state: None, exit_code: None, log_regex: None, action: FailureAction::NeedsHuman }
     }
 }
 
@@ -686,13 +673,10 @@ impl Config {
     /// Reads a file; unknown keys are collected (all of them, not just the first) and reported
     /// as problems, since a misspelt key silently falling back to a default is the worst case.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         let mut config = Self::from_toml(&text).map_err(|e| match e {
             ConfigError::Syntax { source, .. } => ConfigError::Syntax { path: path.to_path_buf(), source },
-            ConfigError::Invalid { problems, .. } => {
-                ConfigError::Invalid { path: path.display().to_string(), problems }
-            }
+            ConfigError::Invalid { problems, .. } => ConfigError::Invalid { path: path.display().to_string(), problems },
             other => other,
         })?;
         config.config_dir = path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p }.to_path_buf());
@@ -703,16 +687,12 @@ impl Config {
         let syntax = |source| ConfigError::Syntax { path: PathBuf::from("<text>"), source: Box::new(source) };
         let deserializer = toml::Deserializer::parse(text).map_err(syntax)?;
         let mut unknown = Vec::new();
-        let config: Config = serde_ignored::deserialize(deserializer, |key| unknown.push(key.to_string()))
-            .map_err(syntax)?;
+        let config: Config = serde_ignored::deserialize(deserializer, |key| unknown.push(key.to_string())).map_err(syntax)?;
         if unknown.is_empty() {
             return Ok(config);
         }
         unknown.sort();
-        let problems = unknown
-            .into_iter()
-            .map(|key| Problem { key, message: "unknown key (misspelt, or from a newer osa?)".to_string() })
-            .collect();
+        let problems = unknown.into_iter().map(|key| Problem { key, message: "unknown key (misspelt, or from a newer osa?)".to_string() }).collect();
         Err(ConfigError::Invalid { path: "<text>".to_string(), problems })
     }
 
@@ -722,11 +702,7 @@ impl Config {
         if let Some(root) = lookup(ENV_DATA_ROOT).filter(|v| !v.is_empty()) {
             let path = PathBuf::from(&root);
             if !path.is_absolute() {
-                return Err(ConfigError::Env {
-                    var: ENV_DATA_ROOT,
-                    value: root,
-                    message: "must be an absolute path".to_string(),
-                });
+                return Err(ConfigError::Env { var: ENV_DATA_ROOT, value: root, message: "must be an absolute path".to_string() });
             }
             self.paths.data_root = path;
         }
@@ -734,9 +710,7 @@ impl Config {
             self.database.url = url;
         }
         if let Some(kind) = lookup(ENV_EXECUTOR).filter(|v| !v.is_empty()) {
-            self.executor.kind = kind
-                .parse()
-                .map_err(|message| ConfigError::Env { var: ENV_EXECUTOR, value: kind.clone(), message })?;
+            self.executor.kind = kind.parse().map_err(|message| ConfigError::Env { var: ENV_EXECUTOR, value: kind.clone(), message })?;
         }
         Ok(())
     }
@@ -744,11 +718,7 @@ impl Config {
     /// Checks every value; all problems are reported together, each with its key.
     pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
         let problems = self.problems();
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigError::Invalid { path: origin.to_string(), problems })
-        }
+        if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid { path: origin.to_string(), problems }) }
     }
 
     pub fn problems(&self) -> Vec<Problem> {
@@ -807,10 +777,7 @@ impl Config {
                 bad(key, format!("{value:?} must be a single folder name"));
             }
         }
-        for (list, steps) in [
-            ("analysis.calibration_steps", &self.analysis.calibration_steps),
-            ("analysis.data_steps", &self.analysis.data_steps),
-        ] {
+        for (list, steps) in [("analysis.calibration_steps", &self.analysis.calibration_steps), ("analysis.data_steps", &self.analysis.data_steps)] {
             if steps.is_empty() {
                 bad(list, "needs at least one step".to_string());
             }
@@ -876,11 +843,9 @@ impl Config {
             }
         }
 
-        for (key, cron) in [
-            ("schedules.poll", &self.schedules.poll),
-            ("schedules.closer", &self.schedules.closer),
-            ("schedules.cleanup", &self.schedules.cleanup),
-        ] {
+        for (key, cron) in
+            [("schedules.poll", &self.schedules.poll), ("schedules.closer", &self.schedules.closer), ("schedules.cleanup", &self.schedules.cleanup)]
+        {
             if let Err(message) = check_cron(cron) {
                 bad(key, message);
             }
@@ -935,16 +900,7 @@ impl Config {
 }
 
 /// SLURM job states the known-failure table may name.
-pub const SLURM_STATES: &[&str] = &[
-    "BOOT_FAIL",
-    "CANCELLED",
-    "DEADLINE",
-    "FAILED",
-    "NODE_FAIL",
-    "OUT_OF_MEMORY",
-    "PREEMPTED",
-    "TIMEOUT",
-];
+pub const SLURM_STATES: &[&str] = &["BOOT_FAIL", "CANCELLED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "TIMEOUT"];
 
 /// Hides the password of a `scheme://user:password@host` URL for messages and `config show`.
 pub fn redact_url(url: &str) -> String {
@@ -1036,9 +992,7 @@ fn is_slurm_time(text: &str) -> bool {
         return false;
     }
     let parts: Vec<&str> = clock.split(':').collect();
-    !parts.is_empty()
-        && parts.len() <= 3
-        && parts.iter().all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
+    !parts.is_empty() && parts.len() <= 3 && parts.iter().all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn is_slurm_memory(text: &str) -> bool {

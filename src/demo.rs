@@ -91,13 +91,7 @@ pub fn plan_runs(night: NightDate, options: &DemoOptions) -> Vec<DemoRun> {
     let calibration_subruns = options.subruns.min(2);
     let mut runs = vec![
         DemoRun { run: first, run_type: RunType::Drs4, subruns: calibration_subruns, source: None, start: evening },
-        DemoRun {
-            run: first + 1,
-            run_type: RunType::Pedcalib,
-            subruns: calibration_subruns,
-            source: None,
-            start: evening + Duration::minutes(10),
-        },
+        DemoRun { run: first + 1, run_type: RunType::Pedcalib, subruns: calibration_subruns, source: None, start: evening + Duration::minutes(10) },
     ];
     for i in 0..options.data_runs {
         runs.push(DemoRun {
@@ -189,7 +183,10 @@ fn run_summary_text(night: NightDate, runs: &[DemoRun]) -> String {
         let _ = writeln!(
             out,
             "{},{},{},PBFHEAD_DEMO,0,{ucts},{start},{ucts},12,0,{},ucts",
-            run.run, run.subruns, run.run_type, 4_000_000_000u64 + u64::from(run.run)
+            run.run,
+            run.subruns,
+            run.run_type,
+            4_000_000_000u64 + u64::from(run.run)
         );
     }
     out

@@ -44,9 +44,7 @@ impl NightDate {
         if text.len() != 8 || !text.bytes().all(|b| b.is_ascii_digit()) {
             return Err(NightDateError { text: text.to_string() });
         }
-        NaiveDate::parse_from_str(text, "%Y%m%d")
-            .map(Self)
-            .map_err(|_| NightDateError { text: text.to_string() })
+        NaiveDate::parse_from_str(text, "%Y%m%d").map(Self).map_err(|_| NightDateError { text: text.to_string() })
     }
 
     pub fn date(&self) -> NaiveDate {

@@ -100,11 +100,7 @@ impl Layout {
                 other => normal.push(other),
             }
         }
-        if normal.starts_with(&self.root) {
-            Ok(normal)
-        } else {
-            Err(OutsideDataRoot { path: path.to_path_buf(), root: self.root.clone() })
-        }
+        if normal.starts_with(&self.root) { Ok(normal) } else { Err(OutsideDataRoot { path: path.to_path_buf(), root: self.root.clone() }) }
     }
 
     // ---- inputs (read only) ----
@@ -135,10 +131,7 @@ impl Layout {
     /// (`NightSummary_YYYYMMDD_LST1.txt`) files, in that order.
     pub fn night_summary_files(&self, night: NightDate) -> [PathBuf; 2] {
         let n = night.compact();
-        [
-            self.night_summary.join(format!("NightSummary_{n}.txt")),
-            self.night_summary.join(format!("NightSummary_{n}_LST1.txt")),
-        ]
+        [self.night_summary.join(format!("NightSummary_{n}.txt")), self.night_summary.join(format!("NightSummary_{n}_LST1.txt"))]
     }
 
     /// `RunCatalog_YYYYMMDD.ecsv`
@@ -188,22 +181,16 @@ impl Layout {
     }
 
     pub fn interleaved_file(&self, night: NightDate, run: u32, subrun: u32) -> PathBuf {
-        self.analysis_dir(night)
-            .join("interleaved")
-            .join(format!("interleaved_LST-1.Run{}.h5", run_subrun(run, subrun)))
+        self.analysis_dir(night).join("interleaved").join(format!("interleaved_LST-1.Run{}.h5", run_subrun(run, subrun)))
     }
 
     /// DL1b subrun file, under the cleaning level's folder.
     pub fn dl1b_file(&self, night: NightDate, run: u32, subrun: u32) -> PathBuf {
-        self.analysis_dir(night)
-            .join(&self.dl1_prod_id)
-            .join(format!("dl1_LST-1.Run{}.h5", run_subrun(run, subrun)))
+        self.analysis_dir(night).join(&self.dl1_prod_id).join(format!("dl1_LST-1.Run{}.h5", run_subrun(run, subrun)))
     }
 
     pub fn datacheck_file(&self, night: NightDate, run: u32, subrun: u32) -> PathBuf {
-        self.analysis_dir(night)
-            .join(&self.dl1_prod_id)
-            .join(format!("datacheck_dl1_LST-1.Run{}.h5", run_subrun(run, subrun)))
+        self.analysis_dir(night).join(&self.dl1_prod_id).join(format!("datacheck_dl1_LST-1.Run{}.h5", run_subrun(run, subrun)))
     }
 
     /// The night's provenance log (`prov.log`, as LSTOSA), appended by every task under a lock.
@@ -293,7 +280,10 @@ mod tests {
         assert_eq!(l.history_file(n, 12003, Some(42)), Path::new("/data/running_analysis/20260105/v0.10/sequence_LST1_12003.0042.history"));
         assert_eq!(l.history_file(n, 12002, None), Path::new("/data/running_analysis/20260105/v0.10/sequence_LST1_12002.history"));
         assert_eq!(l.dl1b_file(n, 12003, 42), Path::new("/data/running_analysis/20260105/v0.10/tailcut84/dl1_LST-1.Run12003.0042.h5"));
-        assert_eq!(l.interleaved_file(n, 12003, 1), Path::new("/data/running_analysis/20260105/v0.10/interleaved/interleaved_LST-1.Run12003.0001.h5"));
+        assert_eq!(
+            l.interleaved_file(n, 12003, 1),
+            Path::new("/data/running_analysis/20260105/v0.10/interleaved/interleaved_LST-1.Run12003.0001.h5")
+        );
         assert_eq!(l.dl1_run_file(n, 12003), Path::new("/data/DL1/20260105/v0.10/tailcut84/dl1_LST-1.Run12003.h5"));
         assert_eq!(
             l.calibration_file(n, 12002),

@@ -121,7 +121,11 @@ fn rerun_of_a_closed_night_keeps_the_old_records_and_closes_a_new_attempt() {
     let out = h.osa(&["rerun", "--date", &h.night.to_string(), "--reason", "new calibration"], &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let night_dir = layout.analysis_dir(h.night);
-    let aside: Vec<_> = std::fs::read_dir(night_dir.parent().unwrap()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().contains(".before-rerun-")).collect();
+    let aside: Vec<_> = std::fs::read_dir(night_dir.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".before-rerun-"))
+        .collect();
     assert_eq!(aside.len(), 1, "the previous attempt's files are kept aside");
     assert!(!h.db().night(h.night).unwrap().unwrap().closed);
 

@@ -124,10 +124,7 @@ fn sqlite_uses_wal_so_the_daemon_and_cli_share_the_file() {
 #[test]
 fn migrate_creates_the_mysql_database_when_missing() {
     let t = TestDb::mysql();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_osa"))
-        .args(["db", "migrate", "--url", &t.url])
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_osa")).args(["db", "migrate", "--url", &t.url]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("applied 20261123000001, 20261124000001, 20261125000001"));
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_osa")).args(["db", "status", "--url", &t.url, "--json"]).output().unwrap();

@@ -128,7 +128,8 @@ fn sequences_are_replaced_as_a_whole(t: &TestDb) {
         calibration_night: None,
     };
     db.replace_sequences(night(), &[seq(1, None, 12002, SequenceKind::Calibration), seq(2, Some(1), 12003, SequenceKind::Data)]).unwrap();
-    let replan = [seq(1, None, 12002, SequenceKind::Calibration), seq(2, Some(1), 12003, SequenceKind::Data), seq(3, Some(1), 12004, SequenceKind::Data)];
+    let replan =
+        [seq(1, None, 12002, SequenceKind::Calibration), seq(2, Some(1), 12003, SequenceKind::Data), seq(3, Some(1), 12004, SequenceKind::Data)];
     db.replace_sequences(night(), &replan).unwrap();
     assert_eq!(db.sequences_of_night(night()).unwrap(), replan);
 }
@@ -249,7 +250,11 @@ fn provenance_batch(run: u32, subruns: u32) -> ProvBatch {
         batch.used.push(ProvLink { activity_id: activity.clone(), entity_id: input, role: "R0 subrun".to_string() });
         batch.generated.push(ProvLink { activity_id: activity.clone(), entity_id: output, role: "DL1 subrun".to_string() });
         batch.associations.push(ProvAssociation { activity_id: activity.clone(), agent_id: "lstanalyzer".to_string(), role: "operator".to_string() });
-        batch.parameters.push(ProvParameter { activity_id: activity, name: "config".to_string(), value: "lstchain_standard_config.json".to_string() });
+        batch.parameters.push(ProvParameter {
+            activity_id: activity,
+            name: "config".to_string(),
+            value: "lstchain_standard_config.json".to_string(),
+        });
     }
     batch
 }

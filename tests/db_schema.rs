@@ -8,10 +8,7 @@ use std::collections::BTreeSet;
 use diesel::prelude::*;
 
 fn folders(backend: &str) -> BTreeSet<String> {
-    std::fs::read_dir(format!("sql/{backend}"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect()
+    std::fs::read_dir(format!("sql/{backend}")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
 }
 
 #[test]
@@ -40,7 +37,23 @@ fn create_table_names(backend: &str) -> Vec<String> {
 fn both_backends_create_the_same_tables() {
     let mysql = create_table_names("mysql");
     assert_eq!(mysql, create_table_names("sqlite"));
-    for table in ["nights", "runs", "sequences", "jobs", "tasks", "history", "outputs", "prov_activities", "prov_entities", "prov_used", "prov_generated", "prov_agents", "prov_associations", "prov_parameters", "audit_log"] {
+    for table in [
+        "nights",
+        "runs",
+        "sequences",
+        "jobs",
+        "tasks",
+        "history",
+        "outputs",
+        "prov_activities",
+        "prov_entities",
+        "prov_used",
+        "prov_generated",
+        "prov_agents",
+        "prov_associations",
+        "prov_parameters",
+        "audit_log",
+    ] {
         assert!(mysql.iter().any(|t| t == table), "table {table} missing");
     }
 }

@@ -75,13 +75,8 @@ fn a_timed_out_sbatch_is_reconciled_by_comment_not_resubmitted() {
     osa::demo::make_night(&layout, night, &osa::demo::DemoOptions { data_runs: 1, subruns: 2, events: 20, ..Default::default() }).unwrap();
     let db = osa::db::Db::open(&config.database_url()).unwrap();
     let scheduler = FlakyScheduler::default();
-    let sequencer = Sequencer {
-        config: &config,
-        layout,
-        db: &db,
-        executor: &scheduler,
-        osa: OsaCommand { program: "/usr/bin/osa".into(), config: None },
-    };
+    let sequencer =
+        Sequencer { config: &config, layout, db: &db, executor: &scheduler, osa: OsaCommand { program: "/usr/bin/osa".into(), config: None } };
     let cycle = sequencer.cycle(night, false).unwrap();
     assert_eq!(cycle.submitted.len(), 2, "{:?}", cycle.submitted);
     assert_eq!(cycle.submitted[0].1, "101", "the job queued by the timed-out sbatch is the calibration's");

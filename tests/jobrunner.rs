@@ -40,7 +40,8 @@ impl JobHarness {
         let config_file = dir.path().join("osa.toml");
         std::fs::write(&config_file, config.to_toml()).unwrap();
         let night: NightDate = "2026-02-10".parse().unwrap();
-        let made = make_night(&Layout::new(&config), night, &DemoOptions { data_runs: 1, subruns: 2, events: EVENTS, ..DemoOptions::default() }).unwrap();
+        let made =
+            make_night(&Layout::new(&config), night, &DemoOptions { data_runs: 1, subruns: 2, events: EVENTS, ..DemoOptions::default() }).unwrap();
         let runs = made.runs.iter().map(|r| r.run).collect();
         Self { dir, config_file, config, night, runs }
     }
@@ -134,7 +135,12 @@ fn a_step_failing_once_succeeds_on_its_second_try_and_history_shows_both() {
     assert!(text(&out).contains("Resource temporarily unavailable"), "the failed try's output is in the task log");
     assert_eq!(
         h.history(0),
-        [("lstchain_data_r0_to_dl1".to_string(), 0), ("lstchain_dl1ab".to_string(), 1), ("lstchain_dl1ab".to_string(), 0), ("lstchain_check_dl1".to_string(), 0)]
+        [
+            ("lstchain_data_r0_to_dl1".to_string(), 0),
+            ("lstchain_dl1ab".to_string(), 1),
+            ("lstchain_dl1ab".to_string(), 0),
+            ("lstchain_check_dl1".to_string(), 0)
+        ]
     );
     let db = Db::open(&h.config.database_url()).unwrap();
     let failed: Vec<_> = db.history_of_subrun(h.night, h.runs[2], 0).unwrap().into_iter().filter(|r| r.return_code != 0).collect();

@@ -24,7 +24,14 @@ fn sixteen_tasks_appending_at_once_write_only_whole_lines() {
                 for batch in 0..BATCHES {
                     // Long payloads make torn writes likely if the lock did not hold.
                     let records: Vec<_> = (0..PER_BATCH)
-                        .map(|i| record(vec![("activity_id", json!(format!("t{task}b{batch}"))), ("name", json!("r0_to_dl1")), ("seq", json!(i)), ("pad", json!("x".repeat(3000)))]))
+                        .map(|i| {
+                            record(vec![
+                                ("activity_id", json!(format!("t{task}b{batch}"))),
+                                ("name", json!("r0_to_dl1")),
+                                ("seq", json!(i)),
+                                ("pad", json!("x".repeat(3000))),
+                            ])
+                        })
                         .collect();
                     writer.append(&records).unwrap();
                 }
@@ -52,13 +59,8 @@ fn every_record_of_lstosas_night_log_is_read_and_warnings_are_reported() {
     let total = std::fs::read_to_string(path).unwrap().lines().count();
     let mut kinds = Vec::new();
     let problems = read_log(path, |_, r| kinds.push(r.kind())).unwrap();
-    let warnings: Vec<usize> = std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| l.starts_with("WARNING"))
-        .map(|(i, _)| i + 1)
-        .collect();
+    let warnings: Vec<usize> =
+        std::fs::read_to_string(path).unwrap().lines().enumerate().filter(|(_, l)| l.starts_with("WARNING")).map(|(i, _)| i + 1).collect();
     assert_eq!(problems.iter().map(|p| p.line).collect::<Vec<_>>(), warnings, "{problems:?}");
     assert!(problems.iter().all(|p| p.file == path && p.message.contains("no __PROV__ framing")));
     assert_eq!(kinds.len() + problems.len(), total);

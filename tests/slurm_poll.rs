@@ -22,7 +22,18 @@ fn one_squeue_and_one_sacct_per_poll_over_50_jobs() {
     let mut ids = Vec::new();
     for run in 0..50 {
         let out = Command::new("sbatch")
-            .args(["--parsable", "-H", "--wrap=true", "-p", "short", "--mem-per-cpu=10M", "-o", "/dev/null", "-J", &format!("LST1_{:05}", 40000 + run)])
+            .args([
+                "--parsable",
+                "-H",
+                "--wrap=true",
+                "-p",
+                "short",
+                "--mem-per-cpu=10M",
+                "-o",
+                "/dev/null",
+                "-J",
+                &format!("LST1_{:05}", 40000 + run),
+            ])
             .arg(format!("--comment=osa:2033-01-01:{}:1", 40000 + run))
             .output()
             .unwrap();

@@ -28,12 +28,19 @@ fn status_json_follows_its_schema_and_the_table_reads_on_a_terminal() {
         .arg("tests/status.schema.json")
         .output()
         .unwrap();
-    assert!(check.status.success(), "status JSON does not follow its schema (or jsonschema is missing: pip install -r tests/requirements.txt):\n{}", String::from_utf8_lossy(&check.stderr));
+    assert!(
+        check.status.success(),
+        "status JSON does not follow its schema (or jsonschema is missing: pip install -r tests/requirements.txt):\n{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
 
     // On a terminal: tmux runs it, capture-pane reads the screen with its colours.
     let session = format!("osa-status-{}", std::process::id());
     let command = format!("{} --config {} status --date {}; sleep 30", env!("CARGO_BIN_EXE_osa"), h.config_file.display(), h.night);
-    let started = Command::new("tmux").args(["new-session", "-d", "-s", &session, "-x", "200", "-y", "40", &command]).status().expect("tmux is installed by scripts/install-deps.sh");
+    let started = Command::new("tmux")
+        .args(["new-session", "-d", "-s", &session, "-x", "200", "-y", "40", &command])
+        .status()
+        .expect("tmux is installed by scripts/install-deps.sh");
     assert!(started.success());
     let mut screen = String::new();
     for _ in 0..50 {

@@ -163,7 +163,8 @@ fn crlf_line_endings_and_a_bom_read_like_the_clean_file() {
 #[test]
 fn wrong_column_count_is_rejected_with_its_line() {
     let files = Files::new();
-    let text = V2.replace("02100   2 CALI  2020-03-02 21:58:05 0002 1583186285123456789 5123456501 nan nan nan", "02100   2 CALI  2020-03-02 21:58:05 0002");
+    let text =
+        V2.replace("02100   2 CALI  2020-03-02 21:58:05 0002 1583186285123456789 5123456501 nan nan nan", "02100   2 CALI  2020-03-02 21:58:05 0002");
     let file = files.write("NightSummary_20200302.txt", &text);
     let (path, problems) = rejected(summary::load(&file));
     assert_eq!(path, file);
@@ -259,7 +260,10 @@ fn unknown_type_is_kept_with_a_warning() {
 #[test]
 fn operator_edited_types_are_understood() {
     let files = Files::new();
-    let file = files.write("RunSummary_20231120.ecsv", &ecsv_rows(&[ROW_DRS4, &ROW_PEDCALIB.replace("PEDCALIB", "ERRPEDCALIB"), &ROW_DATA.replace("DATA", "EDATA")]));
+    let file = files.write(
+        "RunSummary_20231120.ecsv",
+        &ecsv_rows(&[ROW_DRS4, &ROW_PEDCALIB.replace("PEDCALIB", "ERRPEDCALIB"), &ROW_DATA.replace("DATA", "EDATA")]),
+    );
     let night = summary::load(&file).unwrap();
     assert_eq!(night.runs[1].run_type, RunType::Excluded);
     assert_eq!(night.runs[2].run_type, RunType::Excluded);

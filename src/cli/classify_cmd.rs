@@ -59,13 +59,7 @@ pub fn run(context: &Context, args: ClassifyArgs) -> anyhow::Result<Outcome> {
         print_json(&ClassifyJson {
             files: results
                 .iter()
-                .map(|c| FileJson {
-                    file: &c.file,
-                    run_type: c.run_type,
-                    events: c.counts.read,
-                    percent: percent(c),
-                    reason: c.reason.as_deref(),
-                })
+                .map(|c| FileJson { file: &c.file, run_type: c.run_type, events: c.counts.read, percent: percent(c), reason: c.reason.as_deref() })
                 .collect(),
         })?;
     } else {

@@ -57,8 +57,15 @@ pub fn run(context: &Context, args: CloserArgs) -> anyhow::Result<Outcome> {
     let executor = executor::from_config(&config);
     let program = std::env::current_exe().context("finding the osa binary for the job scripts")?;
     let config_file = context.config_source.path().map(std::path::absolute).transpose()?;
-    let sequencer = Sequencer { config: &config, layout: Layout::new(&config), db: &db, executor: executor.as_ref(), osa: OsaCommand { program, config: config_file } };
-    let report = Closer { sequencer: &sequencer, now }.close(night, args.simulate, args.force).with_context(|| format!("closer for night {night}"))?;
+    let sequencer = Sequencer {
+        config: &config,
+        layout: Layout::new(&config),
+        db: &db,
+        executor: executor.as_ref(),
+        osa: OsaCommand { program, config: config_file },
+    };
+    let report =
+        Closer { sequencer: &sequencer, now }.close(night, args.simulate, args.force).with_context(|| format!("closer for night {night}"))?;
     if args.json {
         print_json(&report)?;
     } else {

@@ -133,7 +133,9 @@ fn run_night(context: &Context, args: RunArgs) -> anyhow::Result<Outcome> {
     anyhow::ensure!(simulator.is_file(), "the analysis simulator {} is missing: build it with `cargo build --bins`", simulator.display());
     install_simulator(&demo_dir.join("bin"), &simulator)?;
     config.analysis.bin_dir = Some(demo_dir.join("bin"));
-    for (file, field) in [("lstchain_standard_config.json", &mut config.analysis.dl1a_config), ("dl1ab_tailcut84.json", &mut config.analysis.dl1b_config)] {
+    for (file, field) in
+        [("lstchain_standard_config.json", &mut config.analysis.dl1a_config), ("dl1ab_tailcut84.json", &mut config.analysis.dl1b_config)]
+    {
         let path = demo_dir.join("cfg").join(file);
         std::fs::create_dir_all(path.parent().expect("has a folder"))?;
         std::fs::write(&path, "{}\n").with_context(|| format!("writing {}", path.display()))?;
@@ -173,7 +175,11 @@ fn run_night(context: &Context, args: RunArgs) -> anyhow::Result<Outcome> {
         println!("night {} is already closed (`osa rerun --date {}` to run it again)", night_args.date, night_args.date);
     } else {
         let morning = night_args.date.next().date().and_hms_opt(config.closer.not_before_hour, 30, 0).expect("valid hour").and_utc();
-        let options = DaemonOptions { config_source: ConfigSource::Flag(config_file.clone()), now: Some(morning.max(Utc::now())), exit_when_closed: Some(night_args.date) };
+        let options = DaemonOptions {
+            config_source: ConfigSource::Flag(config_file.clone()),
+            now: Some(morning.max(Utc::now())),
+            exit_when_closed: Some(night_args.date),
+        };
         let daemon = std::thread::spawn(move || crate::daemon::run(options));
         std::thread::sleep(Duration::from_secs(1));
         // The RunSummary only: it wins over the legacy files anyway.
@@ -182,7 +188,11 @@ fn run_night(context: &Context, args: RunArgs) -> anyhow::Result<Outcome> {
         println!("daemon started; dropped {} into its watched folder", watched.display());
         let started = Instant::now();
         while !daemon.is_finished() {
-            anyhow::ensure!(started.elapsed() < Duration::from_secs(args.timeout_minutes * 60), "demo night not closed after {} minutes", args.timeout_minutes);
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(args.timeout_minutes * 60),
+                "demo night not closed after {} minutes",
+                args.timeout_minutes
+            );
             std::thread::sleep(Duration::from_millis(500));
         }
         daemon.join().map_err(|_| anyhow::anyhow!("the daemon thread panicked"))??;

@@ -180,10 +180,13 @@ fn init_daemon_logging(source: &ConfigSource) -> Option<tracing_appender::non_bl
     use std::io::IsTerminal;
     // journald wants plain text; colours only on a terminal.
     let stderr = tracing_subscriber::fmt::layer().with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr).with_filter(filter());
-    let appender = config
-        .map(|c| c.resolve(&c.paths.osa_dir).join(&c.logging.dir))
-        .filter(|d| std::fs::create_dir_all(d).is_ok())
-        .map(|dir| tracing_appender::rolling::Builder::new().rotation(tracing_appender::rolling::Rotation::DAILY).filename_prefix("osa-daemon.log").build(&dir).map_err(|e| (dir, e)));
+    let appender = config.map(|c| c.resolve(&c.paths.osa_dir).join(&c.logging.dir)).filter(|d| std::fs::create_dir_all(d).is_ok()).map(|dir| {
+        tracing_appender::rolling::Builder::new()
+            .rotation(tracing_appender::rolling::Rotation::DAILY)
+            .filename_prefix("osa-daemon.log")
+            .build(&dir)
+            .map_err(|e| (dir, e))
+    });
     let appender = match appender {
         Some(Ok(appender)) => appender,
         other => {

@@ -59,9 +59,5 @@ pub fn or_dash<T: ToString>(value: Option<T>) -> String {
 
 /// Text in bold colour on a terminal (`green` for good news, red otherwise), plain elsewhere.
 pub fn paint(text: &str, green: bool, color: ColorChoice) -> String {
-    if color.enabled() {
-        format!("\x1b[1;{}m{text}\x1b[0m", if green { 32 } else { 31 })
-    } else {
-        text.to_string()
-    }
+    if color.enabled() { format!("\x1b[1;{}m{text}\x1b[0m", if green { 32 } else { 31 }) } else { text.to_string() }
 }

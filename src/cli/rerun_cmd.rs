@@ -48,7 +48,13 @@ pub fn run(context: &Context, args: RerunArgs) -> anyhow::Result<Outcome> {
     let db = Db::open(&config.database_url())?;
     let executor = executor::from_config(&config);
     let config_file = context.config_source.path().map(std::path::absolute).transpose()?;
-    let sequencer = Sequencer { config: &config, layout: layout.clone(), db: &db, executor: executor.as_ref(), osa: OsaCommand { program: std::env::current_exe()?, config: config_file } };
+    let sequencer = Sequencer {
+        config: &config,
+        layout: layout.clone(),
+        db: &db,
+        executor: executor.as_ref(),
+        osa: OsaCommand { program: std::env::current_exe()?, config: config_file },
+    };
     let night = args.date;
     let suffix = format!(".before-rerun-{}", Utc::now().format("%Y%m%dT%H%M%S"));
     let mut moved = Vec::new();
@@ -82,8 +88,15 @@ pub fn run(context: &Context, args: RerunArgs) -> anyhow::Result<Outcome> {
         match args.run {
             None => {
                 // The night's calibration products too: lstchain refuses to overwrite them.
-                let calibration_nights = [layout.drs4_file(night, 0), layout.calibration_file(night, 0)].map(|f| f.parent().and_then(Path::parent).map(Path::to_path_buf));
-                let mut paths = vec![layout.analysis_dir(night), layout.dl1_dir(night), layout.dl2_dir(night), layout.provenance_records_dir(night), layout.night_finished_flag(night)];
+                let calibration_nights =
+                    [layout.drs4_file(night, 0), layout.calibration_file(night, 0)].map(|f| f.parent().and_then(Path::parent).map(Path::to_path_buf));
+                let mut paths = vec![
+                    layout.analysis_dir(night),
+                    layout.dl1_dir(night),
+                    layout.dl2_dir(night),
+                    layout.provenance_records_dir(night),
+                    layout.night_finished_flag(night),
+                ];
                 paths.extend(calibration_nights.into_iter().flatten());
                 for path in paths {
                     move_aside(&path, &suffix, &mut moved)?;
@@ -110,7 +123,11 @@ pub fn run(context: &Context, args: RerunArgs) -> anyhow::Result<Outcome> {
         db.record_audit(night, args.run, AuditAction::Rerun, &actor, &args.reason)?;
         db.set_night_state(night, NightState::Waiting)?;
     }
-    println!("night {night}{}: rerun recorded; {} path(s) moved aside (suffix {suffix})", args.run.map(|r| format!(" run {r:05}")).unwrap_or_default(), moved.len());
+    println!(
+        "night {night}{}: rerun recorded; {} path(s) moved aside (suffix {suffix})",
+        args.run.map(|r| format!(" run {r:05}")).unwrap_or_default(),
+        moved.len()
+    );
     let daemon_runs = crate::daemon::running(&layout);
     if daemon_runs {
         println!("the daemon will plan and submit it at its next cycle");

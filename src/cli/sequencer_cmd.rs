@@ -117,13 +117,22 @@ pub fn run(context: &Context, args: SequencerArgs) -> anyhow::Result<Outcome> {
     let executor = executor::from_config(&config);
     let program = std::env::current_exe().context("finding the osa binary for the job scripts")?;
     let config_file = context.config_source.path().map(std::path::absolute).transpose()?;
-    let sequencer = Sequencer { config: &config, layout: Layout::new(&config), db: &db, executor: executor.as_ref(), osa: OsaCommand { program, config: config_file } };
+    let sequencer = Sequencer {
+        config: &config,
+        layout: Layout::new(&config),
+        db: &db,
+        executor: executor.as_ref(),
+        osa: OsaCommand { program, config: config_file },
+    };
     let cycle = sequencer.cycle(night, args.simulate).with_context(|| format!("sequencer for night {night}"))?;
     let Some(plan) = &cycle.plan else {
         if args.json {
             print_json(&serde_json::json!({"date": night.to_string(), "sequences": [], "notes": ["no summary for this night yet"]}))?;
         } else {
-            println!("night {night}: no summary yet (looked in {})", config.summary_dirs().iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
+            println!(
+                "night {night}: no summary yet (looked in {})",
+                config.summary_dirs().iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+            );
         }
         return Ok(Outcome::Success);
     };
@@ -153,7 +162,12 @@ fn job_view(db: &Db, cycle: &Cycle, night: NightDate, sequence: &PlannedSequence
     if states.is_empty() {
         let jobs = db.jobs_of_night(night)?;
         let attempt = jobs.iter().find(|j| j.job_id.as_deref() == Some(job_id.as_str())).map(|j| j.intent.attempt);
-        states = db.tasks_of_run(night, sequence.run)?.into_iter().filter(|t| Some(t.attempt) == attempt).map(|t| (t.state, t.cpu_seconds, t.exit_code)).collect();
+        states = db
+            .tasks_of_run(night, sequence.run)?
+            .into_iter()
+            .filter(|t| Some(t.attempt) == attempt)
+            .map(|t| (t.state, t.cpu_seconds, t.exit_code))
+            .collect();
     }
     if states.is_empty() {
         return Ok(JobView { state: None, cpu_time: None, exit: None });
@@ -240,12 +254,35 @@ fn print_table(context: &Context, plan: &NightPlan, views: &[JobView], products:
     };
     println!("Sequencer for LST1, night {}{} — calibration: {calibration}", plan.night, if simulate { " (simulate)" } else { "" });
     let mut t = table(
-        &["Tel", "Seq", "Parent", "Type", "Run", "Subruns", "Source", "Action", "Tries", "JobID", "State", "CPU_time", "Exit", "DL1%", "MUONS%", "DL1AB%", "DATACHECK%", "DL2%"],
+        &[
+            "Tel",
+            "Seq",
+            "Parent",
+            "Type",
+            "Run",
+            "Subruns",
+            "Source",
+            "Action",
+            "Tries",
+            "JobID",
+            "State",
+            "CPU_time",
+            "Exit",
+            "DL1%",
+            "MUONS%",
+            "DL1AB%",
+            "DATACHECK%",
+            "DL2%",
+        ],
         context.color,
     );
     for (s, v) in plan.sequences.iter().zip(views) {
         let action = s.action.label();
-        let action_cell = if matches!(s.action, Action::Blocked { .. } | Action::Failed { .. } | Action::Vetoed) { alarm(action, context.color) } else { Cell::new(action) };
+        let action_cell = if matches!(s.action, Action::Blocked { .. } | Action::Failed { .. } | Action::Vetoed) {
+            alarm(action, context.color)
+        } else {
+            Cell::new(action)
+        };
         let state_cell = match v.state.as_deref() {
             Some(state @ ("FAILED" | "TIMEOUT" | "OUT_OF_MEMORY" | "CANCELLED" | "NODE_FAIL" | "BLOCKED")) => alarm(state, context.color),
             other => Cell::new(or_dash(other)),

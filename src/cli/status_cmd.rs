@@ -48,7 +48,8 @@ pub struct DaemonHealth {
 }
 
 fn daemon_health(layout: &Layout) -> DaemonHealth {
-    let state: Option<crate::daemon::DaemonState> = std::fs::read(crate::daemon::state_file(layout)).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let state: Option<crate::daemon::DaemonState> =
+        std::fs::read(crate::daemon::state_file(layout)).ok().and_then(|b| serde_json::from_slice(&b).ok());
     let running = crate::daemon::running(layout);
     match state {
         Some(state) => DaemonHealth { running, pid: running.then_some(state.pid), last_cycle_at: state.last_cycle_at, last_error: state.last_error },
@@ -141,7 +142,9 @@ pub fn night_status(sequencer: &Sequencer, db: &Db, night: NightDate, snapshot: 
     let closed = record.as_ref().is_some_and(|r| r.closed);
     let state = if closed {
         "closed"
-    } else if record.as_ref().is_some_and(|r| r.state == NightState::NeedsHuman) || plan.sequences.iter().any(|s| matches!(s.action, Action::Vetoed | Action::Blocked { .. })) {
+    } else if record.as_ref().is_some_and(|r| r.state == NightState::NeedsHuman)
+        || plan.sequences.iter().any(|s| matches!(s.action, Action::Vetoed | Action::Blocked { .. }))
+    {
         "needs_human"
     } else if plan.sequences.iter().all(|s| s.action == Action::Done) {
         "closing"
@@ -186,7 +189,11 @@ pub fn run(context: &Context, args: StatusArgs) -> anyhow::Result<Outcome> {
         (true, None) => {
             println!("daemon: running (pid {}), last cycle {}", or_dash(daemon.pid), or_dash(daemon.last_cycle_at.as_deref()));
             // A daemon stuck (in an sbatch that never returns, say) still holds its lock.
-            let stale = daemon.last_cycle_at.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).is_some_and(|t| chrono::Utc::now().signed_duration_since(t) > chrono::Duration::minutes(15));
+            let stale = daemon
+                .last_cycle_at
+                .as_deref()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .is_some_and(|t| chrono::Utc::now().signed_duration_since(t) > chrono::Duration::minutes(15));
             if stale {
                 println!("  ! {}", paint("no cycle for more than 15 minutes: is the daemon stuck?", false, context.color));
             }

@@ -134,11 +134,7 @@ fn print_human(context: &Context, night: &NightSummary, check_r0: bool) {
     }
     let mut t = table(&header, context.color);
     for r in &night.runs {
-        let kind = if r.type_as_written == r.run_type.as_str() {
-            r.run_type.to_string()
-        } else {
-            format!("{} ({})", r.run_type, r.type_as_written)
-        };
+        let kind = if r.type_as_written == r.run_type.as_str() { r.run_type.to_string() } else { format!("{} ({})", r.run_type, r.type_as_written) };
         let mut row = vec![
             Cell::new(format!("{:05}", r.run)),
             if matches!(r.run_type, RunType::Unknown | RunType::Error) { alarm(kind, context.color) } else { Cell::new(kind) },

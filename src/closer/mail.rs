@@ -32,7 +32,16 @@ pub fn body(report: &Report, plan: &NightPlan) -> String {
     let mut text = format!("Night {} is closed.\n\n", report.night);
     let _ = writeln!(text, "{:<5} {:<9} {:>6} {:>8} {:>6}  {}", "Seq", "Type", "Run", "Subruns", "Tries", "Action");
     for s in &plan.sequences {
-        let _ = writeln!(text, "{:<5} {:<9} {:>6} {:>8} {:>6}  {}", s.seq, s.run_type.as_str(), format!("{:05}", s.run), s.subruns, s.tries, s.action.label());
+        let _ = writeln!(
+            text,
+            "{:<5} {:<9} {:>6} {:>8} {:>6}  {}",
+            s.seq,
+            s.run_type.as_str(),
+            format!("{:05}", s.run),
+            s.subruns,
+            s.tries,
+            s.action.label()
+        );
     }
     let _ = writeln!(text, "\nProducts verified: {} ({} bad, sent back before closing).", report.verified, report.bad);
     if report.problems.is_empty() {
@@ -63,7 +72,8 @@ pub fn send(config: &Config, report: &Report, plan: &NightPlan) -> Result<Option
     let message = builder.body(body(report, plan))?;
     if let Some(dir) = &mail.file_dir {
         std::fs::create_dir_all(dir).map_err(|e| MailError::File { dir: dir.display().to_string(), message: e.to_string() })?;
-        let id = lettre::FileTransport::new(dir).send(&message).map_err(|e| MailError::File { dir: dir.display().to_string(), message: e.to_string() })?;
+        let id =
+            lettre::FileTransport::new(dir).send(&message).map_err(|e| MailError::File { dir: dir.display().to_string(), message: e.to_string() })?;
         return Ok(Some(dir.join(format!("{id}.eml")).display().to_string()));
     }
     let transport = SmtpTransport::builder_dangerous(&mail.smtp_host).port(mail.smtp_port).build();

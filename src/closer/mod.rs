@@ -48,12 +48,18 @@ pub enum CloserError {
 pub enum Status {
     Closed,
     AlreadyClosed,
-    TooEarly { not_before: DateTime<Utc> },
+    TooEarly {
+        not_before: DateTime<Utc>,
+    },
     NoSummary,
     /// Jobs still queued or running.
-    Running { sequences: usize },
+    Running {
+        sequences: usize,
+    },
     /// Some runs were sent back (failures or bad products); try again later.
-    Retrying { runs: Vec<u32> },
+    Retrying {
+        runs: Vec<u32>,
+    },
     NeedsHuman,
 }
 
@@ -121,7 +127,8 @@ impl Closer<'_> {
         }
         let cycle = self.sequencer.cycle(night, simulate)?;
         let Some(plan) = cycle.plan else { return Ok(report) };
-        let running = plan.sequences.iter().filter(|s| matches!(s.action, Action::Submit { .. } | Action::Reconcile { .. } | Action::Submitted { .. })).count();
+        let running =
+            plan.sequences.iter().filter(|s| matches!(s.action, Action::Submit { .. } | Action::Reconcile { .. } | Action::Submitted { .. })).count();
         if running > 0 {
             report.status = Status::Running { sequences: running };
             return Ok(report);
@@ -136,7 +143,9 @@ impl Closer<'_> {
                     let decision = failures::decide(&self.sequencer.config.retries, &failed, sequence.attempts, &time);
                     self.apply(&plan, sequence, decision, simulate, &mut report, &mut retried)?;
                 }
-                Action::Vetoed => report.problems.push(format!("run {:05} is vetoed (`osa veto lift --date {night} --run {}` to retry it)", sequence.run, sequence.run)),
+                Action::Vetoed => report
+                    .problems
+                    .push(format!("run {:05} is vetoed (`osa veto lift --date {night} --run {}` to retry it)", sequence.run, sequence.run)),
                 Action::Blocked { reason } => report.problems.push(format!("run {:05} is blocked: {reason:?}", sequence.run)),
                 _ => {}
             }
@@ -174,7 +183,12 @@ impl Closer<'_> {
             let mut subruns: Vec<u32> = bad.iter().map(|c| c.product.subrun).collect();
             subruns.dedup();
             let first = bad[0];
-            let why = format!("{} is {}{}", first.product.path.display(), first.verdict.label(), first.verdict.detail().map(|d| format!(" ({d})")).unwrap_or_default());
+            let why = format!(
+                "{} is {}{}",
+                first.product.path.display(),
+                first.verdict.label(),
+                first.verdict.detail().map(|d| format!(" ({d})")).unwrap_or_default()
+            );
             let decision = if sequence.attempts >= self.sequencer.config.retries.max_tries_per_run {
                 Decision::Veto { reason: format!("bad products after {} tries: {why}", sequence.attempts) }
             } else {
@@ -235,11 +249,18 @@ impl Closer<'_> {
             move |source| CloserError::Io { night, what, source }
         };
         std::fs::create_dir_all(flag.parent().expect("flag has a folder")).map_err(io("creating the closer folder"))?;
-        std::fs::write(&flag, format!("night {night} closed by osa at {}\n", self.now.format("%Y-%m-%d %H:%M:%S UTC"))).map_err(io("writing NightFinished"))?;
+        std::fs::write(&flag, format!("night {night} closed by osa at {}\n", self.now.format("%Y-%m-%d %H:%M:%S UTC")))
+            .map_err(io("writing NightFinished"))?;
         self.db().set_night_state(night, NightState::Closed)?;
         if force {
             let actor = std::env::var("USER").unwrap_or_else(|_| "osa".to_string());
-            self.db().record_audit(night, None, AuditAction::Close, &actor, &format!("closed with --force; {} problem(s) open", report.problems.len()))?;
+            self.db().record_audit(
+                night,
+                None,
+                AuditAction::Close,
+                &actor,
+                &format!("closed with --force; {} problem(s) open", report.problems.len()),
+            )?;
         }
         report.status = Status::Closed;
         match mail::send(self.sequencer.config, &report, &plan) {
@@ -262,7 +283,8 @@ impl Closer<'_> {
         let tasks = self.db().tasks_of_run(night, sequence.run)?;
         let job_id = sequence.last_job_id.clone().unwrap_or_default();
         let history: Vec<_> = self.db().jobs_of_night(night)?.into_iter().filter(|j| j.intent.run == sequence.run).collect();
-        let attempt = history.iter().find(|j| j.job_id.as_deref() == Some(job_id.as_str())).map(|j| j.intent.attempt).unwrap_or(sequence.last_attempt);
+        let attempt =
+            history.iter().find(|j| j.job_id.as_deref() == Some(job_id.as_str())).map(|j| j.intent.attempt).unwrap_or(sequence.last_attempt);
         let mut failed: Vec<FailedTask> = tasks
             .iter()
             .filter(|t| t.attempt == attempt && t.state != "COMPLETED" && t.state != "PENDING" && t.state != "RUNNING")
@@ -298,7 +320,15 @@ impl Closer<'_> {
         Ok(self.last_intent(night, sequence)?.map(|i| i.time_limit).unwrap_or_else(|| self.sequencer.config.slurm.data.time.clone()))
     }
 
-    fn apply(&self, plan: &NightPlan, sequence: &PlannedSequence, decision: Decision, simulate: bool, report: &mut Report, retried: &mut Vec<u32>) -> Result<(), CloserError> {
+    fn apply(
+        &self,
+        plan: &NightPlan,
+        sequence: &PlannedSequence,
+        decision: Decision,
+        simulate: bool,
+        report: &mut Report,
+        retried: &mut Vec<u32>,
+    ) -> Result<(), CloserError> {
         let night = plan.night;
         match decision {
             Decision::Veto { reason } => {
@@ -382,10 +412,20 @@ impl Closer<'_> {
         let merged_ok = |report: &mut Report| -> bool {
             let products: Vec<verify::Product> = outputs
                 .iter()
-                .map(|o| verify::Product { run: sequence.run, subrun: 0, kind: "{dl1a_file}".to_string(), path: o.clone(), expected_events: expected })
+                .map(|o| verify::Product {
+                    run: sequence.run,
+                    subrun: 0,
+                    kind: "{dl1a_file}".to_string(),
+                    path: o.clone(),
+                    expected_events: expected,
+                })
                 .collect();
             let checked = verify(products);
-            let bad: Vec<String> = checked.iter().filter(|c| c.verdict != Verdict::Ok).map(|c| format!("{} {}", c.product.path.display(), c.verdict.detail().unwrap_or_else(|| c.verdict.label().to_string()))).collect();
+            let bad: Vec<String> = checked
+                .iter()
+                .filter(|c| c.verdict != Verdict::Ok)
+                .map(|c| format!("{} {}", c.product.path.display(), c.verdict.detail().unwrap_or_else(|| c.verdict.label().to_string())))
+                .collect();
             if !bad.is_empty() {
                 report.decisions.push(format!("run {:05}: merged DL1 not right: {}", sequence.run, bad.join("; ")));
             }
@@ -414,7 +454,11 @@ impl Closer<'_> {
             }
             report.problems.push(format!("run {:05}: DL1 merge failed (exit {code}): {}", sequence.run, tail.lines().last().unwrap_or("")));
         } else {
-            report.decisions.push(format!("run {:05}: DL1 merged into {}", sequence.run, outputs.iter().map(|o| o.display().to_string()).collect::<Vec<_>>().join(", ")));
+            report.decisions.push(format!(
+                "run {:05}: DL1 merged into {}",
+                sequence.run,
+                outputs.iter().map(|o| o.display().to_string()).collect::<Vec<_>>().join(", ")
+            ));
         }
         Ok(())
     }

@@ -132,7 +132,15 @@ fn check(product: Product) -> Checked {
     };
     let sha256 = match sha256_file(&product.path) {
         Ok(hash) => hash,
-        Err(e) => return Checked { size: metadata.len(), sha256: String::new(), events: None, verdict: Verdict::Unreadable(format!("cannot read it: {e}")), product },
+        Err(e) => {
+            return Checked {
+                size: metadata.len(),
+                sha256: String::new(),
+                events: None,
+                verdict: Verdict::Unreadable(format!("cannot read it: {e}")),
+                product,
+            };
+        }
     };
     let (events, verdict) = content(&product);
     Checked { size: metadata.len(), sha256, events, verdict, product }

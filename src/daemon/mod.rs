@@ -85,7 +85,13 @@ pub fn running(layout: &Layout) -> bool {
 pub fn take_lock(layout: &Layout) -> anyhow::Result<Flock<std::fs::File>> {
     let path = lock_file(layout);
     std::fs::create_dir_all(path.parent().expect("lock has a folder")).with_context(|| format!("creating {}", path.display()))?;
-    let mut file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).with_context(|| format!("opening {}", path.display()))?;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
     // `osa status` peeks with a shared lock for an instant: try for a second before saying
     // another daemon runs.
     let mut attempts = 0;
@@ -158,7 +164,11 @@ async fn serve(options: DaemonOptions, config: Config) -> anyhow::Result<()> {
     let signals = tx.clone();
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup())) else { return };
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
+            (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
+        else {
+            return;
+        };
         loop {
             let trigger = tokio::select! {
                 _ = term.recv() => Trigger::Shutdown,
@@ -191,12 +201,13 @@ async fn serve(options: DaemonOptions, config: Config) -> anyhow::Result<()> {
             match Config::load(&options.config_source) {
                 // The lock, state file, logs and watches belong to the root and database the
                 // daemon started with: changing those needs a restart.
-                Ok(new) if new.paths.data_root != config.paths.data_root
-                    || new.paths.osa_dir != config.paths.osa_dir
-                    || new.database_url() != config.database_url()
-                    || new.logging != config.logging
-                    || new.watch != config.watch
-                    || new.schedules != config.schedules =>
+                Ok(new)
+                    if new.paths.data_root != config.paths.data_root
+                        || new.paths.osa_dir != config.paths.osa_dir
+                        || new.database_url() != config.database_url()
+                        || new.logging != config.logging
+                        || new.watch != config.watch
+                        || new.schedules != config.schedules =>
                 {
                     tracing::error!("config not reloaded: data root, database, logging, watch or schedules changed; restart the daemon for those");
                 }
@@ -259,7 +270,15 @@ fn osa_program() -> anyhow::Result<PathBuf> {
     Ok(text.strip_suffix(" (deleted)").map(PathBuf::from).unwrap_or(exe))
 }
 
-fn work(config: &Config, source: &ConfigSource, summaries: BTreeSet<NightDate>, poll: bool, close: bool, cleanup: bool, now: Option<DateTime<Utc>>) -> anyhow::Result<WorkOutcome> {
+fn work(
+    config: &Config,
+    source: &ConfigSource,
+    summaries: BTreeSet<NightDate>,
+    poll: bool,
+    close: bool,
+    cleanup: bool,
+    now: Option<DateTime<Utc>>,
+) -> anyhow::Result<WorkOutcome> {
     let db = Db::open(&config.database_url())?;
     let executor = executor::from_config(config);
     let sequencer = Sequencer {
@@ -388,7 +407,9 @@ async fn schedule(config: &Config, tx: mpsc::UnboundedSender<Trigger>) -> anyhow
     use tokio_cron_scheduler::{Job, JobScheduler};
     let scheduler = JobScheduler::new().await.context("starting the scheduler")?;
     let jitter = config.schedules.poll_jitter_seconds;
-    for (cron, trigger) in [(&config.schedules.poll, Trigger::Poll), (&config.schedules.closer, Trigger::Close), (&config.schedules.cleanup, Trigger::Cleanup)] {
+    for (cron, trigger) in
+        [(&config.schedules.poll, Trigger::Poll), (&config.schedules.closer, Trigger::Close), (&config.schedules.cleanup, Trigger::Cleanup)]
+    {
         let tx = tx.clone();
         let job = Job::new_async(cron.as_str(), move |_, _| {
             let (tx, trigger) = (tx.clone(), trigger.clone());

@@ -225,11 +225,7 @@ impl Db {
 
     /// Runs `f` in one transaction; transient failures drop the connection and retry the
     /// whole transaction with exponential backoff (safe: every write is idempotent).
-    pub(crate) fn transaction<T>(
-        &self,
-        action: impl Fn() -> String,
-        mut f: impl FnMut(&mut DbConnection) -> QueryResult<T>,
-    ) -> Result<T, DbError> {
+    pub(crate) fn transaction<T>(&self, action: impl Fn() -> String, mut f: impl FnMut(&mut DbConnection) -> QueryResult<T>) -> Result<T, DbError> {
         let mut delay = self.retry.first_delay;
         let mut attempt = 0;
         loop {

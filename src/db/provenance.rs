@@ -194,13 +194,24 @@ impl Db {
                 // Entities the run's activities touch but another run recorded (shared files).
                 let mut entities = entities;
                 let known: std::collections::BTreeSet<String> = entities.iter().map(|e| e.id.clone()).collect();
-                let linked: Vec<String> = used.iter().chain(&generated).map(|l| l.entity_id.clone()).filter(|id| !known.contains(id)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+                let linked: Vec<String> = used
+                    .iter()
+                    .chain(&generated)
+                    .map(|l| l.entity_id.clone())
+                    .filter(|id| !known.contains(id))
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
                 for chunk in linked.chunks(BATCH_ROWS) {
                     entities.extend(prov_entities::table.filter(prov_entities::id.eq_any(chunk)).select(ProvEntity::as_select()).load(c)?);
                 }
                 entities.sort_by(|a, b| a.id.cmp(&b.id));
                 let agent_ids: Vec<&str> = associations.iter().map(|a| a.agent_id.as_str()).collect();
-                let agents = prov_agents::table.filter(prov_agents::id.eq_any(&agent_ids)).order(prov_agents::id.asc()).select(ProvAgent::as_select()).load(c)?;
+                let agents = prov_agents::table
+                    .filter(prov_agents::id.eq_any(&agent_ids))
+                    .order(prov_agents::id.asc())
+                    .select(ProvAgent::as_select())
+                    .load(c)?;
                 for list in [&mut used, &mut generated] {
                     list.sort_by(|a, b| (&a.activity_id, &a.entity_id, &a.role).cmp(&(&b.activity_id, &b.entity_id, &b.role)));
                 }
@@ -272,7 +283,8 @@ impl Db {
                     .order(prov_entities::location.asc())
                     .select((ProvEntity::as_select(), prov_used::role))
                     .load::<(ProvEntity, String)>(c)?;
-                let parameters = prov_parameters::table.filter(prov_parameters::activity_id.eq(activity_id)).select(ProvParameter::as_select()).load(c)?;
+                let parameters =
+                    prov_parameters::table.filter(prov_parameters::activity_id.eq(activity_id)).select(ProvParameter::as_select()).load(c)?;
                 Ok((used, parameters))
             },
         )

@@ -97,7 +97,12 @@ impl Db {
             || format!("recording the R0 type of night {night} run {run}"),
             |c| {
                 let n = diesel::update(runs::table.find((night.to_string(), i64::from(run))))
-                    .set((runs::r0_type.eq(r0_type), runs::r0_reason.eq(reason), runs::type_mismatch.eq(i64::from(mismatch)), runs::updated_at.eq(now())))
+                    .set((
+                        runs::r0_type.eq(r0_type),
+                        runs::r0_reason.eq(reason),
+                        runs::type_mismatch.eq(i64::from(mismatch)),
+                        runs::updated_at.eq(now()),
+                    ))
                     .execute(c)?;
                 if n == 0 { Err(diesel::result::Error::NotFound) } else { Ok(()) }
             },

@@ -198,4 +198,20 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(nights, runs, sequences, jobs, tasks, history, outputs, prov_activities, prov_entities, prov_used, prov_generated, prov_agents, prov_associations, prov_parameters, audit_log);
+diesel::allow_tables_to_appear_in_same_query!(
+    nights,
+    runs,
+    sequences,
+    jobs,
+    tasks,
+    history,
+    outputs,
+    prov_activities,
+    prov_entities,
+    prov_used,
+    prov_generated,
+    prov_agents,
+    prov_associations,
+    prov_parameters,
+    audit_log
+);

@@ -346,7 +346,10 @@ fn run_task(spool: &Path, dir: &Path, spec: &JobSpec, mut task: TaskStatus, conc
     command.env("SLURM_JOB_NAME", &spec.name).env("OSA_EXECUTOR_JOB_ID", &task.job_id);
     match task.task {
         Some(n) => {
-            command.env("SLURM_ARRAY_JOB_ID", &task.job_id).env("SLURM_ARRAY_TASK_ID", n.to_string()).env("SLURM_JOB_ID", format!("{}_{n}", task.job_id));
+            command
+                .env("SLURM_ARRAY_JOB_ID", &task.job_id)
+                .env("SLURM_ARRAY_TASK_ID", n.to_string())
+                .env("SLURM_JOB_ID", format!("{}_{n}", task.job_id));
         }
         None => {
             command.env("SLURM_JOB_ID", &task.job_id);

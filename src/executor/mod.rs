@@ -79,18 +79,9 @@ impl TaskState {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [
-            Self::Pending,
-            Self::Running,
-            Self::Completed,
-            Self::Failed,
-            Self::Timeout,
-            Self::OutOfMemory,
-            Self::Cancelled,
-            Self::NodeFail,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
+        [Self::Pending, Self::Running, Self::Completed, Self::Failed, Self::Timeout, Self::OutOfMemory, Self::Cancelled, Self::NodeFail]
+            .into_iter()
+            .find(|s| s.as_str() == text)
     }
 
     pub fn is_finished(&self) -> bool {
@@ -178,10 +169,9 @@ pub trait Executor: Send + Sync {
 pub fn from_config(config: &Config) -> Box<dyn Executor> {
     match config.executor.kind {
         ExecutorKind::Slurm => Box::new(slurm::Slurm::new(config.slurm.bin_dir.clone())),
-        ExecutorKind::Local => Box::new(local::Local::new(
-            config.resolve(&config.paths.osa_dir).join("local-executor"),
-            config.executor.local_concurrency,
-        )),
+        ExecutorKind::Local => {
+            Box::new(local::Local::new(config.resolve(&config.paths.osa_dir).join("local-executor"), config.executor.local_concurrency))
+        }
     }
 }
 

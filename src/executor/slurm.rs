@@ -115,7 +115,11 @@ pub fn parse_squeue(stdout: &str) -> Result<Vec<TaskStatus>, ExecutorError> {
             continue;
         }
         // (Foreign jobs are skipped before their state is read.)
-        let state = map_state(f[4]).ok_or_else(|| ExecutorError::UnknownState { command: "squeue".to_string(), state: f[4].to_string(), line: line.to_string() })?;
+        let state = map_state(f[4]).ok_or_else(|| ExecutorError::UnknownState {
+            command: "squeue".to_string(),
+            state: f[4].to_string(),
+            line: line.to_string(),
+        })?;
         let task = f[2].trim().parse::<u32>().ok();
         let job_id = if task.is_some() { f[1].trim() } else { f[0].trim() };
         tasks.push(TaskStatus {

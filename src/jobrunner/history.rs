@@ -85,7 +85,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sequence_LST1_12003.0042.history");
         let at = chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap().and_hms_opt(8, 2, 0).unwrap();
-        let ours = format_line("12003.0042", "lstchain_data_r0_to_dl1", "v0.10", at, Some("/d/LST-1.1.Run12003.0042.fits.fz"), Some("standard config.json"), 0);
+        let ours = format_line(
+            "12003.0042",
+            "lstchain_data_r0_to_dl1",
+            "v0.10",
+            at,
+            Some("/d/LST-1.1.Run12003.0042.fits.fz"),
+            Some("standard config.json"),
+            0,
+        );
         assert_eq!(ours, "12003.0042 lstchain_data_r0_to_dl1 v0.10 2026-01-05 08:02 /d/LST-1.1.Run12003.0042.fits.fz standard_config.json 0\n");
         append(&path, &ours).unwrap();
         append(&path, "12003.0042 lstchain_dl1ab tailcut84 Thu Mar 25 12:53:40 UTC 2021 None dl1ab.json 1\n").unwrap();
@@ -93,7 +101,10 @@ mod tests {
         let (lines, problems) = read(&path).unwrap();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0].input.as_deref(), Some("/d/LST-1.1.Run12003.0042.fits.fz"));
-        assert_eq!((lines[1].program.as_str(), lines[1].prod_id.as_str(), lines[1].return_code, lines[1].input.clone()), ("lstchain_dl1ab", "tailcut84", 1, None));
+        assert_eq!(
+            (lines[1].program.as_str(), lines[1].prod_id.as_str(), lines[1].return_code, lines[1].input.clone()),
+            ("lstchain_dl1ab", "tailcut84", 1, None)
+        );
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].0, 3);
         assert_eq!(read(&dir.path().join("missing.history")).unwrap().0, Vec::new());

@@ -213,8 +213,13 @@ pub enum JobError {
 pub enum StepOutcome {
     /// Already done with the same input and config.
     Skipped,
-    Done { tries: u32 },
-    Failed { tries: u32, return_code: i32 },
+    Done {
+        tries: u32,
+    },
+    Failed {
+        tries: u32,
+        return_code: i32,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -455,11 +460,15 @@ pub fn run_task(task: &Task, mut db: Option<&Db>) -> Result<TaskReport, JobError
         // History lines hold fields with whitespace replaced: compare in that form.
         let token = |f: &Option<String>| f.as_ref().map(|s| s.replace(char::is_whitespace, "_"));
         let done_in_file = past.iter().any(|h| {
-            h.program == program_name && h.prod_id == prod_id.replace(char::is_whitespace, "_") && h.return_code == 0 && h.input == token(&first_input) && h.config == token(&config_name)
+            h.program == program_name
+                && h.prod_id == prod_id.replace(char::is_whitespace, "_")
+                && h.return_code == 0
+                && h.input == token(&first_input)
+                && h.config == token(&config_name)
         });
-        let done_in_db = past_db.iter().any(|h| {
-            h.step == step.name && h.prod_id == prod_id && h.return_code == 0 && h.input == first_input && h.config == config_name
-        });
+        let done_in_db = past_db
+            .iter()
+            .any(|h| h.step == step.name && h.prod_id == prod_id && h.return_code == 0 && h.input == first_input && h.config == config_name);
         let outputs_exist = outputs.iter().all(|(_, p)| p.exists());
         if (done_in_file || done_in_db) && outputs_exist {
             tracing::info!(step = %step.name, "already done with the same input and config: skipped");
@@ -511,7 +520,21 @@ pub fn run_task(task: &Task, mut db: Option<&Db>) -> Result<TaskReport, JobError
                     db = None;
                 }
             }
-            let records = step_records(task, step, &session_id, &session_tag_run, &program, &args, &config_file, &inputs, &input_hashes, &outputs, started, ended, code);
+            let records = step_records(
+                task,
+                step,
+                &session_id,
+                &session_tag_run,
+                &program,
+                &args,
+                &config_file,
+                &inputs,
+                &input_hashes,
+                &outputs,
+                started,
+                ended,
+                code,
+            );
             prov.append(&records).map_err(prov_error)?;
             if code == 0 {
                 outcome = StepOutcome::Done { tries: try_number };

@@ -47,7 +47,10 @@ fn md5_hex(text: &str) -> String {
 /// The run a record belongs to, from its tag (`step:RRRRR`, calibration `step:DDDDD-PPPPP`)
 /// or, for sessions, its name.
 fn run_of(record: &ProvRecord) -> Option<u32> {
-    let tag = record.str("session_tag").map(|t| t.rsplit(':').next().unwrap_or(t)).or_else(|| record.str("name").filter(|_| record.kind() == RecordKind::Session))?;
+    let tag = record
+        .str("session_tag")
+        .map(|t| t.rsplit(':').next().unwrap_or(t))
+        .or_else(|| record.str("name").filter(|_| record.kind() == RecordKind::Session))?;
     tag.rsplit('-').next()?.parse().ok()
 }
 
@@ -240,7 +243,12 @@ fn run_view(night: NightDate, r: &RunRecord) -> RunView {
             Some(fields) if is_subrun_entity(fields) => {
                 let name = fields.get("name").and_then(Value::as_str).unwrap_or("File").replace("Subrun", "");
                 let id = collection_id(night, r.run, &name);
-                let folder = fields.get("filepath").and_then(Value::as_str).and_then(|p| Path::new(p).parent()).map(|p| p.display().to_string()).unwrap_or_default();
+                let folder = fields
+                    .get("filepath")
+                    .and_then(Value::as_str)
+                    .and_then(|p| Path::new(p).parent())
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
                 let entry = collections.entry(id.clone()).or_insert_with(|| (format!("{name}Collection"), Vec::new(), folder));
                 if !entry.1.iter().any(|m| m == entity) {
                     entry.1.push(entity.to_string());
@@ -280,7 +288,10 @@ pub fn run_prov_json(night: NightDate, r: &RunRecord) -> Value {
     let mut members = Map::new();
     let mut association = Map::new();
     let session_id = format!("{}{:05}", night.compact(), r.run);
-    entity.insert(id(&session_id), json!({"prov:label": format!("{:05}", r.run), "prov:type": "ExecutionSession", "observation_date": night.compact()}));
+    entity.insert(
+        id(&session_id),
+        json!({"prov:label": format!("{:05}", r.run), "prov:type": "ExecutionSession", "observation_date": night.compact()}),
+    );
     for (name, step) in &r.steps {
         let mut fields = json!({
             "prov:label": name,
@@ -334,7 +345,15 @@ pub fn run_prov_json(night: NightDate, r: &RunRecord) -> Value {
     }
     let mut doc = Map::new();
     doc.insert("prefix".into(), json!({"default": "urn:lst1:osa:attr:", "id": "urn:lst1:osa:", "osa": "urn:lst1:osa:attr:"}));
-    for (key, value) in [("entity", entity), ("activity", activity), ("agent", agent), ("used", used), ("wasGeneratedBy", generated), ("wasAssociatedWith", association), ("hadMember", members)] {
+    for (key, value) in [
+        ("entity", entity),
+        ("activity", activity),
+        ("agent", agent),
+        ("used", used),
+        ("wasGeneratedBy", generated),
+        ("wasAssociatedWith", association),
+        ("hadMember", members),
+    ] {
         if !value.is_empty() {
             doc.insert(key.into(), Value::Object(value));
         }
@@ -417,7 +436,8 @@ pub fn run_batch(night: NightDate, r: &RunRecord) -> ProvBatch {
     let software = r.session.as_ref().and_then(|s| s.get("software_version")).and_then(Value::as_str).map(str::to_string);
     let slurm = r.session.as_ref().and_then(|s| s.get("system")).and_then(|s| s.get("slurm_job")).and_then(Value::as_str).map(str::to_string);
     let host = r.session.as_ref().and_then(|s| s.get("system")).and_then(|s| s.get("host")).and_then(Value::as_str).map(str::to_string);
-    let member_of: HashMap<&str, &str> = view.collections.iter().flat_map(|(c, (_, members, _))| members.iter().map(move |m| (m.as_str(), c.as_str()))).collect();
+    let member_of: HashMap<&str, &str> =
+        view.collections.iter().flat_map(|(c, (_, members, _))| members.iter().map(move |m| (m.as_str(), c.as_str()))).collect();
     for (activity_id, fields) in &r.activities {
         let get = |k: &str| fields.get(k).and_then(Value::as_str);
         let Some(started) = parse_time(get("startTime")) else { continue };
@@ -456,8 +476,16 @@ pub fn run_batch(night: NightDate, r: &RunRecord) -> ProvBatch {
             slurm_job: None,
             software: software.clone(),
         });
-        batch.parameters.push(ProvParameter { activity_id: activity.clone(), name: "subrun_activities".to_string(), value: step.subrun_activities.to_string() });
-        batch.parameters.push(ProvParameter { activity_id: activity.clone(), name: "failed_tries".to_string(), value: step.failed_tries.to_string() });
+        batch.parameters.push(ProvParameter {
+            activity_id: activity.clone(),
+            name: "subrun_activities".to_string(),
+            value: step.subrun_activities.to_string(),
+        });
+        batch.parameters.push(ProvParameter {
+            activity_id: activity.clone(),
+            name: "failed_tries".to_string(),
+            value: step.failed_tries.to_string(),
+        });
         for agent in &r.agents {
             batch.associations.push(ProvAssociation { activity_id: activity.clone(), agent_id: agent.clone(), role: "operator".to_string() });
         }
@@ -472,12 +500,24 @@ pub fn run_batch(night: NightDate, r: &RunRecord) -> ProvBatch {
             run: Some(run),
             location: fields.get("filepath").and_then(Value::as_str).unwrap_or_default().to_string(),
             kind: "file".to_string(),
-            sha256: fields.get("hash").and_then(Value::as_str).filter(|_| fields.get("hash_type").and_then(Value::as_str) == Some("sha256")).map(str::to_string),
+            sha256: fields
+                .get("hash")
+                .and_then(Value::as_str)
+                .filter(|_| fields.get("hash_type").and_then(Value::as_str) == Some("sha256"))
+                .map(str::to_string),
             member_of: member_of.get(entity_id.as_str()).map(|c| c.to_string()),
         });
     }
     for (collection, (name, _, folder)) in &view.collections {
-        batch.entities.push(ProvEntity { id: collection.clone(), night: n.clone(), run: Some(run), location: folder.clone(), kind: format!("collection:{name}"), sha256: None, member_of: None });
+        batch.entities.push(ProvEntity {
+            id: collection.clone(),
+            night: n.clone(),
+            run: Some(run),
+            location: folder.clone(),
+            kind: format!("collection:{name}"),
+            sha256: None,
+            member_of: None,
+        });
     }
     // An entity id may appear in two runs (shared calibration files): keep one row per id.
     let mut seen = BTreeSet::new();
@@ -555,7 +595,8 @@ pub fn prov_json_from_batch(batch: &ProvBatch) -> Value {
     for (kind, links) in [("used", &batch.used), ("wasGeneratedBy", &batch.generated)] {
         for link in links.iter().filter(|l| run_level.contains(l.activity_id.as_str())) {
             n += 1;
-            doc[kind][format!("_:r{n}")] = json!({"prov:activity": id(&link.activity_id), "prov:entity": id(&link.entity_id), "prov:role": link.role});
+            doc[kind][format!("_:r{n}")] =
+                json!({"prov:activity": id(&link.activity_id), "prov:entity": id(&link.entity_id), "prov:role": link.role});
             touched.insert(link.entity_id.clone());
         }
     }
@@ -566,12 +607,16 @@ pub fn prov_json_from_batch(batch: &ProvBatch) -> Value {
             Some(name) => {
                 doc["entity"][id(entity_id)] = json!({"prov:label": name, "prov:type": "SetCollection", "filepath": e.location});
                 for member in batch.entities.iter().filter(|m| m.member_of.as_deref() == Some(entity_id.as_str())) {
-                    doc["entity"][id(&member.id)] = json!({"prov:label": "File", "prov:type": "File", "filepath": member.location, "hash": member.sha256, "hash_type": "sha256"});
+                    doc["entity"][id(&member.id)] =
+                        json!({"prov:label": "File", "prov:type": "File", "filepath": member.location, "hash": member.sha256, "hash_type": "sha256"});
                     n += 1;
                     members.insert(format!("_:r{n}"), json!({"prov:collection": id(entity_id), "prov:entity": id(&member.id)}));
                 }
             }
-            None => doc["entity"][id(entity_id)] = json!({"prov:label": "File", "prov:type": "File", "filepath": e.location, "hash": e.sha256, "hash_type": "sha256"}),
+            None => {
+                doc["entity"][id(entity_id)] =
+                    json!({"prov:label": "File", "prov:type": "File", "filepath": e.location, "hash": e.sha256, "hash_type": "sha256"})
+            }
         }
     }
     if !members.is_empty() {

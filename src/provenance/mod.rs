@@ -196,7 +196,12 @@ mod tests {
 
     #[test]
     fn both_line_formats_and_bare_payloads_parse() {
-        let ours = record(vec![("activity_id", json!("a1")), ("endTime", json!("2026-01-05T21:00:00")), ("status", json!("failed")), ("return_code", json!(1))]);
+        let ours = record(vec![
+            ("activity_id", json!("a1")),
+            ("endTime", json!("2026-01-05T21:00:00")),
+            ("status", json!("failed")),
+            ("return_code", json!(1)),
+        ]);
         let line = ours.to_line("2026-01-05T21:00:01.000000");
         let back = parse_line(&line).unwrap().unwrap();
         assert_eq!(back.fields, ours.fields);

@@ -33,7 +33,9 @@ pub enum JobOutcome {
     Running,
     Completed,
     /// Some task ended badly (FAILED, TIMEOUT, OUT_OF_MEMORY, CANCELLED, ...).
-    Failed { state: String },
+    Failed {
+        state: String,
+    },
     /// Pending forever because its parent failed.
     DependencyNeverSatisfied,
 }
@@ -102,17 +104,29 @@ pub enum BlockReason {
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
     /// Submit as `attempt`; `after_parent`: with `afterok` on the parent's job.
-    Submit { attempt: u32, after_parent: bool },
+    Submit {
+        attempt: u32,
+        after_parent: bool,
+    },
     /// An intent without a job id that the last poll did not find either: submit it again
     /// under the same attempt (`after_parent` as for `Submit`).
-    Reconcile { attempt: u32, after_parent: bool },
+    Reconcile {
+        attempt: u32,
+        after_parent: bool,
+    },
     /// In the scheduler's hands.
-    Submitted { job_id: String },
+    Submitted {
+        job_id: String,
+    },
     Done,
     /// Failed: the closer's retry rules decide what next.
-    Failed { state: String },
+    Failed {
+        state: String,
+    },
     Vetoed,
-    Blocked { reason: BlockReason },
+    Blocked {
+        reason: BlockReason,
+    },
 }
 
 impl Action {
@@ -173,10 +187,9 @@ pub fn plan(input: &PlanInput) -> NightPlan {
     for (run, kind) in &typed {
         match kind {
             RunType::Excluded => notes.push(format!("run {} excluded by an operator ({}): not processed", run.run, run.type_as_written)),
-            RunType::Error | RunType::Unknown => notes.push(format!(
-                "run {} has type {} in the summary and no usable R0 verdict: not processed",
-                run.run, run.type_as_written
-            )),
+            RunType::Error | RunType::Unknown => {
+                notes.push(format!("run {} has type {} in the summary and no usable R0 verdict: not processed", run.run, run.type_as_written))
+            }
             _ => {}
         }
         if run.type_mismatch {
@@ -258,7 +271,8 @@ pub fn plan(input: &PlanInput) -> NightPlan {
             },
             (_, None) => None,
         };
-        let parent_pending = parent.as_ref().is_some_and(|(_, a)| matches!(a, Action::Submit { .. } | Action::Reconcile { .. } | Action::Submitted { .. }));
+        let parent_pending =
+            parent.as_ref().is_some_and(|(_, a)| matches!(a, Action::Submit { .. } | Action::Reconcile { .. } | Action::Submitted { .. }));
         match &mut action {
             Action::Submit { after_parent, .. } | Action::Reconcile { after_parent, .. } => match parent_state {
                 Some(blocked) => action = blocked,
@@ -320,7 +334,9 @@ fn action_for(input: &PlanInput, run: u32) -> (Action, u32, Option<String>) {
         None => Action::Submit { attempt: last_attempt(input, run) + 1, after_parent: false },
         Some(a) => match (&a.job_id, &a.submit_error) {
             (None, None) => Action::Reconcile { attempt: a.attempt, after_parent: false },
-            (None, Some(error)) if attempts_counted(input, run) >= input.max_tries => Action::Failed { state: format!("submission refused: {error}") },
+            (None, Some(error)) if attempts_counted(input, run) >= input.max_tries => {
+                Action::Failed { state: format!("submission refused: {error}") }
+            }
             (None, Some(_)) => Action::Submit { attempt: a.attempt + 1, after_parent: false },
             (Some(job_id), _) => match &a.outcome {
                 JobOutcome::Completed => Action::Done,
@@ -447,7 +463,10 @@ mod tests {
         let mut runs = standard_night();
         runs.push(run(104, "DATA", 5));
         let plan = plan_of(&runs, &known, &[]);
-        assert_eq!(summary(&plan), [(1, None, 101, "done"), (2, Some(1), 102, "submitted"), (3, Some(1), 103, "submitted"), (4, Some(1), 104, "submit")]);
+        assert_eq!(
+            summary(&plan),
+            [(1, None, 101, "done"), (2, Some(1), 102, "submitted"), (3, Some(1), 103, "submitted"), (4, Some(1), 104, "submit")]
+        );
         assert_eq!(plan.sequences[3].action, Action::Submit { attempt: 1, after_parent: false }, "the calibration is done: no dependency");
         assert_eq!(plan.sequences[1].tries, 1);
         assert_eq!(plan.sequences[1].last_job_id.as_deref(), Some("8"));
@@ -470,13 +489,23 @@ mod tests {
         let plan = plan_of(&standard_night(), &known, &[]);
         assert_eq!(plan.sequences[1].action, Action::Blocked { reason: BlockReason::ParentFailed }, "cancelled because blocked stays blocked");
 
-        known.attempts.insert(101, vec![attempt(1, Some("7"), JobOutcome::Failed { state: "FAILED".to_string() }), attempt(2, Some("20"), JobOutcome::Running)]);
+        known.attempts.insert(
+            101,
+            vec![attempt(1, Some("7"), JobOutcome::Failed { state: "FAILED".to_string() }), attempt(2, Some("20"), JobOutcome::Running)],
+        );
         known.attempts.insert(102, vec![attempt(1, Some("8"), JobOutcome::DependencyNeverSatisfied)]);
         let plan = plan_of(&standard_night(), &known, &[]);
         assert_eq!(plan.sequences[1].action, Action::Blocked { reason: BlockReason::ParentFailed }, "not while the retried calibration runs");
-        known.attempts.insert(101, vec![attempt(1, Some("7"), JobOutcome::Failed { state: "FAILED".to_string() }), attempt(2, Some("20"), JobOutcome::Completed)]);
+        known.attempts.insert(
+            101,
+            vec![attempt(1, Some("7"), JobOutcome::Failed { state: "FAILED".to_string() }), attempt(2, Some("20"), JobOutcome::Completed)],
+        );
         let plan = plan_of(&standard_night(), &known, &[]);
-        assert_eq!(plan.sequences[1].action, Action::Submit { attempt: 2, after_parent: false }, "the retried calibration is done: its blocked child goes again");
+        assert_eq!(
+            plan.sequences[1].action,
+            Action::Submit { attempt: 2, after_parent: false },
+            "the retried calibration is done: its blocked child goes again"
+        );
 
         known.attempts.clear();
         known.vetoed.insert(101);

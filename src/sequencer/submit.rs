@@ -195,9 +195,8 @@ impl Sequencer<'_> {
         // `osa rerun` starts a night (or a run) over: submissions before it stay recorded but
         // no longer count; attempt numbers go on from the last one.
         let audit = self.db.audit_of_night(night)?;
-        let rerun_at = |run: u32| {
-            audit.iter().filter(|e| e.action == crate::db::AuditAction::Rerun && e.run.is_none_or(|r| r == run)).map(|e| e.at).max()
-        };
+        let rerun_at =
+            |run: u32| audit.iter().filter(|e| e.action == crate::db::AuditAction::Rerun && e.run.is_none_or(|r| r == run)).map(|e| e.at).max();
         for job in self.db.jobs_of_night(night)? {
             let run = job.intent.run;
             if rerun_at(run).is_some_and(|at| job.intent_at <= at) {
@@ -282,7 +281,8 @@ impl Sequencer<'_> {
                     })
                     .map(|r| r.run)
                     .max();
-                let done = self.known_state(earlier, None)?.attempts.get(&sequence.run).and_then(|a| a.last()).map(|a| a.outcome == JobOutcome::Completed);
+                let done =
+                    self.known_state(earlier, None)?.attempts.get(&sequence.run).and_then(|a| a.last()).map(|a| a.outcome == JobOutcome::Completed);
                 if let (Some(drs4_run), Some(true)) = (drs4, done) {
                     found.push(EarlierCalibration { night: earlier, drs4_run, pedcal_run: sequence.run });
                 }
@@ -404,15 +404,17 @@ impl Sequencer<'_> {
             };
             let retry = match &sequence.action {
                 // Resubmit an interrupted intent as it was planned (subruns, time, memory).
-                Action::Reconcile { .. } => match self.db.jobs_of_night(plan.night)?.into_iter().find(|j| j.intent.run == sequence.run && j.intent.attempt == attempt) {
-                    Some(job) => Resubmission {
-                        subruns: (sequence.kind == SequenceKind::Data).then(|| crate::executor::parse_array_spec(&job.intent.array_range)),
-                        time: Some(job.intent.time_limit),
-                        mem_per_cpu: Some(job.intent.mem_per_cpu),
-                        resume: true,
-                    },
-                    None => Resubmission { resume: true, ..Resubmission::default() },
-                },
+                Action::Reconcile { .. } => {
+                    match self.db.jobs_of_night(plan.night)?.into_iter().find(|j| j.intent.run == sequence.run && j.intent.attempt == attempt) {
+                        Some(job) => Resubmission {
+                            subruns: (sequence.kind == SequenceKind::Data).then(|| crate::executor::parse_array_spec(&job.intent.array_range)),
+                            time: Some(job.intent.time_limit),
+                            mem_per_cpu: Some(job.intent.mem_per_cpu),
+                            resume: true,
+                        },
+                        None => Resubmission { resume: true, ..Resubmission::default() },
+                    }
+                }
                 _ => Resubmission::default(),
             };
             if let Some(job_id) = self.submit(plan, sequence, attempt, after, &retry)? {
@@ -450,7 +452,14 @@ impl Sequencer<'_> {
     }
 
     /// Submits one sequence as `attempt` (writes the script, the intent, then submits).
-    pub fn submit(&self, plan: &NightPlan, sequence: &PlannedSequence, attempt: u32, after: Option<String>, retry: &Resubmission) -> Result<Option<String>, SequencerError> {
+    pub fn submit(
+        &self,
+        plan: &NightPlan,
+        sequence: &PlannedSequence,
+        attempt: u32,
+        after: Option<String>,
+        retry: &Resubmission,
+    ) -> Result<Option<String>, SequencerError> {
         let night = plan.night;
         let calibration = match plan.calibration {
             Calibration::Tonight { drs4_run, pedcal_run } => CalibrationRuns { night, drs4_run, pedcal_run },
@@ -467,8 +476,8 @@ impl Sequencer<'_> {
         };
         let time = retry.time.clone().unwrap_or_else(|| resources.time.clone());
         let mem_per_cpu = retry.mem_per_cpu.clone().unwrap_or_else(|| resources.mem_per_cpu.clone());
-        let indices: Option<Vec<u32>> = (sequence.kind == SequenceKind::Data)
-            .then(|| retry.subruns.clone().unwrap_or_else(|| (0..sequence.tasks.max(1)).collect()));
+        let indices: Option<Vec<u32>> =
+            (sequence.kind == SequenceKind::Data).then(|| retry.subruns.clone().unwrap_or_else(|| (0..sequence.tasks.max(1)).collect()));
         let array = indices.as_deref().map(crate::executor::array_spec);
         let text = job_script(
             self.config,

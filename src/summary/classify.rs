@@ -150,10 +150,7 @@ fn read_event_types(file: &Path) -> Result<Vec<i64>, ReadError> {
             continue;
         }
         let HduInfo::TableInfo { column_descriptions, num_rows } = &hdu.info else { continue };
-        let column = column_descriptions
-            .iter()
-            .find(|c| c.name.eq_ignore_ascii_case("event_type"))
-            .ok_or(ReadError::NoEventType)?;
+        let column = column_descriptions.iter().find(|c| c.name.eq_ignore_ascii_case("event_type")).ok_or(ReadError::NoEventType)?;
         let n = (*num_rows).min(PROBE_EVENTS);
         if n == 0 {
             return Ok(Vec::new());

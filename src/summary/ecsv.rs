@@ -35,7 +35,10 @@ impl EcsvTable {
 pub enum EcsvError {
     Problems(Vec<LineProblem>),
     /// The last row is cut short and has no newline: probably still being written.
-    Incomplete { line: usize, message: String },
+    Incomplete {
+        line: usize,
+        message: String,
+    },
 }
 
 fn problem(line: usize, message: impl Into<String>) -> EcsvError {
@@ -53,14 +56,11 @@ pub fn parse(text: &str) -> Result<EcsvTable, EcsvError> {
         return Err(problem(1, format!("ECSV version {version:?} is not supported (0.9 or 1.0)")));
     }
     let header_len = lines.iter().take_while(|l| l.starts_with('#')).count();
-    let yaml: String = lines[1..header_len]
-        .iter()
-        .map(|l| l.strip_prefix("# ").or_else(|| l.strip_prefix('#')).unwrap_or(l))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let yaml: String =
+        lines[1..header_len].iter().map(|l| l.strip_prefix("# ").or_else(|| l.strip_prefix('#')).unwrap_or(l)).collect::<Vec<_>>().join("\n");
     // The YAML starts on file line 2 and its markers count lines from 1.
-    let docs = YamlLoader::load_from_str(&yaml)
-        .map_err(|e| problem(e.marker().line() + 1, format!("ECSV header is not valid YAML: {}", e.info())))?;
+    let docs =
+        YamlLoader::load_from_str(&yaml).map_err(|e| problem(e.marker().line() + 1, format!("ECSV header is not valid YAML: {}", e.info())))?;
     let header = docs.into_iter().next().unwrap_or(Yaml::Null);
 
     let Some(datatype) = header["datatype"].as_vec() else {
@@ -82,12 +82,8 @@ pub fn parse(text: &str) -> Result<EcsvTable, EcsvError> {
 
     let body_start = header_len + 1;
     let body = lines[header_len..].join("\n");
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(false)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(body.as_bytes());
+    let mut reader =
+        csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(body.as_bytes());
     let unterminated = !text.is_empty() && !text.ends_with('\n');
     let mut records = Vec::new();
     let mut problems = Vec::new();
@@ -117,10 +113,7 @@ pub fn parse(text: &str) -> Result<EcsvTable, EcsvError> {
         return Err(problem(body_start, "the CSV column header row is missing after the ECSV header"));
     };
     if names != columns {
-        return Err(problem(
-            names_line,
-            format!("column header row {} does not match the ECSV header {}", names.join(","), columns.join(",")),
-        ));
+        return Err(problem(names_line, format!("column header row {} does not match the ECSV header {}", names.join(","), columns.join(","))));
     }
 
     let rows: Vec<(usize, Vec<String>)> = records.collect();

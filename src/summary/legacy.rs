@@ -20,12 +20,8 @@ const V1_FIELDS: usize = 14;
 const V2_FIELDS: usize = 11;
 
 pub(crate) fn parse(file: &Path, text: &str) -> Result<NightSummary, SummaryError> {
-    let lines: Vec<(usize, Vec<&str>)> = text
-        .lines()
-        .enumerate()
-        .map(|(i, l)| (i + 1, l.split_whitespace().collect::<Vec<_>>()))
-        .filter(|(_, fields)| !fields.is_empty())
-        .collect();
+    let lines: Vec<(usize, Vec<&str>)> =
+        text.lines().enumerate().map(|(i, l)| (i + 1, l.split_whitespace().collect::<Vec<_>>())).filter(|(_, fields)| !fields.is_empty()).collect();
     let unterminated = !text.is_empty() && !text.ends_with('\n');
 
     let name_says_v1 = file.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.contains("_LST1"));
@@ -39,15 +35,10 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<NightSummary, SummaryErro
 
     let date = match date_from_file_name(file) {
         Some(date) => date,
-        None => lines
-            .first()
-            .and_then(|(_, f)| f.get(3))
-            .and_then(|d| d.parse::<NightDate>().ok())
-            .ok_or_else(|| SummaryError::FileName {
-                file: file.to_path_buf(),
-                message: "no YYYYMMDD date in the file name (NightSummary_YYYYMMDD[_LST1].txt) nor in the first line"
-                    .to_string(),
-            })?,
+        None => lines.first().and_then(|(_, f)| f.get(3)).and_then(|d| d.parse::<NightDate>().ok()).ok_or_else(|| SummaryError::FileName {
+            file: file.to_path_buf(),
+            message: "no YYYYMMDD date in the file name (NightSummary_YYYYMMDD[_LST1].txt) nor in the first line".to_string(),
+        })?,
     };
 
     let mut night = NightSummary { date, format, file: file.to_path_buf(), runs: Vec::new(), warnings: Vec::new() };
@@ -135,9 +126,7 @@ fn parse_row<'a>(format: SummaryFormat, line: usize, f: &[&'a str]) -> Result<Ro
         (None, None)
     };
     match (run, subrun, start) {
-        (Some(run), Some(subrun), Some(start)) if problems.is_empty() => {
-            Ok(Row { line, run, subrun, run_type: f[2], start, source, events })
-        }
+        (Some(run), Some(subrun), Some(start)) if problems.is_empty() => Ok(Row { line, run, subrun, run_type: f[2], start, source, events }),
         _ => Err(problems),
     }
 }

@@ -155,9 +155,8 @@ impl Run {
     /// Records the R0 verdict and whether it contradicts the summary.
     pub fn set_r0_type(&mut self, r0: RunType) {
         self.r0_type = Some(r0);
-        self.type_mismatch = matches!(self.run_type, RunType::Drs4 | RunType::Pedcalib | RunType::Data)
-            && r0 != RunType::Error
-            && r0 != self.run_type;
+        self.type_mismatch =
+            matches!(self.run_type, RunType::Drs4 | RunType::Pedcalib | RunType::Data) && r0 != RunType::Error && r0 != self.run_type;
     }
 }
 

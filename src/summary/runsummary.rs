@@ -51,13 +51,7 @@ pub(crate) fn parse_run_summary(file: &Path, text: &str) -> Result<NightSummary,
             });
         }
     };
-    let mut night = NightSummary {
-        date,
-        format: SummaryFormat::RunSummary,
-        file: file.to_path_buf(),
-        runs: Vec::new(),
-        warnings: Vec::new(),
-    };
+    let mut night = NightSummary { date, format: SummaryFormat::RunSummary, file: file.to_path_buf(), runs: Vec::new(), warnings: Vec::new() };
     if let Some(meta) = meta_date
         && meta.parse::<NightDate>().ok() != Some(date)
     {
@@ -72,9 +66,8 @@ pub(crate) fn parse_run_summary(file: &Path, text: &str) -> Result<NightSummary,
             problems.push(LineProblem { line, field: Some(field.to_string()), message });
         };
         let run = values[run_col].parse::<u32>().map_err(|_| bad("run_id", format!("{:?} is not a run number", values[run_col])));
-        let subruns = values[subruns_col]
-            .parse::<u32>()
-            .map_err(|_| bad("n_subruns", format!("{:?} is not a number of subruns", values[subruns_col])));
+        let subruns =
+            values[subruns_col].parse::<u32>().map_err(|_| bad("n_subruns", format!("{:?} is not a number of subruns", values[subruns_col])));
         let start = match start_col.map(|c| values[c].as_str()) {
             None | Some("-1") | Some("") | Some("None") => Ok(None),
             Some(ns) => ns

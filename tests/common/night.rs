@@ -96,7 +96,8 @@ impl NightHarness {
         args.extend_from_slice(extra);
         let out = self.osa(&args, &[]);
         let code = out.status.code().unwrap_or(-1);
-        let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("closer printed no JSON (exit {code}):\n{}", String::from_utf8_lossy(&out.stderr)));
+        let report = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("closer printed no JSON (exit {code}):\n{}", String::from_utf8_lossy(&out.stderr)));
         (code, report)
     }
 
@@ -104,7 +105,13 @@ impl NightHarness {
     /// once the night is closed).
     pub fn spawn_daemon(&self, env: &[(&str, &str)]) -> std::process::Child {
         let mut command = Command::new(env!("CARGO_BIN_EXE_osa"));
-        command.arg("--config").arg(&self.config_file).args(["daemon", "--now", &format!("{}T09:00:00Z", self.night.next()), "--exit-when-closed", &self.night.to_string()]);
+        command.arg("--config").arg(&self.config_file).args([
+            "daemon",
+            "--now",
+            &format!("{}T09:00:00Z", self.night.next()),
+            "--exit-when-closed",
+            &self.night.to_string(),
+        ]);
         for var in ["OSA_CONFIG", "OSA_DATA_ROOT", "OSA_DATABASE_URL", "OSA_EXECUTOR", "OSA_TEST_CRASH_AT"] {
             command.env_remove(var);
         }
@@ -147,11 +154,8 @@ impl NightHarness {
         let start = Instant::now();
         loop {
             let cycle = self.sequencer(&[]);
-            let settled = cycle["sequences"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|s| matches!(s["action"].as_str(), Some("done" | "failed" | "blocked" | "vetoed")));
+            let settled =
+                cycle["sequences"].as_array().unwrap().iter().all(|s| matches!(s["action"].as_str(), Some("done" | "failed" | "blocked" | "vetoed")));
             if settled {
                 return cycle;
             }
@@ -259,7 +263,12 @@ pub fn whole_night_is_chained_run_and_never_submitted_twice(executor: &'static s
     assert!(layout.drs4_file(h.night, calibration[0]).is_file() && layout.calibration_file(h.night, calibration[1]).is_file());
     for run in runs.iter().filter(|r| r.summary_type == "DATA") {
         for subrun in 0..run.subruns {
-            for file in [layout.dl1a_file(h.night, run.run, subrun), layout.muons_file(h.night, run.run, subrun), layout.dl1b_file(h.night, run.run, subrun), layout.datacheck_file(h.night, run.run, subrun)] {
+            for file in [
+                layout.dl1a_file(h.night, run.run, subrun),
+                layout.muons_file(h.night, run.run, subrun),
+                layout.dl1b_file(h.night, run.run, subrun),
+                layout.datacheck_file(h.night, run.run, subrun),
+            ] {
                 assert!(file.is_file(), "{} missing", file.display());
             }
         }

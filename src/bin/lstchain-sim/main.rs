@@ -96,7 +96,12 @@ fn rules() -> Vec<Rule> {
 fn call_number(call: &Call) -> u32 {
     let dir = std::env::var_os("LSTCHAIN_SIM_STATE").map(PathBuf::from).unwrap_or_else(|| std::env::temp_dir().join("lstchain-sim-state"));
     let _ = std::fs::create_dir_all(&dir);
-    let file = dir.join(format!("{}_{}_{}", call.program, call.run.map(|r| r.to_string()).unwrap_or_default(), call.subrun.map(|s| s.to_string()).unwrap_or_default()));
+    let file = dir.join(format!(
+        "{}_{}_{}",
+        call.program,
+        call.run.map(|r| r.to_string()).unwrap_or_default(),
+        call.subrun.map(|s| s.to_string()).unwrap_or_default()
+    ));
     let n = std::fs::read_to_string(&file).ok().and_then(|t| t.trim().parse::<u32>().ok()).unwrap_or(0) + 1;
     let _ = std::fs::write(&file, n.to_string());
     n
@@ -108,10 +113,16 @@ pub enum Injected {
     /// Write the output, then cut it to half its size, and exit 0.
     Truncate,
     /// Write half an output, then fail.
-    Crash { message: String, exit: i32 },
+    Crash {
+        message: String,
+        exit: i32,
+    },
     /// Write only half the events.
     Short,
-    Fail { message: String, exit: i32 },
+    Fail {
+        message: String,
+        exit: i32,
+    },
     Hang,
 }
 
@@ -134,7 +145,9 @@ fn injected(call: &Call) -> Injected {
         "resource" => Injected::Fail { message: message("OSError: [Errno 11] Resource temporarily unavailable"), exit },
         "exists" => Injected::Fail { message: message("Output file exists already. Stop"), exit },
         "pedestal" => Injected::Fail {
-            message: message("tables.exceptions.NoSuchNodeError: group ``/`` does not have a child named ``/dl1/event/telescope/monitoring/pedestal``"),
+            message: message(
+                "tables.exceptions.NoSuchNodeError: group ``/`` does not have a child named ``/dl1/event/telescope/monitoring/pedestal``",
+            ),
             exit,
         },
         _ => Injected::Fail { message: message("simulated failure"), exit },

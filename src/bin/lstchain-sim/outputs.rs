@@ -177,7 +177,11 @@ fn r0_to_dl1(args: &Args, short: bool) -> Result<Vec<PathBuf>, String> {
     let file = hdf5::File::create(&dl1).map_err(h5err)?;
     write_table(&file, DL1_TABLE, &events)?;
     let pedestals = types.iter().filter(|&&t| t == 2).count() as i64;
-    write_table(&file, "dl1/event/telescope/monitoring/pedestal", &[CheckRow { n_events: ids.len() as i64, n_pedestals: pedestals, n_flatfield: 0, mean_intensity: 0.0 }])?;
+    write_table(
+        &file,
+        "dl1/event/telescope/monitoring/pedestal",
+        &[CheckRow { n_events: ids.len() as i64, n_pedestals: pedestals, n_flatfield: 0, mean_intensity: 0.0 }],
+    )?;
     drop(file);
 
     let mut fits = FitsFile::create(&muons).open().map_err(fitserr)?;
