@@ -138,7 +138,8 @@ fn main() {
     let sequencer =
         Sequencer { config: &config, layout, db: &db, executor: &executor, osa: OsaCommand { program: "/usr/bin/osa".into(), config: None } };
     let start = Instant::now();
-    let results = sequencer.cycle_nights(&[night]).unwrap();
+    let (results, polled) = sequencer.cycle_nights(&[night]).unwrap();
+    assert!(polled);
     let plan = results[0].1.as_ref().unwrap().plan.as_ref().unwrap();
     assert!(plan.sequences.iter().all(|s| s.action.label() == "submitted"), "nothing resubmitted");
     println!("one poll cycle, 200 runs x 150 subruns in flight (30 000 task states stored, night planned): {:.2} s", start.elapsed().as_secs_f64());
