@@ -10,11 +10,7 @@ use super::output::print_json;
 use super::{Context, Outcome};
 use crate::closer::{Closer, Status};
 use crate::db::{AuditAction, Db};
-use crate::executor;
 use crate::night::NightDate;
-use crate::paths::Layout;
-use crate::sequencer::script::OsaCommand;
-use crate::sequencer::submit::Sequencer;
 
 #[derive(Debug, clap::Args)]
 pub struct CloserArgs {
@@ -53,17 +49,8 @@ pub fn run(context: &Context, args: CloserArgs) -> anyhow::Result<Outcome> {
     let config = context.config()?;
     let now = args.now.unwrap_or_else(Utc::now);
     let night = args.date.unwrap_or_else(|| NightDate::new((now - chrono::Duration::days(1)).date_naive()));
-    let db = Db::open(&config.database_url())?;
-    let executor = executor::from_config(&config);
-    let program = std::env::current_exe().context("finding the osa binary for the job scripts")?;
-    let config_file = context.config_source.path().map(std::path::absolute).transpose()?;
-    let sequencer = Sequencer {
-        config: &config,
-        layout: Layout::new(&config),
-        db: &db,
-        executor: executor.as_ref(),
-        osa: OsaCommand { program, config: config_file },
-    };
+    let services = context.services(&config)?;
+    let sequencer = services.sequencer(&config);
     let report =
         Closer { sequencer: &sequencer, now }.close(night, args.simulate, args.force).with_context(|| format!("closer for night {night}"))?;
     if args.json {

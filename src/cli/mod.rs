@@ -116,6 +116,37 @@ impl Context {
     pub fn config(&self) -> Result<Config, ConfigError> {
         Config::load(&self.config_source)
     }
+
+    /// The database, the executor, and how job scripts call this osa back: what commands
+    /// that plan, submit or close a night need besides the config.
+    fn services(&self, config: &Config) -> anyhow::Result<Services> {
+        use anyhow::Context as _;
+        let program = std::env::current_exe().context("finding the osa binary for the job scripts")?;
+        let config_file = self.config_source.path().map(std::path::absolute).transpose()?;
+        Ok(Services {
+            db: crate::db::Db::open(&config.database_url())?,
+            executor: crate::executor::from_config(config),
+            osa: crate::sequencer::script::OsaCommand { program, config: config_file },
+        })
+    }
+}
+
+struct Services {
+    db: crate::db::Db,
+    executor: Box<dyn crate::executor::Executor>,
+    osa: crate::sequencer::script::OsaCommand,
+}
+
+impl Services {
+    fn sequencer<'a>(&'a self, config: &'a Config) -> crate::sequencer::submit::Sequencer<'a> {
+        crate::sequencer::submit::Sequencer {
+            config,
+            layout: crate::paths::Layout::new(config),
+            db: &self.db,
+            executor: self.executor.as_ref(),
+            osa: self.osa.clone(),
+        }
+    }
 }
 
 pub fn main() -> ExitCode {

@@ -10,13 +10,10 @@ use anyhow::Context as _;
 use chrono::Utc;
 
 use super::{Context, Outcome};
-use crate::db::{AuditAction, Db, NightState};
-use crate::executor;
+use crate::db::{AuditAction, NightState};
 use crate::night::NightDate;
 use crate::paths::Layout;
 use crate::sequencer::plan::Action;
-use crate::sequencer::script::OsaCommand;
-use crate::sequencer::submit::Sequencer;
 
 #[derive(Debug, clap::Args)]
 pub struct RerunArgs {
@@ -45,16 +42,9 @@ fn move_aside(path: &Path, suffix: &str, moved: &mut Vec<PathBuf>) -> anyhow::Re
 pub fn run(context: &Context, args: RerunArgs) -> anyhow::Result<Outcome> {
     let config = context.config()?;
     let layout = Layout::new(&config);
-    let db = Db::open(&config.database_url())?;
-    let executor = executor::from_config(&config);
-    let config_file = context.config_source.path().map(std::path::absolute).transpose()?;
-    let sequencer = Sequencer {
-        config: &config,
-        layout: layout.clone(),
-        db: &db,
-        executor: executor.as_ref(),
-        osa: OsaCommand { program: std::env::current_exe()?, config: config_file },
-    };
+    let services = context.services(&config)?;
+    let sequencer = services.sequencer(&config);
+    let db = &services.db;
     let night = args.date;
     let suffix = format!(".before-rerun-{}", Utc::now().format("%Y%m%dT%H%M%S"));
     let mut moved = Vec::new();

@@ -18,12 +18,11 @@ use super::output::{alarm, or_dash, print_json, table};
 use super::{Context, Outcome};
 use crate::config::Config;
 use crate::db::Db;
-use crate::executor::{self, TaskState};
+use crate::executor::TaskState;
 use crate::night::NightDate;
 use crate::paths::Layout;
 use crate::sequencer::plan::{Action, Calibration, NightPlan, PlannedSequence};
-use crate::sequencer::script::OsaCommand;
-use crate::sequencer::submit::{Cycle, Sequencer};
+use crate::sequencer::submit::Cycle;
 
 #[derive(Debug, clap::Args)]
 pub struct SequencerArgs {
@@ -113,17 +112,9 @@ impl Products {
 pub fn run(context: &Context, args: SequencerArgs) -> anyhow::Result<Outcome> {
     let config = context.config()?;
     let night = args.date.unwrap_or_else(NightDate::current);
-    let db = Db::open(&config.database_url())?;
-    let executor = executor::from_config(&config);
-    let program = std::env::current_exe().context("finding the osa binary for the job scripts")?;
-    let config_file = context.config_source.path().map(std::path::absolute).transpose()?;
-    let sequencer = Sequencer {
-        config: &config,
-        layout: Layout::new(&config),
-        db: &db,
-        executor: executor.as_ref(),
-        osa: OsaCommand { program, config: config_file },
-    };
+    let services = context.services(&config)?;
+    let sequencer = services.sequencer(&config);
+    let db = &services.db;
     let cycle = sequencer.cycle(night, args.simulate).with_context(|| format!("sequencer for night {night}"))?;
     let Some(plan) = &cycle.plan else {
         if args.json {

@@ -14,11 +14,9 @@ use serde::Serialize;
 use super::output::{alarm, or_dash, paint, print_json, table};
 use super::{Context, Outcome};
 use crate::db::{Db, NightState};
-use crate::executor;
 use crate::night::NightDate;
 use crate::paths::Layout;
 use crate::sequencer::plan::Action;
-use crate::sequencer::script::OsaCommand;
 use crate::sequencer::submit::Sequencer;
 
 #[derive(Debug, clap::Args)]
@@ -156,15 +154,9 @@ pub fn night_status(sequencer: &Sequencer, db: &Db, night: NightDate, snapshot: 
 
 pub fn run(context: &Context, args: StatusArgs) -> anyhow::Result<Outcome> {
     let config = context.config()?;
-    let db = Db::open(&config.database_url())?;
-    let executor = executor::from_config(&config);
-    let sequencer = Sequencer {
-        config: &config,
-        layout: Layout::new(&config),
-        db: &db,
-        executor: executor.as_ref(),
-        osa: OsaCommand { program: std::env::current_exe()?, config: None },
-    };
+    let services = context.services(&config)?;
+    let sequencer = services.sequencer(&config);
+    let db = &services.db;
     let nights: BTreeSet<NightDate> = match args.date {
         Some(date) => BTreeSet::from([date]),
         None => {
