@@ -92,9 +92,10 @@ pub fn night_status(sequencer: &Sequencer, db: &Db, night: NightDate, snapshot: 
         let state = if record.as_ref().is_some_and(|r| r.closed) { "closed" } else { "waiting" };
         return Ok(NightStatus { date: night.to_string(), state, runs: Vec::new(), problems });
     };
-    let plan = sequencer.plan(night, &summary.runs, snapshot)?;
+    let known = sequencer.known_state(night, snapshot)?;
+    let plan = sequencer.plan_known(night, &summary.runs, &known)?;
     // Attempts before an `osa rerun` no longer count: their subruns are not "done".
-    let floors = sequencer.known_state(night, snapshot)?.attempt_floor;
+    let floors = &known.attempt_floor;
     let analysis: BTreeSet<String> = std::fs::read_dir(sequencer.layout.analysis_dir(night))
         .map(|e| e.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
         .unwrap_or_default();

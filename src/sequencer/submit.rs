@@ -129,7 +129,7 @@ impl Sequencer<'_> {
                 }
             };
             if let Some(r0_type) = &r0_type {
-                run.set_r0_type(parse_type(r0_type));
+                run.set_r0_type(RunType::from_stored(r0_type));
             }
             records.push(RunRecord {
                 night,
@@ -144,7 +144,7 @@ impl Sequencer<'_> {
             });
         }
         if write {
-            let sha = sha256_file(&file).map_err(|source| SequencerError::Io { night, path: file.clone(), source })?;
+            let sha = crate::jobrunner::sha256_file(&file).map_err(|source| SequencerError::Io { night, path: file.clone(), source })?;
             self.db.record_summary(night, &file.display().to_string(), &sha)?;
             self.db.upsert_runs(&records)?;
         }
@@ -275,9 +275,10 @@ impl Sequencer<'_> {
                 let drs4 = runs
                     .iter()
                     .filter(|r| {
-                        let doubtful = r.summary_type == RunType::Error.as_str() || r.summary_type == RunType::Unknown.as_str();
-                        let effective = if doubtful { r.r0_type.as_deref().unwrap_or("") } else { r.summary_type.as_str() };
-                        effective == RunType::Drs4.as_str() && r.run < sequence.run
+                        // The effective type, as `Run::effective_type` decides it for tonight.
+                        let written = RunType::from_stored(&r.summary_type);
+                        let effective = if written.needs_r0_verdict() { r.r0_type.as_deref().map(RunType::from_stored) } else { Some(written) };
+                        effective == Some(RunType::Drs4) && r.run < sequence.run
                     })
                     .map(|r| r.run)
                     .max();
@@ -293,11 +294,16 @@ impl Sequencer<'_> {
 
     pub fn plan(&self, night: NightDate, runs: &[Run], snapshot: Option<&Snapshot>) -> Result<NightPlan, SequencerError> {
         let known = self.known_state(night, snapshot)?;
+        self.plan_known(night, runs, &known)
+    }
+
+    /// As [`Sequencer::plan`], for a caller that already read the known state.
+    pub fn plan_known(&self, night: NightDate, runs: &[Run], known: &KnownState) -> Result<NightPlan, SequencerError> {
         let earlier = self.earlier_calibrations(night)?;
         Ok(plan::plan(&PlanInput {
             night,
             runs,
-            known: &known,
+            known,
             earlier: &earlier,
             lookback_nights: self.config.calibration.lookback_nights,
             max_tries: self.config.retries.max_tries_per_run,
@@ -615,23 +621,6 @@ fn sequence_records(plan: &NightPlan) -> Vec<SequenceRecord> {
             calibration_night: if s.kind == SequenceKind::Data { calibration_night } else { None },
         })
         .collect()
-}
-
-fn parse_type(text: &str) -> RunType {
-    match text {
-        "DRS4" => RunType::Drs4,
-        "PEDCALIB" => RunType::Pedcalib,
-        "DATA" => RunType::Data,
-        "EXCLUDED" => RunType::Excluded,
-        "UNKNOWN" => RunType::Unknown,
-        _ => RunType::Error,
-    }
-}
-
-fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
-    use sha2::Digest;
-    let bytes = std::fs::read(path)?;
-    Ok(sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
 }
 
 #[cfg(test)]

@@ -92,6 +92,12 @@ impl RunType {
         }
     }
 
+    /// The type back from its canonical spelling ([`RunType::as_str`], as the database stores
+    /// it); anything else is an ERROR.
+    pub fn from_stored(text: &str) -> Self {
+        [Self::Drs4, Self::Pedcalib, Self::Data, Self::Excluded, Self::Unknown].into_iter().find(|t| t.as_str() == text).unwrap_or(Self::Error)
+    }
+
     /// Whether the summary's word is doubtful enough that the R0 verdict decides.
     pub fn needs_r0_verdict(&self) -> bool {
         matches!(self, Self::Error | Self::Unknown)
