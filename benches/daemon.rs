@@ -7,9 +7,10 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use osa::config::{Config, ExecutorKind};
+use osa::config::Config;
 use osa::db::{Db, JobIntent};
 use osa::executor::{Executor, ExecutorError, JobSpec, Snapshot, TaskState, TaskStatus, comment_key};
+use osa::model::ExecutorKind;
 use osa::night::NightDate;
 use osa::paths::Layout;
 use osa::sequencer::script::OsaCommand;
@@ -50,7 +51,7 @@ fn main() {
     config.paths.data_root = dir.path().join("data");
     let config_file = dir.path().join("osa.toml");
     std::fs::write(&config_file, config.to_toml()).unwrap();
-    let db = Db::open(&config.database_url()).unwrap();
+    let db = Db::open_and_migrate(&config.database_url()).unwrap();
     let first: NightDate = "2026-01-01".parse().unwrap();
     let mut night = first;
     for _ in 0..30 {
@@ -99,7 +100,7 @@ fn main() {
     std::fs::write(layout.run_summary_file(night), text).unwrap();
     let mut tasks = Vec::new();
     for (i, run) in runs.iter().enumerate() {
-        let subruns = if run.run_type == osa::summary::RunType::Data { 150 } else { 1 };
+        let subruns = if run.run_type == osa::model::RunType::Data { 150 } else { 1 };
         let comment = comment_key(night, run.run, 1);
         db.record_submission_intent(&JobIntent {
             night,

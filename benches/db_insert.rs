@@ -31,7 +31,7 @@ fn records(night: NightDate, run: u32, subruns: u32, t0: NaiveDateTime) -> RunRe
             run,
             subrun: s,
             attempt: 1,
-            state: "COMPLETED".into(),
+            state: osa::model::TaskState::Completed,
             exit_code: Some(0),
             cpu_seconds: Some(1800),
             max_rss_kb: Some(2_500_000),
@@ -111,7 +111,7 @@ fn records(night: NightDate, run: u32, subruns: u32, t0: NaiveDateTime) -> RunRe
 }
 
 fn bench(label: &str, url: &str, runs: u32, subruns: u32) {
-    let db = Db::open(url).unwrap_or_else(|e| panic!("{label}: {e}"));
+    let db = Db::open_and_migrate(url).unwrap_or_else(|e| panic!("{label}: {e}"));
     let night: NightDate = "2026-01-05".parse().unwrap();
     let t0 = night.date().and_hms_opt(21, 0, 0).unwrap();
     let (mut tasks, mut history, mut prov) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);

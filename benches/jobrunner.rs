@@ -42,9 +42,9 @@ fn main() {
         f.write_all(&block).unwrap();
     }
     drop(f);
-    let _ = osa::jobrunner::sha256_file(&file).unwrap(); // page cache warm
+    let _ = osa::hashing::sha256_file(&file).unwrap(); // page cache warm
     let start = Instant::now();
-    osa::jobrunner::sha256_file(&file).unwrap();
+    osa::hashing::sha256_file(&file).unwrap();
     let ours = size as f64 / start.elapsed().as_secs_f64() / 1e6;
 
     let start = Instant::now();

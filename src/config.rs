@@ -15,6 +15,8 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::{ExecutorKind, TaskState};
+
 pub const ENV_CONFIG: &str = "OSA_CONFIG";
 pub const ENV_DATA_ROOT: &str = "OSA_DATA_ROOT";
 pub const ENV_DATABASE_URL: &str = "OSA_DATABASE_URL";
@@ -159,27 +161,6 @@ pub struct DatabaseConfig {
     /// `mysql://user:password@host:port/db` or `sqlite://path`. Empty: an SQLite file at
     /// `<data_root>/<osa_dir>/osa.sqlite`. `OSA_DATABASE_URL` overrides.
     pub url: String,
-}
-
-#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum ExecutorKind {
-    /// Child processes on this machine: the embedded default for demos and newcomers.
-    #[default]
-    Local,
-    /// sbatch/squeue/sacct: production.
-    Slurm,
-}
-
-impl std::str::FromStr for ExecutorKind {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
-        match text {
-            "local" => Ok(Self::Local),
-            "slurm" => Ok(Self::Slurm),
-            _ => Err("expected `local` or `slurm`".to_string()),
-        }
-    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -448,8 +429,10 @@ pub enum FailureAction {
 pub struct KnownFailure {
     /// A name for logs and the DB.
     pub name: String,
-    /// SLURM state of the task (`TIMEOUT`, `OUT_OF_MEMORY`, `FAILED`, ...).
-    pub slurm_state: Option<String>,
+    /// State of the task, as SLURM names it (`TIMEOUT`, `OUT_OF_MEMORY`, `FAILED`, `PREEMPTED`,
+    /// ...: the failure states of the executor's state table, `executor::slurm::STATES`).
+    #[serde(with = "slurm_state_word")]
+    pub slurm_state: Option<TaskState>,
     /// Exit code of the task.
     pub exit_code: Option<i32>,
     /// Regular expression searched in the tail of the task's log.
@@ -489,13 +472,13 @@ impl Default for RetryConfig {
             known_failures: vec![
                 KnownFailure {
                     name: "timeout".to_string(),
-                    slurm_state: Some("TIMEOUT".to_string()),
+                    slurm_state: Some(TaskState::Timeout),
                     action: FailureAction::ResubmitMoreTime,
                     ..KnownFailure::default()
                 },
                 KnownFailure {
                     name: "out_of_memory".to_string(),
-                    slurm_state: Some("OUT_OF_MEMORY".to_string()),
+                    slurm_state: Some(TaskState::OutOfMemory),
                     action: FailureAction::ResubmitMoreMemory,
                     ..KnownFailure::default()
                 },
@@ -710,7 +693,11 @@ impl Config {
             self.database.url = url;
         }
         if let Some(kind) = lookup(ENV_EXECUTOR).filter(|v| !v.is_empty()) {
-            self.executor.kind = kind.parse().map_err(|message| ConfigError::Env { var: ENV_EXECUTOR, value: kind.clone(), message })?;
+            self.executor.kind = kind.parse().map_err(|e: crate::model::UnknownWord| ConfigError::Env {
+                var: ENV_EXECUTOR,
+                value: kind.clone(),
+                message: e.to_string(),
+            })?;
         }
         Ok(())
     }
@@ -831,11 +818,6 @@ impl Config {
             if failure.slurm_state.is_none() && failure.exit_code.is_none() && failure.log_regex.is_none() {
                 bad(&key, "needs at least one of slurm_state, exit_code, log_regex".to_string());
             }
-            if let Some(state) = &failure.slurm_state
-                && !SLURM_STATES.contains(&state.as_str())
-            {
-                bad(&format!("{key}.slurm_state"), format!("{state:?} is not a SLURM job state ({})", SLURM_STATES.join(", ")));
-            }
             if let Some(pattern) = &failure.log_regex
                 && let Err(e) = regex::Regex::new(pattern)
             {
@@ -899,8 +881,30 @@ impl Config {
     }
 }
 
-/// SLURM job states the known-failure table may name.
-pub const SLURM_STATES: &[&str] = &["BOOT_FAIL", "CANCELLED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "TIMEOUT"];
+/// A known-failure rule's `slurm_state`: SLURM's word in the file, the typed state in memory,
+/// both through the executor's state table, so a rule can only name a state tasks are stored
+/// with.
+mod slurm_state_word {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::executor::slurm::{failure_state, failure_words, state_word};
+    use crate::model::TaskState;
+
+    pub fn serialize<S: Serializer>(state: &Option<TaskState>, serializer: S) -> Result<S::Ok, S::Error> {
+        match state.and_then(state_word) {
+            Some(word) => serializer.serialize_some(word),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<TaskState>, D::Error> {
+        let Some(word) = Option::<String>::deserialize(deserializer)? else { return Ok(None) };
+        failure_state(&word).map(Some).ok_or_else(|| {
+            let accepted: Vec<&str> = failure_words().map(|(w, _)| w).collect();
+            serde::de::Error::custom(format!("{word:?} is not a SLURM failure state a rule can match ({})", accepted.join(", ")))
+        })
+    }
+}
 
 /// Hides the password of a `scheme://user:password@host` URL for messages and `config show`.
 pub fn redact_url(url: &str) -> String {
@@ -1037,7 +1041,6 @@ mod tests {
         config.schedules.closer = "0 61 * * * *".to_string();
         config.analysis.data_steps[0].args.push("{r0_fil}".to_string());
         config.retries.known_failures[0].log_regex = Some("(".to_string());
-        config.retries.known_failures[1].slurm_state = Some("OOM".to_string());
         let problems = config.problems();
         let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(
@@ -1051,7 +1054,6 @@ mod tests {
                 "slurm.data.mem_per_cpu",
                 "analysis.data_steps[0].args[7]",
                 "retries.known_failures[0].log_regex",
-                "retries.known_failures[1].slurm_state",
                 "schedules.poll",
                 "schedules.closer",
             ]

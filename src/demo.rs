@@ -16,9 +16,9 @@ use fitsio::tables::{ColumnDataType, ColumnDescription};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::model::RunType;
 use crate::night::NightDate;
 use crate::paths::Layout;
-use crate::summary::RunType;
 use crate::summary::classify::event_type;
 
 /// What to generate.

@@ -1,14 +1,42 @@
 //! `osa`: the nightly on-site analysis of LST-1, as one long-running service.
 //!
-//! The modules follow a night through its life: `summary` reads what the telescope says it
-//! observed (and checks run types against the R0 files), `paths` knows where every file of a
-//! night lives, `config` holds what differs between sites, `demo` lays out a synthetic night
-//! for newcomers and tests. `cli` is the operator-facing edge.
+//! The modules follow a night through its life. Each line names what a module may import
+//! (only modules listed above it: no module imports one that imports it back); see
+//! ARCHITECTURE.md for the same map and a night walked end to end.
+//!
+//! - `night`: a night's date. Imports nothing of osa.
+//! - `model`: the domain vocabulary (run types, sequence kinds, calibration runs, task, job,
+//!   night and audit states with their stored and operator words). Imports `night`.
+//! - `account`, `hashing`, `program`: who osa runs as, sha256 of files, running an analysis
+//!   program. Import nothing of osa.
+//! - `executor`: SLURM (its state table) and the local executor. Imports `model`, `night`,
+//!   `account`.
+//! - `config`: the TOML config, validated. Imports `model`, `night`, `executor` (the state
+//!   table, for known-failure rules).
+//! - `paths`: where every file of a night lives. Imports `config`, `night`.
+//! - `steps`: the analysis steps' placeholders for a task. Imports `config`, `model`, `paths`.
+//! - `summary`: night summaries and R0 classification. Imports `model`, `night`, `paths`.
+//! - `demo`: a synthetic night. Imports `summary`, `paths`, `night`.
+//! - `db`: persistence (MySQL or SQLite). Imports `config`, `model`, `night`.
+//! - `provenance`: prov.log capture and merge. Imports `db`, `night`.
+//! - `jobrunner`: what an array task runs. Imports `config`, `db`, `hashing`, `model`,
+//!   `paths`, `program`, `provenance`, `steps`, `account`.
+//! - `sequencer`: `known` and `plan` (pure), `script`, `submit` (effects). Imports `config`,
+//!   `db`, `executor`, `hashing`, `model`, `paths`, `summary`.
+//! - `closer`: verify, decide (`failures`, pure), retry, merge, close, mail. Imports
+//!   `sequencer` and everything below it but `jobrunner`.
+//! - `service`: one way to build the database, executor and sequencer from a config.
+//!   Imports `closer`, `sequencer`, `executor`, `db`, `config`, `paths`.
+//! - `operator`: rerun, veto lift, the night a shifter sees. Imports `sequencer`, `db`,
+//!   `model`, `paths`, `account`.
+//! - `daemon`: the service. Imports `service`, `operator`, `closer`, `db`, `summary`, ...
+//! - `cli`: the operator-facing edge. Imports anything.
 //!
 //! Errors: library modules return their own `thiserror` enums whose variants name the night,
 //! run, subrun or file involved, so callers can branch on them; only `cli` (the binary edge)
 //! turns them into `anyhow` errors with context and maps them to exit codes.
 
+pub mod account;
 pub mod cli;
 pub mod closer;
 pub mod config;
@@ -16,9 +44,15 @@ pub mod daemon;
 pub mod db;
 pub mod demo;
 pub mod executor;
+pub mod hashing;
 pub mod jobrunner;
+pub mod model;
 pub mod night;
+pub mod operator;
 pub mod paths;
+pub mod program;
 pub mod provenance;
 pub mod sequencer;
+pub mod service;
+pub mod steps;
 pub mod summary;

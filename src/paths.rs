@@ -171,6 +171,12 @@ impl Layout {
         self.analysis_dir(night).join(name)
     }
 
+    /// Whether a file of the night's analysis or DL1 folders belongs to this run: its
+    /// products (`…Run01807.0003…`), histories and job scripts (`sequence_LST1_01807…`).
+    pub fn belongs_to_run(file_name: &str, run: u32) -> bool {
+        file_name.contains(&format!("Run{run:05}.")) || file_name.starts_with(&format!("sequence_LST1_{run:05}"))
+    }
+
     /// `dl1_LST-1.RunRRRRR.SSSS.h5` in the analysis dir (DL1a).
     pub fn dl1a_file(&self, night: NightDate, run: u32, subrun: u32) -> PathBuf {
         self.analysis_dir(night).join(format!("dl1_LST-1.Run{}.h5", run_subrun(run, subrun)))

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use osa::summary::RunType;
+use osa::model::RunType;
 use osa::summary::classify::{classify_file, classify_run};
 
 fn astropy(name: &str) -> PathBuf {

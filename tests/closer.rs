@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::night::*;
-use osa::db::AuditAction;
+use osa::model::{AuditAction, TaskState};
 
 /// A real SMTP server (Python's aiosmtpd) storing what it receives in a maildir.
 struct SmtpSink {
@@ -89,7 +89,7 @@ fn a_clean_night_closes_verified_hashed_mailed_and_traceable() {
     assert_eq!((code, status(&report)), (0, "closed"), "{report:#}");
     let db = h.db();
     let runs = h.runs();
-    let data_subruns: u32 = runs.iter().filter(|r| r.1 == "DATA").map(|r| r.2).sum();
+    let data_subruns: u32 = runs.iter().filter(|r| r.1 == osa::model::RunType::Data).map(|r| r.2).sum();
     assert_eq!(report["verified"], 4 * data_subruns + 2, "4 products per subrun + 2 calibration files");
     for (run, kind, _) in &runs {
         for output in db.outputs_of_run(h.night, *run).unwrap() {
@@ -97,7 +97,7 @@ fn a_clean_night_closes_verified_hashed_mailed_and_traceable() {
             assert_eq!(output.sha256.len(), 64);
             assert!(output.size_bytes > 0);
         }
-        if kind == "DATA" {
+        if *kind == osa::model::RunType::Data {
             assert!(osa::paths::Layout::new(&h.config).dl1_run_file(h.night, *run).is_file(), "run {run} merged");
         }
     }
@@ -160,7 +160,7 @@ fn a_timeout_is_resubmitted_with_more_time_and_succeeds() {
     let end = h.run_to_end(Duration::from_secs(180));
     assert!(actions(&end).contains(&(victim, "failed".to_string())), "{end:#}");
     let tasks = h.db().tasks_of_run(h.night, victim as u32).unwrap();
-    assert!(tasks.iter().any(|t| t.state == "TIMEOUT"), "{tasks:?}");
+    assert!(tasks.iter().any(|t| t.state == TaskState::Timeout), "{tasks:?}");
 
     let (code, report) = h.closer(&[]);
     assert_eq!((code, status(&report)), (20, "retrying"), "{report:#}");
@@ -250,7 +250,7 @@ for path in sys.argv[1:]:
     }
 
     let db = h.db();
-    let run = h.runs().into_iter().find(|r| r.1 == "DATA").unwrap().0;
+    let run = h.runs().into_iter().find(|r| r.1 == osa::model::RunType::Data).unwrap().0;
     let batch = db.provenance_of_run(h.night, run).unwrap();
     assert_eq!(batch.activities.iter().filter(|a| a.subrun.is_none()).count(), 3, "run-level rows in MariaDB");
     assert_eq!(batch.activities.iter().filter(|a| a.subrun.is_some()).count(), 3 * 4, "subrun-level rows in MariaDB");

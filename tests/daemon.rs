@@ -95,7 +95,7 @@ fn killed_daemons_submit_nothing_twice(executor: &'static str, offset: i64) {
     // Restarted, then killed -9 while jobs run.
     let mut second = h.spawn_daemon(&[]);
     let start = Instant::now();
-    while h.db().tasks_of_run(h.night, h.runs().iter().find(|r| r.1 == "DATA").map(|r| r.0).unwrap_or(0)).unwrap().is_empty() {
+    while h.db().tasks_of_run(h.night, h.runs().iter().find(|r| r.1 == osa::model::RunType::Data).map(|r| r.0).unwrap_or(0)).unwrap().is_empty() {
         assert!(start.elapsed() < Duration::from_secs(120), "no DATA task started:\n{}", h.daemon_log());
         std::thread::sleep(Duration::from_millis(300));
     }
@@ -135,7 +135,7 @@ fn rerun_of_a_closed_night_keeps_the_old_records_and_closes_a_new_attempt() {
     let jobs = h.db().jobs_of_night(h.night).unwrap();
     assert_eq!(jobs.len(), 2 * jobs_before, "old submissions kept, one new per run");
     assert!(jobs.iter().any(|j| j.intent.attempt == 2));
-    assert!(h.db().audit_of_night(h.night).unwrap().iter().any(|e| e.action == osa::db::AuditAction::Rerun));
+    assert!(h.db().audit_of_night(h.night).unwrap().iter().any(|e| e.action == osa::model::AuditAction::Rerun));
 }
 
 #[test]

@@ -20,7 +20,7 @@ fn task(subrun: u32) -> TaskRecord {
         run: 12003,
         subrun,
         attempt: 1,
-        state: "COMPLETED".to_string(),
+        state: osa::model::TaskState::Completed,
         exit_code: Some(0),
         cpu_seconds: None,
         max_rss_kb: None,
@@ -47,7 +47,7 @@ fn a_connection_cut_mid_test_is_survived_by_the_retry() {
     let proxy = Proxy::start(&target);
     let name = t.database_name().unwrap();
     let through_proxy = format!("mysql://{user}@127.0.0.1:{}/{name}", proxy.port);
-    let db = Db::open(&through_proxy).unwrap().with_retry(RetryPolicy {
+    let db = Db::open_and_migrate(&through_proxy).unwrap().with_retry(RetryPolicy {
         attempts: 40,
         first_delay: Duration::from_millis(50),
         max_delay: Duration::from_millis(200),
@@ -78,7 +78,7 @@ fn a_write_that_finally_fails_is_reported_not_swallowed() {
     let (user, target) = server_address();
     let proxy = Proxy::start(&target);
     let through_proxy = format!("mysql://{user}@127.0.0.1:{}/{}", proxy.port, t.database_name().unwrap());
-    let db = Db::open(&through_proxy).unwrap().with_retry(RetryPolicy {
+    let db = Db::open_and_migrate(&through_proxy).unwrap().with_retry(RetryPolicy {
         attempts: 3,
         first_delay: Duration::from_millis(10),
         max_delay: Duration::from_millis(20),

@@ -7,7 +7,9 @@ use std::sync::{Arc, Barrier};
 
 use chrono::{Duration, NaiveDateTime};
 use common::TestDb;
+use diesel::{Connection, RunQueryDsl};
 use osa::db::*;
+use osa::model::{AuditAction, ExecutorKind, NightState, RunType, SequenceKind, TaskState};
 use osa::night::NightDate;
 
 fn night() -> NightDate {
@@ -18,14 +20,14 @@ fn at(minutes: i64) -> NaiveDateTime {
     night().date().and_hms_opt(21, 0, 0).unwrap() + Duration::minutes(minutes)
 }
 
-fn task(subrun: u32, attempt: u32, state: &str) -> TaskRecord {
+fn task(subrun: u32, attempt: u32, state: TaskState) -> TaskRecord {
     TaskRecord {
         night: night(),
         run: 12003,
         subrun,
         attempt,
-        state: state.to_string(),
-        exit_code: (state != "RUNNING").then_some(0),
+        state,
+        exit_code: state.is_finished().then_some(0),
         cpu_seconds: Some(60),
         max_rss_kb: Some(1_500_000),
         node: Some("localhost".to_string()),
@@ -39,7 +41,7 @@ fn intent(run: u32, attempt: u32) -> JobIntent {
         night: night(),
         run,
         attempt,
-        executor: "slurm".to_string(),
+        executor: ExecutorKind::Slurm,
         job_name: format!("LST1_{run:05}"),
         comment_key: format!("osa:{}:{run}:{attempt}", night()),
         array_range: "0-141".to_string(),
@@ -55,14 +57,25 @@ fn migrations_apply_from_empty_and_are_idempotent(t: &TestDb) {
     let db = Db::connect(&t.url).unwrap();
     let before = db.migration_status().unwrap();
     assert!(before.applied.is_empty());
-    assert_eq!(before.pending, ["2026-11-23-000001_initial", "2026-11-24-000001_history_log_tail", "2026-11-25-000001_prov_entity_kind"]);
-    assert_eq!(db.migrate().unwrap().len(), 3);
+    assert_eq!(
+        before.pending,
+        [
+            "2026-11-23-000001_initial",
+            "2026-11-24-000001_history_log_tail",
+            "2026-11-25-000001_prov_entity_kind",
+            "2026-12-02-000001_task_state_words"
+        ]
+    );
+    let err = Db::open(&t.url).err().expect("a schema behind is refused");
+    assert!(matches!(&err, DbError::SchemaBehind { pending, .. } if pending.len() == 4), "{err}");
+    assert!(err.to_string().contains("osa db migrate"), "{err}");
+    assert_eq!(db.migrate().unwrap().len(), 4);
     assert!(db.migrate().unwrap().is_empty(), "a second migrate applies nothing");
     let after = db.migration_status().unwrap();
-    assert_eq!((after.applied.len(), after.pending.len()), (3, 0));
+    assert_eq!((after.applied.len(), after.pending.len()), (4, 0));
     drop(db);
     let again = Db::open(&t.url).unwrap();
-    assert_eq!(again.migration_status().unwrap().applied.len(), 3, "opening an up-to-date database changes nothing");
+    assert_eq!(again.migration_status().unwrap().applied.len(), 4, "opening an up-to-date database changes nothing");
 }
 
 fn nights_are_registered_once_and_follow_their_state(t: &TestDb) {
@@ -93,10 +106,10 @@ fn nights_are_registered_once_and_follow_their_state(t: &TestDb) {
 
 fn runs_are_upserted_by_night_and_run(t: &TestDb) {
     let db = t.open();
-    let run = |n: u32, kind: &str| RunRecord {
+    let run = |n: u32, kind: RunType| RunRecord {
         night: night(),
         run: n,
-        summary_type: kind.to_string(),
+        summary_type: kind,
         r0_type: None,
         r0_reason: None,
         type_mismatch: false,
@@ -104,15 +117,15 @@ fn runs_are_upserted_by_night_and_run(t: &TestDb) {
         source: Some("Crab".to_string()),
         start: Some(at(0).and_utc()),
     };
-    db.upsert_runs(&[run(12001, "DRS4"), run(12002, "PEDCALIB"), run(12003, "ERROR")]).unwrap();
-    db.upsert_runs(&[run(12003, "ERROR")]).unwrap();
-    db.set_r0_verdict(night(), 12003, "DATA", None, false).unwrap();
+    db.upsert_runs(&[run(12001, RunType::Drs4), run(12002, RunType::Pedcalib), run(12003, RunType::Error)]).unwrap();
+    db.upsert_runs(&[run(12003, RunType::Error)]).unwrap();
+    db.set_r0_verdict(night(), 12003, RunType::Data, None, false).unwrap();
     let runs = db.runs_of_night(night()).unwrap();
     assert_eq!(runs.len(), 3, "no duplicates after a second upsert");
-    assert_eq!(runs[2].r0_type.as_deref(), Some("DATA"));
-    assert_eq!(runs[0], run(12001, "DRS4"));
+    assert_eq!(runs[2].r0_type, Some(RunType::Data));
+    assert_eq!(runs[0], run(12001, RunType::Drs4));
 
-    let err = db.set_r0_verdict(night(), 99999, "DATA", None, false).unwrap_err().to_string();
+    let err = db.set_r0_verdict(night(), 99999, RunType::Data, None, false).unwrap_err().to_string();
     assert!(err.contains("night 2026-01-05 run 99999"), "{err}");
 }
 
@@ -161,12 +174,101 @@ fn submission_intents_are_written_before_and_completed_after(t: &TestDb) {
 
 fn task_states_are_upserted_per_subrun_and_attempt(t: &TestDb) {
     let db = t.open();
-    db.upsert_tasks(&[task(0, 1, "RUNNING"), task(1, 1, "PENDING")]).unwrap();
-    db.upsert_tasks(&[task(0, 1, "COMPLETED"), task(1, 1, "FAILED"), task(1, 2, "PENDING")]).unwrap();
+    use TaskState::*;
+    db.upsert_tasks(&[task(0, 1, Running), task(1, 1, Pending)]).unwrap();
+    db.upsert_tasks(&[task(0, 1, Completed), task(1, 1, Failed), task(1, 2, Pending)]).unwrap();
     let tasks = db.tasks_of_run(night(), 12003).unwrap();
-    let states: Vec<_> = tasks.iter().map(|t| (t.subrun, t.attempt, t.state.as_str())).collect();
-    assert_eq!(states, [(0, 1, "COMPLETED"), (1, 1, "FAILED"), (1, 2, "PENDING")]);
-    assert_eq!(tasks[0], task(0, 1, "COMPLETED"));
+    let states: Vec<_> = tasks.iter().map(|t| (t.subrun, t.attempt, t.state)).collect();
+    assert_eq!(states, [(0, 1, Completed), (1, 1, Failed), (1, 2, Pending)]);
+    assert_eq!(tasks[0], task(0, 1, Completed));
+}
+
+/// Every value of every stored state type is written and read back unchanged.
+fn every_state_round_trips(t: &TestDb) {
+    let db = t.open();
+    let tasks: Vec<TaskRecord> = TaskState::ALL.iter().enumerate().map(|(i, s)| task(i as u32, 1, *s)).collect();
+    db.upsert_tasks(&tasks).unwrap();
+    assert_eq!(db.tasks_of_run(night(), 12003).unwrap(), tasks);
+    assert_eq!(db.tasks_of_night(night()).unwrap(), tasks);
+
+    for (i, state) in NightState::ALL.iter().enumerate() {
+        let n = NightDate::new(night().date() + Duration::days(i as i64));
+        db.set_night_state(n, *state).unwrap();
+        assert_eq!(db.night(n).unwrap().unwrap().state, *state);
+    }
+
+    let runs: Vec<RunRecord> = RunType::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| RunRecord {
+            night: night(),
+            run: 100 + i as u32,
+            summary_type: *kind,
+            r0_type: Some(*kind),
+            r0_reason: None,
+            type_mismatch: false,
+            subruns: 1,
+            source: None,
+            start: None,
+        })
+        .collect();
+    db.upsert_runs(&runs).unwrap();
+    assert_eq!(db.runs_of_night(night()).unwrap(), runs);
+
+    let sequences: Vec<SequenceRecord> = SequenceKind::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| SequenceRecord {
+            night: night(),
+            seq: i as u32 + 1,
+            parent_seq: None,
+            run: 100 + i as u32,
+            kind: *kind,
+            job_name: "LST1_00100".to_string(),
+            calibration_night: None,
+        })
+        .collect();
+    db.replace_sequences(night(), &sequences).unwrap();
+    assert_eq!(db.sequences_of_night(night()).unwrap(), sequences);
+
+    for (i, executor) in ExecutorKind::ALL.iter().enumerate() {
+        db.record_submission_intent(&JobIntent { executor: *executor, ..intent(200 + i as u32, 1) }).unwrap();
+    }
+    let executors: Vec<ExecutorKind> = db.jobs_of_night(night()).unwrap().iter().map(|j| j.intent.executor).collect();
+    assert_eq!(executors, ExecutorKind::ALL);
+
+    for action in AuditAction::ALL {
+        db.record_audit(night(), Some(12003), *action, "jdoe", "round trip").unwrap();
+    }
+    let actions: Vec<AuditAction> = db.audit_of_night(night()).unwrap().iter().map(|e| e.action).collect();
+    assert_eq!(actions, AuditAction::ALL);
+}
+
+/// Writes a row by hand, as a bad tool or a hand edit would.
+fn raw_sql(url: &str, sql: &str) {
+    match url.strip_prefix("sqlite://") {
+        Some(path) => diesel::sql_query(sql).execute(&mut diesel::sqlite::SqliteConnection::establish(path).unwrap()).unwrap(),
+        None => diesel::sql_query(sql).execute(&mut diesel::mysql::MysqlConnection::establish(url).unwrap()).unwrap(),
+    };
+}
+
+/// A row whose state is not one osa knows is a reported error naming the table, the key and
+/// the value: never a panic, never a silent default.
+fn a_row_with_an_unknown_state_is_an_error_naming_it(t: &TestDb) {
+    let db = t.open();
+    db.upsert_tasks(&[task(0, 1, TaskState::Completed)]).unwrap();
+    raw_sql(&t.url, "UPDATE tasks SET state = 'WEIRD' WHERE subrun = 0");
+    let err = db.tasks_of_run(night(), 12003).unwrap_err().to_string();
+    for part in ["table tasks", "night 2026-01-05 run 12003", "\"WEIRD\"", "task state"] {
+        assert!(err.contains(part), "{part:?} missing from: {err}");
+    }
+
+    db.set_night_state(night(), NightState::Running).unwrap();
+    raw_sql(&t.url, "UPDATE nights SET state = 'sleeping'");
+    let err = db.night(night()).unwrap_err().to_string();
+    for part in ["table nights", "night 2026-01-05", "\"sleeping\"", "night state"] {
+        assert!(err.contains(part), "{part:?} missing from: {err}");
+    }
 }
 
 fn history_lines_are_stored_once(t: &TestDb) {
@@ -298,7 +400,7 @@ fn concurrent_writers_lose_nothing(t: &TestDb) {
                 let db = Db::open(&url).unwrap().with_retry(common::fast_retry());
                 barrier.wait();
                 for i in 0..ROWS {
-                    db.upsert_tasks(&[task(w * ROWS + i, 1, "COMPLETED")]).unwrap();
+                    db.upsert_tasks(&[task(w * ROWS + i, 1, TaskState::Completed)]).unwrap();
                     db.ensure_night(night()).unwrap();
                 }
             })
@@ -319,6 +421,8 @@ on_both_backends!(
     sequences_are_replaced_as_a_whole,
     submission_intents_are_written_before_and_completed_after,
     task_states_are_upserted_per_subrun_and_attempt,
+    every_state_round_trips,
+    a_row_with_an_unknown_state_is_an_error_naming_it,
     history_lines_are_stored_once,
     verified_outputs_replace_earlier_verdicts,
     provenance_is_stored_once_and_read_back_per_run,

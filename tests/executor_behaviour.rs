@@ -7,9 +7,10 @@ mod common;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use osa::config::{Config, ExecutorKind};
+use osa::config::Config;
 use osa::executor::local::Local;
 use osa::executor::{Executor, ExecutorError, JobSpec, Snapshot, TaskState, TaskStatus};
+use osa::model::ExecutorKind;
 use osa::paths::Layout;
 use osa::sequencer::script::OsaCommand;
 use osa::sequencer::submit::Sequencer;
@@ -73,7 +74,7 @@ fn a_timed_out_sbatch_is_reconciled_by_comment_not_resubmitted() {
     let layout = Layout::new(&config);
     let night = "2026-01-05".parse().unwrap();
     osa::demo::make_night(&layout, night, &osa::demo::DemoOptions { data_runs: 1, subruns: 2, events: 20, ..Default::default() }).unwrap();
-    let db = osa::db::Db::open(&config.database_url()).unwrap();
+    let db = osa::db::Db::open_and_migrate(&config.database_url()).unwrap();
     let scheduler = FlakyScheduler::default();
     let sequencer =
         Sequencer { config: &config, layout, db: &db, executor: &scheduler, osa: OsaCommand { program: "/usr/bin/osa".into(), config: None } };

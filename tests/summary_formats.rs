@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use osa::summary::{self, LineProblem, NightSummary, RunType, SummaryError, SummaryFormat};
+use osa::model::RunType;
+use osa::summary::{self, LineProblem, NightSummary, SummaryError, SummaryFormat};
 
 struct Files(tempfile::TempDir);
 

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::output::{alarm, or_dash, print_json, table};
 use super::{Context, Outcome};
-use crate::summary::RunType;
+use crate::model::RunType;
 use crate::summary::classify::{Classification, classify_file};
 
 #[derive(Debug, clap::Args)]

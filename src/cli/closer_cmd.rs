@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 
 use super::output::print_json;
 use super::{Context, Outcome};
-use crate::closer::{Closer, Status};
-use crate::db::{AuditAction, Db};
+use crate::closer::Status;
+use crate::db::Db;
 use crate::night::NightDate;
 
 #[derive(Debug, clap::Args)]
@@ -49,10 +49,8 @@ pub fn run(context: &Context, args: CloserArgs) -> anyhow::Result<Outcome> {
     let config = context.config()?;
     let now = args.now.unwrap_or_else(Utc::now);
     let night = args.date.unwrap_or_else(|| NightDate::new((now - chrono::Duration::days(1)).date_naive()));
-    let services = context.services(&config)?;
-    let sequencer = services.sequencer(&config);
-    let report =
-        Closer { sequencer: &sequencer, now }.close(night, args.simulate, args.force).with_context(|| format!("closer for night {night}"))?;
+    let services = context.services(config)?;
+    let report = services.closer(now).close(night, args.simulate, args.force).with_context(|| format!("closer for night {night}"))?;
     if args.json {
         print_json(&report)?;
     } else {
@@ -93,8 +91,7 @@ pub fn veto(context: &Context, command: VetoCommand) -> anyhow::Result<Outcome> 
     let VetoCommand::Lift { date, run, reason } = command;
     let config = context.config()?;
     let db = Db::open(&config.database_url())?;
-    let actor = std::env::var("USER").unwrap_or_else(|_| "unknown".to_string());
-    db.record_audit(date, Some(run), AuditAction::Unveto, &actor, &reason)?;
-    println!("night {date} run {run:05}: veto lifted by {actor} ({reason})");
+    let entry = crate::operator::veto::lift(&db, date, run, &reason)?;
+    println!("night {date} run {run:05}: veto lifted by {} ({reason})", entry.actor);
     Ok(Outcome::Success)
 }

@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
-use crate::config::{ConfigSource, ENV_DATABASE_URL, ENV_EXECUTOR, ExecutorKind};
+use crate::config::{ConfigSource, ENV_DATABASE_URL, ENV_EXECUTOR};
 use crate::daemon::DaemonOptions;
 use crate::db::Db;
 use crate::demo::{DemoOptions, install_simulator, make_night};
+use crate::model::ExecutorKind;
 
 use crate::night::NightDate;
 use crate::paths::Layout;
@@ -171,7 +172,7 @@ fn run_night(context: &Context, args: RunArgs) -> anyhow::Result<Outcome> {
     config.schedules.poll_jitter_seconds = 0;
     config.watch.debounce_ms = 300;
     std::fs::write(&config_file, config.to_toml()).with_context(|| format!("writing {}", config_file.display()))?;
-    if Db::open(&config.database_url())?.night(night_args.date)?.is_some_and(|n| n.closed) {
+    if Db::open_and_migrate(&config.database_url())?.night(night_args.date)?.is_some_and(|n| n.closed) {
         println!("night {} is already closed (`osa rerun --date {}` to run it again)", night_args.date, night_args.date);
     } else {
         let morning = night_args.date.next().date().and_hms_opt(config.closer.not_before_hour, 30, 0).expect("valid hour").and_utc();

@@ -8,11 +8,11 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 
 use super::{Context, Outcome};
-use crate::db::{Db, RetryPolicy};
+use crate::db::{Db, DbError, RetryPolicy};
 use crate::jobrunner::{Task, TaskKind, run_task};
+use crate::model::CalibrationRuns;
 use crate::night::NightDate;
 use crate::paths::Layout;
-use crate::sequencer::script::CalibrationRuns;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum JobCommand {
@@ -71,9 +71,11 @@ pub fn run(context: &Context, command: JobCommand) -> anyhow::Result<Outcome> {
     };
     let workdir = layout.contain(&layout.analysis_dir(night))?;
     std::fs::create_dir_all(&workdir).with_context(|| format!("creating {}", workdir.display()))?;
-    // The database is a second copy of the history: a task still runs when it is unreachable.
+    // The database is a second copy of the history: a task still runs when it is unreachable,
+    // but never against a schema older than this osa (it would write rows the schema lacks).
     let db = match Db::open(&config.database_url()) {
         Ok(db) => Some(db.with_retry(RetryPolicy { attempts: 3, ..RetryPolicy::default() })),
+        Err(e @ DbError::SchemaBehind { .. }) => return Err(e).with_context(|| format!("night {night}: task not run")),
         Err(e) => {
             tracing::warn!("database unreachable, history goes to the file only: {e}");
             None
@@ -82,7 +84,7 @@ pub fn run(context: &Context, command: JobCommand) -> anyhow::Result<Outcome> {
     let task = Task { config: &config, layout: &layout, night, kind, attempt, calibration };
     let report = run_task(&task, db.as_ref()).with_context(|| format!("night {night}"))?;
     for (step, outcome) in &report.steps {
-        eprintln!("osa job: {step}: {outcome:?}");
+        eprintln!("osa job: {step}: {outcome}");
     }
     if report.exit_code == 0 {
         Ok(Outcome::Success)

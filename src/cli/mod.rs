@@ -8,6 +8,7 @@
 //! - 3: invalid input: a summary rejected, an R0 file classified ERROR, a config with problems
 //! - 4: incomplete input: a summary still being written; try again when it changes
 //! - 20: `osa closer`: not yet (too early, jobs running, runs sent back)
+//! - 5: the database schema is behind this osa: run `osa db migrate`
 //! - 21: `osa closer`: the night needs a human
 
 mod classify_cmd;
@@ -31,6 +32,8 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::Layer as _;
 
 use crate::config::{self, Config, ConfigError, ConfigSource};
+use crate::db::DbError;
+use crate::service::Services;
 use crate::summary::SummaryError;
 
 pub use output::ColorChoice;
@@ -95,6 +98,7 @@ pub enum Outcome {
     Failure = 1,
     InvalidInput = 3,
     IncompleteInput = 4,
+    SchemaBehind = 5,
     NotYet = 20,
     NeedsHuman = 21,
 }
@@ -117,35 +121,10 @@ impl Context {
         Config::load(&self.config_source)
     }
 
-    /// The database, the executor, and how job scripts call this osa back: what commands
-    /// that plan, submit or close a night need besides the config.
-    fn services(&self, config: &Config) -> anyhow::Result<Services> {
-        use anyhow::Context as _;
-        let program = std::env::current_exe().context("finding the osa binary for the job scripts")?;
-        let config_file = self.config_source.path().map(std::path::absolute).transpose()?;
-        Ok(Services {
-            db: crate::db::Db::open(&config.database_url())?,
-            executor: crate::executor::from_config(config),
-            osa: crate::sequencer::script::OsaCommand { program, config: config_file },
-        })
-    }
-}
-
-struct Services {
-    db: crate::db::Db,
-    executor: Box<dyn crate::executor::Executor>,
-    osa: crate::sequencer::script::OsaCommand,
-}
-
-impl Services {
-    fn sequencer<'a>(&'a self, config: &'a Config) -> crate::sequencer::submit::Sequencer<'a> {
-        crate::sequencer::submit::Sequencer {
-            config,
-            layout: crate::paths::Layout::new(config),
-            db: &self.db,
-            executor: self.executor.as_ref(),
-            osa: self.osa.clone(),
-        }
+    /// The database (schema current), the executor, and how job scripts call this osa back:
+    /// what commands that plan, submit or close a night need besides the config.
+    fn services(&self, config: Config) -> anyhow::Result<Services> {
+        Ok(Services::open(config, &self.config_source)?)
     }
 }
 
@@ -195,6 +174,9 @@ fn exit_code_for(error: &anyhow::Error) -> Outcome {
         }
         if let Some(ConfigError::Invalid { .. } | ConfigError::Syntax { .. }) = cause.downcast_ref::<ConfigError>() {
             return Outcome::InvalidInput;
+        }
+        if let Some(DbError::SchemaBehind { .. }) = cause.downcast_ref::<DbError>() {
+            return Outcome::SchemaBehind;
         }
     }
     Outcome::Failure

@@ -8,7 +8,8 @@
 //! "notes": [...]}`; absent values are null.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use comfy_table::Cell;
@@ -16,11 +17,10 @@ use serde::Serialize;
 
 use super::output::{alarm, or_dash, print_json, table};
 use super::{Context, Outcome};
-use crate::config::Config;
-use crate::db::Db;
-use crate::executor::TaskState;
+use crate::model::{SequenceKind, TaskState};
 use crate::night::NightDate;
 use crate::paths::Layout;
+use crate::sequencer::known::NightRows;
 use crate::sequencer::plan::{Action, Calibration, NightPlan, PlannedSequence};
 use crate::sequencer::submit::Cycle;
 
@@ -79,42 +79,64 @@ struct SubmittedJson<'a> {
 
 /// The status of one job, as the table shows it.
 struct JobView {
-    state: Option<String>,
+    state: Option<TaskState>,
     cpu_time: Option<String>,
     exit: Option<i64>,
 }
 
-/// Product counts of a night, from one listing per folder.
-struct Products {
-    names: HashSet<String>,
-    dl1ab: HashSet<String>,
-    dl2: HashSet<String>,
+/// Product counts of a night, from one listing per folder; the names are `paths::Layout`'s.
+struct Products<'a> {
+    layout: &'a Layout,
+    night: NightDate,
+    analysis: HashSet<OsString>,
+    dl1ab: HashSet<OsString>,
+    dl2: HashSet<OsString>,
 }
 
-impl Products {
-    fn scan(layout: &Layout, config: &Config, night: NightDate) -> Self {
-        let list = |dir: &Path| -> HashSet<String> {
-            std::fs::read_dir(dir).map(|e| e.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect()).unwrap_or_default()
+impl<'a> Products<'a> {
+    fn scan(layout: &'a Layout, night: NightDate) -> Self {
+        let list = |dir: &Path| -> HashSet<OsString> {
+            std::fs::read_dir(dir).map(|e| e.filter_map(|e| Some(e.ok()?.file_name())).collect()).unwrap_or_default()
         };
-        let analysis = layout.analysis_dir(night);
-        Self { names: list(&analysis), dl1ab: list(&analysis.join(&config.analysis.dl1_prod_id)), dl2: list(&layout.dl2_dir(night)) }
+        let dl1ab_dir = layout.dl1b_file(night, 0, 0).parent().map(Path::to_path_buf).unwrap_or_default();
+        Self { layout, night, analysis: list(&layout.analysis_dir(night)), dl1ab: list(&dl1ab_dir), dl2: list(&layout.dl2_dir(night)) }
     }
 
-    fn percent(set: &HashSet<String>, prefix: &str, run: u32, subruns: u32, suffix: &str) -> u32 {
+    fn present(listing: &HashSet<OsString>, file: &Path) -> bool {
+        file.file_name().is_some_and(|name| listing.contains(name))
+    }
+
+    /// Percent of a run's subruns whose file (named by `file(subrun)`) is in `listing`.
+    fn percent(listing: &HashSet<OsString>, subruns: u32, file: impl Fn(u32) -> PathBuf) -> u32 {
         if subruns == 0 {
             return 0;
         }
-        let found = (0..subruns).filter(|s| set.contains(&format!("{prefix}_LST-1.Run{run:05}.{s:04}.{suffix}"))).count() as u32;
+        let found = (0..subruns).filter(|s| Self::present(listing, &file(*s))).count() as u32;
         100 * found / subruns
+    }
+
+    /// DL1%, MUONS%, DL1AB%, DATACHECK%, DL2% of a sequence (none for the calibration).
+    fn percents(&self, s: &PlannedSequence) -> [Option<u32>; 5] {
+        if s.kind == SequenceKind::Calibration {
+            return [None; 5];
+        }
+        let (layout, night, run) = (self.layout, self.night, s.run);
+        let dl2 = if Self::present(&self.dl2, &layout.dl2_run_file(night, run)) { 100 } else { 0 };
+        [
+            Some(Self::percent(&self.analysis, s.subruns, |sub| layout.dl1a_file(night, run, sub))),
+            Some(Self::percent(&self.analysis, s.subruns, |sub| layout.muons_file(night, run, sub))),
+            Some(Self::percent(&self.dl1ab, s.subruns, |sub| layout.dl1b_file(night, run, sub))),
+            Some(Self::percent(&self.dl1ab, s.subruns, |sub| layout.datacheck_file(night, run, sub))),
+            Some(dl2),
+        ]
     }
 }
 
 pub fn run(context: &Context, args: SequencerArgs) -> anyhow::Result<Outcome> {
-    let config = context.config()?;
+    let services = context.services(context.config()?)?;
+    let config = &services.config;
     let night = args.date.unwrap_or_else(NightDate::current);
-    let services = context.services(&config)?;
-    let sequencer = services.sequencer(&config);
-    let db = &services.db;
+    let sequencer = services.sequencer();
     let cycle = sequencer.cycle(night, args.simulate).with_context(|| format!("sequencer for night {night}"))?;
     let Some(plan) = &cycle.plan else {
         if args.json {
@@ -127,8 +149,9 @@ pub fn run(context: &Context, args: SequencerArgs) -> anyhow::Result<Outcome> {
         }
         return Ok(Outcome::Success);
     };
-    let products = Products::scan(&sequencer.layout, &config, night);
-    let views: Vec<JobView> = plan.sequences.iter().map(|s| job_view(&db, &cycle, night, s)).collect::<anyhow::Result<_>>()?;
+    let products = Products::scan(&services.layout, night);
+    let rows = sequencer.night_rows(night)?;
+    let views: Vec<JobView> = plan.sequences.iter().map(|s| job_view(&rows, &cycle, s)).collect();
     if args.json {
         print_json(&to_json(plan, &cycle, &views, &products))?;
     } else {
@@ -146,55 +169,38 @@ pub fn run(context: &Context, args: SequencerArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-fn job_view(db: &Db, cycle: &Cycle, night: NightDate, sequence: &PlannedSequence) -> anyhow::Result<JobView> {
-    let Some(job_id) = &sequence.last_job_id else { return Ok(JobView { state: None, cpu_time: None, exit: None }) };
-    let mut states: Vec<(String, Option<i64>, Option<i64>)> =
-        cycle.snapshot.iter().flat_map(|s| s.tasks_of(job_id)).map(|t| (t.state.as_str().to_string(), t.cpu_seconds, t.exit_code)).collect();
+fn job_view(rows: &NightRows, cycle: &Cycle, sequence: &PlannedSequence) -> JobView {
+    let Some(job_id) = &sequence.last_job_id else { return JobView { state: None, cpu_time: None, exit: None } };
+    let mut states: Vec<(TaskState, Option<i64>, Option<i64>)> =
+        cycle.snapshot.iter().flat_map(|s| s.tasks_of(job_id)).map(|t| (t.state, t.cpu_seconds, t.exit_code)).collect();
     if states.is_empty() {
-        let jobs = db.jobs_of_night(night)?;
-        let attempt = jobs.iter().find(|j| j.job_id.as_deref() == Some(job_id.as_str())).map(|j| j.intent.attempt);
-        states = db
-            .tasks_of_run(night, sequence.run)?
-            .into_iter()
-            .filter(|t| Some(t.attempt) == attempt)
-            .map(|t| (t.state, t.cpu_seconds, t.exit_code))
-            .collect();
+        let attempt = rows.jobs.iter().find(|j| j.job_id.as_deref() == Some(job_id.as_str())).map(|j| j.intent.attempt);
+        if let Some(attempt) = attempt {
+            states = rows.tasks_of(sequence.run, attempt).map(|t| (t.state, t.cpu_seconds, t.exit_code)).collect();
+        }
     }
     if states.is_empty() {
-        return Ok(JobView { state: None, cpu_time: None, exit: None });
+        return JobView { state: None, cpu_time: None, exit: None };
     }
-    let bad = states.iter().find(|(s, _, _)| TaskState::parse(s).is_none_or(|s| s.is_finished() && s != TaskState::Completed));
+    let bad = states.iter().find(|(s, _, _)| s.is_failure());
     let state = match bad {
-        Some((s, _, _)) => s.clone(),
-        None if states.iter().all(|(s, _, _)| s == "COMPLETED") => "COMPLETED".to_string(),
-        None if states.iter().any(|(s, _, _)| s == "RUNNING" || s == "COMPLETED") => "RUNNING".to_string(),
-        None => "PENDING".to_string(),
+        Some((s, _, _)) => *s,
+        None if states.iter().all(|(s, _, _)| *s == TaskState::Completed) => TaskState::Completed,
+        None if states.iter().any(|(s, _, _)| *s == TaskState::Blocked) => TaskState::Blocked,
+        None if states.iter().any(|(s, _, _)| matches!(s, TaskState::Running | TaskState::Completed)) => TaskState::Running,
+        None => TaskState::Pending,
     };
     let mut cpu: Vec<i64> = states.iter().filter_map(|(_, c, _)| *c).collect();
     cpu.sort_unstable();
     let cpu_time = cpu.get(cpu.len() / 2).map(|s| format!("{:02}:{:02}:{:02}", s / 3600, s % 3600 / 60, s % 60));
     let exit = bad.and_then(|b| b.2).or_else(|| states.iter().filter_map(|(_, _, e)| *e).max());
-    Ok(JobView { state: Some(state), cpu_time, exit })
-}
-
-fn percents(products: &Products, s: &PlannedSequence) -> [Option<u32>; 5] {
-    if s.kind == crate::db::SequenceKind::Calibration {
-        return [None; 5];
-    }
-    let dl2 = if products.dl2.contains(&format!("dl2_LST-1.Run{:05}.h5", s.run)) { 100 } else { 0 };
-    [
-        Some(Products::percent(&products.names, "dl1", s.run, s.subruns, "h5")),
-        Some(Products::percent(&products.names, "muons", s.run, s.subruns, "fits")),
-        Some(Products::percent(&products.dl1ab, "dl1", s.run, s.subruns, "h5")),
-        Some(Products::percent(&products.dl1ab, "datacheck_dl1", s.run, s.subruns, "h5")),
-        Some(dl2),
-    ]
+    JobView { state: Some(state), cpu_time, exit }
 }
 
 fn reason(action: &Action) -> Option<String> {
     match action {
-        Action::Blocked { reason } => Some(format!("{reason:?}")),
-        Action::Failed { state } => Some(state.clone()),
+        Action::Blocked { reason } => Some(reason.to_string()),
+        Action::Failed { cause } => Some(cause.to_string()),
         _ => None,
     }
 }
@@ -208,7 +214,7 @@ fn to_json<'a>(plan: &'a NightPlan, cycle: &'a Cycle, views: &[JobView], product
             .iter()
             .zip(views)
             .map(|(s, v)| {
-                let [dl1, muons, dl1ab, datacheck, dl2] = percents(products, s);
+                let [dl1, muons, dl1ab, datacheck, dl2] = products.percents(s);
                 SequenceJson {
                     seq: s.seq,
                     parent: s.parent,
@@ -221,7 +227,7 @@ fn to_json<'a>(plan: &'a NightPlan, cycle: &'a Cycle, views: &[JobView], product
                     reason: reason(&s.action),
                     tries: s.tries,
                     job_id: s.last_job_id.as_deref(),
-                    state: v.state.clone(),
+                    state: v.state.map(|s| s.to_string()),
                     cpu_time: v.cpu_time.clone(),
                     exit: v.exit,
                     dl1_percent: dl1,
@@ -274,8 +280,8 @@ fn print_table(context: &Context, plan: &NightPlan, views: &[JobView], products:
         } else {
             Cell::new(action)
         };
-        let state_cell = match v.state.as_deref() {
-            Some(state @ ("FAILED" | "TIMEOUT" | "OUT_OF_MEMORY" | "CANCELLED" | "NODE_FAIL" | "BLOCKED")) => alarm(state, context.color),
+        let state_cell = match v.state {
+            Some(state) if state.is_failure() || state == TaskState::Blocked => alarm(&state.to_string(), context.color),
             other => Cell::new(or_dash(other)),
         };
         let mut row = vec![
@@ -293,7 +299,7 @@ fn print_table(context: &Context, plan: &NightPlan, views: &[JobView], products:
             Cell::new(or_dash(v.cpu_time.as_deref())),
             Cell::new(or_dash(v.exit)),
         ];
-        row.extend(percents(products, s).into_iter().map(|p| Cell::new(or_dash(p))));
+        row.extend(products.percents(s).into_iter().map(|p| Cell::new(or_dash(p))));
         t.add_row(row);
     }
     println!("{t}");

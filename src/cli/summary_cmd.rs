@@ -17,9 +17,10 @@ use serde::Serialize;
 use super::output::{alarm, or_dash, print_json, table};
 use super::{Context, Outcome};
 use crate::config::Config;
+use crate::model::RunType;
 use crate::paths::Layout;
 use crate::summary::classify::classify_run;
-use crate::summary::{self, NightSummary, RunType, SummaryFormat, Warning};
+use crate::summary::{self, NightSummary, SummaryFormat, Warning};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum SummaryCommand {

@@ -3,12 +3,14 @@
 //! run. Pure: the caller gathers the failed tasks and applies the decision.
 
 use crate::config::{FailureAction, KnownFailure, RetryConfig, add_slurm_times};
+use crate::model::TaskState;
 
 /// One failed task of a run's last attempt.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FailedTask {
     pub subrun: u32,
-    pub state: String,
+    /// `None`: the task never ran (its submission was refused).
+    pub state: Option<TaskState>,
     pub exit_code: Option<i64>,
     /// Last lines of its log (and of its failed step's output).
     pub log_tail: String,
@@ -25,7 +27,7 @@ pub enum Decision {
 }
 
 fn matches(rule: &KnownFailure, task: &FailedTask) -> bool {
-    rule.slurm_state.as_ref().is_none_or(|s| *s == task.state)
+    rule.slurm_state.is_none_or(|s| Some(s) == task.state)
         && rule.exit_code.is_none_or(|c| Some(i64::from(c)) == task.exit_code)
         && rule.log_regex.as_ref().is_none_or(|r| regex::Regex::new(r).is_ok_and(|re| re.is_match(&task.log_tail)))
 }
@@ -40,8 +42,8 @@ pub fn decide(retries: &RetryConfig, failed: &[FailedTask], tries: u32, time: &s
         None => {
             let first = failed.first();
             format!(
-                "unrecognised failure ({} exit {})",
-                first.map(|t| t.state.as_str()).unwrap_or("?"),
+                "unrecognised failure ({}, exit {})",
+                first.and_then(|t| t.state).map(|s| s.to_string()).unwrap_or_else(|| "never ran".to_string()),
                 first.and_then(|t| t.exit_code).map(|c| c.to_string()).unwrap_or_else(|| "?".to_string())
             )
         }
@@ -77,37 +79,37 @@ pub fn decide(retries: &RetryConfig, failed: &[FailedTask], tries: u32, time: &s
 mod tests {
     use super::*;
 
-    fn task(state: &str, exit: i64, log: &str) -> FailedTask {
-        FailedTask { subrun: 3, state: state.to_string(), exit_code: Some(exit), log_tail: log.to_string() }
+    fn task(state: TaskState, exit: i64, log: &str) -> FailedTask {
+        FailedTask { subrun: 3, state: Some(state), exit_code: Some(exit), log_tail: log.to_string() }
     }
 
     #[test]
     fn known_failures_pick_their_action() {
         let retries = RetryConfig::default();
-        match decide(&retries, &[task("TIMEOUT", 0, "")], 1, "01:15:00") {
+        match decide(&retries, &[task(TaskState::Timeout, 0, "")], 1, "01:15:00") {
             Decision::Resubmit { time, subruns, .. } => assert_eq!((time.as_deref(), subruns), (Some("02:15:00"), vec![3])),
             other => panic!("{other:?}"),
         }
-        match decide(&retries, &[task("OUT_OF_MEMORY", 0, "")], 1, "01:15:00") {
+        match decide(&retries, &[task(TaskState::OutOfMemory, 0, "")], 1, "01:15:00") {
             Decision::Resubmit { mem_per_cpu, .. } => assert_eq!(mem_per_cpu.as_deref(), Some("10G")),
             other => panic!("{other:?}"),
         }
-        match decide(&retries, &[task("FAILED", 10, "OSError: Output file exists already. Stop")], 1, "01:15:00") {
+        match decide(&retries, &[task(TaskState::Failed, 10, "OSError: Output file exists already. Stop")], 1, "01:15:00") {
             Decision::Resubmit { clean, reason, .. } => assert!(clean && reason.contains("output_exists"), "{reason}"),
             other => panic!("{other:?}"),
         }
         let pedestal = "tables.exceptions.NoSuchNodeError: ... named ``/dl1/event/telescope/monitoring/pedestal``";
-        assert!(matches!(decide(&retries, &[task("FAILED", 11, pedestal)], 1, "01:15:00"), Decision::Veto { .. }));
+        assert!(matches!(decide(&retries, &[task(TaskState::Failed, 11, pedestal)], 1, "01:15:00"), Decision::Veto { .. }));
     }
 
     #[test]
     fn tries_are_bounded() {
         let retries = RetryConfig::default();
-        let decision = decide(&retries, &[task("FAILED", 10, "boom")], retries.max_tries_per_run, "01:15:00");
+        let decision = decide(&retries, &[task(TaskState::Failed, 10, "boom")], retries.max_tries_per_run, "01:15:00");
         match decision {
             Decision::Veto { reason } => assert!(reason.contains("after 3 tries"), "{reason}"),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(decide(&retries, &[task("FAILED", 10, "boom")], 1, "01:15:00"), Decision::Resubmit { .. }));
+        assert!(matches!(decide(&retries, &[task(TaskState::Failed, 10, "boom")], 1, "01:15:00"), Decision::Resubmit { .. }));
     }
 }

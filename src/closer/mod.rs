@@ -19,14 +19,19 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
-use crate::db::{AuditAction, Db, NightState, OutputRecord};
+use crate::config::Config;
+use crate::db::{Db, JobIntent, OutputRecord};
 use crate::executor::expand_pattern;
-use crate::jobrunner::{resolve_program, run_program, subrun_context};
+use crate::model::{AuditAction, CalibrationRuns, FailureCause, NightState, SequenceKind};
 use crate::night::NightDate;
+use crate::paths::Layout;
+use crate::program::{resolve_program, run_program};
 use crate::provenance::merge::{MergeReport, merge_night};
-use crate::sequencer::plan::{Action, Calibration, NightPlan, PlannedSequence};
-use crate::sequencer::script::{CalibrationRuns, log_patterns};
+use crate::sequencer::known::NightRows;
+use crate::sequencer::plan::{Action, NightPlan, PlannedSequence};
+use crate::sequencer::script::log_patterns;
 use crate::sequencer::submit::{Resubmission, Sequencer, SequencerError};
+use crate::steps::subrun_context;
 use failures::{Decision, FailedTask};
 use verify::{Checked, Verdict, calibration_products, data_products, verify};
 
@@ -92,13 +97,17 @@ pub struct Report {
 }
 
 pub struct Closer<'a> {
-    pub sequencer: &'a Sequencer<'a>,
-    pub now: DateTime<Utc>,
+    config: &'a Config,
+    layout: Layout,
+    db: &'a Db,
+    /// Plans the night (one poll) and submits the retries.
+    sequencer: Sequencer<'a>,
+    now: DateTime<Utc>,
 }
 
-impl Closer<'_> {
-    fn db(&self) -> &Db {
-        self.sequencer.db
+impl<'a> Closer<'a> {
+    pub fn new(sequencer: Sequencer<'a>, now: DateTime<Utc>) -> Self {
+        Self { config: sequencer.config, layout: sequencer.layout.clone(), db: sequencer.db, sequencer, now }
     }
 
     pub fn close(&self, night: NightDate, simulate: bool, force: bool) -> Result<Report, CloserError> {
@@ -114,12 +123,12 @@ impl Closer<'_> {
             night_prov_json: None,
             mail: None,
         };
-        if self.db().night(night)?.is_some_and(|n| n.closed) {
+        if self.db.night(night)?.is_some_and(|n| n.closed) {
             report.status = Status::AlreadyClosed;
             return Ok(report);
         }
         let started = crate::db::now();
-        let hour = self.sequencer.config.closer.not_before_hour;
+        let hour = self.config.closer.not_before_hour;
         let not_before = night.next().date().and_hms_opt(hour, 0, 0).expect("validated hour").and_utc();
         if self.now < not_before && !force {
             report.status = Status::TooEarly { not_before };
@@ -127,26 +136,27 @@ impl Closer<'_> {
         }
         let cycle = self.sequencer.cycle(night, simulate)?;
         let Some(plan) = cycle.plan else { return Ok(report) };
-        let running =
-            plan.sequences.iter().filter(|s| matches!(s.action, Action::Submit { .. } | Action::Reconcile { .. } | Action::Submitted { .. })).count();
+        let running = plan.sequences.iter().filter(|s| s.action.is_active()).count();
         if running > 0 {
             report.status = Status::Running { sequences: running };
             return Ok(report);
         }
 
+        // Read once: the failed runs' decisions and retries all look at them.
+        let rows = self.sequencer.night_rows(night)?;
         let mut retried = Vec::new();
         for sequence in &plan.sequences {
             match &sequence.action {
-                Action::Failed { state } => {
-                    let failed = self.failed_tasks(night, sequence, state)?;
-                    let time = self.last_time(night, sequence)?;
-                    let decision = failures::decide(&self.sequencer.config.retries, &failed, sequence.attempts, &time);
-                    self.apply(&plan, sequence, decision, simulate, &mut report, &mut retried)?;
+                Action::Failed { cause } => {
+                    let failed = self.failed_tasks(night, sequence, cause, &rows);
+                    let time = last_intent(&rows, sequence).map(|i| i.time_limit.clone()).unwrap_or_else(|| self.config.slurm.data.time.clone());
+                    let decision = failures::decide(&self.config.retries, &failed, sequence.attempts, &time);
+                    self.apply(&plan, sequence, decision, simulate, &rows, &mut report, &mut retried)?;
                 }
                 Action::Vetoed => report
                     .problems
                     .push(format!("run {:05} is vetoed (`osa veto lift --date {night} --run {}` to retry it)", sequence.run, sequence.run)),
-                Action::Blocked { reason } => report.problems.push(format!("run {:05} is blocked: {reason:?}", sequence.run)),
+                Action::Blocked { reason } => report.problems.push(format!("run {:05} is blocked: {reason}", sequence.run)),
                 _ => {}
             }
         }
@@ -155,18 +165,14 @@ impl Closer<'_> {
         }
 
         // Verify what finished, one run at a time (memory holds one run's results).
-        let calibration = match plan.calibration {
-            Calibration::Tonight { drs4_run, pedcal_run } => Some(CalibrationRuns { night, drs4_run, pedcal_run }),
-            Calibration::Earlier(e) => Some(CalibrationRuns { night: e.night, drs4_run: e.drs4_run, pedcal_run: e.pedcal_run }),
-            Calibration::Missing => None,
-        };
+        let calibration = plan.calibration.runs(night);
         for sequence in plan.sequences.iter().filter(|s| s.action == Action::Done) {
             let Some(calibration) = calibration else { continue };
             let products = match sequence.kind {
-                crate::db::SequenceKind::Calibration => calibration_products(self.sequencer.config, &self.sequencer.layout, night, calibration),
-                crate::db::SequenceKind::Data => {
+                SequenceKind::Calibration => calibration_products(self.config, &self.layout, night, calibration),
+                SequenceKind::Data => {
                     let subruns: Vec<u32> = (0..sequence.subruns).collect();
-                    data_products(self.sequencer.config, &self.sequencer.layout, night, sequence.run, &subruns, calibration)
+                    data_products(self.config, &self.layout, night, sequence.run, &subruns, calibration)
                 }
             };
             let checked = verify(products);
@@ -189,12 +195,12 @@ impl Closer<'_> {
                 first.verdict.label(),
                 first.verdict.detail().map(|d| format!(" ({d})")).unwrap_or_default()
             );
-            let decision = if sequence.attempts >= self.sequencer.config.retries.max_tries_per_run {
+            let decision = if sequence.attempts >= self.config.retries.max_tries_per_run {
                 Decision::Veto { reason: format!("bad products after {} tries: {why}", sequence.attempts) }
             } else {
                 Decision::Resubmit { subruns, time: None, mem_per_cpu: None, clean: true, reason: format!("verification: {why}") }
             };
-            self.apply(&plan, sequence, decision, simulate, &mut report, &mut retried)?;
+            self.apply(&plan, sequence, decision, simulate, &rows, &mut report, &mut retried)?;
         }
         if !retried.is_empty() {
             report.status = Status::Retrying { runs: retried };
@@ -203,7 +209,7 @@ impl Closer<'_> {
         if !report.problems.is_empty() && !force {
             report.status = Status::NeedsHuman;
             if !simulate {
-                self.db().set_night_state(night, NightState::NeedsHuman)?;
+                self.db.set_night_state(night, NightState::NeedsHuman)?;
             }
             return Ok(report);
         }
@@ -218,16 +224,16 @@ impl Closer<'_> {
             report.status = Status::Retrying { runs: Vec::new() };
             return Ok(report);
         }
-        self.db().set_night_state(night, NightState::Closing)?;
+        self.db.set_night_state(night, NightState::Closing)?;
         let problems_before = report.problems.len();
-        for sequence in plan.sequences.iter().filter(|s| s.action == Action::Done && s.kind == crate::db::SequenceKind::Data) {
+        for sequence in plan.sequences.iter().filter(|s| s.action == Action::Done && s.kind == SequenceKind::Data) {
             if let Some(calibration) = calibration {
                 self.merge_run(night, sequence, calibration, &mut report)?;
             }
         }
         if report.problems.len() > problems_before && !force {
             report.status = Status::NeedsHuman;
-            self.db().set_night_state(night, NightState::NeedsHuman)?;
+            self.db.set_night_state(night, NightState::NeedsHuman)?;
             return Ok(report);
         }
         let merged = self.merge_provenance(night)?;
@@ -243,7 +249,7 @@ impl Closer<'_> {
             report.status = Status::Retrying { runs: Vec::new() };
             return Ok(report);
         }
-        let flag = self.sequencer.layout.night_finished_flag(night);
+        let flag = self.layout.night_finished_flag(night);
         let io = |what: &str| {
             let what = what.to_string();
             move |source| CloserError::Io { night, what, source }
@@ -251,10 +257,10 @@ impl Closer<'_> {
         std::fs::create_dir_all(flag.parent().expect("flag has a folder")).map_err(io("creating the closer folder"))?;
         std::fs::write(&flag, format!("night {night} closed by osa at {}\n", self.now.format("%Y-%m-%d %H:%M:%S UTC")))
             .map_err(io("writing NightFinished"))?;
-        self.db().set_night_state(night, NightState::Closed)?;
+        self.db.set_night_state(night, NightState::Closed)?;
         if force {
-            let actor = std::env::var("USER").unwrap_or_else(|_| "osa".to_string());
-            self.db().record_audit(
+            let actor = crate::account::user_name();
+            self.db.record_audit(
                 night,
                 None,
                 AuditAction::Close,
@@ -263,7 +269,7 @@ impl Closer<'_> {
             )?;
         }
         report.status = Status::Closed;
-        match mail::send(self.sequencer.config, &report, &plan) {
+        match mail::send(self.config, &report, &plan) {
             Ok(sent) => report.mail = sent,
             Err(e) => {
                 tracing::warn!(night.date = %night, "closing mail not sent: {e}");
@@ -275,57 +281,52 @@ impl Closer<'_> {
 
     /// Whether `osa rerun` touched the night since `since` (the closer then leaves it open).
     fn rerun_since(&self, night: NightDate, since: chrono::NaiveDateTime) -> Result<bool, CloserError> {
-        Ok(self.db().audit_of_night(night)?.iter().any(|e| e.action == AuditAction::Rerun && e.at >= since))
+        Ok(self.db.audit_of_night(night)?.iter().any(|e| e.action == AuditAction::Rerun && e.at >= since))
     }
 
     /// Failed tasks of a run's last attempt, with their log tails.
-    fn failed_tasks(&self, night: NightDate, sequence: &PlannedSequence, state: &str) -> Result<Vec<FailedTask>, CloserError> {
-        let tasks = self.db().tasks_of_run(night, sequence.run)?;
+    fn failed_tasks(&self, night: NightDate, sequence: &PlannedSequence, cause: &FailureCause, rows: &NightRows) -> Vec<FailedTask> {
         let job_id = sequence.last_job_id.clone().unwrap_or_default();
-        let history: Vec<_> = self.db().jobs_of_night(night)?.into_iter().filter(|j| j.intent.run == sequence.run).collect();
-        let attempt =
-            history.iter().find(|j| j.job_id.as_deref() == Some(job_id.as_str())).map(|j| j.intent.attempt).unwrap_or(sequence.last_attempt);
-        let mut failed: Vec<FailedTask> = tasks
-            .iter()
-            .filter(|t| t.attempt == attempt && t.state != "COMPLETED" && t.state != "PENDING" && t.state != "RUNNING")
+        let attempt = rows
+            .current_jobs(sequence.run)
+            .find(|j| j.job_id.as_deref() == Some(job_id.as_str()))
+            .map(|j| j.intent.attempt)
+            .unwrap_or(sequence.last_attempt);
+        let (_, error) = log_patterns(sequence.run, sequence.kind);
+        let mut failed: Vec<FailedTask> = rows
+            .tasks_of(sequence.run, attempt)
+            .filter(|t| t.state.is_failure())
             .map(|t| {
-                let task = (sequence.kind == crate::db::SequenceKind::Data).then_some(t.subrun);
-                let (_, error) = log_patterns(sequence.run, sequence.kind);
-                let log = self.sequencer.layout.analysis_dir(night).join(expand_pattern(&error, &job_id, task));
+                let task = (sequence.kind == SequenceKind::Data).then_some(t.subrun);
+                let log = self.layout.analysis_dir(night).join(expand_pattern(&error, &job_id, task));
                 let mut tail = tail_of(&log);
-                if let Ok(rows) = self.db().history_of_subrun(night, sequence.run, t.subrun) {
-                    for row in rows.into_iter().filter(|r| r.attempt == attempt) {
+                if let Ok(history) = self.db.history_of_subrun(night, sequence.run, t.subrun) {
+                    for row in history.into_iter().filter(|r| r.attempt == attempt) {
                         if let Some(log_tail) = row.log_tail {
                             tail.push('\n');
                             tail.push_str(&log_tail);
                         }
                     }
                 }
-                FailedTask { subrun: t.subrun, state: t.state.clone(), exit_code: t.exit_code, log_tail: tail }
+                FailedTask { subrun: t.subrun, state: Some(t.state), exit_code: t.exit_code, log_tail: tail }
             })
             .collect();
         if failed.is_empty() {
             // No task ran (a refused submission): the whole job goes again.
-            let subruns = if sequence.kind == crate::db::SequenceKind::Data { 0..sequence.subruns.max(1) } else { 0..1 };
-            failed.extend(subruns.map(|subrun| FailedTask { subrun, state: state.to_string(), exit_code: None, log_tail: String::new() }));
+            let subruns = if sequence.kind == SequenceKind::Data { 0..sequence.subruns.max(1) } else { 0..1 };
+            failed.extend(subruns.map(|subrun| FailedTask { subrun, state: cause.task_state(), exit_code: None, log_tail: String::new() }));
         }
-        Ok(failed)
+        failed
     }
 
-    fn last_intent(&self, night: NightDate, sequence: &PlannedSequence) -> Result<Option<crate::db::JobIntent>, CloserError> {
-        Ok(self.db().jobs_of_night(night)?.into_iter().filter(|j| j.intent.run == sequence.run).max_by_key(|j| j.intent.attempt).map(|j| j.intent))
-    }
-
-    fn last_time(&self, night: NightDate, sequence: &PlannedSequence) -> Result<String, CloserError> {
-        Ok(self.last_intent(night, sequence)?.map(|i| i.time_limit).unwrap_or_else(|| self.sequencer.config.slurm.data.time.clone()))
-    }
-
+    #[allow(clippy::too_many_arguments)]
     fn apply(
         &self,
         plan: &NightPlan,
         sequence: &PlannedSequence,
         decision: Decision,
         simulate: bool,
+        rows: &NightRows,
         report: &mut Report,
         retried: &mut Vec<u32>,
     ) -> Result<(), CloserError> {
@@ -336,7 +337,7 @@ impl Closer<'_> {
                 report.decisions.push(format!("run {:05}: vetoed: {reason}", sequence.run));
                 report.problems.push(format!("run {:05} vetoed: {reason}", sequence.run));
                 if !simulate {
-                    self.db().record_audit(night, Some(sequence.run), AuditAction::Veto, "osa", &reason)?;
+                    self.db.record_audit(night, Some(sequence.run), AuditAction::Veto, "osa", &reason)?;
                 }
             }
             Decision::Resubmit { subruns, time, mem_per_cpu, clean, reason } => {
@@ -350,7 +351,7 @@ impl Closer<'_> {
                     self.delete_outputs(night, sequence, &subruns, plan);
                 }
                 // Raised resources stay raised: start from the last attempt's.
-                let last = self.last_intent(night, sequence)?;
+                let last = last_intent(rows, sequence);
                 let time = time.or_else(|| last.as_ref().map(|i| i.time_limit.clone()));
                 let mem_per_cpu = mem_per_cpu.or_else(|| last.as_ref().map(|i| i.mem_per_cpu.clone()));
                 let retry = Resubmission { subruns: Some(subruns), time, mem_per_cpu, resume: false };
@@ -362,15 +363,11 @@ impl Closer<'_> {
 
     /// Removes the outputs of subruns about to be redone (lstchain refuses to overwrite).
     fn delete_outputs(&self, night: NightDate, sequence: &PlannedSequence, subruns: &[u32], plan: &NightPlan) {
-        let (config, layout) = (self.sequencer.config, &self.sequencer.layout);
-        let calibration = match plan.calibration {
-            Calibration::Tonight { drs4_run, pedcal_run } => CalibrationRuns { night, drs4_run, pedcal_run },
-            Calibration::Earlier(e) => CalibrationRuns { night: e.night, drs4_run: e.drs4_run, pedcal_run: e.pedcal_run },
-            Calibration::Missing => return,
-        };
+        let (config, layout) = (self.config, &self.layout);
+        let Some(calibration) = plan.calibration.runs(night) else { return };
         let products = match sequence.kind {
-            crate::db::SequenceKind::Calibration => calibration_products(config, layout, night, calibration),
-            crate::db::SequenceKind::Data => data_products(config, layout, night, sequence.run, subruns, calibration),
+            SequenceKind::Calibration => calibration_products(config, layout, night, calibration),
+            SequenceKind::Data => data_products(config, layout, night, sequence.run, subruns, calibration),
         };
         for product in products.iter().filter(|p| p.path.exists()) {
             match std::fs::remove_file(&product.path) {
@@ -398,12 +395,12 @@ impl Closer<'_> {
                 detail: c.verdict.detail(),
             })
             .collect();
-        Ok(self.db().upsert_outputs(&rows)?)
+        Ok(self.db.upsert_outputs(&rows)?)
     }
 
     /// The per-run DL1 merge through the configured step, then its event count checked.
     fn merge_run(&self, night: NightDate, sequence: &PlannedSequence, calibration: CalibrationRuns, report: &mut Report) -> Result<(), CloserError> {
-        let (config, layout) = (self.sequencer.config, &self.sequencer.layout);
+        let (config, layout) = (self.config, &self.layout);
         let step = &config.closer.merge_step;
         let context = subrun_context(config, layout, night, sequence.run, 0, calibration);
         let outputs: Vec<PathBuf> = step.outputs.iter().map(|o| PathBuf::from(context.render(o))).collect();
@@ -464,13 +461,19 @@ impl Closer<'_> {
     }
 
     fn merge_provenance(&self, night: NightDate) -> Result<MergeReport, CloserError> {
-        let layout = &self.sequencer.layout;
+        let layout = &self.layout;
         let log = layout.provenance_log(night);
         if !log.exists() {
             return Ok(MergeReport::default());
         }
-        Ok(merge_night(night, &log, &layout.provenance_records_dir(night), Some(self.db()))?)
+        Ok(merge_night(night, &log, &layout.provenance_records_dir(night), Some(self.db))?)
     }
+}
+
+/// The run's latest submission that still counts (its walltime and memory are where a retry
+/// starts from).
+fn last_intent<'r>(rows: &'r NightRows, sequence: &PlannedSequence) -> Option<&'r JobIntent> {
+    rows.current_jobs(sequence.run).max_by_key(|j| j.intent.attempt).map(|j| &j.intent)
 }
 
 /// The last 40 lines of a log (read from its last 64 KiB, any bytes).

@@ -9,10 +9,11 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use crate::config::{Config, StepConfig};
-use crate::jobrunner::{StepContext, calibration_context, sha256_file, subrun_context};
+use crate::hashing::sha256_file;
+use crate::model::CalibrationRuns;
 use crate::night::NightDate;
 use crate::paths::Layout;
-use crate::sequencer::script::CalibrationRuns;
+use crate::steps::{StepContext, calibration_context, subrun_context};
 
 /// One expected product.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -26,14 +26,14 @@ use notify::Watcher;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::closer::{Closer, Status};
+use crate::closer::Status;
 use crate::config::{Config, ConfigSource};
 use crate::db::Db;
-use crate::executor;
+use crate::model::NightState;
 use crate::night::NightDate;
+use crate::operator::status::night_view;
 use crate::paths::Layout;
-use crate::sequencer::script::OsaCommand;
-use crate::sequencer::submit::Sequencer;
+use crate::service::Services;
 
 /// What the daemon is asked to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,6 +65,17 @@ pub struct DaemonState {
     pub last_cycle_at: Option<String>,
     pub last_error: Option<String>,
     pub last_error_at: Option<String>,
+    /// Each open night as the last close attempt left it (`operator::status`'s view).
+    #[serde(default)]
+    pub nights: Vec<NightHealth>,
+}
+
+/// One open night in the daemon's health file.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct NightHealth {
+    pub date: NightDate,
+    pub state: String,
+    pub problems: Vec<String>,
 }
 
 pub fn state_file(layout: &Layout) -> PathBuf {
@@ -179,7 +190,9 @@ async fn serve(options: DaemonOptions, config: Config) -> anyhow::Result<()> {
         }
     });
 
-    // Repair before resuming: one full cycle (poll, reconcile, plan) at start.
+    // Repair before resuming: one full cycle (poll, reconcile, plan) at start; its first
+    // successful opening of the database applies pending migrations.
+    let mut migrated = false;
     let _ = tx.send(Trigger::Poll);
     let _ = tx.send(Trigger::Close);
     let mut config = config;
@@ -225,11 +238,16 @@ async fn serve(options: DaemonOptions, config: Config) -> anyhow::Result<()> {
         let work_config = config.clone();
         let source = options.config_source.clone();
         let now = options.now;
-        let result = tokio::task::spawn_blocking(move || work(&work_config, &source, summaries, poll, close, cleanup, now)).await;
+        let work = Work { summaries, poll, close, cleanup, now, migrate: !migrated };
+        let result = tokio::task::spawn_blocking(move || work.run(work_config, &source)).await;
         let at = Utc::now().to_rfc3339();
         match result {
-            Ok(Ok(WorkOutcome { closed, problems })) => {
+            Ok(Ok(WorkOutcome { closed, problems, nights })) => {
+                migrated = true;
                 state.last_cycle_at = Some(at.clone());
+                if let Some(nights) = nights {
+                    state.nights = nights;
+                }
                 if problems.is_empty() {
                     state.last_error = None;
                 } else {
@@ -261,96 +279,102 @@ async fn serve(options: DaemonOptions, config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One piece of work; returns the nights closed (now or before).
-/// The `osa` binary for job scripts. A binary replaced on disk (an upgrade) shows as
-/// `… (deleted)` in /proc: its path, which now holds the new binary, is what scripts need.
-fn osa_program() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let text = exe.to_string_lossy();
-    Ok(text.strip_suffix(" (deleted)").map(PathBuf::from).unwrap_or(exe))
-}
-
-fn work(
-    config: &Config,
-    source: &ConfigSource,
+/// One piece of work, run on a blocking thread: what the batch of triggers asked for.
+struct Work {
+    /// Nights whose summary appeared or changed.
     summaries: BTreeSet<NightDate>,
     poll: bool,
     close: bool,
     cleanup: bool,
+    /// The closer's clock (`None`: the real time).
     now: Option<DateTime<Utc>>,
-) -> anyhow::Result<WorkOutcome> {
-    let db = Db::open(&config.database_url())?;
-    let executor = executor::from_config(config);
-    let sequencer = Sequencer {
-        config,
-        layout: Layout::new(config),
-        db: &db,
-        executor: executor.as_ref(),
-        osa: OsaCommand { program: osa_program()?, config: source.path().map(std::path::absolute).transpose()? },
-    };
-    let now = now.unwrap_or_else(Utc::now);
-    let current = NightDate::current_at(now);
-    let open: BTreeSet<NightDate> = db.open_nights()?.into_iter().map(|n| n.night).collect();
-    let mut considered: BTreeSet<NightDate> = open.iter().copied().filter(|n| *n <= current).collect();
-    considered.insert(current);
-    considered.extend(summaries);
-    let mut problems = Vec::new();
-    if poll {
-        let nights: Vec<NightDate> = considered.iter().copied().collect();
-        let (results, polled) = sequencer.cycle_nights(&nights)?;
-        for (night, result) in results {
-            match result {
-                Ok(cycle) => {
-                    for (run, job) in &cycle.submitted {
-                        tracing::info!(night.date = %night, run.id = run, job.id = %job, "submitted");
+    /// Apply pending migrations when opening the database (until the first success).
+    migrate: bool,
+}
+
+impl Work {
+    fn run(self, config: Config, source: &ConfigSource) -> anyhow::Result<WorkOutcome> {
+        let url = config.database_url();
+        let db = if self.migrate { Db::open_and_migrate(&url)? } else { Db::open(&url)? };
+        let services = Services::with_db(config, source, db)?;
+        let sequencer = services.sequencer();
+        let db = &services.db;
+        let now = self.now.unwrap_or_else(Utc::now);
+        let current = NightDate::current_at(now);
+        let open: BTreeSet<NightDate> = db.open_nights()?.into_iter().map(|n| n.night).collect();
+        let mut considered: BTreeSet<NightDate> = open.iter().copied().filter(|n| *n <= current).collect();
+        considered.insert(current);
+        considered.extend(self.summaries);
+        let mut problems = Vec::new();
+        if self.poll {
+            let nights: Vec<NightDate> = considered.iter().copied().collect();
+            let (results, polled) = sequencer.cycle_nights(&nights)?;
+            for (night, result) in results {
+                match result {
+                    Ok(cycle) => {
+                        for (run, job) in &cycle.submitted {
+                            tracing::info!(night.date = %night, run.id = run, job.id = %job, "submitted");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(night.date = %night, "cycle failed: {e}");
+                        problems.push(format!("night {night}: {e}"));
                     }
                 }
-                Err(e) => {
-                    tracing::error!(night.date = %night, "cycle failed: {e}");
-                    problems.push(format!("night {night}: {e}"));
-                }
+            }
+            if !polled {
+                problems.push("the executor did not answer the poll (job states unknown)".to_string());
             }
         }
-        if !polled {
-            problems.push("the executor did not answer the poll (job states unknown)".to_string());
-        }
-    }
-    if close {
-        let closer = Closer { sequencer: &sequencer, now };
-        for record in db.open_nights()? {
-            // One night's trouble (a rejected summary, say) must not keep the others open.
-            let report = match closer.close(record.night, false, false) {
-                Ok(report) => report,
-                Err(e) => {
-                    tracing::error!(night.date = %record.night, "closer failed: {e:#}");
-                    problems.push(format!("night {}: closer failed: {e}", record.night));
-                    continue;
+        let mut nights = None;
+        if self.close {
+            let closer = services.closer(now);
+            let mut health = Vec::new();
+            for record in db.open_nights()? {
+                let night = record.night;
+                // One night's trouble (a rejected summary, say) must not keep the others open.
+                match closer.close(night, false, false) {
+                    Ok(report) => match &report.status {
+                        Status::Closed => tracing::info!(night.date = %night, verified = report.verified, "night closed"),
+                        Status::NeedsHuman => tracing::warn!(night.date = %night, "needs a human: {}", report.problems.join("; ")),
+                        Status::Retrying { runs } => tracing::info!(night.date = %night, "runs sent back: {runs:?}"),
+                        _ => {}
+                    },
+                    Err(e) => {
+                        tracing::error!(night.date = %night, "closer failed: {e:#}");
+                        problems.push(format!("night {night}: closer failed: {e}"));
+                    }
                 }
-            };
-            match &report.status {
-                Status::Closed => tracing::info!(night.date = %record.night, verified = report.verified, "night closed"),
-                Status::NeedsHuman => tracing::warn!(night.date = %record.night, "needs a human: {}", report.problems.join("; ")),
-                Status::Retrying { runs } => tracing::info!(night.date = %record.night, "runs sent back: {runs:?}"),
-                _ => {}
+                // What the shifters' `osa status` would say, from the states just stored.
+                match night_view(&sequencer, night, None) {
+                    Ok(view) if view.state != NightState::Closed => {
+                        health.push(NightHealth { date: night, state: view.state.as_str().to_string(), problems: view.problems })
+                    }
+                    Ok(_) => {}
+                    Err(e) => problems.push(format!("night {night}: {e}")),
+                }
+            }
+            nights = Some(health);
+        }
+        if self.cleanup {
+            clean_logs(&services.config);
+        }
+        let mut closed = Vec::new();
+        for night in considered.into_iter().chain(open) {
+            if db.night(night)?.is_some_and(|n| n.closed) {
+                closed.push(night);
             }
         }
+        Ok(WorkOutcome { closed, problems, nights })
     }
-    if cleanup {
-        clean_logs(config);
-    }
-    let mut closed = Vec::new();
-    for night in considered.into_iter().chain(open) {
-        if db.night(night)?.is_some_and(|n| n.closed) {
-            closed.push(night);
-        }
-    }
-    Ok(WorkOutcome { closed, problems })
 }
 
 /// What a piece of work found: nights closed, and trouble that did not stop it.
 struct WorkOutcome {
     closed: Vec<NightDate>,
     problems: Vec<String>,
+    /// The open nights' health, when close attempts ran.
+    nights: Option<Vec<NightHealth>>,
 }
 
 /// Deletes the daemon's log files older than `logging.keep_days`.

@@ -5,31 +5,8 @@ use diesel::prelude::*;
 
 use super::schema::audit_log;
 use super::{Db, DbError, now};
+use crate::model::AuditAction;
 use crate::night::NightDate;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuditAction {
-    Rerun,
-    Close,
-    Veto,
-    Unveto,
-}
-
-impl AuditAction {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Rerun => "rerun",
-            Self::Close => "close",
-            Self::Veto => "veto",
-            Self::Unveto => "unveto",
-        }
-    }
-
-    fn parse(text: &str) -> Option<Self> {
-        [Self::Rerun, Self::Close, Self::Veto, Self::Unveto].into_iter().find(|a| a.as_str() == text)
-    }
-}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct AuditEntry {
@@ -47,7 +24,7 @@ pub struct AuditEntry {
 struct AuditRow {
     night: String,
     run: Option<i64>,
-    action: String,
+    action: AuditAction,
     actor: String,
     reason: String,
     at: NaiveDateTime,
@@ -63,7 +40,7 @@ impl Db {
                 let row = AuditRow {
                     night: night.to_string(),
                     run: run.map(i64::from),
-                    action: action.as_str().to_string(),
+                    action,
                     actor: actor.to_string(),
                     reason: reason.to_string(),
                     at: entry.at,
@@ -83,20 +60,17 @@ impl Db {
                     .order(audit_log::id.asc())
                     .select(AuditRow::as_select())
                     .load(c)?;
-                rows.into_iter()
-                    .map(|r| {
-                        let action = AuditAction::parse(&r.action)
-                            .ok_or_else(|| diesel::result::Error::DeserializationError(format!("unknown audit action {:?}", r.action).into()))?;
-                        Ok(AuditEntry {
-                            night: r.night.parse().expect("audit_log.night holds a valid date"),
-                            run: r.run.map(|r| r as u32),
-                            action,
-                            actor: r.actor,
-                            reason: r.reason,
-                            at: r.at,
-                        })
+                Ok(rows
+                    .into_iter()
+                    .map(|r| AuditEntry {
+                        night: r.night.parse().expect("audit_log.night holds a valid date"),
+                        run: r.run.map(|r| r as u32),
+                        action: r.action,
+                        actor: r.actor,
+                        reason: r.reason,
+                        at: r.at,
                     })
-                    .collect()
+                    .collect())
             },
         )
     }

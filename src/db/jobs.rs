@@ -7,6 +7,7 @@ use diesel::prelude::*;
 
 use super::schema::jobs;
 use super::{Db, DbError, now, per_backend};
+use crate::model::ExecutorKind;
 use crate::night::NightDate;
 
 /// What is about to be submitted.
@@ -15,8 +16,7 @@ pub struct JobIntent {
     pub night: NightDate,
     pub run: u32,
     pub attempt: u32,
-    /// `local` or `slurm`.
-    pub executor: String,
+    pub executor: ExecutorKind,
     pub job_name: String,
     /// Our own key passed as `--comment`, matched when reconciling after a crash.
     pub comment_key: String,
@@ -47,7 +47,7 @@ struct JobRow {
     night: String,
     run: i64,
     attempt: i64,
-    executor: String,
+    executor: ExecutorKind,
     job_name: String,
     comment_key: String,
     array_range: String,
@@ -107,7 +107,7 @@ impl Db {
                     night: k.0.clone(),
                     run: k.1,
                     attempt: k.2,
-                    executor: intent.executor.clone(),
+                    executor: intent.executor,
                     job_name: intent.job_name.clone(),
                     comment_key: intent.comment_key.clone(),
                     array_range: intent.array_range.clone(),
@@ -155,7 +155,7 @@ impl Db {
     /// Intents without a job id nor an error: submissions a crash may have interrupted.
     pub fn pending_submissions(&self) -> Result<Vec<JobRecord>, DbError> {
         self.transaction(
-            || "listing pending submissions".to_string(),
+            || "reading table jobs for pending submissions".to_string(),
             |c| {
                 let rows = jobs::table
                     .filter(jobs::job_id.is_null().and(jobs::submit_error.is_null()))
@@ -169,7 +169,7 @@ impl Db {
 
     pub fn jobs_of_night(&self, night: NightDate) -> Result<Vec<JobRecord>, DbError> {
         self.transaction(
-            || format!("reading the jobs of night {night}"),
+            || format!("reading table jobs for night {night}"),
             |c| {
                 let rows = jobs::table
                     .filter(jobs::night.eq(night.to_string()))

@@ -4,7 +4,9 @@
 //! - The backend is chosen from the URL scheme (`mysql://` or `sqlite://`); anything else is
 //!   an error, never a silently created SQLite file. Messages show the URL without password.
 //! - Migrations (`sql/mysql/`, `sql/sqlite/`, same folder names) are embedded and applied by
-//!   [`Db::open`], which every command and the daemon use.
+//!   [`Db::open_and_migrate`]: `osa db migrate`, the daemon's start and the demo. Everything
+//!   else (array tasks, every daemon cycle, operator commands) uses [`Db::open`], which only
+//!   checks that the schema is current and refuses, saying so, when it is behind.
 //! - Every repository function runs in one transaction, so nothing is half-written, and is
 //!   idempotent on its natural key (night, run, subrun, attempt), so a re-run step never
 //!   duplicates rows. Transient failures (connection lost, SQLite busy, InnoDB deadlock) are
@@ -34,17 +36,45 @@ use diesel::result::{DatabaseErrorKind, Error as QueryError};
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-pub use audit::{AuditAction, AuditEntry};
+pub use audit::AuditEntry;
 pub use history::HistoryRecord;
 pub use jobs::{JobIntent, JobRecord};
-pub use nights::{NightRecord, NightState};
+pub use nights::NightRecord;
 pub use outputs::OutputRecord;
 pub use provenance::{ProvActivity, ProvAgent, ProvAssociation, ProvBatch, ProvEntity, ProvLink, ProvParameter};
 pub use runs::RunRecord;
-pub use sequences::{SequenceKind, SequenceRecord};
+pub use sequences::SequenceRecord;
 pub use tasks::TaskRecord;
 
 use crate::config::redact_url;
+use crate::model::{AuditAction, ExecutorKind, NightState, RunType, SequenceKind, TaskState};
+
+/// The model's states are stored as their words (vaultwarden's `impl_FromToSqlText`): written
+/// with `as_str`, read back with `FromStr`, so a row holding an unknown word is a reported
+/// error (naming the value and what it should be), never a panic or a silent default.
+macro_rules! stored_as_text {
+    ($($ty:ty),+) => {$(
+        impl<B: diesel::backend::Backend> diesel::serialize::ToSql<diesel::sql_types::Text, B> for $ty
+        where
+            str: diesel::serialize::ToSql<diesel::sql_types::Text, B>,
+        {
+            fn to_sql<'b>(&'b self, out: &mut diesel::serialize::Output<'b, '_, B>) -> diesel::serialize::Result {
+                self.as_str().to_sql(out)
+            }
+        }
+
+        impl<B: diesel::backend::Backend> diesel::deserialize::FromSql<diesel::sql_types::Text, B> for $ty
+        where
+            String: diesel::deserialize::FromSql<diesel::sql_types::Text, B>,
+        {
+            fn from_sql(bytes: B::RawValue<'_>) -> diesel::deserialize::Result<Self> {
+                Ok(String::from_sql(bytes)?.parse::<$ty>()?)
+            }
+        }
+    )+};
+}
+
+stored_as_text!(AuditAction, ExecutorKind, NightState, RunType, SequenceKind, TaskState);
 
 const MYSQL_MIGRATIONS: EmbeddedMigrations = embed_migrations!("sql/mysql");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("sql/sqlite");
@@ -76,6 +106,8 @@ pub enum DbError {
     Connect { url: String, message: String },
     #[error("database {url}: migrations failed: {message}")]
     Migration { url: String, message: String },
+    #[error("database {url}: the schema is behind this osa ({} migration(s) pending: {}); run `osa db migrate` (the daemon does it when it starts)", pending.len(), pending.join(", "))]
+    SchemaBehind { url: String, pending: Vec<String> },
     #[error("database {url}: {action} failed after {attempts} attempt(s): {source}")]
     Query { url: String, action: String, attempts: u32, source: QueryError },
 }
@@ -163,10 +195,21 @@ pub fn now() -> NaiveDateTime {
 
 impl Db {
     /// Connects (creating the MySQL database or SQLite file if missing) and applies pending
-    /// migrations.
-    pub fn open(url: &str) -> Result<Self, DbError> {
+    /// migrations: for `osa db migrate`, the daemon's start and the demo.
+    pub fn open_and_migrate(url: &str) -> Result<Self, DbError> {
         let db = Self::connect(url)?;
         db.migrate()?;
+        Ok(db)
+    }
+
+    /// Connects and checks that no migration is pending (one small query): what array tasks,
+    /// daemon cycles and operator commands use, so none of them changes the schema.
+    pub fn open(url: &str) -> Result<Self, DbError> {
+        let db = Self::connect(url)?;
+        let status = db.migration_status()?;
+        if !status.pending.is_empty() {
+            return Err(DbError::SchemaBehind { url: status.url, pending: status.pending });
+        }
         Ok(db)
     }
 

@@ -5,45 +5,8 @@ use diesel::prelude::*;
 
 use super::schema::nights;
 use super::{Db, DbError, now, per_backend};
+use crate::model::NightState;
 use crate::night::NightDate;
-
-/// Where a night stands, as shifters read it in `osa status`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NightState {
-    /// No usable summary yet.
-    Waiting,
-    /// Planned; jobs submitted or running.
-    Running,
-    /// Every job finished; the closer is verifying and merging.
-    Closing,
-    /// Closed: products verified, provenance merged.
-    Closed,
-    /// Something only a human can fix (a vetoed run, a rejected summary).
-    NeedsHuman,
-}
-
-impl NightState {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Waiting => "waiting",
-            Self::Running => "running",
-            Self::Closing => "closing",
-            Self::Closed => "closed",
-            Self::NeedsHuman => "needs_human",
-        }
-    }
-
-    fn parse(text: &str) -> Self {
-        match text {
-            "running" => Self::Running,
-            "closing" => Self::Closing,
-            "closed" => Self::Closed,
-            "needs_human" => Self::NeedsHuman,
-            _ => Self::Waiting,
-        }
-    }
-}
 
 /// A night as stored.
 #[derive(Clone, Debug, PartialEq)]
@@ -63,7 +26,7 @@ pub struct NightRecord {
 #[diesel(table_name = nights)]
 struct NightRow {
     night: String,
-    state: String,
+    state: NightState,
     summary_file: Option<String>,
     summary_sha256: Option<String>,
     sequenced_at: Option<NaiveDateTime>,
@@ -79,7 +42,7 @@ impl NightRow {
     fn into_record(self) -> NightRecord {
         NightRecord {
             night: self.night.parse().unwrap_or_else(|_| panic!("nights.night holds a valid date, found {:?}", self.night)),
-            state: NightState::parse(&self.state),
+            state: self.state,
             summary_file: self.summary_file,
             summary_sha256: self.summary_sha256,
             sequenced_at: self.sequenced_at,
@@ -102,7 +65,7 @@ impl Db {
                 let at = now();
                 let row = NightRow {
                     night: night.to_string(),
-                    state: NightState::Waiting.as_str().to_string(),
+                    state: NightState::Waiting,
                     summary_file: None,
                     summary_sha256: None,
                     sequenced_at: None,
@@ -121,7 +84,7 @@ impl Db {
 
     pub fn night(&self, night: NightDate) -> Result<Option<NightRecord>, DbError> {
         self.transaction(
-            || format!("reading night {night}"),
+            || format!("reading table nights for night {night}"),
             |c| Ok(nights::table.find(night.to_string()).select(NightRow::as_select()).first(c).optional()?.map(NightRow::into_record)),
         )
     }
@@ -153,7 +116,7 @@ impl Db {
             |c| {
                 let at = now();
                 let key = night.to_string();
-                diesel::update(nights::table.find(&key)).set((nights::state.eq(state.as_str()), nights::updated_at.eq(at))).execute(c)?;
+                diesel::update(nights::table.find(&key)).set((nights::state.eq(state), nights::updated_at.eq(at))).execute(c)?;
                 if state == NightState::Running {
                     diesel::update(nights::table.find(&key)).set(nights::sequenced_at.eq(at)).execute(c)?;
                 }
@@ -170,7 +133,7 @@ impl Db {
     /// Nights not closed yet, oldest first: what the daemon and `osa status` look after.
     pub fn open_nights(&self) -> Result<Vec<NightRecord>, DbError> {
         self.transaction(
-            || "listing open nights".to_string(),
+            || "reading table nights for the open nights".to_string(),
             |c| {
                 let rows = nights::table.filter(nights::closed.eq(0)).order(nights::night.asc()).select(NightRow::as_select()).load(c)?;
                 Ok(rows.into_iter().map(NightRow::into_record).collect())

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 
 use super::schema::runs;
 use super::{BATCH_ROWS, Db, DbError, now, per_backend};
+use crate::model::RunType;
 use crate::night::NightDate;
 
 /// A run as stored.
@@ -13,10 +14,10 @@ use crate::night::NightDate;
 pub struct RunRecord {
     pub night: NightDate,
     pub run: u32,
-    /// Type as the summary says it (canonical spelling, e.g. `PEDCALIB`).
-    pub summary_type: String,
+    /// Type as the summary says it.
+    pub summary_type: RunType,
     /// Type from the first R0 subrun file, once classified.
-    pub r0_type: Option<String>,
+    pub r0_type: Option<RunType>,
     /// Why the R0 verdict is ERROR.
     pub r0_reason: Option<String>,
     pub type_mismatch: bool,
@@ -30,8 +31,8 @@ pub struct RunRecord {
 struct RunRow {
     night: String,
     run: i64,
-    summary_type: String,
-    r0_type: Option<String>,
+    summary_type: RunType,
+    r0_type: Option<RunType>,
     r0_reason: Option<String>,
     type_mismatch: i64,
     subruns: i64,
@@ -47,8 +48,8 @@ impl RunRow {
         Self {
             night: r.night.to_string(),
             run: i64::from(r.run),
-            summary_type: r.summary_type.clone(),
-            r0_type: r.r0_type.clone(),
+            summary_type: r.summary_type,
+            r0_type: r.r0_type,
             r0_reason: r.r0_reason.clone(),
             type_mismatch: i64::from(r.type_mismatch),
             subruns: i64::from(r.subruns),
@@ -92,7 +93,7 @@ impl Db {
     }
 
     /// Records the R0 verdict of one run.
-    pub fn set_r0_verdict(&self, night: NightDate, run: u32, r0_type: &str, reason: Option<&str>, mismatch: bool) -> Result<(), DbError> {
+    pub fn set_r0_verdict(&self, night: NightDate, run: u32, r0_type: RunType, reason: Option<&str>, mismatch: bool) -> Result<(), DbError> {
         self.transaction(
             || format!("recording the R0 type of night {night} run {run}"),
             |c| {
@@ -111,7 +112,7 @@ impl Db {
 
     pub fn runs_of_night(&self, night: NightDate) -> Result<Vec<RunRecord>, DbError> {
         self.transaction(
-            || format!("reading the runs of night {night}"),
+            || format!("reading table runs for night {night}"),
             |c| {
                 let rows = runs::table.filter(runs::night.eq(night.to_string())).order(runs::run.asc()).select(RunRow::as_select()).load(c)?;
                 Ok(rows.into_iter().map(RunRow::into_record).collect())

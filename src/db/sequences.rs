@@ -5,23 +5,8 @@ use diesel::prelude::*;
 
 use super::schema::sequences;
 use super::{BATCH_ROWS, Db, DbError, now, per_backend};
+use crate::model::SequenceKind;
 use crate::night::NightDate;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SequenceKind {
-    Calibration,
-    Data,
-}
-
-impl SequenceKind {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Calibration => "calibration",
-            Self::Data => "data",
-        }
-    }
-}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct SequenceRecord {
@@ -43,7 +28,7 @@ struct SequenceRow {
     seq: i64,
     parent_seq: Option<i64>,
     run: i64,
-    kind: String,
+    kind: SequenceKind,
     job_name: String,
     calibration_night: Option<String>,
     updated_at: chrono::NaiveDateTime,
@@ -60,7 +45,7 @@ impl Db {
                 seq: i64::from(s.seq),
                 parent_seq: s.parent_seq.map(i64::from),
                 run: i64::from(s.run),
-                kind: s.kind.as_str().to_string(),
+                kind: s.kind,
                 job_name: s.job_name.clone(),
                 calibration_night: s.calibration_night.map(|n| n.to_string()),
                 updated_at: at,
@@ -80,7 +65,7 @@ impl Db {
 
     pub fn sequences_of_night(&self, night: NightDate) -> Result<Vec<SequenceRecord>, DbError> {
         self.transaction(
-            || format!("reading the sequences of night {night}"),
+            || format!("reading table sequences for night {night}"),
             |c| {
                 let rows = sequences::table
                     .filter(sequences::night.eq(night.to_string()))
@@ -94,7 +79,7 @@ impl Db {
                         seq: r.seq as u32,
                         parent_seq: r.parent_seq.map(|p| p as u32),
                         run: r.run as u32,
-                        kind: if r.kind == "calibration" { SequenceKind::Calibration } else { SequenceKind::Data },
+                        kind: r.kind,
                         job_name: r.job_name,
                         calibration_night: r.calibration_night.and_then(|n| n.parse().ok()),
                     })

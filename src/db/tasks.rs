@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::tasks;
 use super::{BATCH_ROWS, Db, DbError, now, per_backend};
+use crate::model::TaskState;
 use crate::night::NightDate;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -13,8 +14,7 @@ pub struct TaskRecord {
     pub run: u32,
     pub subrun: u32,
     pub attempt: u32,
-    /// SLURM state spelling: PENDING, RUNNING, COMPLETED, FAILED, TIMEOUT, ...
-    pub state: String,
+    pub state: TaskState,
     pub exit_code: Option<i64>,
     pub cpu_seconds: Option<i64>,
     pub max_rss_kb: Option<i64>,
@@ -30,7 +30,7 @@ struct TaskRow {
     run: i64,
     subrun: i64,
     attempt: i64,
-    state: String,
+    state: TaskState,
     exit_code: Option<i64>,
     cpu_seconds: Option<i64>,
     max_rss_kb: Option<i64>,
@@ -52,7 +52,7 @@ impl Db {
                 run: i64::from(t.run),
                 subrun: i64::from(t.subrun),
                 attempt: i64::from(t.attempt),
-                state: t.state.clone(),
+                state: t.state,
                 exit_code: t.exit_code,
                 cpu_seconds: t.cpu_seconds,
                 max_rss_kb: t.max_rss_kb,
@@ -76,30 +76,48 @@ impl Db {
     /// Tasks of a run, every attempt, ordered by subrun then attempt.
     pub fn tasks_of_run(&self, night: NightDate, run: u32) -> Result<Vec<TaskRecord>, DbError> {
         self.transaction(
-            || format!("reading the tasks of night {night} run {run}"),
+            || format!("reading table tasks for night {night} run {run}"),
             |c| {
                 let rows = tasks::table
                     .filter(tasks::night.eq(night.to_string()).and(tasks::run.eq(i64::from(run))))
                     .order((tasks::subrun.asc(), tasks::attempt.asc()))
                     .select(TaskRow::as_select())
                     .load(c)?;
-                Ok(rows
-                    .into_iter()
-                    .map(|r| TaskRecord {
-                        night: r.night.parse().expect("tasks.night holds a valid date"),
-                        run: r.run as u32,
-                        subrun: r.subrun as u32,
-                        attempt: r.attempt as u32,
-                        state: r.state,
-                        exit_code: r.exit_code,
-                        cpu_seconds: r.cpu_seconds,
-                        max_rss_kb: r.max_rss_kb,
-                        node: r.node,
-                        started_at: r.started_at,
-                        ended_at: r.ended_at,
-                    })
-                    .collect())
+                Ok(rows.into_iter().map(TaskRow::into_record).collect())
             },
         )
+    }
+
+    /// Tasks of a night, every run and attempt, ordered by run, subrun, attempt.
+    pub fn tasks_of_night(&self, night: NightDate) -> Result<Vec<TaskRecord>, DbError> {
+        self.transaction(
+            || format!("reading table tasks for night {night}"),
+            |c| {
+                let rows = tasks::table
+                    .filter(tasks::night.eq(night.to_string()))
+                    .order((tasks::run.asc(), tasks::subrun.asc(), tasks::attempt.asc()))
+                    .select(TaskRow::as_select())
+                    .load(c)?;
+                Ok(rows.into_iter().map(TaskRow::into_record).collect())
+            },
+        )
+    }
+}
+
+impl TaskRow {
+    fn into_record(self) -> TaskRecord {
+        TaskRecord {
+            night: self.night.parse().expect("tasks.night holds a valid date"),
+            run: self.run as u32,
+            subrun: self.subrun as u32,
+            attempt: self.attempt as u32,
+            state: self.state,
+            exit_code: self.exit_code,
+            cpu_seconds: self.cpu_seconds,
+            max_rss_kb: self.max_rss_kb,
+            node: self.node,
+            started_at: self.started_at,
+            ended_at: self.ended_at,
+        }
     }
 }

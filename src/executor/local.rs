@@ -23,7 +23,7 @@ use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 use super::{Executor, ExecutorError, JobSpec, Snapshot, TaskState, TaskStatus, expand_pattern};
-use crate::config::ExecutorKind;
+use crate::model::ExecutorKind;
 
 pub struct Local {
     spool: PathBuf,

@@ -13,7 +13,8 @@ use std::path::PathBuf;
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, ExecutorKind};
+use crate::model::ExecutorKind;
+pub use crate::model::TaskState;
 use crate::night::NightDate;
 
 /// What to submit: the script holds the resources (`#SBATCH` lines); the rest is per call.
@@ -48,45 +49,6 @@ pub fn parse_comment_key(comment: &str) -> Option<(NightDate, u32, u32)> {
     let run = parts.next()?.parse().ok()?;
     let attempt = parts.next()?.parse().ok()?;
     parts.next().is_none().then_some((night, run, attempt))
-}
-
-/// Task states, named as SLURM names them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum TaskState {
-    Pending,
-    Running,
-    Completed,
-    Failed,
-    Timeout,
-    OutOfMemory,
-    Cancelled,
-    NodeFail,
-}
-
-impl TaskState {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Pending => "PENDING",
-            Self::Running => "RUNNING",
-            Self::Completed => "COMPLETED",
-            Self::Failed => "FAILED",
-            Self::Timeout => "TIMEOUT",
-            Self::OutOfMemory => "OUT_OF_MEMORY",
-            Self::Cancelled => "CANCELLED",
-            Self::NodeFail => "NODE_FAIL",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        [Self::Pending, Self::Running, Self::Completed, Self::Failed, Self::Timeout, Self::OutOfMemory, Self::Cancelled, Self::NodeFail]
-            .into_iter()
-            .find(|s| s.as_str() == text)
-    }
-
-    pub fn is_finished(&self) -> bool {
-        !matches!(self, Self::Pending | Self::Running)
-    }
 }
 
 /// One task as the scheduler reports it.
@@ -163,16 +125,6 @@ pub trait Executor: Send + Sync {
         Ok(())
     }
     fn cancel(&self, job_id: &str) -> Result<(), ExecutorError>;
-}
-
-/// The executor the config (or `OSA_EXECUTOR`) names.
-pub fn from_config(config: &Config) -> Box<dyn Executor> {
-    match config.executor.kind {
-        ExecutorKind::Slurm => Box::new(slurm::Slurm::new(config.slurm.bin_dir.clone())),
-        ExecutorKind::Local => {
-            Box::new(local::Local::new(config.resolve(&config.paths.osa_dir).join("local-executor"), config.executor.local_concurrency))
-        }
-    }
 }
 
 /// `--array` text for indices: consecutive ones become ranges (`0-3,7,9-10`).

@@ -11,7 +11,7 @@ use std::process::Command;
 use chrono::NaiveDateTime;
 
 use super::{Executor, ExecutorError, JobSpec, Snapshot, TaskState, TaskStatus};
-use crate::config::ExecutorKind;
+use crate::model::ExecutorKind;
 
 pub struct Slurm {
     /// Folder of sbatch/squeue/sacct/scancel; `None`: found on `PATH`.
@@ -53,15 +53,6 @@ impl Slurm {
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
-
-    fn user() -> String {
-        nix::unistd::User::from_uid(nix::unistd::getuid())
-            .ok()
-            .flatten()
-            .map(|u| u.name)
-            .or_else(|| std::env::var("USER").ok())
-            .unwrap_or_else(|| "root".to_string())
-    }
 }
 
 /// `sbatch` arguments for a spec (the script itself carries the `#SBATCH` resources).
@@ -80,21 +71,58 @@ pub fn parse_sbatch(stdout: &str) -> Option<String> {
     (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())).then(|| id.to_string())
 }
 
-/// The explicit SLURM state table (long names as squeue `%T` and sacct print them; sacct may
-/// append ` by <uid>` to CANCELLED).
+/// The SLURM state table: every state word squeue `%T` and sacct print, and what it means
+/// for osa. The one place SLURM's words are read: the parsers below map through it, and the
+/// config's known-failure rules accept exactly the words of its failure rows.
+pub const STATES: &[(&str, TaskState)] = &[
+    ("PENDING", TaskState::Pending),
+    ("REQUEUED", TaskState::Pending),
+    ("REQUEUE_HOLD", TaskState::Pending),
+    ("REQUEUE_FED", TaskState::Pending),
+    ("RESV_DEL_HOLD", TaskState::Pending),
+    ("CONFIGURING", TaskState::Pending),
+    ("RUNNING", TaskState::Running),
+    ("COMPLETING", TaskState::Running),
+    ("STAGE_OUT", TaskState::Running),
+    ("SIGNALING", TaskState::Running),
+    ("RESIZING", TaskState::Running),
+    ("SUSPENDED", TaskState::Running),
+    ("STOPPED", TaskState::Running),
+    ("COMPLETED", TaskState::Completed),
+    ("FAILED", TaskState::Failed),
+    ("SPECIAL_EXIT", TaskState::Failed),
+    ("TIMEOUT", TaskState::Timeout),
+    ("OUT_OF_MEMORY", TaskState::OutOfMemory),
+    ("CANCELLED", TaskState::Cancelled),
+    ("REVOKED", TaskState::Cancelled),
+    ("NODE_FAIL", TaskState::NodeFail),
+    ("PREEMPTED", TaskState::Preempted),
+    ("BOOT_FAIL", TaskState::BootFail),
+    ("DEADLINE", TaskState::Deadline),
+];
+
+/// A state word as squeue or sacct print it (sacct may append ` by <uid>` to CANCELLED).
 pub fn map_state(text: &str) -> Option<TaskState> {
     let word = text.split_whitespace().next().unwrap_or("");
-    Some(match word {
-        "PENDING" | "REQUEUED" | "REQUEUE_HOLD" | "REQUEUE_FED" | "RESV_DEL_HOLD" | "CONFIGURING" => TaskState::Pending,
-        "RUNNING" | "COMPLETING" | "STAGE_OUT" | "SIGNALING" | "RESIZING" | "SUSPENDED" | "STOPPED" => TaskState::Running,
-        "COMPLETED" => TaskState::Completed,
-        "FAILED" | "BOOT_FAIL" | "DEADLINE" | "SPECIAL_EXIT" => TaskState::Failed,
-        "TIMEOUT" => TaskState::Timeout,
-        "OUT_OF_MEMORY" => TaskState::OutOfMemory,
-        "CANCELLED" | "REVOKED" => TaskState::Cancelled,
-        "NODE_FAIL" | "PREEMPTED" => TaskState::NodeFail,
-        _ => return None,
-    })
+    STATES.iter().find(|(w, _)| *w == word).map(|(_, s)| *s)
+}
+
+/// SLURM's own name of a state: the first word of the table that maps to it (`None` for
+/// osa's `Blocked`).
+pub fn state_word(state: TaskState) -> Option<&'static str> {
+    STATES.iter().find(|(_, s)| *s == state).map(|(w, _)| *w)
+}
+
+/// The words a known-failure rule may name: each failure state under its own SLURM name, so a
+/// rule matches exactly the tasks stored with that state (aliases such as REVOKED would
+/// silently match CANCELLED tasks and are refused).
+pub fn failure_words() -> impl Iterator<Item = (&'static str, TaskState)> {
+    STATES.iter().copied().filter(|(word, state)| state.is_failure() && state_word(*state) == Some(*word))
+}
+
+/// The failure state a known-failure rule's word names.
+pub fn failure_state(word: &str) -> Option<TaskState> {
+    failure_words().find(|(w, _)| *w == word).map(|(_, s)| s)
 }
 
 fn non_empty(text: &str) -> Option<String> {
@@ -288,7 +316,7 @@ impl Executor for Slurm {
     }
 
     fn poll(&self) -> Result<Snapshot, ExecutorError> {
-        let user = Self::user();
+        let user = crate::account::user_name();
         let squeue = self.run("squeue", &["-h".into(), "-r".into(), "-u".into(), user.clone(), "-o".into(), SQUEUE_FORMAT.into()])?;
         let live = parse_squeue(&squeue)?;
         let since = format!("now-{}days", self.sacct_days);

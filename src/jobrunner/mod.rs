@@ -18,69 +18,23 @@
 
 pub mod history;
 
-use std::collections::{BTreeMap, VecDeque};
-use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 
 use chrono::{NaiveDateTime, SubsecRound, Utc};
 use serde_json::{Value, json};
 
 use crate::config::{Config, StepConfig};
 use crate::db::{Db, HistoryRecord};
+use crate::hashing::sha256_file;
+use crate::model::CalibrationRuns;
 use crate::night::NightDate;
 use crate::paths::Layout;
+use crate::program::{resolve_program, run_program};
 use crate::provenance::{ProvRecord, ProvWriter, activity_id, entity_id, record};
-use crate::sequencer::script::CalibrationRuns;
+use crate::steps::{StepContext, calibration_context, subrun_context};
 
 /// Exit code of a task whose step N failed: `STEP_FAILED + N`.
 pub const STEP_FAILED: i32 = 10;
-/// Lines of a failed try's output kept in the log and the database.
-const TAIL_LINES: usize = 40;
-
-/// Values of the step placeholders for one task.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct StepContext {
-    values: BTreeMap<&'static str, String>,
-}
-
-impl StepContext {
-    fn set(&mut self, key: &'static str, value: impl ToString) {
-        self.values.insert(key, value.to_string());
-    }
-
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.values.get(key).map(String::as_str)
-    }
-
-    /// Fills `{placeholder}`s; an unknown one is left as written (config validation refuses
-    /// unknown names before any job runs).
-    pub fn render(&self, template: &str) -> String {
-        let mut out = String::new();
-        let mut rest = template;
-        while let Some(open) = rest.find('{') {
-            out.push_str(&rest[..open]);
-            let after = &rest[open + 1..];
-            match after.find('}') {
-                Some(close) => {
-                    let name = &after[..close];
-                    match self.values.get(name) {
-                        Some(value) => out.push_str(value),
-                        None => out.push_str(&rest[open..open + close + 2]),
-                    }
-                    rest = &after[close + 1..];
-                }
-                None => {
-                    out.push_str(&rest[open..]);
-                    rest = "";
-                }
-            }
-        }
-        out.push_str(rest);
-        out
-    }
-}
 
 /// What a task is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,62 +98,6 @@ impl Task<'_> {
     }
 }
 
-fn common(config: &Config, layout: &Layout, night: NightDate, calibration: CalibrationRuns) -> StepContext {
-    let mut c = StepContext::default();
-    c.set("date", night);
-    c.set("night", night.compact());
-    c.set("data_root", layout.data_root().display());
-    c.set("r0_dir", layout.r0_night_dir(night).parent().map(|d| d.display().to_string()).unwrap_or_default());
-    c.set("analysis_dir", layout.analysis_dir(night).display());
-    c.set("dl1_dir", layout.dl1_dir(night).display());
-    c.set("drs4_run", calibration.drs4_run);
-    c.set("pedcal_run", calibration.pedcal_run);
-    c.set("drs4_r0_file", layout.r0_file(calibration.night, 1, calibration.drs4_run, 0).display());
-    c.set("drs4_file", layout.drs4_file(calibration.night, calibration.drs4_run).display());
-    c.set("calibration_file", layout.calibration_file(calibration.night, calibration.pedcal_run).display());
-    c.set("calibration_version", &config.analysis.calibration_version);
-    c.set("drive_file", layout.drive_file(night).display());
-    c.set("run_summary", layout.run_summary_file(night).display());
-    c.set("dl1a_config", config.analysis.dl1a_config.display());
-    c.set("dl1b_config", config.analysis.dl1b_config.display());
-    c.set("prod_id", &config.analysis.prod_id);
-    c.set("dl1_prod_id", &config.analysis.dl1_prod_id);
-    c
-}
-
-/// Placeholders of one DATA subrun task.
-pub fn subrun_context(config: &Config, layout: &Layout, night: NightDate, run: u32, subrun: u32, calibration: CalibrationRuns) -> StepContext {
-    let mut c = common(config, layout, night, calibration);
-    c.set("run", run);
-    c.set("run_padded", format!("{run:05}"));
-    c.set("subrun", subrun);
-    c.set("subrun_padded", format!("{subrun:04}"));
-    c.set("r0_file", layout.r0_file(night, 1, run, subrun).display());
-    c.set("dl1a_file", layout.dl1a_file(night, run, subrun).display());
-    c.set("muons_file", layout.muons_file(night, run, subrun).display());
-    c.set("dl1b_file", layout.dl1b_file(night, run, subrun).display());
-    c.set("datacheck_file", layout.datacheck_file(night, run, subrun).display());
-    c.set("dl1_run_file", layout.dl1_run_file(night, run).display());
-    c
-}
-
-/// Placeholders of the calibration job (its "subrun" is the PEDCALIB run's first file).
-pub fn calibration_context(config: &Config, layout: &Layout, night: NightDate, calibration: CalibrationRuns) -> StepContext {
-    let mut c = common(config, layout, night, calibration);
-    let run = calibration.pedcal_run;
-    c.set("run", run);
-    c.set("run_padded", format!("{run:05}"));
-    c.set("subrun", 0);
-    c.set("subrun_padded", "0000");
-    c.set("r0_file", layout.r0_file(night, 1, run, 0).display());
-    c.set("dl1a_file", layout.dl1a_file(night, run, 0).display());
-    c.set("muons_file", layout.muons_file(night, run, 0).display());
-    c.set("dl1b_file", layout.dl1b_file(night, run, 0).display());
-    c.set("datacheck_file", layout.datacheck_file(night, run, 0).display());
-    c.set("dl1_run_file", layout.dl1_run_file(night, run).display());
-    c
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
     #[error("night {night} {task}: cannot write history {path}: {source}")]
@@ -220,6 +118,16 @@ pub enum StepOutcome {
         tries: u32,
         return_code: i32,
     },
+}
+
+impl std::fmt::Display for StepOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Skipped => f.write_str("already done, skipped"),
+            Self::Done { tries } => write!(f, "done (try {tries})"),
+            Self::Failed { tries, return_code } => write!(f, "failed after {tries} tries (exit {return_code})"),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -257,132 +165,12 @@ fn content_type(path: &Path) -> &'static str {
     }
 }
 
-/// sha256 of a file's content. Large files are read by a second thread into 8 MiB buffers
-/// (with O_DIRECT where the filesystem allows it: a product is read once, caching it only
-/// evicts what the next task needs) while this one hashes the previous buffer, so a cold disk
-/// never waits for the hashing (the `sha2` crate's SHA-NI backend outruns the disk).
-pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    use sha2::Digest;
-    const CHUNK: usize = 8 << 20;
-    let mut file = std::fs::File::open(path)?;
-    let size = file.metadata()?.len() as usize;
-    let mut hasher = sha2::Sha256::new();
-    if size <= CHUNK {
-        let mut bytes = Vec::with_capacity(size);
-        file.read_to_end(&mut bytes)?;
-        hasher.update(&bytes);
-    } else {
-        use std::os::unix::fs::OpenOptionsExt;
-        if let Ok(direct) = std::fs::OpenOptions::new().read(true).custom_flags(nix::libc::O_DIRECT).open(path) {
-            file = direct;
-        } else {
-            let _ = nix::fcntl::posix_fadvise(&file, 0, 0, nix::fcntl::PosixFadviseAdvice::POSIX_FADV_SEQUENTIAL);
-        }
-        let (full, filled) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(2);
-        let (empty, recycled) = std::sync::mpsc::channel::<Vec<u8>>();
-        for _ in 0..3 {
-            let _ = empty.send(Vec::new());
-        }
-        let reader = std::thread::spawn(move || {
-            // O_DIRECT needs 4 KiB-aligned memory: read into an aligned window of a larger block.
-            let mut block = vec![0u8; CHUNK + 4096];
-            let offset = block.as_ptr().align_offset(4096);
-            let mut total = 0usize;
-            while let Ok(mut buffer) = recycled.recv() {
-                if total >= size {
-                    // Never read again at the unaligned end of the file (some filesystems
-                    // refuse that with O_DIRECT): an empty chunk ends the hashing.
-                    let _ = full.send(Ok(Vec::new()));
-                    return;
-                }
-                let aligned = &mut block[offset..offset + CHUNK];
-                let mut used = 0;
-                let result = loop {
-                    match file.read(&mut aligned[used..]) {
-                        Ok(0) => break Ok(()),
-                        Ok(n) => {
-                            used += n;
-                            if used == CHUNK || total + used >= size {
-                                break Ok(());
-                            }
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(e) => break Err(e),
-                    }
-                };
-                total += used;
-                buffer.clear();
-                buffer.extend_from_slice(&aligned[..used]);
-                let done = used == 0 || result.is_err();
-                if full.send(result.map(|()| buffer)).is_err() || done {
-                    return;
-                }
-            }
-        });
-        for chunk in filled {
-            let chunk = chunk?;
-            if chunk.is_empty() {
-                break;
-            }
-            hasher.update(&chunk);
-            let _ = empty.send(chunk);
-        }
-        drop(empty);
-        let _ = reader.join();
-    }
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
-}
-
 fn now() -> NaiveDateTime {
     Utc::now().naive_utc().trunc_subsecs(6)
 }
 
 fn iso(at: NaiveDateTime) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
-}
-
-/// Runs a program, passing its output through to ours (all of it to our stderr when
-/// `quiet_stdout`, so a command's own stdout stays clean for JSON) and keeping the last lines.
-pub fn run_program(program: &Path, args: &[String], workdir: &Path, quiet_stdout: bool) -> (i32, String) {
-    let child = Command::new(program).args(args).current_dir(workdir).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
-    let mut child = match child {
-        Ok(child) => child,
-        Err(e) => return (127, format!("cannot start {}: {e}", program.display())),
-    };
-    let tail = Arc::new(Mutex::new(VecDeque::new()));
-    let pump = |stream: Box<dyn Read + Send>, to_stderr: bool| {
-        let tail = tail.clone();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stream);
-            let mut raw = Vec::new();
-            // Byte lines, decoded lossily: one non-UTF-8 byte must not stop the pipe (the
-            // program would then die of SIGPIPE).
-            while reader.read_until(b'\n', &mut raw).is_ok_and(|n| n > 0) {
-                let line = String::from_utf8_lossy(&raw).trim_end_matches(['\n', '\r']).to_string();
-                raw.clear();
-                if to_stderr {
-                    let _ = writeln!(std::io::stderr(), "{line}");
-                } else {
-                    let _ = writeln!(std::io::stdout(), "{line}");
-                }
-                let mut tail = tail.lock().unwrap_or_else(|p| p.into_inner());
-                if tail.len() == TAIL_LINES {
-                    tail.pop_front();
-                }
-                tail.push_back(line);
-            }
-        })
-    };
-    let out = pump(Box::new(child.stdout.take().expect("piped")), quiet_stdout);
-    let err = pump(Box::new(child.stderr.take().expect("piped")), true);
-    let status = child.wait();
-    let _ = (out.join(), err.join());
-    let code = match status {
-        Ok(status) => status.code().unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)),
-        Err(_) => 1,
-    };
-    let tail = tail.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect::<Vec<_>>().join("\n");
-    (code, tail)
 }
 
 /// Runs a task's steps. `db`: where history rows go too; `None` when unreachable (the
@@ -400,7 +188,7 @@ pub fn run_task(task: &Task, mut db: Option<&Db>) -> Result<TaskReport, JobError
     }
     // History from before an `osa rerun` of the night (or run) no longer counts as done.
     let rerun_at = db.and_then(|db| db.audit_of_night(task.night).ok()).and_then(|entries| {
-        entries.into_iter().filter(|e| e.action == crate::db::AuditAction::Rerun && e.run.is_none_or(|r| r == task.run())).map(|e| e.at).max()
+        entries.into_iter().filter(|e| e.action == crate::model::AuditAction::Rerun && e.run.is_none_or(|r| r == task.run())).map(|e| e.at).max()
     });
     let past_db: Vec<HistoryRecord> = match db.map(|db| db.history_of_subrun(task.night, task.run(), task.subrun())) {
         Some(Ok(rows)) => rows.into_iter().filter(|r| rerun_at.is_none_or(|at| r.started_at > at)).collect(),
@@ -552,16 +340,6 @@ pub fn run_task(task: &Task, mut db: Option<&Db>) -> Result<TaskReport, JobError
     Ok(report)
 }
 
-pub fn resolve_program(program: &str, bin_dir: Option<&Path>) -> PathBuf {
-    if program.contains('/') {
-        return PathBuf::from(program);
-    }
-    match bin_dir.map(|d| d.join(program)).filter(|p| p.exists()) {
-        Some(path) => path,
-        None => PathBuf::from(program),
-    }
-}
-
 /// Provenance of one try, in LSTOSA's record order: start, parameters, (entity, used)*,
 /// (entity, generated)*, end.
 #[allow(clippy::too_many_arguments)]
@@ -582,7 +360,7 @@ fn step_records(
 ) -> Vec<ProvRecord> {
     let id = activity_id();
     let session_tag = format!("{}:{tag_run}", step.name);
-    let agent = std::env::var("USER").unwrap_or_else(|_| "Anonymous".to_string());
+    let agent = crate::account::user_name();
     let mut records = vec![
         record(vec![
             ("activity_id", json!(id)),
@@ -649,31 +427,4 @@ fn step_records(
 
 fn context_prod_id(task: &Task, step: &StepConfig) -> String {
     task.context().render(&step.prod_id)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholders_are_filled_for_a_subrun() {
-        let mut config = Config::default();
-        config.paths.data_root = "/d".into();
-        let layout = Layout::new(&config);
-        let night: NightDate = "2026-01-05".parse().unwrap();
-        let calibration = CalibrationRuns { night: night.previous(), drs4_run: 12001, pedcal_run: 12002 };
-        let c = subrun_context(&config, &layout, night, 12003, 7, calibration);
-        assert_eq!(c.render("--input-file={r0_file}"), "--input-file=/d/R0G/20260105/LST-1.1.Run12003.0007.fits.fz");
-        assert_eq!(c.render("{run_padded}.{subrun_padded}"), "12003.0007");
-        assert_eq!(
-            c.render("--calibration-file={calibration_file}"),
-            "--calibration-file=/d/monitoring/PixelCalibration/Cat-A/calibration/20260104/v0.10.12/calibration_filters_52.Run12002.0000.h5",
-            "an earlier night's calibration is found under that night"
-        );
-        assert_eq!(c.render("{nope} {"), "{nope} {");
-        for name in crate::config::PLACEHOLDERS {
-            assert!(c.get(name).is_some(), "placeholder {name} has no value");
-            assert!(calibration_context(&config, &layout, night, calibration).get(name).is_some(), "calibration: {name}");
-        }
-    }
 }

@@ -16,29 +16,13 @@
 //!   submitted.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt;
 
 use serde::Serialize;
 
-use crate::db::SequenceKind;
+use crate::model::{BlockReason, CalibrationRuns, FailureCause, JobOutcome, RunType, SequenceKind, TaskState};
 use crate::night::NightDate;
-use crate::summary::{Run, RunType};
-
-/// What the scheduler last said about a submission.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobOutcome {
-    /// No information (poll failed or empty): never read as failure.
-    Unknown,
-    Pending,
-    Running,
-    Completed,
-    /// Some task ended badly (FAILED, TIMEOUT, OUT_OF_MEMORY, CANCELLED, ...).
-    Failed {
-        state: String,
-    },
-    /// Pending forever because its parent failed.
-    DependencyNeverSatisfied,
-}
+use crate::summary::Run;
 
 /// One submission of a run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,21 +47,13 @@ pub struct KnownState {
     pub attempt_floor: HashMap<u32, u32>,
 }
 
-/// A finished calibration of an earlier, closed night.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct EarlierCalibration {
-    pub night: NightDate,
-    pub drs4_run: u32,
-    pub pedcal_run: u32,
-}
-
 pub struct PlanInput<'a> {
     pub night: NightDate,
     /// Runs of the night's summary, with stored R0 verdicts.
     pub runs: &'a [Run],
     pub known: &'a KnownState,
-    /// Closed calibrations of earlier nights, any order.
-    pub earlier: &'a [EarlierCalibration],
+    /// Finished calibrations of earlier closed nights, any order.
+    pub earlier: &'a [CalibrationRuns],
     pub lookback_nights: u32,
     /// Refused submissions are retried up to this many attempts.
     pub max_tries: u32,
@@ -87,17 +63,19 @@ pub struct PlanInput<'a> {
 #[serde(tag = "source", rename_all = "snake_case")]
 pub enum Calibration {
     Tonight { drs4_run: u32, pedcal_run: u32 },
-    Earlier(EarlierCalibration),
+    Earlier(CalibrationRuns),
     Missing,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BlockReason {
-    NoCalibration,
-    ParentFailed,
-    ParentVetoed,
-    ParentBlocked,
+impl Calibration {
+    /// The runs (and their night) the jobs of `night` are calibrated with.
+    pub fn runs(&self, night: NightDate) -> Option<CalibrationRuns> {
+        match *self {
+            Self::Tonight { drs4_run, pedcal_run } => Some(CalibrationRuns { night, drs4_run, pedcal_run }),
+            Self::Earlier(runs) => Some(runs),
+            Self::Missing => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -121,7 +99,7 @@ pub enum Action {
     Done,
     /// Failed: the closer's retry rules decide what next.
     Failed {
-        state: String,
+        cause: FailureCause,
     },
     Vetoed,
     Blocked {
@@ -139,6 +117,23 @@ impl Action {
             Self::Failed { .. } => "failed",
             Self::Vetoed => "vetoed",
             Self::Blocked { .. } => "blocked",
+        }
+    }
+
+    /// Still in the scheduler's hands, or about to be.
+    pub fn is_active(&self) -> bool {
+        matches!(self, Self::Submit { .. } | Self::Reconcile { .. } | Self::Submitted { .. })
+    }
+}
+
+/// What operators read: the label, and why where it matters (`blocked: no calibration`,
+/// `failed: timed out`).
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Failed { cause } => write!(f, "failed: {cause}"),
+            Self::Blocked { reason } => write!(f, "blocked: {reason}"),
+            other => f.write_str(other.label()),
         }
     }
 }
@@ -271,15 +266,14 @@ pub fn plan(input: &PlanInput) -> NightPlan {
             },
             (_, None) => None,
         };
-        let parent_pending =
-            parent.as_ref().is_some_and(|(_, a)| matches!(a, Action::Submit { .. } | Action::Reconcile { .. } | Action::Submitted { .. }));
+        let parent_pending = parent.as_ref().is_some_and(|(_, a)| a.is_active());
         match &mut action {
             Action::Submit { after_parent, .. } | Action::Reconcile { after_parent, .. } => match parent_state {
                 Some(blocked) => action = blocked,
                 None => *after_parent = parent_pending,
             },
             // A child cancelled because its parent failed is blocked, not failed.
-            Action::Failed { state } if state == "CANCELLED" && parent_state.is_some() => {
+            Action::Failed { cause: FailureCause::Task { state: TaskState::Cancelled } } if parent_state.is_some() => {
                 action = parent_state.expect("checked");
             }
             // Its parent failed before and has since been retried successfully: the child goes
@@ -311,7 +305,6 @@ pub fn plan(input: &PlanInput) -> NightPlan {
     NightPlan { night: input.night, calibration, sequences, notes }
 }
 
-/// The action of one run from its submissions alone (parents are applied by the caller).
 fn last_attempt(input: &PlanInput, run: u32) -> u32 {
     let floor = input.known.attempt_floor.get(&run).copied().unwrap_or(0);
     input.known.attempts.get(&run).and_then(|a| a.last()).map(|a| a.attempt).unwrap_or(0).max(floor)
@@ -322,6 +315,7 @@ fn attempts_counted(input: &PlanInput, run: u32) -> u32 {
     all.saturating_sub(input.known.attempts_before_unveto.get(&run).copied().unwrap_or(0))
 }
 
+/// The action of one run from its submissions alone (parents are applied by the caller).
 fn action_for(input: &PlanInput, run: u32) -> (Action, u32, Option<String>) {
     let attempts = input.known.attempts.get(&run).map(Vec::as_slice).unwrap_or_default();
     let skip = input.known.attempts_before_unveto.get(&run).copied().unwrap_or(0) as usize;
@@ -335,12 +329,12 @@ fn action_for(input: &PlanInput, run: u32) -> (Action, u32, Option<String>) {
         Some(a) => match (&a.job_id, &a.submit_error) {
             (None, None) => Action::Reconcile { attempt: a.attempt, after_parent: false },
             (None, Some(error)) if attempts_counted(input, run) >= input.max_tries => {
-                Action::Failed { state: format!("submission refused: {error}") }
+                Action::Failed { cause: FailureCause::Refused { error: error.clone() } }
             }
             (None, Some(_)) => Action::Submit { attempt: a.attempt + 1, after_parent: false },
             (Some(job_id), _) => match &a.outcome {
                 JobOutcome::Completed => Action::Done,
-                JobOutcome::Failed { state } => Action::Failed { state: state.clone() },
+                JobOutcome::Failed { state } => Action::Failed { cause: FailureCause::Task { state: *state } },
                 JobOutcome::DependencyNeverSatisfied => Action::Blocked { reason: BlockReason::ParentFailed },
                 JobOutcome::Unknown | JobOutcome::Pending | JobOutcome::Running => Action::Submitted { job_id: job_id.clone() },
             },
@@ -367,7 +361,7 @@ mod tests {
         vec![run(100, "DRS4", 2), run(101, "PEDCALIB", 2), run(102, "DATA", 4), run(103, "DATA", 3)]
     }
 
-    fn plan_of(runs: &[Run], known: &KnownState, earlier: &[EarlierCalibration]) -> NightPlan {
+    fn plan_of(runs: &[Run], known: &KnownState, earlier: &[CalibrationRuns]) -> NightPlan {
         plan(&PlanInput { night: night(), runs, known, earlier, lookback_nights: 7, max_tries: 3 })
     }
 
@@ -401,9 +395,9 @@ mod tests {
     fn data_without_calibration_uses_an_earlier_night_within_the_lookback() {
         let runs = vec![run(102, "DATA", 4)];
         let earlier = [
-            EarlierCalibration { night: "2025-12-20".parse().unwrap(), drs4_run: 10, pedcal_run: 11 },
-            EarlierCalibration { night: "2026-01-01".parse().unwrap(), drs4_run: 50, pedcal_run: 51 },
-            EarlierCalibration { night: "2026-01-06".parse().unwrap(), drs4_run: 150, pedcal_run: 151 },
+            CalibrationRuns { night: "2025-12-20".parse().unwrap(), drs4_run: 10, pedcal_run: 11 },
+            CalibrationRuns { night: "2026-01-01".parse().unwrap(), drs4_run: 50, pedcal_run: 51 },
+            CalibrationRuns { night: "2026-01-06".parse().unwrap(), drs4_run: 150, pedcal_run: 151 },
         ];
         let plan = plan_of(&runs, &KnownState::default(), &earlier);
         assert_eq!(plan.calibration, Calibration::Earlier(earlier[1]), "the latest earlier one, never a later night");
@@ -475,7 +469,7 @@ mod tests {
     #[test]
     fn children_of_a_failed_calibration_are_blocked_not_submitted() {
         let mut known = KnownState::default();
-        known.attempts.insert(101, vec![attempt(1, Some("7"), JobOutcome::Failed { state: "FAILED".to_string() })]);
+        known.attempts.insert(101, vec![attempt(1, Some("7"), JobOutcome::Failed { state: TaskState::Failed })]);
         known.attempts.insert(102, vec![attempt(1, Some("8"), JobOutcome::DependencyNeverSatisfied)]);
         let plan = plan_of(&standard_night(), &known, &[]);
         assert_eq!(summary(&plan), [(1, None, 101, "failed"), (2, Some(1), 102, "blocked"), (3, Some(1), 103, "blocked")]);
@@ -485,21 +479,19 @@ mod tests {
         let plan = plan_of(&standard_night(), &known, &[]);
         assert_eq!(plan.sequences[2].action, Action::Blocked { reason: BlockReason::ParentFailed }, "an interrupted child of a failed parent");
 
-        known.attempts.insert(102, vec![attempt(1, Some("8"), JobOutcome::Failed { state: "CANCELLED".to_string() })]);
+        known.attempts.insert(102, vec![attempt(1, Some("8"), JobOutcome::Failed { state: TaskState::Cancelled })]);
         let plan = plan_of(&standard_night(), &known, &[]);
         assert_eq!(plan.sequences[1].action, Action::Blocked { reason: BlockReason::ParentFailed }, "cancelled because blocked stays blocked");
 
-        known.attempts.insert(
-            101,
-            vec![attempt(1, Some("7"), JobOutcome::Failed { state: "FAILED".to_string() }), attempt(2, Some("20"), JobOutcome::Running)],
-        );
+        known
+            .attempts
+            .insert(101, vec![attempt(1, Some("7"), JobOutcome::Failed { state: TaskState::Failed }), attempt(2, Some("20"), JobOutcome::Running)]);
         known.attempts.insert(102, vec![attempt(1, Some("8"), JobOutcome::DependencyNeverSatisfied)]);
         let plan = plan_of(&standard_night(), &known, &[]);
         assert_eq!(plan.sequences[1].action, Action::Blocked { reason: BlockReason::ParentFailed }, "not while the retried calibration runs");
-        known.attempts.insert(
-            101,
-            vec![attempt(1, Some("7"), JobOutcome::Failed { state: "FAILED".to_string() }), attempt(2, Some("20"), JobOutcome::Completed)],
-        );
+        known
+            .attempts
+            .insert(101, vec![attempt(1, Some("7"), JobOutcome::Failed { state: TaskState::Failed }), attempt(2, Some("20"), JobOutcome::Completed)]);
         let plan = plan_of(&standard_night(), &known, &[]);
         assert_eq!(
             plan.sequences[1].action,

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
-use crate::db::SequenceKind;
+use crate::model::{CalibrationRuns, SequenceKind};
 use crate::night::NightDate;
 
 /// How a task calls osa back.
@@ -14,14 +14,6 @@ use crate::night::NightDate;
 pub struct OsaCommand {
     pub program: PathBuf,
     pub config: Option<PathBuf>,
-}
-
-/// The calibration a DATA job uses: the runs and the night they were taken.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CalibrationRuns {
-    pub night: NightDate,
-    pub drs4_run: u32,
-    pub pedcal_run: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

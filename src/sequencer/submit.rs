@@ -13,14 +13,16 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::db::{Db, DbError, JobIntent, RunRecord, SequenceKind, SequenceRecord, TaskRecord};
-use crate::executor::{Executor, ExecutorError, JobSpec, Snapshot, TaskState, TaskStatus, comment_key};
+use crate::db::{Db, DbError, JobIntent, RunRecord, SequenceRecord, TaskRecord};
+use crate::executor::{Executor, ExecutorError, JobSpec, Snapshot, TaskStatus, comment_key, parse_array_spec, parse_comment_key};
+use crate::model::{CalibrationRuns, JobOutcome, NightState, SequenceKind, TaskState};
 use crate::night::NightDate;
 use crate::paths::Layout;
-use crate::sequencer::plan::{self, Action, Attempt, Calibration, EarlierCalibration, JobOutcome, KnownState, NightPlan, PlanInput, PlannedSequence};
-use crate::sequencer::script::{CalibrationRuns, OsaCommand, ScriptInput, job_script, log_patterns};
+use crate::sequencer::known::{NightRows, known_state};
+use crate::sequencer::plan::{self, Action, Calibration, KnownState, NightPlan, PlanInput, PlannedSequence};
+use crate::sequencer::script::{OsaCommand, ScriptInput, job_script, log_patterns};
 use crate::summary::classify::classify_run;
-use crate::summary::{self, NightSummary, Run, RunType, SummaryError};
+use crate::summary::{self, NightSummary, Run, SummaryError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SequencerError {
@@ -64,37 +66,6 @@ fn crash_point(name: &str) {
     }
 }
 
-/// A job's outcome from its tasks (live or as last stored).
-pub fn outcome_of(states: &[(TaskState, Option<&str>)], expected_tasks: u32) -> JobOutcome {
-    if states.is_empty() {
-        return JobOutcome::Unknown;
-    }
-    if states.iter().any(|(s, reason)| *s == TaskState::Pending && *reason == Some("DependencyNeverSatisfied")) {
-        return JobOutcome::DependencyNeverSatisfied;
-    }
-    let all_finished = states.len() as u32 >= expected_tasks && states.iter().all(|(s, _)| s.is_finished());
-    if let Some((bad, _)) = states.iter().find(|(s, _)| s.is_finished() && *s != TaskState::Completed) {
-        // A job is judged once all its tasks ended: retrying while siblings still run would
-        // race their outputs.
-        if all_finished {
-            return JobOutcome::Failed { state: bad.as_str().to_string() };
-        }
-        return JobOutcome::Running;
-    }
-    if states.len() as u32 >= expected_tasks && states.iter().all(|(s, _)| *s == TaskState::Completed) {
-        return JobOutcome::Completed;
-    }
-    if states.iter().any(|(s, _)| *s == TaskState::Running || *s == TaskState::Completed) {
-        return JobOutcome::Running;
-    }
-    JobOutcome::Pending
-}
-
-/// Tasks in an `--array` range: `0-141` has 142, `3,7` two, `0` one.
-pub fn tasks_in_range(range: &str) -> u32 {
-    crate::executor::parse_array_spec(range).len().max(1) as u32
-}
-
 /// How a retry differs from the first submission: only some subruns, more time or memory.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Resubmission {
@@ -104,9 +75,6 @@ pub struct Resubmission {
     /// Submitting an intent recorded earlier (interrupted): it is expected to exist.
     pub resume: bool,
 }
-
-/// Our own state for a child cancelled because its parent failed (not a SLURM state).
-pub const BLOCKED: &str = "BLOCKED";
 
 impl Sequencer<'_> {
     /// Reads the night's summary and stores its runs, keeping stored R0 verdicts and
@@ -120,21 +88,21 @@ impl Sequencer<'_> {
         for run in &mut summary.runs {
             // A verdict from events read is final; "no file" or "unreadable" may only mean the
             // file is not there yet, so it is kept out of the database and tried again.
-            let (r0_type, reason) = match stored.get(&run.run).and_then(|s| s.r0_type.clone().map(|t| (Some(t), s.r0_reason.clone()))) {
+            let (r0_type, reason) = match stored.get(&run.run).and_then(|s| s.r0_type.map(|t| (Some(t), s.r0_reason.clone()))) {
                 Some(known) => known,
                 None => {
                     let verdict = classify_run(&r0_dir, run.run);
                     let definitive = verdict.counts.read > 0;
-                    (definitive.then(|| verdict.run_type.as_str().to_string()), verdict.reason)
+                    (definitive.then_some(verdict.run_type), verdict.reason)
                 }
             };
-            if let Some(r0_type) = &r0_type {
-                run.set_r0_type(RunType::from_stored(r0_type));
+            if let Some(r0_type) = r0_type {
+                run.set_r0_type(r0_type);
             }
             records.push(RunRecord {
                 night,
                 run: run.run,
-                summary_type: run.run_type.as_str().to_string(),
+                summary_type: run.run_type,
                 r0_type,
                 r0_reason: reason,
                 type_mismatch: run.type_mismatch,
@@ -144,7 +112,7 @@ impl Sequencer<'_> {
             });
         }
         if write {
-            let sha = crate::jobrunner::sha256_file(&file).map_err(|source| SequencerError::Io { night, path: file.clone(), source })?;
+            let sha = crate::hashing::sha256_file(&file).map_err(|source| SequencerError::Io { night, path: file.clone(), source })?;
             self.db.record_summary(night, &file.display().to_string(), &sha)?;
             self.db.upsert_runs(&records)?;
         }
@@ -168,7 +136,7 @@ impl Sequencer<'_> {
             .tasks
             .iter()
             .filter_map(|t| {
-                let (night, run, attempt) = crate::executor::parse_comment_key(&t.comment)?;
+                let (night, run, attempt) = parse_comment_key(&t.comment)?;
                 Some(task_record(night, run, attempt, t))
             })
             .collect();
@@ -189,79 +157,13 @@ impl Sequencer<'_> {
         Ok(())
     }
 
-    pub fn known_state(&self, night: NightDate, snapshot: Option<&Snapshot>) -> Result<KnownState, SequencerError> {
-        let mut known = KnownState::default();
-        let mut stored_tasks: HashMap<u32, Vec<TaskRecord>> = HashMap::new();
-        // `osa rerun` starts a night (or a run) over: submissions before it stay recorded but
-        // no longer count; attempt numbers go on from the last one.
-        let audit = self.db.audit_of_night(night)?;
-        let rerun_at =
-            |run: u32| audit.iter().filter(|e| e.action == crate::db::AuditAction::Rerun && e.run.is_none_or(|r| r == run)).map(|e| e.at).max();
-        for job in self.db.jobs_of_night(night)? {
-            let run = job.intent.run;
-            if rerun_at(run).is_some_and(|at| job.intent_at <= at) {
-                let floor = known.attempt_floor.entry(run).or_insert(0);
-                *floor = (*floor).max(job.intent.attempt);
-                continue;
-            }
-            if !stored_tasks.contains_key(&run) {
-                stored_tasks.insert(run, self.db.tasks_of_run(night, run)?);
-            }
-            let expected = tasks_in_range(&job.intent.array_range);
-            let outcome = match &job.job_id {
-                None => JobOutcome::Unknown,
-                Some(id) => {
-                    let live: Vec<(TaskState, Option<&str>)> =
-                        snapshot.map(|s| s.tasks_of(id).map(|t| (t.state, t.reason.as_deref())).collect()).unwrap_or_default();
-                    if live.is_empty() {
-                        let stored: Vec<(TaskState, Option<&str>)> = stored_tasks[&run]
-                            .iter()
-                            .filter(|t| t.attempt == job.intent.attempt)
-                            .map(|t| match t.state.as_str() {
-                                BLOCKED => (TaskState::Pending, Some("DependencyNeverSatisfied")),
-                                other => (TaskState::parse(other).unwrap_or(TaskState::Pending), None),
-                            })
-                            .collect();
-                        outcome_of(&stored, expected)
-                    } else {
-                        outcome_of(&live, expected)
-                    }
-                }
-            };
-            known.attempts.entry(run).or_default().push(Attempt {
-                attempt: job.intent.attempt,
-                job_id: job.job_id.clone(),
-                submit_error: job.submit_error.clone(),
-                outcome,
-            });
-        }
-        let jobs = self.db.jobs_of_night(night)?;
-        for entry in &audit {
-            // A rerun starts the run afresh: vetoes and lifts before it no longer apply.
-            if entry.run.is_some_and(|run| rerun_at(run).is_some_and(|at| entry.at <= at)) {
-                continue;
-            }
-            match (entry.action, entry.run) {
-                (crate::db::AuditAction::Veto, Some(run)) => {
-                    known.vetoed.insert(run);
-                }
-                (crate::db::AuditAction::Unveto, Some(run)) => {
-                    known.vetoed.remove(&run);
-                    // A lifted veto gives the run a fresh budget of tries.
-                    let before = jobs
-                        .iter()
-                        .filter(|j| j.intent.run == run && j.intent_at <= entry.at && rerun_at(run).is_none_or(|r| j.intent_at > r))
-                        .count() as u32;
-                    known.attempts_before_unveto.insert(run, before);
-                }
-                _ => {}
-            }
-        }
-        Ok(known)
+    /// The night's jobs, tasks and audit log, read once for the pure folds.
+    pub fn night_rows(&self, night: NightDate) -> Result<NightRows, SequencerError> {
+        Ok(NightRows { jobs: self.db.jobs_of_night(night)?, tasks: self.db.tasks_of_night(night)?, audit: self.db.audit_of_night(night)? })
     }
 
     /// Finished calibrations of closed nights within the lookback.
-    pub fn earlier_calibrations(&self, night: NightDate) -> Result<Vec<EarlierCalibration>, SequencerError> {
+    pub fn earlier_calibrations(&self, night: NightDate) -> Result<Vec<CalibrationRuns>, SequencerError> {
         let mut found = Vec::new();
         let mut earlier = night;
         for _ in 0..self.config.calibration.lookback_nights {
@@ -274,18 +176,13 @@ impl Sequencer<'_> {
             for sequence in self.db.sequences_of_night(earlier)?.into_iter().filter(|s| s.kind == SequenceKind::Calibration) {
                 let drs4 = runs
                     .iter()
-                    .filter(|r| {
-                        // The effective type, as `Run::effective_type` decides it for tonight.
-                        let written = RunType::from_stored(&r.summary_type);
-                        let effective = if written.needs_r0_verdict() { r.r0_type.as_deref().map(RunType::from_stored) } else { Some(written) };
-                        effective == Some(RunType::Drs4) && r.run < sequence.run
-                    })
+                    .filter(|r| r.summary_type.effective(r.r0_type) == Some(crate::model::RunType::Drs4) && r.run < sequence.run)
                     .map(|r| r.run)
                     .max();
-                let done =
-                    self.known_state(earlier, None)?.attempts.get(&sequence.run).and_then(|a| a.last()).map(|a| a.outcome == JobOutcome::Completed);
+                let known = known_state(&self.night_rows(earlier)?, None);
+                let done = known.attempts.get(&sequence.run).and_then(|a| a.last()).map(|a| a.outcome == JobOutcome::Completed);
                 if let (Some(drs4_run), Some(true)) = (drs4, done) {
-                    found.push(EarlierCalibration { night: earlier, drs4_run, pedcal_run: sequence.run });
+                    found.push(CalibrationRuns { night: earlier, drs4_run, pedcal_run: sequence.run });
                 }
             }
         }
@@ -293,7 +190,7 @@ impl Sequencer<'_> {
     }
 
     pub fn plan(&self, night: NightDate, runs: &[Run], snapshot: Option<&Snapshot>) -> Result<NightPlan, SequencerError> {
-        let known = self.known_state(night, snapshot)?;
+        let known = known_state(&self.night_rows(night)?, snapshot);
         self.plan_known(night, runs, &known)
     }
 
@@ -361,11 +258,11 @@ impl Sequencer<'_> {
         }
         let submitted = self.apply(&plan, snapshot)?;
         self.db.replace_sequences(night, &sequence_records(&plan))?;
-        let active = plan.sequences.iter().any(|s| matches!(s.action, Action::Submit { .. } | Action::Reconcile { .. } | Action::Submitted { .. }));
+        let active = plan.sequences.iter().any(|s| s.action.is_active());
         let state = self.db.night(night)?.map(|n| n.state);
         // Never move a night back from closing or closed; the closer and operators do that.
-        if (active || !submitted.is_empty()) && !matches!(state, Some(crate::db::NightState::Closing | crate::db::NightState::Closed)) {
-            self.db.set_night_state(night, crate::db::NightState::Running)?;
+        if (active || !submitted.is_empty()) && !matches!(state, Some(NightState::Closing | NightState::Closed)) {
+            self.db.set_night_state(night, NightState::Running)?;
         }
         let plan = if submitted.is_empty() { plan } else { self.plan(night, &summary.runs, snapshot)? };
         Ok(Cycle { summary: Some(summary), plan: Some(plan), snapshot: snapshot.cloned(), submitted })
@@ -413,7 +310,7 @@ impl Sequencer<'_> {
                 Action::Reconcile { .. } => {
                     match self.db.jobs_of_night(plan.night)?.into_iter().find(|j| j.intent.run == sequence.run && j.intent.attempt == attempt) {
                         Some(job) => Resubmission {
-                            subruns: (sequence.kind == SequenceKind::Data).then(|| crate::executor::parse_array_spec(&job.intent.array_range)),
+                            subruns: (sequence.kind == SequenceKind::Data).then(|| parse_array_spec(&job.intent.array_range)),
                             time: Some(job.intent.time_limit),
                             mem_per_cpu: Some(job.intent.mem_per_cpu),
                             resume: true,
@@ -447,9 +344,9 @@ impl Sequencer<'_> {
         let records: Vec<TaskRecord> = stuck
             .iter()
             .filter_map(|t| {
-                let (night, run, attempt) = crate::executor::parse_comment_key(&t.comment)?;
+                let (night, run, attempt) = parse_comment_key(&t.comment)?;
                 let mut record = task_record(night, run, attempt, t);
-                record.state = BLOCKED.to_string();
+                record.state = TaskState::Blocked;
                 Some(record)
             })
             .collect();
@@ -467,11 +364,7 @@ impl Sequencer<'_> {
         retry: &Resubmission,
     ) -> Result<Option<String>, SequencerError> {
         let night = plan.night;
-        let calibration = match plan.calibration {
-            Calibration::Tonight { drs4_run, pedcal_run } => CalibrationRuns { night, drs4_run, pedcal_run },
-            Calibration::Earlier(e) => CalibrationRuns { night: e.night, drs4_run: e.drs4_run, pedcal_run: e.pedcal_run },
-            Calibration::Missing => return Ok(None),
-        };
+        let Some(calibration) = plan.calibration.runs(night) else { return Ok(None) };
         let workdir = self.layout.contain(&self.layout.analysis_dir(night))?;
         let log_dir = self.layout.log_dir(night);
         std::fs::create_dir_all(&log_dir).map_err(|source| SequencerError::Io { night, path: log_dir.clone(), source })?;
@@ -508,10 +401,7 @@ impl Sequencer<'_> {
             night,
             run: sequence.run,
             attempt,
-            executor: match self.executor.kind() {
-                crate::config::ExecutorKind::Local => "local".to_string(),
-                crate::config::ExecutorKind::Slurm => "slurm".to_string(),
-            },
+            executor: self.executor.kind(),
             job_name: sequence.job_name.clone(),
             comment_key: comment.clone(),
             array_range: array.clone().unwrap_or_else(|| "0".to_string()),
@@ -594,7 +484,7 @@ fn task_record(night: NightDate, run: u32, attempt: u32, t: &TaskStatus) -> Task
         run,
         subrun: t.task.unwrap_or(0),
         attempt,
-        state: t.state.as_str().to_string(),
+        state: t.state,
         exit_code: t.exit_code,
         cpu_seconds: t.cpu_seconds,
         max_rss_kb: t.max_rss_kb,
@@ -621,30 +511,4 @@ fn sequence_records(plan: &NightPlan) -> Vec<SequenceRecord> {
             calibration_night: if s.kind == SequenceKind::Data { calibration_night } else { None },
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn outcomes_from_task_states() {
-        use TaskState::*;
-        assert_eq!(outcome_of(&[], 2), JobOutcome::Unknown);
-        assert_eq!(outcome_of(&[(Completed, None), (Completed, None)], 2), JobOutcome::Completed);
-        assert_eq!(outcome_of(&[(Completed, None)], 2), JobOutcome::Running, "a task not seen yet is not done");
-        assert_eq!(outcome_of(&[(Completed, None), (Failed, None)], 2), JobOutcome::Failed { state: "FAILED".to_string() });
-        assert_eq!(outcome_of(&[(Failed, None), (Running, None)], 2), JobOutcome::Running, "judged once every task ended");
-        assert_eq!(outcome_of(&[(Failed, None)], 2), JobOutcome::Running, "a task not seen yet may still run");
-        assert_eq!(outcome_of(&[(Pending, Some("Dependency")), (Pending, None)], 2), JobOutcome::Pending);
-        assert_eq!(outcome_of(&[(Pending, Some("DependencyNeverSatisfied"))], 1), JobOutcome::DependencyNeverSatisfied);
-        assert_eq!(outcome_of(&[(Running, None), (Pending, None)], 2), JobOutcome::Running);
-    }
-
-    #[test]
-    fn array_ranges_count_their_tasks() {
-        assert_eq!(tasks_in_range("0-141"), 142);
-        assert_eq!(tasks_in_range("0"), 1);
-        assert_eq!(tasks_in_range("3,7"), 2);
-    }
 }

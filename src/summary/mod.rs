@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::model::RunType;
 use crate::night::NightDate;
 
 /// Which generation of file a night was read from.
@@ -46,67 +47,6 @@ impl fmt::Display for SummaryFormat {
             Self::NightSummaryV1 => "NightSummary v1 (per subrun)",
             Self::NightSummaryV2 => "NightSummary v2 (per run)",
         })
-    }
-}
-
-/// What a run is, whatever the generation spelt it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum RunType {
-    /// DRS4 baseline run (PEDESTAL in v1).
-    Drs4,
-    /// Pedestal + flat-field calibration run (CALIBRATION in v1, CALI in v2 and early ECSV).
-    Pedcalib,
-    /// Sky data.
-    Data,
-    /// The writer could not decide (CONF early, ERROR now): the R0 files decide.
-    Error,
-    /// Hand-edited by an operator to keep the run out of the analysis (EDATA, ERRPEDCALIB):
-    /// never processed and never second-guessed from R0.
-    Excluded,
-    /// A spelling no generation uses; kept, with a warning, and the R0 files decide.
-    Unknown,
-}
-
-impl RunType {
-    /// Maps every spelling of every generation (case-insensitive, surrounding space ignored).
-    pub fn from_summary(text: &str) -> Self {
-        match text.trim().to_ascii_uppercase().as_str() {
-            "DRS4" | "PEDESTAL" => Self::Drs4,
-            "PEDCALIB" | "CALI" | "CALIBRATION" => Self::Pedcalib,
-            "DATA" => Self::Data,
-            "ERROR" | "CONF" => Self::Error,
-            "EDATA" | "ERRPEDCALIB" | "EDRS4" | "EPEDCALIB" => Self::Excluded,
-            _ => Self::Unknown,
-        }
-    }
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Drs4 => "DRS4",
-            Self::Pedcalib => "PEDCALIB",
-            Self::Data => "DATA",
-            Self::Error => "ERROR",
-            Self::Excluded => "EXCLUDED",
-            Self::Unknown => "UNKNOWN",
-        }
-    }
-
-    /// The type back from its canonical spelling ([`RunType::as_str`], as the database stores
-    /// it); anything else is an ERROR.
-    pub fn from_stored(text: &str) -> Self {
-        [Self::Drs4, Self::Pedcalib, Self::Data, Self::Excluded, Self::Unknown].into_iter().find(|t| t.as_str() == text).unwrap_or(Self::Error)
-    }
-
-    /// Whether the summary's word is doubtful enough that the R0 verdict decides.
-    pub fn needs_r0_verdict(&self) -> bool {
-        matches!(self, Self::Error | Self::Unknown)
-    }
-}
-
-impl fmt::Display for RunType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -152,10 +92,7 @@ impl Run {
 
     /// The type the planner uses: the summary's, unless it is doubtful and R0 gave a verdict.
     pub fn effective_type(&self) -> RunType {
-        match (self.run_type.needs_r0_verdict(), self.r0_type) {
-            (true, Some(r0)) => r0,
-            _ => self.run_type,
-        }
+        self.run_type.effective(self.r0_type).unwrap_or(self.run_type)
     }
 
     /// Records the R0 verdict and whether it contradicts the summary.

@@ -76,7 +76,7 @@ impl TestDb {
 
     /// Opens (creating and migrating) the database, with quick retries for tests.
     pub fn open(&self) -> Db {
-        Db::open(&self.url).unwrap_or_else(|e| panic!("{e}; {HOW_TO_START}")).with_retry(fast_retry())
+        Db::open_and_migrate(&self.url).unwrap_or_else(|e| panic!("{e}; {HOW_TO_START}")).with_retry(fast_retry())
     }
 
     pub fn database_name(&self) -> Option<&str> {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use osa::config::Config;
 use osa::db::Db;
 use osa::demo::{DemoOptions, make_night};
+use osa::model::{RunType, TaskState};
 use osa::night::NightDate;
 use osa::paths::Layout;
 
@@ -40,7 +41,7 @@ impl NightHarness {
         let mut config = Config::default();
         config.paths.data_root = dir.path().join("data");
         config.database.url = format!("sqlite://{}", dir.path().join("osa.sqlite").display());
-        config.executor.kind = if executor == "slurm" { osa::config::ExecutorKind::Slurm } else { osa::config::ExecutorKind::Local };
+        config.executor.kind = if executor == "slurm" { osa::model::ExecutorKind::Slurm } else { osa::model::ExecutorKind::Local };
         config.executor.local_concurrency = 2;
         for job in [&mut config.slurm.calibration, &mut config.slurm.data] {
             job.time = "00:05:00".to_string();
@@ -57,6 +58,8 @@ impl NightHarness {
         tweak(&mut config);
         let config_file = dir.path().join("osa.toml");
         std::fs::write(&config_file, config.to_toml()).unwrap();
+        // As an installation does (`osa db migrate`): commands and tasks refuse an old schema.
+        Db::open_and_migrate(&config.database_url()).unwrap();
         let night: NightDate = night.parse().unwrap();
         make_night(&Layout::new(&config), night, &DemoOptions { data_runs: 3, subruns: 4, events: 50, ..DemoOptions::default() }).unwrap();
         Self { dir, config_file, config, night, executor, sim_fail }
@@ -145,7 +148,7 @@ impl NightHarness {
         std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
     }
 
-    pub fn runs(&self) -> Vec<(u32, String, u32)> {
+    pub fn runs(&self) -> Vec<(u32, RunType, u32)> {
         self.db().runs_of_night(self.night).unwrap().into_iter().map(|r| (r.run, r.summary_type, r.subruns)).collect()
     }
 
@@ -254,14 +257,14 @@ pub fn whole_night_is_chained_run_and_never_submitted_twice(executor: &'static s
         let expected = if seq["type"] == "PEDCALIB" { 1 } else { runs.iter().find(|r| r.run == run).unwrap().subruns as usize };
         let tasks = db.tasks_of_run(h.night, run).unwrap();
         assert_eq!(tasks.len(), expected, "run {run}: {tasks:?}");
-        assert!(tasks.iter().all(|t| t.state == "COMPLETED" && t.exit_code == Some(0)), "run {run}: {tasks:?}");
+        assert!(tasks.iter().all(|t| t.state == TaskState::Completed && t.exit_code == Some(0)), "run {run}: {tasks:?}");
     }
     assert_eq!(db.jobs_of_night(h.night).unwrap().len(), 4, "one submission per run");
     // Every task ran the job runner and the simulator: every product is there.
     let layout = Layout::new(&h.config);
-    let calibration = runs.iter().filter(|r| r.summary_type != "DATA").map(|r| r.run).collect::<Vec<_>>();
+    let calibration = runs.iter().filter(|r| r.summary_type != RunType::Data).map(|r| r.run).collect::<Vec<_>>();
     assert!(layout.drs4_file(h.night, calibration[0]).is_file() && layout.calibration_file(h.night, calibration[1]).is_file());
-    for run in runs.iter().filter(|r| r.summary_type == "DATA") {
+    for run in runs.iter().filter(|r| r.summary_type == RunType::Data) {
         for subrun in 0..run.subruns {
             for file in [
                 layout.dl1a_file(h.night, run.run, subrun),
@@ -295,7 +298,7 @@ pub fn a_failed_calibration_blocks_its_data_runs(executor: &'static str) {
     let db = h.db();
     for (run, _) in &found[1..] {
         let tasks = db.tasks_of_run(h.night, *run as u32).unwrap();
-        assert!(!tasks.is_empty() && tasks.iter().all(|t| t.state == "BLOCKED"), "run {run}: {tasks:?}");
+        assert!(!tasks.is_empty() && tasks.iter().all(|t| t.state == TaskState::Blocked), "run {run}: {tasks:?}");
     }
     if executor == "slurm" {
         for job in &ids[1..] {

@@ -1,0 +1,1 @@
+UPDATE tasks SET state = UPPER(state);

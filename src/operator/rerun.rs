@@ -1,0 +1,105 @@
+//! `osa rerun`: process a night (or one run) again. Under the night's lock, with no job of it
+//! still queued or running, the previous attempt's files are moved aside (never deleted) into
+//! `*.before-rerun-<time>`, the rerun is audited and the night reopened; the next sequencer
+//! cycle (the daemon's, or the caller's) plans and submits it again. Earlier submissions stay
+//! in the database and no longer count (`sequencer::known`).
+
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+
+use super::OperatorError;
+use crate::model::{AuditAction, NightState};
+use crate::night::NightDate;
+use crate::paths::Layout;
+use crate::sequencer::plan::{Action, Calibration};
+use crate::sequencer::submit::Sequencer;
+
+/// What a rerun moved aside.
+#[derive(Debug)]
+pub struct Rerun {
+    /// The suffix every moved path got.
+    pub suffix: String,
+    /// Where each moved path is now.
+    pub moved: Vec<PathBuf>,
+}
+
+/// Reruns `night` (or only `run`), recording `reason` in the audit log.
+pub fn rerun(sequencer: &Sequencer, night: NightDate, run: Option<u32>, reason: &str) -> Result<Rerun, OperatorError> {
+    let layout = &sequencer.layout;
+    let suffix = format!(".before-rerun-{}", Utc::now().format("%Y%m%dT%H%M%S"));
+    let mut moved = Vec::new();
+    let _lock = sequencer.lock_night(night)?;
+    // Jobs still queued or running would write into the folders being moved aside, next to
+    // the new attempt: wait for them (or cancel them) first.
+    let mut calibration_files = Vec::new();
+    if let Some(summary) = sequencer.load_night(night, false)? {
+        let snapshot = sequencer.poll();
+        let plan = sequencer.plan(night, &summary.runs, snapshot.as_ref())?;
+        // Rerunning the calibration run redoes the night's calibration products.
+        if let (Some(run), Calibration::Tonight { drs4_run, pedcal_run }) = (run, &plan.calibration)
+            && run == *pedcal_run
+        {
+            calibration_files = vec![layout.drs4_file(night, *drs4_run), layout.calibration_file(night, *pedcal_run)];
+        }
+        let busy: Vec<String> = plan
+            .sequences
+            .iter()
+            .filter(|s| run.is_none_or(|r| r == s.run))
+            .filter(|s| matches!(s.action, Action::Submitted { .. } | Action::Reconcile { .. }))
+            .map(|s| format!("{:05} (job {})", s.run, s.last_job_id.as_deref().unwrap_or("?")))
+            .collect();
+        if !busy.is_empty() {
+            return Err(OperatorError::Busy { night, runs: busy });
+        }
+    }
+    let mut aside = |path: &Path| move_aside(night, path, &suffix, &mut moved);
+    match run {
+        None => {
+            // The night's calibration products too: lstchain refuses to overwrite them.
+            let calibration_dirs =
+                [layout.drs4_file(night, 0), layout.calibration_file(night, 0)].map(|f| f.parent().and_then(Path::parent).map(Path::to_path_buf));
+            let mut paths = vec![
+                layout.analysis_dir(night),
+                layout.dl1_dir(night),
+                layout.dl2_dir(night),
+                layout.provenance_records_dir(night),
+                layout.night_finished_flag(night),
+            ];
+            paths.extend(calibration_dirs.into_iter().flatten());
+            for path in paths {
+                aside(&path)?;
+            }
+        }
+        Some(run) => {
+            let analysis = layout.analysis_dir(night);
+            for dir in [analysis.join(&sequencer.config.analysis.dl1_prod_id), analysis, layout.dl1_dir(night)] {
+                for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    if Layout::belongs_to_run(&name, run) && !name.contains(".before-rerun-") {
+                        aside(&entry.path())?;
+                    }
+                }
+            }
+            for file in &calibration_files {
+                aside(file)?;
+            }
+            aside(&layout.night_finished_flag(night))?;
+        }
+    }
+    sequencer.db.record_audit(night, run, AuditAction::Rerun, &crate::account::user_name(), reason)?;
+    sequencer.db.set_night_state(night, NightState::Waiting)?;
+    Ok(Rerun { suffix, moved })
+}
+
+fn move_aside(night: NightDate, path: &Path, suffix: &str, moved: &mut Vec<PathBuf>) -> Result<(), OperatorError> {
+    if path.symlink_metadata().is_err() {
+        return Ok(());
+    }
+    let mut target = path.as_os_str().to_owned();
+    target.push(suffix);
+    let target = PathBuf::from(target);
+    std::fs::rename(path, &target).map_err(|source| OperatorError::MoveAside { night, path: path.to_path_buf(), source })?;
+    moved.push(target);
+    Ok(())
+}

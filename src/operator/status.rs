@@ -1,0 +1,116 @@
+//! The night as a shifter sees it: each run's action in words (`blocked: no calibration`,
+//! `failed: timed out`), subruns done, tries, the last job, DL1 progress; the night's state
+//! and what needs a human. Built from the same plan the sequencer acts on.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
+
+use super::OperatorError;
+use crate::executor::Snapshot;
+use crate::model::{NightState, RunType, SequenceKind, TaskState};
+use crate::night::NightDate;
+use crate::sequencer::known::known_state;
+use crate::sequencer::plan::Action;
+use crate::sequencer::submit::Sequencer;
+
+/// One night for the shifters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NightView {
+    pub night: NightDate,
+    pub state: NightState,
+    pub runs: Vec<RunView>,
+    /// What a human should look at, one line each.
+    pub problems: Vec<String>,
+}
+
+/// One run (one sequence) of a night.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunView {
+    pub run: u32,
+    pub run_type: RunType,
+    pub kind: SequenceKind,
+    /// What the planner says of it; its `Display` is what shifters read.
+    pub action: Action,
+    pub subruns_done: u32,
+    pub subruns: u32,
+    pub tries: u32,
+    /// The first non-zero exit code of its latest tasks.
+    pub exit: Option<i64>,
+    pub job_id: Option<String>,
+    /// DL1 files present for its subruns, in percent (`None` for the calibration).
+    pub dl1_percent: Option<u32>,
+}
+
+/// The night's view; `snapshot`: this call's poll, `None` if the executor did not answer
+/// (states are then as last stored).
+pub fn night_view(sequencer: &Sequencer, night: NightDate, snapshot: Option<&Snapshot>) -> Result<NightView, OperatorError> {
+    let record = sequencer.db.night(night)?;
+    let closed = record.as_ref().is_some_and(|r| r.closed);
+    let mut problems = Vec::new();
+    let summary = match sequencer.load_night(night, false) {
+        Ok(summary) => summary,
+        Err(e) => {
+            problems.push(format!("summary unusable: {e}"));
+            None
+        }
+    };
+    let Some(summary) = summary else {
+        let state = if closed { NightState::Closed } else { NightState::Waiting };
+        return Ok(NightView { night, state, runs: Vec::new(), problems });
+    };
+    let rows = sequencer.night_rows(night)?;
+    let known = known_state(&rows, snapshot);
+    let plan = sequencer.plan_known(night, &summary.runs, &known)?;
+    let layout = &sequencer.layout;
+    let analysis: BTreeSet<OsString> =
+        std::fs::read_dir(layout.analysis_dir(night)).map(|e| e.filter_map(|e| Some(e.ok()?.file_name())).collect()).unwrap_or_default();
+    let mut runs = Vec::new();
+    for s in &plan.sequences {
+        // Per subrun, its latest attempt's task; attempts before an `osa rerun` no longer count.
+        let floor = known.attempt_floor.get(&s.run).copied().unwrap_or(0);
+        let mut latest: BTreeMap<u32, (u32, TaskState, Option<i64>)> = BTreeMap::new();
+        for t in rows.tasks.iter().filter(|t| t.run == s.run && t.attempt > floor) {
+            if latest.get(&t.subrun).is_none_or(|(a, _, _)| t.attempt >= *a) {
+                latest.insert(t.subrun, (t.attempt, t.state, t.exit_code));
+            }
+        }
+        let done = latest.values().filter(|(_, state, _)| *state == TaskState::Completed).count() as u32;
+        match &s.action {
+            Action::Vetoed => problems.push(format!("run {:05} vetoed: `osa veto lift --date {night} --run {}` after fixing", s.run, s.run)),
+            Action::Blocked { reason } => problems.push(format!("run {:05} blocked: {reason}", s.run)),
+            Action::Failed { cause } => problems.push(format!("run {:05} failed ({cause}); the closer retries known failures", s.run)),
+            _ => {}
+        }
+        let calibration = s.kind == SequenceKind::Calibration;
+        runs.push(RunView {
+            run: s.run,
+            run_type: s.run_type,
+            kind: s.kind,
+            action: s.action.clone(),
+            subruns_done: if calibration { done.min(1) } else { done },
+            subruns: if calibration { 1 } else { s.subruns },
+            tries: s.tries,
+            exit: latest.values().filter_map(|(_, _, e)| *e).find(|e| *e != 0),
+            job_id: s.last_job_id.clone(),
+            dl1_percent: (!calibration && s.subruns > 0).then(|| {
+                let found = (0..s.subruns)
+                    .filter(|sub| layout.dl1a_file(night, s.run, *sub).file_name().is_some_and(|name| analysis.contains(name)))
+                    .count() as u32;
+                100 * found / s.subruns
+            }),
+        });
+    }
+    problems.extend(plan.notes.iter().filter(|n| n.contains("summary says") || n.contains("blocked")).cloned());
+    let state = if closed {
+        NightState::Closed
+    } else if record.as_ref().is_some_and(|r| r.state == NightState::NeedsHuman)
+        || plan.sequences.iter().any(|s| matches!(s.action, Action::Vetoed | Action::Blocked { .. }))
+    {
+        NightState::NeedsHuman
+    } else if plan.sequences.iter().all(|s| s.action == Action::Done) {
+        NightState::Closing
+    } else {
+        NightState::Running
+    };
+    Ok(NightView { night, state, runs, problems })
+}

@@ -1,0 +1,274 @@
+//! What the planner knows about a night, folded from rows already loaded: submissions (jobs),
+//! the tasks' last stored states, the operators' audit log, and this cycle's poll. Pure, like
+//! [`super::plan`]: the caller reads the rows once ([`NightRows`]) and both the sequencer and
+//! the closer fold the same rows.
+//!
+//! Rules:
+//! - `osa rerun` starts a night (or a run) over: submissions before it stay recorded but no
+//!   longer count; attempt numbers go on after the last one (the floor).
+//! - A veto holds until `osa veto lift`; a lift gives the run a fresh budget of tries.
+//! - A job's outcome comes from the poll when the scheduler still knows it, else from the
+//!   states stored at earlier polls.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+
+use super::plan::{Attempt, KnownState};
+use crate::db::{AuditEntry, JobRecord, TaskRecord};
+use crate::executor::{Snapshot, parse_array_spec};
+use crate::model::{AuditAction, JobOutcome, TaskState};
+
+/// The rows of one night the planner and the closer fold, read once.
+#[derive(Clone, Debug, Default)]
+pub struct NightRows {
+    /// Submissions, by run then attempt.
+    pub jobs: Vec<JobRecord>,
+    /// Task states as last stored, every attempt.
+    pub tasks: Vec<TaskRecord>,
+    /// Operator actions, oldest first.
+    pub audit: Vec<AuditEntry>,
+}
+
+impl NightRows {
+    /// When the run (or its whole night) was last rerun.
+    pub fn rerun_at(&self, run: u32) -> Option<NaiveDateTime> {
+        self.audit.iter().filter(|e| e.action == AuditAction::Rerun && e.run.is_none_or(|r| r == run)).map(|e| e.at).max()
+    }
+
+    /// The submissions of a run that still count (made after its last rerun), oldest first.
+    pub fn current_jobs(&self, run: u32) -> impl Iterator<Item = &JobRecord> {
+        let rerun = self.rerun_at(run);
+        self.jobs.iter().filter(move |j| j.intent.run == run && rerun.is_none_or(|at| j.intent_at > at))
+    }
+
+    /// The stored tasks of one attempt of a run.
+    pub fn tasks_of(&self, run: u32, attempt: u32) -> impl Iterator<Item = &TaskRecord> {
+        self.tasks.iter().filter(move |t| t.run == run && t.attempt == attempt)
+    }
+}
+
+/// Tasks in an `--array` range: `0-141` has 142, `3,7` two, `0` one.
+pub fn tasks_in_range(range: &str) -> u32 {
+    parse_array_spec(range).len().max(1) as u32
+}
+
+/// Folds the night's rows (and this cycle's poll, if the executor answered) into what the
+/// planner knows.
+pub fn known_state(rows: &NightRows, snapshot: Option<&Snapshot>) -> KnownState {
+    let mut known = KnownState::default();
+    for job in &rows.jobs {
+        let run = job.intent.run;
+        if rows.rerun_at(run).is_some_and(|at| job.intent_at <= at) {
+            let floor = known.attempt_floor.entry(run).or_insert(0);
+            *floor = (*floor).max(job.intent.attempt);
+            continue;
+        }
+        let expected = tasks_in_range(&job.intent.array_range);
+        let outcome = match &job.job_id {
+            None => JobOutcome::Unknown,
+            Some(id) => {
+                let live: Vec<(TaskState, Option<&str>)> =
+                    snapshot.map(|s| s.tasks_of(id).map(|t| (t.state, t.reason.as_deref())).collect()).unwrap_or_default();
+                if live.is_empty() {
+                    let stored: Vec<(TaskState, Option<&str>)> = rows.tasks_of(run, job.intent.attempt).map(|t| (t.state, None)).collect();
+                    JobOutcome::from_tasks(&stored, expected)
+                } else {
+                    JobOutcome::from_tasks(&live, expected)
+                }
+            }
+        };
+        known.attempts.entry(run).or_default().push(Attempt {
+            attempt: job.intent.attempt,
+            job_id: job.job_id.clone(),
+            submit_error: job.submit_error.clone(),
+            outcome,
+        });
+    }
+    let mut lifted: HashMap<u32, NaiveDateTime> = HashMap::new();
+    for entry in &rows.audit {
+        let Some(run) = entry.run else { continue };
+        // A rerun starts the run afresh: vetoes and lifts before it no longer apply.
+        if rows.rerun_at(run).is_some_and(|at| entry.at <= at) {
+            continue;
+        }
+        match entry.action {
+            AuditAction::Veto => {
+                known.vetoed.insert(run);
+            }
+            AuditAction::Unveto => {
+                known.vetoed.remove(&run);
+                lifted.insert(run, entry.at);
+            }
+            AuditAction::Rerun | AuditAction::Close => {}
+        }
+    }
+    // A lifted veto gives the run a fresh budget of tries: attempts before the last lift no
+    // longer count.
+    for (run, at) in lifted {
+        let before = rows.current_jobs(run).filter(|j| j.intent_at <= at).count() as u32;
+        known.attempts_before_unveto.insert(run, before);
+    }
+    known
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::JobIntent;
+    use crate::executor::TaskStatus;
+    use crate::model::ExecutorKind;
+    use crate::night::NightDate;
+
+    fn night() -> NightDate {
+        "2026-01-05".parse().unwrap()
+    }
+
+    fn at(minute: u32) -> NaiveDateTime {
+        night().next().date().and_hms_opt(1, minute, 0).unwrap()
+    }
+
+    fn job(run: u32, attempt: u32, job_id: Option<&str>, minute: u32) -> JobRecord {
+        JobRecord {
+            intent: JobIntent {
+                night: night(),
+                run,
+                attempt,
+                executor: ExecutorKind::Slurm,
+                job_name: format!("LST1_{run:05}"),
+                comment_key: crate::executor::comment_key(night(), run, attempt),
+                array_range: "0-1".to_string(),
+                partition: "short".to_string(),
+                account: "dpps".to_string(),
+                mem_per_cpu: "5G".to_string(),
+                time_limit: "01:00:00".to_string(),
+                script_path: "x.sh".to_string(),
+            },
+            intent_at: at(minute),
+            job_id: job_id.map(str::to_string),
+            submitted_at: Some(at(minute)),
+            submit_error: None,
+        }
+    }
+
+    fn task(run: u32, subrun: u32, attempt: u32, state: TaskState) -> TaskRecord {
+        TaskRecord {
+            night: night(),
+            run,
+            subrun,
+            attempt,
+            state,
+            exit_code: None,
+            cpu_seconds: None,
+            max_rss_kb: None,
+            node: None,
+            started_at: None,
+            ended_at: None,
+        }
+    }
+
+    fn audit(run: Option<u32>, action: AuditAction, minute: u32) -> AuditEntry {
+        AuditEntry { night: night(), run, action, actor: "shifter".to_string(), reason: "test".to_string(), at: at(minute) }
+    }
+
+    fn failed_twice(run: u32) -> NightRows {
+        NightRows {
+            jobs: vec![job(run, 1, Some("10"), 1), job(run, 2, Some("11"), 3)],
+            tasks: [1, 2].into_iter().flat_map(|a| [task(run, 0, a, TaskState::Failed), task(run, 1, a, TaskState::Completed)]).collect(),
+            audit: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn stored_states_decide_when_the_poll_says_nothing() {
+        let known = known_state(&failed_twice(102), None);
+        let outcomes: Vec<&JobOutcome> = known.attempts[&102].iter().map(|a| &a.outcome).collect();
+        assert_eq!(outcomes, [&JobOutcome::Failed { state: TaskState::Failed }, &JobOutcome::Failed { state: TaskState::Failed }]);
+    }
+
+    #[test]
+    fn a_live_poll_wins_over_stored_states() {
+        let rows = failed_twice(102);
+        let live = |task, state| TaskStatus {
+            job_id: "11".to_string(),
+            task: Some(task),
+            name: "LST1_00102".to_string(),
+            comment: crate::executor::comment_key(night(), 102, 2),
+            state,
+            reason: None,
+            exit_code: None,
+            cpu_seconds: None,
+            max_rss_kb: None,
+            node: None,
+            started_at: None,
+            ended_at: None,
+        };
+        let snapshot = Snapshot { tasks: vec![live(0, TaskState::Running), live(1, TaskState::Completed)] };
+        let known = known_state(&rows, Some(&snapshot));
+        assert_eq!(known.attempts[&102][1].outcome, JobOutcome::Running);
+    }
+
+    #[test]
+    fn a_rerun_sets_the_floor_and_forgets_earlier_attempts() {
+        let mut rows = failed_twice(102);
+        rows.audit.push(audit(Some(102), AuditAction::Veto, 4));
+        rows.audit.push(audit(Some(102), AuditAction::Rerun, 5));
+        let known = known_state(&rows, None);
+        assert!(!known.attempts.contains_key(&102), "attempts before the rerun no longer count");
+        assert_eq!(known.attempt_floor.get(&102), Some(&2), "new attempts are numbered after the last one");
+        assert!(!known.vetoed.contains(&102), "a veto before the rerun no longer applies");
+
+        rows.jobs.push(job(102, 3, Some("12"), 6));
+        let known = known_state(&rows, None);
+        assert_eq!(known.attempts[&102].len(), 1);
+        assert_eq!(known.attempts[&102][0].attempt, 3);
+
+        let mut night_rerun = failed_twice(102);
+        night_rerun.audit.push(audit(None, AuditAction::Rerun, 5));
+        assert_eq!(known_state(&night_rerun, None).attempt_floor.get(&102), Some(&2), "a rerun of the night floors every run");
+    }
+
+    #[test]
+    fn a_lifted_veto_gives_a_fresh_budget_of_tries() {
+        let mut rows = failed_twice(102);
+        rows.audit.push(audit(Some(102), AuditAction::Veto, 4));
+        let known = known_state(&rows, None);
+        assert!(known.vetoed.contains(&102));
+
+        rows.audit.push(audit(Some(102), AuditAction::Unveto, 5));
+        let known = known_state(&rows, None);
+        assert!(!known.vetoed.contains(&102));
+        assert_eq!(known.attempts_before_unveto.get(&102), Some(&2), "both earlier attempts are off the budget");
+
+        rows.jobs.push(job(102, 3, Some("12"), 6));
+        let known = known_state(&rows, None);
+        assert_eq!(known.attempts_before_unveto.get(&102), Some(&2), "the attempt after the lift counts");
+
+        rows.audit.push(audit(Some(102), AuditAction::Veto, 7));
+        assert!(known_state(&rows, None).vetoed.contains(&102), "vetoed again after the lift");
+    }
+
+    #[test]
+    fn a_child_blocked_by_its_failed_parent_waits_on_it() {
+        let rows = NightRows {
+            jobs: vec![job(101, 1, Some("7"), 1), job(102, 1, Some("8"), 1)],
+            tasks: vec![
+                task(101, 0, 1, TaskState::Failed),
+                task(101, 1, 1, TaskState::Failed),
+                task(102, 0, 1, TaskState::Blocked),
+                task(102, 1, 1, TaskState::Blocked),
+            ],
+            audit: Vec::new(),
+        };
+        let known = known_state(&rows, None);
+        assert_eq!(known.attempts[&101][0].outcome, JobOutcome::Failed { state: TaskState::Failed });
+        assert_eq!(known.attempts[&102][0].outcome, JobOutcome::DependencyNeverSatisfied, "blocked, not failed");
+
+        let mut cancelled = rows.clone();
+        for t in cancelled.tasks.iter_mut().filter(|t| t.run == 102) {
+            t.state = TaskState::Cancelled;
+        }
+        let known = known_state(&cancelled, None);
+        assert_eq!(known.attempts[&102][0].outcome, JobOutcome::Failed { state: TaskState::Cancelled }, "the planner turns this into blocked");
+    }
+}
