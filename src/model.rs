@@ -293,7 +293,17 @@ impl FailureCause {
 impl fmt::Display for FailureCause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Task { state } => write!(f, "{state}"),
+            Self::Task { state } => f.write_str(match state {
+                TaskState::Failed => "a task failed",
+                TaskState::Timeout => "a task timed out",
+                TaskState::OutOfMemory => "a task ran out of memory",
+                TaskState::Cancelled => "a task was cancelled",
+                TaskState::NodeFail => "a node failed",
+                TaskState::Preempted => "a task was preempted",
+                TaskState::BootFail => "a node failed to boot",
+                TaskState::Deadline => "a task missed its deadline",
+                TaskState::Pending | TaskState::Running | TaskState::Completed | TaskState::Blocked => "a task ended oddly",
+            }),
             Self::Refused { error } => write!(f, "submission refused: {error}"),
         }
     }
@@ -394,7 +404,7 @@ mod tests {
     #[test]
     fn operators_read_words_not_debug_text() {
         assert_eq!(BlockReason::NoCalibration.to_string(), "no calibration");
-        assert_eq!(FailureCause::Task { state: TaskState::OutOfMemory }.to_string(), "out of memory");
+        assert_eq!(FailureCause::Task { state: TaskState::OutOfMemory }.to_string(), "a task ran out of memory");
         assert_eq!(NightState::NeedsHuman.to_string(), "needs a human");
     }
 

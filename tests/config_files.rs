@@ -30,3 +30,46 @@ fn explicit_config_wins_and_missing_files_are_named() {
     let err = Config::load(&source).unwrap_err().to_string();
     assert!(err.contains("/nonexistent/osa.toml"), "{err}");
 }
+
+/// A rule file with one known-failure rule naming `word`.
+fn rule_file(dir: &Path, word: &str) -> PathBuf {
+    let file = dir.join(format!("{word}.toml"));
+    std::fs::write(&file, format!("[[retries.known_failures]]\nname = \"rule\"\nslurm_state = \"{word}\"\naction = \"needs_human\"\n")).unwrap();
+    file
+}
+
+/// Regression (issue 11): PREEMPTED, BOOT_FAIL and DEADLINE were accepted by the config but
+/// mapped to other states before anything was stored, so their rules never matched. The
+/// executor's state table now drives both: every word the config accepts names the state the
+/// SLURM parser stores for it, and a rule on it matches such a task.
+#[test]
+fn every_slurm_state_a_rule_may_name_matches_a_task_stored_in_it() {
+    use osa::closer::failures::{Decision, FailedTask, decide};
+    use osa::executor::slurm::{failure_words, map_state};
+    let dir = tempfile::tempdir().unwrap();
+    let words: Vec<&str> = failure_words().map(|(w, _)| w).collect();
+    for expected in ["FAILED", "TIMEOUT", "OUT_OF_MEMORY", "CANCELLED", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE"] {
+        assert!(words.contains(&expected), "{expected} missing from {words:?}");
+    }
+    for word in words {
+        let config = Config::from_file(&rule_file(dir.path(), word)).unwrap_or_else(|e| panic!("{word}: {e}"));
+        let rule = &config.retries.known_failures[0];
+        let stored = map_state(word).expect("the parser knows every word of its table");
+        assert_eq!(rule.slurm_state, Some(stored), "{word}");
+        let task = FailedTask { subrun: 3, state: Some(stored), exit_code: Some(1), log_tail: String::new() };
+        match decide(&config.retries, &[task], 1, "01:00:00") {
+            Decision::Veto { reason } => assert!(reason.contains("known failure `rule`"), "{word}: {reason}"),
+            other => panic!("{word}: {other:?}"),
+        }
+        assert!(config.to_toml().contains(&format!("slurm_state = \"{word}\"")), "{word} written back as SLURM spells it");
+    }
+}
+
+#[test]
+fn a_rule_on_a_state_no_task_is_stored_in_is_refused_with_the_accepted_words() {
+    let dir = tempfile::tempdir().unwrap();
+    for word in ["OOM", "REVOKED", "COMPLETED", "RUNNING"] {
+        let err = Config::from_file(&rule_file(dir.path(), word)).unwrap_err().to_string();
+        assert!(err.contains(word) && err.contains("PREEMPTED") && err.contains("slurm_state"), "{word}: {err}");
+    }
+}

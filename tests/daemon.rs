@@ -28,6 +28,22 @@ fn wait(child: &mut std::process::Child, limit: Duration, h: &NightHarness) -> s
     }
 }
 
+/// The daemon's health file, once it wrote one.
+fn daemon_state(h: &NightHarness) -> Option<osa::daemon::DaemonState> {
+    let file = osa::daemon::state_file(&osa::paths::Layout::new(&h.config));
+    serde_json::from_slice(&std::fs::read(file).ok()?).ok()
+}
+
+/// Waits until the daemon finished its start-up cycle: it holds the lock, watches the summary
+/// folders and has its schedules (all set up before that cycle runs).
+fn wait_for_first_cycle(h: &NightHarness) {
+    let start = Instant::now();
+    while daemon_state(h).and_then(|s| s.last_cycle_at).is_none() {
+        assert!(start.elapsed() < Duration::from_secs(60), "no start-up cycle:\n{}", h.daemon_log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn assert_each_run_submitted_once(h: &NightHarness) {
     let jobs = h.db().jobs_of_night(h.night).unwrap();
     let runs: std::collections::BTreeSet<u32> = jobs.iter().map(|j| j.intent.run).collect();
@@ -41,7 +57,7 @@ fn summary_dropped_closes_the_night(executor: &'static str, offset: i64) {
     let h = NightHarness::with(executor, &unique_night(offset), None, fast);
     let summaries = h.hide_summaries();
     let mut daemon = h.spawn_daemon(&[]);
-    std::thread::sleep(Duration::from_secs(2));
+    wait_for_first_cycle(&h);
     let (aside, watched) = &summaries[0];
     std::fs::rename(aside, watched).unwrap();
     let status = wait(&mut daemon, Duration::from_secs(240), &h);
@@ -60,12 +76,45 @@ fn slurm_a_dropped_summary_is_enough_to_close_the_night() {
     summary_dropped_closes_the_night("slurm", 21);
 }
 
+/// The summary watcher alone starts a night: the poll and close schedules are set far beyond
+/// the test's deadline, and the start-up cycle runs before the summary exists.
+#[test]
+fn the_summary_watcher_alone_starts_the_night() {
+    let h = NightHarness::with("local", &unique_night(28), None, |c| {
+        c.schedules.poll = "0 0 0 1 1 *".to_string();
+        c.schedules.closer = "0 0 0 1 1 *".to_string();
+        c.watch.debounce_ms = 300;
+    });
+    let summaries = h.hide_summaries();
+    let mut daemon = h.spawn_daemon(&[]);
+    wait_for_first_cycle(&h);
+    assert!(h.db().jobs_of_night(h.night).unwrap().is_empty(), "nothing to submit before the summary");
+    let (aside, watched) = &summaries[0];
+    std::fs::rename(aside, watched).unwrap();
+    let start = Instant::now();
+    let mut jobs = Vec::new();
+    while jobs.len() < 4 {
+        assert!(start.elapsed() < Duration::from_secs(60), "the dropped summary did not start the night:\n{}", h.daemon_log());
+        std::thread::sleep(Duration::from_millis(200));
+        jobs = h.db().jobs_of_night(h.night).unwrap();
+    }
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert!(jobs.iter().all(|j| j.job_id.is_some()), "{jobs:#?}");
+    assert!(h.daemon_log().contains("submitted"), "{}", h.daemon_log());
+}
+
 #[test]
 fn a_second_daemon_on_the_same_data_root_refuses_to_start() {
     let h = NightHarness::with("local", &unique_night(22), None, fast);
     h.hide_summaries();
     let mut first = h.spawn_daemon(&[]);
-    std::thread::sleep(Duration::from_secs(2));
+    let layout = osa::paths::Layout::new(&h.config);
+    let start = Instant::now();
+    while !osa::daemon::running(&layout) {
+        assert!(start.elapsed() < Duration::from_secs(30), "the first daemon never took the lock:\n{}", h.daemon_log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let second = h.osa(&["daemon"], &[]);
     let _ = first.kill();
     let _ = first.wait();
@@ -184,16 +233,8 @@ fn reading_a_summary_does_not_wake_the_daemon() {
         c.watch.debounce_ms = 300;
     });
     let mut daemon = h.spawn_daemon(&[]);
-    let state_file = osa::daemon::state_file(&osa::paths::Layout::new(&h.config));
-    let last_cycle = || -> Option<String> {
-        let state: osa::daemon::DaemonState = serde_json::from_slice(&std::fs::read(&state_file).ok()?).ok()?;
-        state.last_cycle_at
-    };
-    let start = Instant::now();
-    while last_cycle().is_none() {
-        assert!(start.elapsed() < Duration::from_secs(30), "{}", h.daemon_log());
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let last_cycle = || daemon_state(&h).and_then(|s| s.last_cycle_at);
+    wait_for_first_cycle(&h);
     std::thread::sleep(Duration::from_secs(2));
     let settled = last_cycle();
     std::thread::sleep(Duration::from_secs(6));

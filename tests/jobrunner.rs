@@ -43,7 +43,11 @@ impl JobHarness {
         let made =
             make_night(&Layout::new(&config), night, &DemoOptions { data_runs: 1, subruns: 2, events: EVENTS, ..DemoOptions::default() }).unwrap();
         let runs = made.runs.iter().map(|r| r.run).collect();
-        Self { dir, config_file, config, night, runs }
+        let harness = Self { dir, config_file, config, night, runs };
+        // As an installation does: array tasks refuse a database whose schema is behind.
+        let migrated = harness.osa(&["db", "migrate"], &[]);
+        assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
+        harness
     }
 
     fn osa(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -187,7 +191,7 @@ fn a_resubmitted_task_skips_the_steps_it_already_did() {
     assert_eq!(history.iter().filter(|(p, _)| p == "lstchain_data_r0_to_dl1").count(), 1, "r0_to_dl1 not run again: {history:?}");
     assert_eq!(history.iter().filter(|(p, _)| p == "lstchain_dl1ab").count(), 1, "dl1ab not run again: {history:?}");
     assert_eq!(history.last().unwrap(), &("lstchain_check_dl1".to_string(), 0));
-    assert!(text(&resumed).contains("r0_to_dl1: Skipped"));
+    assert!(text(&resumed).contains("r0_to_dl1: already done, skipped"), "{}", text(&resumed));
 }
 
 #[test]
@@ -213,4 +217,20 @@ print(len(t), ','.join(sorted(t.dtype.names)))\n";
     for column in ["obs_id", "event_id", "event_type", "intensity", "width", "length"] {
         assert!(columns.split(',').any(|c| c == column), "column {column} missing from {columns}");
     }
+}
+
+/// A task never writes into a database older than itself: it stops, says why and how to fix
+/// it (exit code 5), and runs no step.
+#[test]
+fn a_task_refuses_a_database_whose_schema_is_behind() {
+    let h = JobHarness::new();
+    let stale = format!("sqlite://{}", h.dir.path().join("stale.sqlite").display());
+    let (drs4, pedcal) = (h.runs[0].to_string(), h.runs[1].to_string());
+    let out =
+        h.osa(&["job", "calibration", "--date", &h.night.to_string(), "--drs4-run", &drs4, "--pedcal-run", &pedcal], &[("OSA_DATABASE_URL", &stale)]);
+    assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("schema is behind") && stderr.contains("osa db migrate"), "{stderr}");
+    let history = Layout::new(&h.config).history_file(h.night, h.runs[1], None);
+    assert!(!history.exists(), "no step ran: {}", history.display());
 }

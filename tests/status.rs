@@ -8,6 +8,45 @@ use std::time::Duration;
 
 use common::night::*;
 
+/// Validates `osa status --json` output against tests/status.schema.json (Python's jsonschema).
+fn follows_the_schema(h: &NightHarness, json: &[u8]) {
+    let file = h.dir.path().join("status.json");
+    std::fs::write(&file, json).unwrap();
+    let check = Command::new("python3")
+        .args(["-c", "import json, sys, jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))"])
+        .arg(&file)
+        .arg("tests/status.schema.json")
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "status JSON does not follow its schema (or jsonschema is missing: pip install -r tests/requirements.txt):\n{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+/// Shifters read words, not Rust's debug text: a failed calibration and the runs it blocks.
+#[test]
+fn status_says_why_in_words() {
+    let h = NightHarness::new("local", &unique_night(31), Some(CALIBRATION_FAILS));
+    h.run_to_end(Duration::from_secs(180));
+    let out = h.osa(&["status", "--date", &h.night.to_string(), "--json"], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    follows_the_schema(&h, &out.stdout);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let night = &json["nights"][0];
+    assert_eq!(night["state"], "needs_human", "{json:#}");
+    let states: Vec<&str> = night["runs"].as_array().unwrap().iter().map(|r| r["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["failed: a task failed", "blocked: calibration failed", "blocked: calibration failed", "blocked: calibration failed"]);
+    let problems = night["problems"].to_string();
+    assert!(problems.contains("blocked: calibration failed") && !problems.contains("ParentFailed"), "{problems}");
+
+    let out = h.osa(&["status", "--date", &h.night.to_string()], &[]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("blocked: calibration failed") && table.contains("failed: a task failed"), "{table}");
+    assert!(!table.contains("Failed {") && !table.contains("ParentFailed"), "{table}");
+}
+
 #[test]
 fn status_json_follows_its_schema_and_the_table_reads_on_a_terminal() {
     let h = NightHarness::new("local", &unique_night(30), None);
@@ -20,19 +59,7 @@ fn status_json_follows_its_schema_and_the_table_reads_on_a_terminal() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["nights"][0]["state"], "closed");
     assert_eq!(json["nights"][0]["runs"].as_array().unwrap().len(), 4);
-    let file = h.dir.path().join("status.json");
-    std::fs::write(&file, &out.stdout).unwrap();
-    let check = Command::new("python3")
-        .args(["-c", "import json, sys, jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))"])
-        .arg(&file)
-        .arg("tests/status.schema.json")
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "status JSON does not follow its schema (or jsonschema is missing: pip install -r tests/requirements.txt):\n{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    follows_the_schema(&h, &out.stdout);
 
     // On a terminal: tmux runs it, capture-pane reads the screen with its colours.
     let session = format!("osa-status-{}", std::process::id());

@@ -108,8 +108,26 @@ pub enum DbError {
     Migration { url: String, message: String },
     #[error("database {url}: the schema is behind this osa ({} migration(s) pending: {}); run `osa db migrate` (the daemon does it when it starts)", pending.len(), pending.join(", "))]
     SchemaBehind { url: String, pending: Vec<String> },
-    #[error("database {url}: {action} failed after {attempts} attempt(s): {source}")]
+    #[error("database {url}: {action} failed after {attempts} attempt(s): {}", with_causes(source))]
     Query { url: String, action: String, attempts: u32, source: QueryError },
+}
+
+/// An error with its causes (diesel names the field that failed to read, its source says why:
+/// `Error deserializing field 'state': "WEIRD" is not a known task state ...`).
+fn with_causes(error: &QueryError) -> String {
+    let mut text = error.to_string();
+    let mut last = text.clone();
+    let mut cause = std::error::Error::source(error);
+    while let Some(inner) = cause {
+        // A wrapper may repeat its own text as its first cause.
+        let said = inner.to_string();
+        if said != last {
+            text.push_str(&format!(": {said}"));
+        }
+        last = said;
+        cause = inner.source();
+    }
+    text
 }
 
 /// Which server, parsed from the URL.
