@@ -1,0 +1,82 @@
+//! `[schedules]`, `[watch]` and `[logging]`: the daemon's cron schedules (UTC, seconds
+//! first), the summary folders it watches and its own log files.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct ScheduleConfig {
+    /// SLURM poll cycle (one squeue/sacct call for all open nights).
+    pub poll: String,
+    /// Random delay added to each poll, in seconds, so many daemons do not hit slurmctld at once.
+    pub poll_jitter_seconds: u64,
+    /// Closer attempts.
+    pub closer: String,
+    /// Retention of old logs.
+    pub cleanup: String,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        Self {
+            poll: "0 * * * * *".to_string(),
+            poll_jitter_seconds: 10,
+            closer: "0 */15 8-20 * * *".to_string(),
+            cleanup: "0 30 12 * * *".to_string(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct WatchConfig {
+    /// More directories watched for summaries besides `paths.run_summary_dir` and
+    /// `paths.night_summary_dir`; relative entries resolve against the config file's folder.
+    pub extra_dirs: Vec<PathBuf>,
+    /// Poll the directories instead of inotify (network filesystems such as NFS or Lustre
+    /// do not deliver inotify events written on other hosts).
+    pub use_polling: bool,
+    /// Polling period when `use_polling` is set.
+    pub poll_interval_seconds: u64,
+    /// Quiet time after the last change before a summary is read.
+    pub debounce_ms: u64,
+}
+
+impl Default for WatchConfig {
+    fn default() -> Self {
+        Self { extra_dirs: Vec::new(), use_polling: false, poll_interval_seconds: 30, debounce_ms: 2000 }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct LoggingConfig {
+    /// Folder of the daemon's rolling daily logs, relative to `data_root/osa_dir` unless absolute.
+    pub dir: PathBuf,
+    /// Days of logs kept by the cleanup schedule.
+    pub keep_days: u32,
+    /// Default filter (`RUST_LOG` syntax), overridden by `RUST_LOG`.
+    pub level: String,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        Self { dir: PathBuf::from("log"), keep_days: 30, level: "info".to_string() }
+    }
+}
+
+pub(super) fn check_cron(expression: &str) -> Result<(), String> {
+    if expression.split_whitespace().count() != 6 {
+        return Err(format!("{expression:?} needs 6 fields (seconds first), in UTC"));
+    }
+    // The same parser and settings tokio-cron-scheduler uses, so what passes here runs there.
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(expression)
+        .map(|_| ())
+        .map_err(|e| format!("{expression:?} is not a valid cron expression: {e}"))
+}
