@@ -182,7 +182,14 @@ fn run_night(context: &Context, args: RunArgs) -> anyhow::Result<Outcome> {
             exit_when_closed: Some(night_args.date),
         };
         let daemon = std::thread::spawn(move || crate::daemon::run(options));
-        std::thread::sleep(Duration::from_secs(1));
+        // Its watches are set before its start-up cycle: drop the summary once that ran.
+        let started = Instant::now();
+        // (The pid tells this daemon's health file from one an earlier demo left behind.)
+        let cycled = || crate::daemon::read_state(&layout).is_some_and(|s| s.pid == std::process::id() && s.last_cycle_at.is_some());
+        while !daemon.is_finished() && !cycled() {
+            anyhow::ensure!(started.elapsed() < Duration::from_secs(60), "the demo daemon did not start within a minute");
+            std::thread::sleep(Duration::from_millis(100));
+        }
         // The RunSummary only: it wins over the legacy files anyway.
         let (aside, watched) = &summaries[0];
         std::fs::rename(aside, watched).with_context(|| format!("dropping {}", watched.display()))?;

@@ -47,8 +47,7 @@ pub struct DaemonHealth {
 }
 
 fn daemon_health(layout: &Layout) -> DaemonHealth {
-    let state: Option<crate::daemon::DaemonState> =
-        std::fs::read(crate::daemon::state_file(layout)).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let state = crate::daemon::read_state(layout);
     let running = crate::daemon::running(layout);
     match state {
         Some(state) => DaemonHealth { running, pid: running.then_some(state.pid), last_cycle_at: state.last_cycle_at, last_error: state.last_error },

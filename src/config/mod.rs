@@ -30,16 +30,16 @@ pub use executor::{ExecutorConfig, SlurmConfig, SlurmJobConfig, add_slurm_times,
 pub use paths::PathsConfig;
 pub use retries::{FailureAction, KnownFailure, RetryConfig};
 
-use analysis::check_template;
-use daemon::check_cron;
-use executor::{is_slurm_memory, is_slurm_time};
-use paths::check_inside;
-
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use analysis::check_template;
+use daemon::check_cron;
+use executor::{is_slurm_memory, is_slurm_time};
+use paths::check_inside;
 
 pub const ENV_CONFIG: &str = "OSA_CONFIG";
 pub const ENV_DATA_ROOT: &str = "OSA_DATA_ROOT";

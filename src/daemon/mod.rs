@@ -82,6 +82,11 @@ pub fn state_file(layout: &Layout) -> PathBuf {
     layout.osa_dir().join("daemon-state.json")
 }
 
+/// The daemon's health as last written (`None` before a daemon wrote one, or if unreadable).
+pub fn read_state(layout: &Layout) -> Option<DaemonState> {
+    serde_json::from_slice(&std::fs::read(state_file(layout)).ok()?).ok()
+}
+
 pub fn lock_file(layout: &Layout) -> PathBuf {
     layout.osa_dir().join("osa-daemon.lock")
 }
