@@ -18,6 +18,14 @@ pub struct AuditEntry {
     pub at: NaiveDateTime,
 }
 
+impl AuditEntry {
+    /// Whether this is an `osa rerun` of `run` (or of its whole night): work on the run from
+    /// before it no longer counts.
+    pub fn reruns(&self, run: u32) -> bool {
+        self.action == AuditAction::Rerun && self.run.is_none_or(|r| r == run)
+    }
+}
+
 /// A row without its id: inserted as is (the database numbers it), read back in id order.
 #[derive(Insertable, Queryable, Selectable)]
 #[diesel(table_name = audit_log)]

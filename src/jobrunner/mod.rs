@@ -187,9 +187,8 @@ pub fn run_task(task: &Task, mut db: Option<&Db>) -> Result<TaskReport, JobError
         tracing::warn!("{}:{line}: {problem}; line ignored", history_path.display());
     }
     // History from before an `osa rerun` of the night (or run) no longer counts as done.
-    let rerun_at = db.and_then(|db| db.audit_of_night(task.night).ok()).and_then(|entries| {
-        entries.into_iter().filter(|e| e.action == crate::model::AuditAction::Rerun && e.run.is_none_or(|r| r == task.run())).map(|e| e.at).max()
-    });
+    let rerun_at =
+        db.and_then(|db| db.audit_of_night(task.night).ok()).and_then(|entries| entries.iter().filter(|e| e.reruns(task.run())).map(|e| e.at).max());
     let past_db: Vec<HistoryRecord> = match db.map(|db| db.history_of_subrun(task.night, task.run(), task.subrun())) {
         Some(Ok(rows)) => rows.into_iter().filter(|r| rerun_at.is_none_or(|at| r.started_at > at)).collect(),
         Some(Err(e)) => {

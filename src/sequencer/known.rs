@@ -33,7 +33,7 @@ pub struct NightRows {
 impl NightRows {
     /// When the run (or its whole night) was last rerun.
     pub fn rerun_at(&self, run: u32) -> Option<NaiveDateTime> {
-        self.audit.iter().filter(|e| e.action == AuditAction::Rerun && e.run.is_none_or(|r| r == run)).map(|e| e.at).max()
+        self.audit.iter().filter(|e| e.reruns(run)).map(|e| e.at).max()
     }
 
     /// The submissions of a run that still count (made after its last rerun), oldest first.

@@ -173,13 +173,13 @@ impl Sequencer<'_> {
                 continue;
             }
             let runs = self.db.runs_of_night(earlier)?;
+            let known = known_state(&self.night_rows(earlier)?, None);
             for sequence in self.db.sequences_of_night(earlier)?.into_iter().filter(|s| s.kind == SequenceKind::Calibration) {
                 let drs4 = runs
                     .iter()
                     .filter(|r| r.summary_type.effective(r.r0_type) == Some(crate::model::RunType::Drs4) && r.run < sequence.run)
                     .map(|r| r.run)
                     .max();
-                let known = known_state(&self.night_rows(earlier)?, None);
                 let done = known.attempts.get(&sequence.run).and_then(|a| a.last()).map(|a| a.outcome == JobOutcome::Completed);
                 if let (Some(drs4_run), Some(true)) = (drs4, done) {
                     found.push(CalibrationRuns { night: earlier, drs4_run, pedcal_run: sequence.run });
