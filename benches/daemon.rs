@@ -106,7 +106,7 @@ fn main() {
             night,
             run: run.run,
             attempt: 1,
-            executor: "slurm".into(),
+            executor: ExecutorKind::Slurm,
             job_name: format!("LST1_{:05}", run.run),
             comment_key: comment.clone(),
             array_range: if subruns > 1 { "0-149".into() } else { "0".into() },

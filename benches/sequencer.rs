@@ -54,7 +54,10 @@ fn main() {
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
     println!("made a 200-run x 150-subrun demo night in {:.1} s", start.elapsed().as_secs_f64());
 
-    // First run creates and migrates the SQLite file; then measure in a child of our own.
+    // As an installation does: the schema first (commands refuse one that is behind); then a
+    // first run warms the caches, and a child of our own measures.
+    let migrated = Command::new(osa).args(["--config", config.to_str().unwrap(), "db", "migrate"]).output().unwrap();
+    assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
     let warm = Command::new(osa).args(["--config", config.to_str().unwrap(), "sequencer", "--date", "2026-01-05", "--simulate"]).output().unwrap();
     assert!(warm.status.success(), "{}", String::from_utf8_lossy(&warm.stderr));
     let status = Command::new(std::env::current_exe().unwrap()).args(["--measure-simulate", config.to_str().unwrap()]).status().unwrap();

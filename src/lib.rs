@@ -9,27 +9,30 @@
 //!   night and audit states with their stored and operator words). Imports `night`.
 //! - `account`, `hashing`, `program`: who osa runs as, sha256 of files, running an analysis
 //!   program. Import nothing of osa.
-//! - `executor`: SLURM (its state table) and the local executor. Imports `model`, `night`,
-//!   `account`.
-//! - `config`: the TOML config, validated. Imports `model`, `night`, `executor` (the state
-//!   table, for known-failure rules).
+//! - `executor`: SLURM (its state table) and the local executor. Imports `account`, `model`,
+//!   `night`.
+//! - `config`: the TOML config, validated. Imports `model`, `executor` (the state table, for
+//!   known-failure rules).
 //! - `paths`: where every file of a night lives. Imports `config`, `night`.
-//! - `steps`: the analysis steps' placeholders for a task. Imports `config`, `model`, `paths`.
+//! - `steps`: the analysis steps' placeholders for a task. Imports `config`, `model`, `night`,
+//!   `paths`.
 //! - `summary`: night summaries and R0 classification. Imports `model`, `night`, `paths`.
-//! - `demo`: a synthetic night. Imports `summary`, `paths`, `night`.
+//! - `demo`: a synthetic night. Imports `model`, `night`, `paths`, `summary`.
 //! - `db`: persistence (MySQL or SQLite). Imports `config`, `model`, `night`.
 //! - `provenance`: prov.log capture and merge. Imports `db`, `night`.
-//! - `jobrunner`: what an array task runs. Imports `config`, `db`, `hashing`, `model`,
-//!   `paths`, `program`, `provenance`, `steps`, `account`.
+//! - `jobrunner`: what an array task runs. Imports `account`, `config`, `db`, `hashing`,
+//!   `model`, `night`, `paths`, `program`, `provenance`, `steps`.
 //! - `sequencer`: `known` and `plan` (pure), `script`, `submit` (effects). Imports `config`,
-//!   `db`, `executor`, `hashing`, `model`, `paths`, `summary`.
+//!   `db`, `executor`, `hashing`, `model`, `night`, `paths`, `summary`.
 //! - `closer`: verify, decide (`failures`, pure), retry, merge, close, mail. Imports
-//!   `sequencer` and everything below it but `jobrunner`.
+//!   `account`, `config`, `db`, `executor`, `hashing`, `model`, `night`, `paths`, `program`,
+//!   `provenance`, `sequencer`, `steps`.
 //! - `service`: one way to build the database, executor and sequencer from a config.
-//!   Imports `closer`, `sequencer`, `executor`, `db`, `config`, `paths`.
-//! - `operator`: rerun, veto lift, the night a shifter sees. Imports `sequencer`, `db`,
-//!   `model`, `paths`, `account`.
-//! - `daemon`: the service. Imports `service`, `operator`, `closer`, `db`, `summary`, ...
+//!   Imports `closer`, `config`, `db`, `executor`, `model`, `paths`, `sequencer`.
+//! - `operator`: rerun, veto lift, the night a shifter sees. Imports `account`, `db`,
+//!   `executor`, `model`, `night`, `paths`, `sequencer`.
+//! - `daemon`: the service. Imports `closer`, `config`, `db`, `model`, `night`, `operator`,
+//!   `paths`, `service`, `summary`.
 //! - `cli`: the operator-facing edge. Imports anything.
 //!
 //! Errors: library modules return their own `thiserror` enums whose variants name the night,

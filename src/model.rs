@@ -331,7 +331,7 @@ impl fmt::Display for BlockReason {
 }
 
 /// Where a night stands, as stored and as shifters read it in `osa status`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, diesel::AsExpression, diesel::FromSqlRow)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, diesel::AsExpression, diesel::FromSqlRow)]
 #[diesel(sql_type = diesel::sql_types::Text)]
 #[serde(rename_all = "snake_case")]
 pub enum NightState {

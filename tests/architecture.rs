@@ -104,6 +104,22 @@ fn slurm_state_words_are_read_only_by_the_slurm_parser() {
     }
 }
 
+/// The backticked module names in a piece of prose (`executor::slurm` counts as `executor`).
+fn named_modules(text: &str, modules: &[String]) -> BTreeSet<String> {
+    text.split('`').skip(1).step_by(2).map(|name| name.split("::").next().unwrap_or("").to_string()).filter(|n| modules.contains(n)).collect()
+}
+
+#[test]
+fn architecture_md_says_exactly_what_each_module_imports() {
+    let architecture = std::fs::read_to_string("ARCHITECTURE.md").unwrap();
+    let modules = modules();
+    for (module, imports) in import_graph().into_iter().filter(|(m, _)| m != "cli") {
+        let row = architecture.lines().find(|l| l.starts_with(&format!("| `{module}` |"))).unwrap_or_else(|| panic!("no row for {module}"));
+        let column = row.trim_end_matches('|').rsplit('|').next().unwrap();
+        assert_eq!(named_modules(column, &modules), imports, "ARCHITECTURE.md's imports of {module}");
+    }
+}
+
 #[test]
 fn the_docs_name_every_module() {
     let architecture = std::fs::read_to_string("ARCHITECTURE.md").unwrap();

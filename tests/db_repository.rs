@@ -269,6 +269,12 @@ fn a_row_with_an_unknown_state_is_an_error_naming_it(t: &TestDb) {
     for part in ["table nights", "night 2026-01-05", "\"sleeping\"", "night state"] {
         assert!(err.contains(part), "{part:?} missing from: {err}");
     }
+
+    raw_sql(&t.url, "UPDATE nights SET state = 'running', night = '2026-13-45'");
+    let err = db.open_nights().unwrap_err().to_string();
+    for part in ["table nights", "nights.night", "\"2026-13-45\""] {
+        assert!(err.contains(part), "{part:?} missing from: {err}");
+    }
 }
 
 fn history_lines_are_stored_once(t: &TestDb) {

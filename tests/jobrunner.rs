@@ -233,4 +233,8 @@ fn a_task_refuses_a_database_whose_schema_is_behind() {
     assert!(stderr.contains("schema is behind") && stderr.contains("osa db migrate"), "{stderr}");
     let history = Layout::new(&h.config).history_file(h.night, h.runs[1], None);
     assert!(!history.exists(), "no step ran: {}", history.display());
+
+    // Operator commands refuse it the same way.
+    let status = h.osa(&["status", "--date", &h.night.to_string()], &[("OSA_DATABASE_URL", &stale)]);
+    assert_eq!(status.status.code(), Some(5), "{}", String::from_utf8_lossy(&status.stderr));
 }

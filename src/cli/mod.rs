@@ -33,7 +33,7 @@ use tracing_subscriber::Layer as _;
 
 use crate::config::{self, Config, ConfigError, ConfigSource};
 use crate::db::DbError;
-use crate::service::Services;
+use crate::service::{ServiceError, Services};
 use crate::summary::SummaryError;
 
 pub use output::ColorChoice;
@@ -175,7 +175,12 @@ fn exit_code_for(error: &anyhow::Error) -> Outcome {
         if let Some(ConfigError::Invalid { .. } | ConfigError::Syntax { .. }) = cause.downcast_ref::<ConfigError>() {
             return Outcome::InvalidInput;
         }
-        if let Some(DbError::SchemaBehind { .. }) = cause.downcast_ref::<DbError>() {
+        // (`ServiceError::Db` is transparent: its `DbError` is not a cause of its own.)
+        let db_error = cause.downcast_ref::<DbError>().or(match cause.downcast_ref::<ServiceError>() {
+            Some(ServiceError::Db(e)) => Some(e),
+            _ => None,
+        });
+        if let Some(DbError::SchemaBehind { .. }) = db_error {
             return Outcome::SchemaBehind;
         }
     }

@@ -3,9 +3,10 @@
 //!
 //! JSON contract: `{"date", "calibration": {"source": "tonight"|"earlier"|"missing", ...},
 //! "sequences": [{"seq", "parent", "type", "run", "subruns", "source", "job_name", "action",
-//! "tries", "job_id", "state", "cpu_time", "exit", "dl1_percent", "muons_percent",
-//! "dl1ab_percent", "datacheck_percent", "dl2_percent"}], "submitted": [{"run", "job_id"}],
-//! "notes": [...]}`; absent values are null.
+//! "reason" (failed or blocked only, in words: `a task timed out`, `no calibration`), "tries",
+//! "job_id", "state" (the job's task state in words: `completed`, `timed out`, `blocked`, ...),
+//! "cpu_time", "exit", "dl1_percent", "muons_percent", "dl1ab_percent", "datacheck_percent",
+//! "dl2_percent"}], "submitted": [{"run", "job_id"}], "notes": [...]}`; absent values are null.
 
 use std::collections::HashSet;
 use std::ffi::OsString;

@@ -3,7 +3,7 @@
 //!
 //! JSON contract (schema: `tests/status.schema.json`): `{"daemon": {"running", "pid",
 //! "last_cycle_at", "last_error"}, "nights": [{"date", "state" (waiting | running | closing |
-//! closed | needs_human), "runs": [{"run", "type", "state" (in words: `done`, `failed: timed
+//! closed | needs_human), "runs": [{"run", "type", "state" (in words: `done`, `failed: a task timed
 //! out`, `blocked: no calibration`, ...), "subruns_done", "subruns", "tries", "exit", "job_id",
 //! "dl1_percent"}], "problems": [...]}]}`. The night view itself is `operator::status`.
 
@@ -69,7 +69,7 @@ pub struct RunStatus {
     pub run: u32,
     #[serde(rename = "type")]
     pub run_type: &'static str,
-    /// In words, as the table shows it: `done`, `submitted`, `failed: timed out`,
+    /// In words, as the table shows it: `done`, `submitted`, `failed: a task timed out`,
     /// `blocked: no calibration`, ...
     pub state: String,
     pub subruns_done: u32,

@@ -74,7 +74,7 @@ pub struct DaemonState {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct NightHealth {
     pub date: NightDate,
-    pub state: String,
+    pub state: NightState,
     pub problems: Vec<String>,
 }
 
@@ -353,7 +353,7 @@ impl Work {
                 // What the shifters' `osa status` would say, from the states just stored.
                 match night_view(&sequencer, night, None) {
                     Ok(view) if view.state != NightState::Closed => {
-                        health.push(NightHealth { date: night, state: view.state.as_str().to_string(), problems: view.problems })
+                        health.push(NightHealth { date: night, state: view.state, problems: view.problems })
                     }
                     Ok(_) => {}
                     Err(e) => problems.push(format!("night {night}: {e}")),

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::audit_log;
-use super::{Db, DbError, now};
+use super::{Db, DbError, now, stored_night};
 use crate::model::AuditAction;
 use crate::night::NightDate;
 
@@ -68,17 +68,18 @@ impl Db {
                     .order(audit_log::id.asc())
                     .select(AuditRow::as_select())
                     .load(c)?;
-                Ok(rows
-                    .into_iter()
-                    .map(|r| AuditEntry {
-                        night: r.night.parse().expect("audit_log.night holds a valid date"),
-                        run: r.run.map(|r| r as u32),
-                        action: r.action,
-                        actor: r.actor,
-                        reason: r.reason,
-                        at: r.at,
+                rows.into_iter()
+                    .map(|r| {
+                        Ok(AuditEntry {
+                            night: stored_night("audit_log.night", &r.night)?,
+                            run: r.run.map(|r| r as u32),
+                            action: r.action,
+                            actor: r.actor,
+                            reason: r.reason,
+                            at: r.at,
+                        })
                     })
-                    .collect())
+                    .collect()
             },
         )
     }

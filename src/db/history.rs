@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::history;
-use super::{BATCH_ROWS, Db, DbError, per_backend};
+use super::{BATCH_ROWS, Db, DbError, per_backend, stored_night};
 use crate::night::NightDate;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -94,26 +94,27 @@ impl Db {
                     .order((history::attempt.asc(), history::started_at.asc(), history::try_number.asc()))
                     .select(HistoryRow::as_select())
                     .load(c)?;
-                Ok(rows
-                    .into_iter()
-                    .map(|r| HistoryRecord {
-                        night: r.night.parse().expect("history.night holds a valid date"),
-                        run: r.run as u32,
-                        subrun: r.subrun as u32,
-                        attempt: r.attempt as u32,
-                        step: r.step,
-                        try_number: r.try_number as u32,
-                        program: r.program,
-                        prod_id: r.prod_id,
-                        config: r.config,
-                        input: r.input,
-                        output: r.output,
-                        return_code: r.return_code,
-                        started_at: r.started_at,
-                        ended_at: r.ended_at,
-                        log_tail: r.log_tail,
+                rows.into_iter()
+                    .map(|r| {
+                        Ok(HistoryRecord {
+                            night: stored_night("history.night", &r.night)?,
+                            run: r.run as u32,
+                            subrun: r.subrun as u32,
+                            attempt: r.attempt as u32,
+                            step: r.step,
+                            try_number: r.try_number as u32,
+                            program: r.program,
+                            prod_id: r.prod_id,
+                            config: r.config,
+                            input: r.input,
+                            output: r.output,
+                            return_code: r.return_code,
+                            started_at: r.started_at,
+                            ended_at: r.ended_at,
+                            log_tail: r.log_tail,
+                        })
                     })
-                    .collect())
+                    .collect()
             },
         )
     }

@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::jobs;
-use super::{Db, DbError, now, per_backend};
+use super::{Db, DbError, now, per_backend, stored_night};
 use crate::model::ExecutorKind;
 use crate::night::NightDate;
 
@@ -65,10 +65,10 @@ struct JobRow {
 // ---- Local methods ----
 
 impl JobRow {
-    fn into_record(self) -> JobRecord {
-        JobRecord {
+    fn into_record(self) -> QueryResult<JobRecord> {
+        Ok(JobRecord {
             intent: JobIntent {
-                night: self.night.parse().expect("jobs.night holds a valid date"),
+                night: stored_night("jobs.night", &self.night)?,
                 run: self.run as u32,
                 attempt: self.attempt as u32,
                 executor: self.executor,
@@ -85,7 +85,7 @@ impl JobRow {
             job_id: self.job_id,
             submitted_at: self.submitted_at,
             submit_error: self.submit_error,
-        }
+        })
     }
 }
 
@@ -123,7 +123,7 @@ impl Db {
                 };
                 // Insert-or-ignore, then read: an existing intent wins, even under a race.
                 let inserted = per_backend!(&mut *c, |c| diesel::insert_or_ignore_into(jobs::table).values(&row).execute(c))? == 1;
-                Ok((jobs::table.find((&k.0, k.1, k.2)).select(JobRow::as_select()).first(c)?.into_record(), inserted))
+                Ok((jobs::table.find((&k.0, k.1, k.2)).select(JobRow::as_select()).first(c)?.into_record()?, inserted))
             },
         )
     }
@@ -162,7 +162,7 @@ impl Db {
                     .order((jobs::night.asc(), jobs::run.asc(), jobs::attempt.asc()))
                     .select(JobRow::as_select())
                     .load(c)?;
-                Ok(rows.into_iter().map(JobRow::into_record).collect())
+                rows.into_iter().map(JobRow::into_record).collect()
             },
         )
     }
@@ -176,7 +176,7 @@ impl Db {
                     .order((jobs::run.asc(), jobs::attempt.asc()))
                     .select(JobRow::as_select())
                     .load(c)?;
-                Ok(rows.into_iter().map(JobRow::into_record).collect())
+                rows.into_iter().map(JobRow::into_record).collect()
             },
         )
     }

@@ -48,6 +48,7 @@ pub use tasks::TaskRecord;
 
 use crate::config::redact_url;
 use crate::model::{AuditAction, ExecutorKind, NightState, RunType, SequenceKind, TaskState};
+use crate::night::NightDate;
 
 /// The model's states are stored as their words (vaultwarden's `impl_FromToSqlText`): written
 /// with `as_str`, read back with `FromStr`, so a row holding an unknown word is a reported
@@ -381,6 +382,12 @@ fn create_mysql_database(server_url: &str, database: &str, url: &DbUrl) -> Resul
     server
         .batch_execute(&format!("CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4"))
         .map_err(|e| failed(format!("cannot create database {database}: {e}")))
+}
+
+/// A stored night date back, or an error naming the column and what it holds (a hand-edited
+/// row must not panic osa).
+pub(crate) fn stored_night(column: &str, text: &str) -> QueryResult<NightDate> {
+    text.parse().map_err(|_| QueryError::DeserializationError(format!("{column} holds {text:?}, not a night date (YYYY-MM-DD)").into()))
 }
 
 /// Rows per `INSERT`/`REPLACE` statement: well under both backends' bound-parameter limits

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::nights;
-use super::{Db, DbError, now, per_backend};
+use super::{Db, DbError, now, per_backend, stored_night};
 use crate::model::NightState;
 use crate::night::NightDate;
 
@@ -39,9 +39,9 @@ struct NightRow {
 // ---- Local methods ----
 
 impl NightRow {
-    fn into_record(self) -> NightRecord {
-        NightRecord {
-            night: self.night.parse().unwrap_or_else(|_| panic!("nights.night holds a valid date, found {:?}", self.night)),
+    fn into_record(self) -> QueryResult<NightRecord> {
+        Ok(NightRecord {
+            night: stored_night("nights.night", &self.night)?,
             state: self.state,
             summary_file: self.summary_file,
             summary_sha256: self.summary_sha256,
@@ -50,7 +50,7 @@ impl NightRow {
             closed: self.closed != 0,
             created_at: self.created_at,
             updated_at: self.updated_at,
-        }
+        })
     }
 }
 
@@ -77,7 +77,7 @@ impl Db {
                 // Insert-or-ignore, then read: two writers registering the same night both
                 // succeed and see the same row (a read first would race the other's insert).
                 per_backend!(&mut *c, |c| diesel::insert_or_ignore_into(nights::table).values(&row).execute(c))?;
-                Ok(nights::table.find(&row.night).select(NightRow::as_select()).first(c)?.into_record())
+                nights::table.find(&row.night).select(NightRow::as_select()).first(c)?.into_record()
             },
         )
     }
@@ -85,7 +85,7 @@ impl Db {
     pub fn night(&self, night: NightDate) -> Result<Option<NightRecord>, DbError> {
         self.transaction(
             || format!("reading table nights for night {night}"),
-            |c| Ok(nights::table.find(night.to_string()).select(NightRow::as_select()).first(c).optional()?.map(NightRow::into_record)),
+            |c| nights::table.find(night.to_string()).select(NightRow::as_select()).first(c).optional()?.map(NightRow::into_record).transpose(),
         )
     }
 
@@ -136,7 +136,7 @@ impl Db {
             || "reading table nights for the open nights".to_string(),
             |c| {
                 let rows = nights::table.filter(nights::closed.eq(0)).order(nights::night.asc()).select(NightRow::as_select()).load(c)?;
-                Ok(rows.into_iter().map(NightRow::into_record).collect())
+                rows.into_iter().map(NightRow::into_record).collect()
             },
         )
     }

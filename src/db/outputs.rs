@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::outputs;
-use super::{BATCH_ROWS, Db, DbError, per_backend};
+use super::{BATCH_ROWS, Db, DbError, per_backend, stored_night};
 use crate::night::NightDate;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -79,22 +79,23 @@ impl Db {
                     .order((outputs::subrun.asc(), outputs::kind.asc()))
                     .select(OutputRow::as_select())
                     .load(c)?;
-                Ok(rows
-                    .into_iter()
-                    .map(|r| OutputRecord {
-                        night: r.night.parse().expect("outputs.night holds a valid date"),
-                        run: r.run as u32,
-                        subrun: r.subrun as u32,
-                        kind: r.kind,
-                        path: r.path,
-                        size_bytes: r.size_bytes,
-                        sha256: r.sha256,
-                        events: r.events,
-                        verified_at: r.verified_at,
-                        verdict: r.verdict,
-                        detail: r.detail,
+                rows.into_iter()
+                    .map(|r| {
+                        Ok(OutputRecord {
+                            night: stored_night("outputs.night", &r.night)?,
+                            run: r.run as u32,
+                            subrun: r.subrun as u32,
+                            kind: r.kind,
+                            path: r.path,
+                            size_bytes: r.size_bytes,
+                            sha256: r.sha256,
+                            events: r.events,
+                            verified_at: r.verified_at,
+                            verdict: r.verdict,
+                            detail: r.detail,
+                        })
                     })
-                    .collect())
+                    .collect()
             },
         )
     }

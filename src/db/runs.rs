@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use super::schema::runs;
-use super::{BATCH_ROWS, Db, DbError, now, per_backend};
+use super::{BATCH_ROWS, Db, DbError, now, per_backend, stored_night};
 use crate::model::RunType;
 use crate::night::NightDate;
 
@@ -59,9 +59,9 @@ impl RunRow {
         }
     }
 
-    fn into_record(self) -> RunRecord {
-        RunRecord {
-            night: self.night.parse().expect("runs.night holds a valid date"),
+    fn into_record(self) -> QueryResult<RunRecord> {
+        Ok(RunRecord {
+            night: stored_night("runs.night", &self.night)?,
             run: self.run as u32,
             summary_type: self.summary_type,
             r0_type: self.r0_type,
@@ -70,7 +70,7 @@ impl RunRow {
             subruns: self.subruns as u32,
             source: self.source,
             start: self.start_at.map(|s| s.and_utc()),
-        }
+        })
     }
 }
 
@@ -115,7 +115,7 @@ impl Db {
             || format!("reading table runs for night {night}"),
             |c| {
                 let rows = runs::table.filter(runs::night.eq(night.to_string())).order(runs::run.asc()).select(RunRow::as_select()).load(c)?;
-                Ok(rows.into_iter().map(RunRow::into_record).collect())
+                rows.into_iter().map(RunRow::into_record).collect()
             },
         )
     }

@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 
 use super::schema::sequences;
-use super::{BATCH_ROWS, Db, DbError, now, per_backend};
+use super::{BATCH_ROWS, Db, DbError, now, per_backend, stored_night};
 use crate::model::SequenceKind;
 use crate::night::NightDate;
 
@@ -72,18 +72,19 @@ impl Db {
                     .order(sequences::seq.asc())
                     .select(SequenceRow::as_select())
                     .load(c)?;
-                Ok(rows
-                    .into_iter()
-                    .map(|r| SequenceRecord {
-                        night: r.night.parse().expect("sequences.night holds a valid date"),
-                        seq: r.seq as u32,
-                        parent_seq: r.parent_seq.map(|p| p as u32),
-                        run: r.run as u32,
-                        kind: r.kind,
-                        job_name: r.job_name,
-                        calibration_night: r.calibration_night.and_then(|n| n.parse().ok()),
+                rows.into_iter()
+                    .map(|r| {
+                        Ok(SequenceRecord {
+                            night: stored_night("sequences.night", &r.night)?,
+                            seq: r.seq as u32,
+                            parent_seq: r.parent_seq.map(|p| p as u32),
+                            run: r.run as u32,
+                            kind: r.kind,
+                            job_name: r.job_name,
+                            calibration_night: r.calibration_night.as_deref().map(|n| stored_night("sequences.calibration_night", n)).transpose()?,
+                        })
                     })
-                    .collect())
+                    .collect()
             },
         )
     }

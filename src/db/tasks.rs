@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::tasks;
-use super::{BATCH_ROWS, Db, DbError, now, per_backend};
+use super::{BATCH_ROWS, Db, DbError, now, per_backend, stored_night};
 use crate::model::TaskState;
 use crate::night::NightDate;
 
@@ -83,7 +83,7 @@ impl Db {
                     .order((tasks::subrun.asc(), tasks::attempt.asc()))
                     .select(TaskRow::as_select())
                     .load(c)?;
-                Ok(rows.into_iter().map(TaskRow::into_record).collect())
+                rows.into_iter().map(TaskRow::into_record).collect()
             },
         )
     }
@@ -98,16 +98,16 @@ impl Db {
                     .order((tasks::run.asc(), tasks::subrun.asc(), tasks::attempt.asc()))
                     .select(TaskRow::as_select())
                     .load(c)?;
-                Ok(rows.into_iter().map(TaskRow::into_record).collect())
+                rows.into_iter().map(TaskRow::into_record).collect()
             },
         )
     }
 }
 
 impl TaskRow {
-    fn into_record(self) -> TaskRecord {
-        TaskRecord {
-            night: self.night.parse().expect("tasks.night holds a valid date"),
+    fn into_record(self) -> QueryResult<TaskRecord> {
+        Ok(TaskRecord {
+            night: stored_night("tasks.night", &self.night)?,
             run: self.run as u32,
             subrun: self.subrun as u32,
             attempt: self.attempt as u32,
@@ -118,6 +118,6 @@ impl TaskRow {
             node: self.node,
             started_at: self.started_at,
             ended_at: self.ended_at,
-        }
+        })
     }
 }

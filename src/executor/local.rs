@@ -23,7 +23,7 @@ use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 use super::{Executor, ExecutorError, JobSpec, Snapshot, TaskState, TaskStatus, expand_pattern};
-use crate::model::ExecutorKind;
+use crate::model::{DEPENDENCY_NEVER_SATISFIED, ExecutorKind};
 
 pub struct Local {
     spool: PathBuf,
@@ -205,7 +205,7 @@ impl Executor for Local {
             let dir = self.job_dir(&id);
             let Ok(job) = read_json::<JobFile>(&dir.join("spec.json")) else { continue };
             let Ok(tasks) = Self::read_tasks(&dir, &job) else { continue };
-            let unfinished = tasks.iter().any(|t| !t.state.is_finished() && t.reason.as_deref() != Some("DependencyNeverSatisfied"));
+            let unfinished = tasks.iter().any(|t| !t.state.is_finished() && t.reason.as_deref() != Some(DEPENDENCY_NEVER_SATISFIED));
             if unfinished && !dir.join("cancelled").exists() && !Self::supervisor_alive(&dir) {
                 tracing::warn!(job.id = %id, "local job's supervisor is gone; starting a new one");
                 self.spawn_supervisor(&id)?;
@@ -254,10 +254,10 @@ pub fn supervise(spool: &Path, id: &str, concurrency: usize) -> Result<(), Execu
             match parent_tasks {
                 Ok(tasks) if tasks.iter().all(|t| t.state == TaskState::Completed) => break,
                 Ok(tasks) if tasks.iter().any(|t| t.state.is_finished() && t.state != TaskState::Completed) => {
-                    return mark_pending(&dir, &job, "DependencyNeverSatisfied");
+                    return mark_pending(&dir, &job, DEPENDENCY_NEVER_SATISFIED);
                 }
                 Ok(_) => std::thread::sleep(Duration::from_millis(200)),
-                Err(_) => return mark_pending(&dir, &job, "DependencyNeverSatisfied"),
+                Err(_) => return mark_pending(&dir, &job, DEPENDENCY_NEVER_SATISFIED),
             }
         }
     }

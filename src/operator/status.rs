@@ -1,5 +1,5 @@
 //! The night as a shifter sees it: each run's action in words (`blocked: no calibration`,
-//! `failed: timed out`), subruns done, tries, the last job, DL1 progress; the night's state
+//! `failed: a task timed out`), subruns done, tries, the last job, DL1 progress; the night's state
 //! and what needs a human. Built from the same plan the sequencer acts on.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -100,7 +100,7 @@ pub fn night_view(sequencer: &Sequencer, night: NightDate, snapshot: Option<&Sna
             }),
         });
     }
-    problems.extend(plan.notes.iter().filter(|n| n.contains("summary says") || n.contains("blocked")).cloned());
+    problems.extend(plan.needs_human.iter().cloned());
     let state = if closed {
         NightState::Closed
     } else if record.as_ref().is_some_and(|r| r.state == NightState::NeedsHuman)

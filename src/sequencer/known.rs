@@ -248,6 +248,51 @@ mod tests {
         assert!(known_state(&rows, None).vetoed.contains(&102), "vetoed again after the lift");
     }
 
+    /// An operator cancels the calibration job (scancel): its children wait on it forever in
+    /// SLURM; the planner blocks them rather than submitting or failing them.
+    #[test]
+    fn children_of_a_cancelled_parent_are_blocked() {
+        let rows = NightRows {
+            jobs: vec![job(101, 1, Some("7"), 1), job(102, 1, Some("8"), 1)],
+            tasks: vec![task(101, 0, 1, TaskState::Cancelled), task(101, 1, 1, TaskState::Cancelled)],
+            audit: Vec::new(),
+        };
+        let pending = |task| TaskStatus {
+            job_id: "8".to_string(),
+            task: Some(task),
+            name: "LST1_00102".to_string(),
+            comment: crate::executor::comment_key(night(), 102, 1),
+            state: TaskState::Pending,
+            reason: Some(crate::model::DEPENDENCY_NEVER_SATISFIED.to_string()),
+            exit_code: None,
+            cpu_seconds: None,
+            max_rss_kb: None,
+            node: None,
+            started_at: None,
+            ended_at: None,
+        };
+        let snapshot = Snapshot { tasks: vec![pending(0), pending(1)] };
+        let known = known_state(&rows, Some(&snapshot));
+        assert_eq!(known.attempts[&101][0].outcome, JobOutcome::Failed { state: TaskState::Cancelled });
+        assert_eq!(known.attempts[&102][0].outcome, JobOutcome::DependencyNeverSatisfied);
+
+        let runs = [
+            crate::summary::Run::new(100, "DRS4", 1, 1),
+            crate::summary::Run::new(101, "PEDCALIB", 2, 2),
+            crate::summary::Run::new(102, "DATA", 2, 3),
+        ];
+        let plan = crate::sequencer::plan::plan(&crate::sequencer::plan::PlanInput {
+            night: night(),
+            runs: &runs,
+            known: &known,
+            earlier: &[],
+            lookback_nights: 7,
+            max_tries: 3,
+        });
+        let actions: Vec<String> = plan.sequences.iter().map(|s| s.action.to_string()).collect();
+        assert_eq!(actions, ["failed: a task was cancelled", "blocked: calibration failed"]);
+    }
+
     #[test]
     fn a_child_blocked_by_its_failed_parent_waits_on_it() {
         let rows = NightRows {

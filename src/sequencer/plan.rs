@@ -127,7 +127,7 @@ impl Action {
 }
 
 /// What operators read: the label, and why where it matters (`blocked: no calibration`,
-/// `failed: timed out`).
+/// `failed: a task timed out`).
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -168,8 +168,11 @@ pub struct NightPlan {
     pub night: NightDate,
     pub calibration: Calibration,
     pub sequences: Vec<PlannedSequence>,
-    /// What a human should know: runs left out and why, calibration choices.
+    /// What a human should know: runs left out and why, calibration choices (and everything
+    /// in `needs_human`).
     pub notes: Vec<String>,
+    /// The notes a human must act on: type mismatches, DATA runs without any calibration.
+    pub needs_human: Vec<String>,
 }
 
 pub fn job_name(run: u32) -> String {
@@ -178,6 +181,7 @@ pub fn job_name(run: u32) -> String {
 
 pub fn plan(input: &PlanInput) -> NightPlan {
     let mut notes = Vec::new();
+    let mut needs_human = Vec::new();
     let typed: Vec<(&Run, RunType)> = input.runs.iter().map(|r| (r, r.effective_type())).collect();
     for (run, kind) in &typed {
         match kind {
@@ -188,7 +192,7 @@ pub fn plan(input: &PlanInput) -> NightPlan {
             _ => {}
         }
         if run.type_mismatch {
-            notes.push(format!(
+            needs_human.push(format!(
                 "run {}: summary says {}, R0 says {} (check by hand; the summary is followed)",
                 run.run,
                 run.run_type,
@@ -224,7 +228,7 @@ pub fn plan(input: &PlanInput) -> NightPlan {
                 Calibration::Earlier(*earlier)
             }
             None => {
-                notes.push(format!("no calibration tonight nor in the {} nights before: DATA runs blocked", input.lookback_nights));
+                needs_human.push(format!("no calibration tonight nor in the {} nights before: DATA runs blocked", input.lookback_nights));
                 Calibration::Missing
             }
         },
@@ -302,7 +306,8 @@ pub fn plan(input: &PlanInput) -> NightPlan {
             action,
         });
     }
-    NightPlan { night: input.night, calibration, sequences, notes }
+    notes.extend(needs_human.iter().cloned());
+    NightPlan { night: input.night, calibration, sequences, notes, needs_human }
 }
 
 fn last_attempt(input: &PlanInput, run: u32) -> u32 {
@@ -409,6 +414,8 @@ mod tests {
         let plan = plan_of(&runs, &KnownState::default(), &too_old);
         assert_eq!(plan.calibration, Calibration::Missing, "8 nights back is beyond the lookback of 7");
         assert_eq!(plan.sequences[0].action, Action::Blocked { reason: BlockReason::NoCalibration });
+        assert_eq!(plan.sequences[0].action.to_string(), "blocked: no calibration", "what shifters read");
+        assert!(plan.needs_human.iter().any(|n| n.contains("no calibration tonight")), "{:?}", plan.needs_human);
     }
 
     #[test]
