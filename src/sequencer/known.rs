@@ -167,6 +167,24 @@ mod tests {
         }
     }
 
+    /// A task as a poll reports it.
+    fn polled(job_id: &str, run: u32, attempt: u32, task: u32, state: TaskState, reason: Option<&str>) -> TaskStatus {
+        TaskStatus {
+            job_id: job_id.to_string(),
+            task: Some(task),
+            name: format!("LST1_{run:05}"),
+            comment: crate::executor::comment_key(night(), run, attempt),
+            state,
+            reason: reason.map(str::to_string),
+            exit_code: None,
+            cpu_seconds: None,
+            max_rss_kb: None,
+            node: None,
+            started_at: None,
+            ended_at: None,
+        }
+    }
+
     fn audit(run: Option<u32>, action: AuditAction, minute: u32) -> AuditEntry {
         AuditEntry { night: night(), run, action, actor: "shifter".to_string(), reason: "test".to_string(), at: at(minute) }
     }
@@ -189,21 +207,8 @@ mod tests {
     #[test]
     fn a_live_poll_wins_over_stored_states() {
         let rows = failed_twice(102);
-        let live = |task, state| TaskStatus {
-            job_id: "11".to_string(),
-            task: Some(task),
-            name: "LST1_00102".to_string(),
-            comment: crate::executor::comment_key(night(), 102, 2),
-            state,
-            reason: None,
-            exit_code: None,
-            cpu_seconds: None,
-            max_rss_kb: None,
-            node: None,
-            started_at: None,
-            ended_at: None,
-        };
-        let snapshot = Snapshot { tasks: vec![live(0, TaskState::Running), live(1, TaskState::Completed)] };
+        let snapshot =
+            Snapshot { tasks: vec![polled("11", 102, 2, 0, TaskState::Running, None), polled("11", 102, 2, 1, TaskState::Completed, None)] };
         let known = known_state(&rows, Some(&snapshot));
         assert_eq!(known.attempts[&102][1].outcome, JobOutcome::Running);
     }
@@ -257,21 +262,9 @@ mod tests {
             tasks: vec![task(101, 0, 1, TaskState::Cancelled), task(101, 1, 1, TaskState::Cancelled)],
             audit: Vec::new(),
         };
-        let pending = |task| TaskStatus {
-            job_id: "8".to_string(),
-            task: Some(task),
-            name: "LST1_00102".to_string(),
-            comment: crate::executor::comment_key(night(), 102, 1),
-            state: TaskState::Pending,
-            reason: Some(crate::model::DEPENDENCY_NEVER_SATISFIED.to_string()),
-            exit_code: None,
-            cpu_seconds: None,
-            max_rss_kb: None,
-            node: None,
-            started_at: None,
-            ended_at: None,
-        };
-        let snapshot = Snapshot { tasks: vec![pending(0), pending(1)] };
+        let waiting = Some(crate::model::DEPENDENCY_NEVER_SATISFIED);
+        let snapshot =
+            Snapshot { tasks: vec![polled("8", 102, 1, 0, TaskState::Pending, waiting), polled("8", 102, 1, 1, TaskState::Pending, waiting)] };
         let known = known_state(&rows, Some(&snapshot));
         assert_eq!(known.attempts[&101][0].outcome, JobOutcome::Failed { state: TaskState::Cancelled });
         assert_eq!(known.attempts[&102][0].outcome, JobOutcome::DependencyNeverSatisfied);
