@@ -158,6 +158,54 @@ fn killed_daemons_submit_nothing_twice(executor: &'static str, offset: i64) {
     assert_each_run_submitted_once(&h);
 }
 
+/// A `slurm.bin_dir` whose `sbatch` takes 3 s, as a busy slurmctld does, and leaves a mark
+/// in the folder each time it starts; the other commands are SLURM's own.
+fn slow_sbatch() -> tempfile::TempDir {
+    // Under /tmp: slurmd and the test both see it.
+    let dir = tempfile::Builder::new().prefix("osa-slow-sbatch-").tempdir_in("/tmp").unwrap();
+    let sbatch = dir.path().join("sbatch");
+    std::fs::write(&sbatch, format!("#!/bin/sh\ntouch \"{}/started.$$\"\nsleep 3\nexec /usr/bin/sbatch \"$@\"\n", dir.path().display())).unwrap();
+    std::fs::set_permissions(&sbatch, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    for program in ["squeue", "sacct", "scancel"] {
+        std::os::unix::fs::symlink(format!("/usr/bin/{program}"), dir.path().join(program)).unwrap();
+    }
+    dir
+}
+
+fn sbatch_starts(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with("started.")).count()
+}
+
+/// Regression (issue 12): a daemon killed while its `sbatch` ran left that `sbatch` running;
+/// the restarted daemon did not see the job yet and submitted the same attempt again. Three
+/// kills, each while a slowed `sbatch` is in flight: every comment key reaches SLURM once.
+#[test]
+fn slurm_killed_while_a_slow_sbatch_runs_submits_nothing_twice() {
+    let wrappers = slow_sbatch();
+    let h = NightHarness::with("slurm", &unique_night(29), None, |c| {
+        fast(c);
+        c.slurm.bin_dir = Some(wrappers.path().to_path_buf());
+    });
+    for kill in 1..=3 {
+        let before = sbatch_starts(wrappers.path());
+        let mut daemon = h.spawn_daemon(&[]);
+        let start = Instant::now();
+        while sbatch_starts(wrappers.path()) == before {
+            assert!(start.elapsed() < Duration::from_secs(60), "kill {kill}: no sbatch started:\n{}", h.daemon_log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // The sbatch child goes on: SIGKILL reaches the daemon alone.
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(daemon.id() as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+        let _ = daemon.wait();
+    }
+    let mut last = h.spawn_daemon(&[]);
+    let status = wait(&mut last, Duration::from_secs(300), &h);
+    assert!(status.success(), "{}", h.daemon_log());
+    assert!(h.db().night(h.night).unwrap().unwrap().closed, "{}", h.daemon_log());
+    assert_each_run_submitted_once(&h);
+    assert!(h.daemon_log().contains("an earlier sbatch of this attempt still runs"), "a restart waited for an sbatch in flight:\n{}", h.daemon_log());
+}
+
 #[test]
 fn rerun_of_a_closed_night_keeps_the_old_records_and_closes_a_new_attempt() {
     let h = NightHarness::new("local", &unique_night(24), None);

@@ -99,6 +99,10 @@ pub enum ExecutorError {
     UnknownState { command: String, state: String, line: String },
     #[error("local executor: {path}: {message}")]
     Spool { path: PathBuf, message: String },
+    #[error("an earlier sbatch of {comment} still runs (it holds {lock}): its outcome is awaited")]
+    InFlight { comment: String, lock: PathBuf },
+    #[error("cannot lock {path} for the submission: {source}")]
+    Lock { path: PathBuf, source: std::io::Error },
 }
 
 impl ExecutorError {
@@ -120,6 +124,11 @@ pub trait Executor: Send + Sync {
     fn submit(&self, spec: &JobSpec) -> Result<String, ExecutorError>;
     /// One look at every osa job: one `squeue` and one `sacct` call for SLURM. No side effects.
     fn poll(&self) -> Result<Snapshot, ExecutorError>;
+    /// Whether a submission of this spec started by an earlier process (a daemon killed while
+    /// its `sbatch` ran) may still be in flight: its outcome is unknown until it ends.
+    fn submission_in_flight(&self, _spec: &JobSpec) -> bool {
+        false
+    }
     /// Repairs what a restart left behind (the local executor restarts dead supervisors).
     fn tend(&self) -> Result<(), ExecutorError> {
         Ok(())

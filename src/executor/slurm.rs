@@ -40,12 +40,35 @@ impl Slurm {
     }
 
     fn run(&self, program: &str, args: &[String]) -> Result<String, ExecutorError> {
+        self.run_holding(program, args, None)
+    }
+
+    /// Runs a command; `held`: a locked file the child inherits, so the lock lasts as long as
+    /// the child, whatever happens to this process.
+    fn run_holding(&self, program: &str, args: &[String], held: Option<&std::fs::File>) -> Result<String, ExecutorError> {
         let command = format!("{program} {}", args.join(" "));
         let path = match &self.bin_dir {
             Some(dir) => dir.join(program),
             None => PathBuf::from(program),
         };
-        let out = Command::new(path).args(args).output().map_err(|source| ExecutorError::Spawn { command: command.clone(), source })?;
+        let mut child = Command::new(path);
+        child.args(args);
+        if let Some(file) = held {
+            use std::os::fd::AsRawFd;
+            use std::os::unix::process::CommandExt;
+            let fd = file.as_raw_fd();
+            // SAFETY: between fork and exec only fcntl runs, which is async-signal-safe; it
+            // clears close-on-exec so `sbatch` keeps the locked file open.
+            unsafe {
+                child.pre_exec(move || {
+                    if nix::libc::fcntl(fd, nix::libc::F_SETFD, 0) == -1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let out = child.output().map_err(|source| ExecutorError::Spawn { command: command.clone(), source })?;
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         if !out.status.success() {
             let transient = TRANSIENT.iter().any(|t| stderr.contains(t));
@@ -53,6 +76,13 @@ impl Slurm {
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
+}
+
+/// The lock file of one submission: beside its job script (one per night, run and attempt).
+fn submission_lock(spec: &JobSpec) -> PathBuf {
+    let mut name = spec.script.as_os_str().to_owned();
+    name.push(".submitting");
+    PathBuf::from(name)
 }
 
 /// `sbatch` arguments for a spec (the script itself carries the `#SBATCH` resources).
@@ -310,9 +340,29 @@ impl Executor for Slurm {
         ExecutorKind::Slurm
     }
 
+    /// Submits while holding the submission's lock file, which `sbatch` inherits: if this
+    /// process dies, the lock stays taken until `sbatch` itself has ended, and
+    /// [`Executor::submission_in_flight`] says so to the process that takes over.
     fn submit(&self, spec: &JobSpec) -> Result<String, ExecutorError> {
-        let stdout = self.run("sbatch", &sbatch_args(spec))?;
+        let path = submission_lock(spec);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| ExecutorError::Lock { path: path.clone(), source })?;
+        let lock = match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => lock,
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => return Err(ExecutorError::InFlight { comment: spec.comment.clone(), lock: path }),
+            Err((_, errno)) => return Err(ExecutorError::Lock { path, source: errno.into() }),
+        };
+        let stdout = self.run_holding("sbatch", &sbatch_args(spec), Some(&lock))?;
         parse_sbatch(&stdout).ok_or(ExecutorError::UnexpectedOutput { command: "sbatch --parsable".to_string(), text: stdout })
+    }
+
+    fn submission_in_flight(&self, spec: &JobSpec) -> bool {
+        let Ok(file) = std::fs::File::open(submission_lock(spec)) else { return false };
+        matches!(nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockSharedNonblock), Err((_, nix::errno::Errno::EWOULDBLOCK)))
     }
 
     fn poll(&self) -> Result<Snapshot, ExecutorError> {

@@ -434,6 +434,28 @@ impl Sequencer<'_> {
             output,
             error,
         };
+        if retry.resume {
+            // An intent without job id: an earlier process may have died while its `sbatch`
+            // ran. Wait until that `sbatch` has ended (the executor's submission lock), then
+            // look again: from then on its job, if it made one, is in every poll.
+            if self.executor.submission_in_flight(&spec) {
+                tracing::warn!(night.date = %night, run.id = sequence.run, attempt, "an earlier sbatch of this attempt still runs: waiting for it");
+                return Ok(None);
+            }
+            match self.executor.poll() {
+                Ok(snapshot) => {
+                    if let Some(job_id) = snapshot.job_with_comment(&comment) {
+                        tracing::info!(night.date = %night, run.id = sequence.run, job.id = job_id, "found the job of an interrupted submission");
+                        self.db.complete_submission(night, sequence.run, attempt, job_id)?;
+                        return Ok(Some(job_id.to_string()));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(night.date = %night, run.id = sequence.run, "no poll to look for an interrupted submission ({e}): left pending");
+                    return Ok(None);
+                }
+            }
+        }
         let mut delay = Duration::from_secs(1);
         const TRIES: u32 = 4;
         for try_number in 1..=TRIES {
@@ -444,6 +466,10 @@ impl Sequencer<'_> {
                     self.db.complete_submission(night, sequence.run, attempt, &job_id)?;
                     tracing::info!(night.date = %night, run.id = sequence.run, job.id = %job_id, attempt, "submitted");
                     return Ok(Some(job_id));
+                }
+                Err(e @ ExecutorError::InFlight { .. }) => {
+                    tracing::warn!(night.date = %night, run.id = sequence.run, "{e}");
+                    return Ok(None);
                 }
                 Err(e) if e.outcome_unknown() => {
                     // The job may exist: look it up by its key before anything else; if the
