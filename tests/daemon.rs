@@ -76,6 +76,38 @@ fn slurm_a_dropped_summary_is_enough_to_close_the_night() {
     summary_dropped_closes_the_night("slurm", 21);
 }
 
+/// Regression (issue 12): one absurd field of one night's summary aborted the daemon at every
+/// start. Now that summary is refused with its file and line, its night is shown as needing a
+/// human, and the other nights are served.
+#[test]
+fn an_absurd_summary_is_refused_and_the_other_nights_close() {
+    let h = NightHarness::with("local", &unique_night(32), None, fast);
+    let layout = osa::paths::Layout::new(&h.config);
+    // A night before, its summary already there when the daemon starts.
+    let other = h.night.previous();
+    let good = std::fs::read_to_string(layout.run_summary_file(h.night)).unwrap();
+    let mut lines: Vec<String> = good.lines().map(str::to_string).collect();
+    let last = lines.last_mut().unwrap();
+    let fields: Vec<&str> = last.split(',').collect();
+    *last = std::iter::once(fields[0]).chain(std::iter::once("4294967295")).chain(fields[2..].iter().copied()).collect::<Vec<_>>().join(",");
+    let bad_line = lines.len();
+    std::fs::write(layout.run_summary_file(other), lines.join("\n") + "\n").unwrap();
+
+    let mut daemon = h.spawn_daemon(&[]);
+    let status = wait(&mut daemon, Duration::from_secs(240), &h);
+    assert!(status.success(), "{}", h.daemon_log());
+    assert!(h.db().night(h.night).unwrap().unwrap().closed, "{}", h.daemon_log());
+    assert_eq!(h.db().night(other).unwrap().unwrap().state, osa::model::NightState::NeedsHuman);
+    assert!(h.db().jobs_of_night(other).unwrap().is_empty());
+
+    let out = h.osa(&["status", "--date", &other.to_string(), "--json"], &[]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let night = &json["nights"][0];
+    assert_eq!(night["state"], "needs_human");
+    let problems = night["problems"].to_string();
+    assert!(problems.contains(&format!(".ecsv:{bad_line}:")) && problems.contains("limits.max_subruns_per_run"), "{problems}");
+}
+
 /// The summary watcher alone starts a night: the poll and close schedules are set far beyond
 /// the test's deadline, and the start-up cycle runs before the summary exists.
 #[test]

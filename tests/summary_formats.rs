@@ -361,7 +361,36 @@ fn run_catalog_gives_source_names() {
         "RunCatalog/RunCatalog_20231120.ecsv",
         "# %ECSV 1.0\n# ---\n# datatype:\n# - {name: run_id, datatype: int32}\n# - {name: source_name, datatype: string}\n# - {name: source_ra, datatype: float64}\n# - {name: source_dec, datatype: float64}\n# delimiter: ','\n# schema: astropy-2.0\nrun_id,source_name,source_ra,source_dec\n15002,Crab Nebula,83.63,22.01\n",
     );
-    let night = summary::load_with_catalog(&file, None).unwrap();
+    let night = summary::load_with_catalog(&file, None, &Default::default()).unwrap();
     assert_eq!(night.run(15002).unwrap().source.as_deref(), Some("Crab Nebula"), "names with spaces survive");
     assert_eq!(night.run(15001).unwrap().source, None);
+}
+
+/// Regression (issue 12): `n_subruns = 4294967295` was accepted, and planning it allocated
+/// 16 GiB and aborted the daemon at every start. Every bound of `[limits]` is a refusal with
+/// the file and line, like a malformed line.
+#[test]
+fn values_beyond_the_limits_are_refused_with_their_line() {
+    let files = Files::new();
+    let ecsv = ecsv_rows(&[&ROW_DATA.replacen(",142,", ",4294967295,", 1)]);
+    let (path, problems) = rejected(summary::load(&files.write("RunSummary_20231120.ecsv", &ecsv)));
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!((problems[0].line, problems[0].field.as_deref()), (22, Some("n_subruns")));
+    assert!(problems[0].message.contains("limits.max_subruns_per_run"), "{}", problems[0].message);
+    let shown = SummaryError::Rejected { file: path, problems }.to_string();
+    assert!(shown.contains("RunSummary_20231120.ecsv:22:"), "{shown}");
+
+    let v1 = V1.replacen("5088304 3 DATA", "5088304 4294967295 DATA", 1);
+    let (_, problems) = rejected(summary::load(&files.write("NightSummary_20200113_LST1.txt", &v1)));
+    assert_eq!((problems[0].line, problems[0].field.as_deref()), (5, Some("subrun")), "{problems:?}");
+
+    let small = osa::config::LimitsConfig { summary_max_bytes: 600, summary_max_line_length: 120, max_runs_per_night: 2, max_subruns_per_run: 100 };
+    let (_, problems) = rejected(summary::load_within(&files.write("NightSummary_20200302.txt", V2), &small));
+    assert!(problems[0].message.contains("limits.max_runs_per_night") && problems[0].line == 3, "{problems:?}");
+    let long = format!("{V2}{}\n", "x".repeat(200));
+    let (_, problems) = rejected(summary::load_within(&files.write("long/NightSummary_20200302.txt", &long), &small));
+    assert!(problems[0].message.contains("limits.summary_max_line_length") && problems[0].line == 4, "{problems:?}");
+    let big = files.write("big/NightSummary_20200302.txt", &V2.repeat(3));
+    let (_, problems) = rejected(summary::load_within(&big, &small));
+    assert!(problems[0].message.contains("limits.summary_max_bytes"), "{problems:?}");
 }

@@ -76,7 +76,8 @@ pub fn run(context: &Context, command: SummaryCommand) -> anyhow::Result<Outcome
     };
     let layout = config.as_ref().map(Layout::new);
     let catalog_dir = config.as_ref().map(|c: &Config| c.resolve(&c.paths.run_catalog_dir));
-    let mut night = summary::load_with_catalog(&file, catalog_dir.as_deref())?;
+    let limits = config.as_ref().map(|c| c.limits.clone()).unwrap_or_default();
+    let mut night = summary::load_with_catalog(&file, catalog_dir.as_deref(), &limits)?;
 
     if check_r0 {
         let dir = match (r0_dir, &layout) {

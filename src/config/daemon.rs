@@ -42,11 +42,15 @@ pub struct WatchConfig {
     pub poll_interval_seconds: u64,
     /// Quiet time after the last change before a summary is read.
     pub debounce_ms: u64,
+    /// At start, summaries of nights the database does not know yet, up to this many nights
+    /// back, are processed as if they had just appeared (older ones are history, never
+    /// started by surprise).
+    pub startup_scan_nights: u32,
 }
 
 impl Default for WatchConfig {
     fn default() -> Self {
-        Self { extra_dirs: Vec::new(), use_polling: false, poll_interval_seconds: 30, debounce_ms: 2000 }
+        Self { extra_dirs: Vec::new(), use_polling: false, poll_interval_seconds: 30, debounce_ms: 2000, startup_scan_nights: 7 }
     }
 }
 

@@ -12,13 +12,14 @@
 //! One file per section (as crates.io splits its config): [`paths`], [`database`],
 //! [`executor`] (`[executor]` and `[slurm]`), [`analysis`] (`[analysis]` and `[calibration]`),
 //! [`retries`], [`closer`] (`[closer]` and `[mail]`), [`daemon`] (`[schedules]`, `[watch]`,
-//! `[logging]`). This file holds the whole, its loading and the validation of every key.
+//! `[logging]`), [`limits`]. This file holds the whole, its loading and the validation of every key.
 
 mod analysis;
 mod closer;
 mod daemon;
 mod database;
 mod executor;
+mod limits;
 mod paths;
 mod retries;
 
@@ -27,6 +28,7 @@ pub use closer::{CloserConfig, MailConfig};
 pub use daemon::{LoggingConfig, ScheduleConfig, WatchConfig};
 pub use database::{DatabaseConfig, redact_url};
 pub use executor::{ExecutorConfig, SlurmConfig, SlurmJobConfig, add_slurm_times, slurm_time_seconds};
+pub use limits::LimitsConfig;
 pub use paths::PathsConfig;
 pub use retries::{FailureAction, KnownFailure, RetryConfig};
 
@@ -128,6 +130,8 @@ pub struct Config {
     pub watch: WatchConfig,
     /// The daemon's own log files.
     pub logging: LoggingConfig,
+    /// How large a night's input may be.
+    pub limits: LimitsConfig,
     /// The directory of the config file: relative `watch.extra_dirs` resolve against it.
     #[serde(skip)]
     pub config_dir: Option<PathBuf>,
@@ -353,6 +357,16 @@ impl Config {
                 if !address.contains('@') {
                     bad(&key, format!("{address:?} is not a mail address"));
                 }
+            }
+        }
+        for (key, zero) in [
+            ("limits.summary_max_bytes", self.limits.summary_max_bytes == 0),
+            ("limits.summary_max_line_length", self.limits.summary_max_line_length == 0),
+            ("limits.max_runs_per_night", self.limits.max_runs_per_night == 0),
+            ("limits.max_subruns_per_run", self.limits.max_subruns_per_run == 0),
+        ] {
+            if zero {
+                bad(key, "must be at least 1".to_string());
             }
         }
         if self.watch.use_polling && self.watch.poll_interval_seconds == 0 {

@@ -243,7 +243,7 @@ async fn serve(options: DaemonOptions, config: Config) -> anyhow::Result<()> {
         let work_config = config.clone();
         let source = options.config_source.clone();
         let now = options.now;
-        let work = Work { summaries, poll, close, cleanup, now, migrate: !migrated };
+        let work = Work { summaries, poll, close, cleanup, now, starting: !migrated };
         let result = tokio::task::spawn_blocking(move || work.run(work_config, &source)).await;
         let at = Utc::now().to_rfc3339();
         match result {
@@ -293,14 +293,15 @@ struct Work {
     cleanup: bool,
     /// The closer's clock (`None`: the real time).
     now: Option<DateTime<Utc>>,
-    /// Apply pending migrations when opening the database (until the first success).
-    migrate: bool,
+    /// The daemon's first piece of work (until one succeeds): apply pending migrations, and
+    /// take up summaries that appeared while no daemon watched.
+    starting: bool,
 }
 
 impl Work {
     fn run(self, config: Config, source: &ConfigSource) -> anyhow::Result<WorkOutcome> {
         let url = config.database_url();
-        let db = if self.migrate { Db::open_and_migrate(&url)? } else { Db::open(&url)? };
+        let db = if self.starting { Db::open_and_migrate(&url)? } else { Db::open(&url)? };
         let services = Services::with_db(config, source, db)?;
         let sequencer = services.sequencer();
         let db = &services.db;
@@ -310,6 +311,9 @@ impl Work {
         let mut considered: BTreeSet<NightDate> = open.iter().copied().filter(|n| *n <= current).collect();
         considered.insert(current);
         considered.extend(self.summaries);
+        if self.starting {
+            considered.extend(unknown_recent_nights(&services.config, db, current)?);
+        }
         let mut problems = Vec::new();
         if self.poll {
             let nights: Vec<NightDate> = considered.iter().copied().collect();
@@ -372,6 +376,24 @@ impl Work {
         }
         Ok(WorkOutcome { closed, problems, nights })
     }
+}
+
+/// Nights with a summary in the watched folders, at most `watch.startup_scan_nights` before
+/// `current`, that the database does not know: they appeared while no daemon watched.
+fn unknown_recent_nights(config: &Config, db: &Db, current: NightDate) -> anyhow::Result<BTreeSet<NightDate>> {
+    let earliest = NightDate::new(current.date() - chrono::Duration::days(i64::from(config.watch.startup_scan_nights)));
+    let mut found = BTreeSet::new();
+    for dir in config.summary_dirs() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if let Some(night) = night_of(&entry.path()).filter(|n| *n >= earliest && *n <= current)
+                && db.night(night)?.is_none()
+            {
+                tracing::info!(night.date = %night, file = %entry.path().display(), "summary found at start for a night not known yet");
+                found.insert(night);
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// What a piece of work found: nights closed, and trouble that did not stop it.

@@ -55,7 +55,12 @@ pub fn night_view(sequencer: &Sequencer, night: NightDate, snapshot: Option<&Sna
         }
     };
     let Some(summary) = summary else {
-        let state = if closed { NightState::Closed } else { NightState::Waiting };
+        // A refused summary needs a human; no summary yet is waiting.
+        let state = match (closed, problems.is_empty()) {
+            (true, _) => NightState::Closed,
+            (false, false) => NightState::NeedsHuman,
+            (false, true) => NightState::Waiting,
+        };
         return Ok(NightView { night, state, runs: Vec::new(), problems });
     };
     let rows = sequencer.night_rows(night)?;

@@ -81,7 +81,7 @@ impl Sequencer<'_> {
     /// classifying (once) the runs that have none. `write: false` stores nothing.
     pub fn load_night(&self, night: NightDate, write: bool) -> Result<Option<NightSummary>, SequencerError> {
         let Some(file) = summary::locate(&self.config.summary_dirs(), night) else { return Ok(None) };
-        let mut summary = summary::load_with_catalog(&file, Some(&self.config.resolve(&self.config.paths.run_catalog_dir)))?;
+        let mut summary = summary::load_with_catalog(&file, Some(&self.config.resolve(&self.config.paths.run_catalog_dir)), &self.config.limits)?;
         let stored: HashMap<u32, RunRecord> = self.db.runs_of_night(night)?.into_iter().map(|r| (r.run, r)).collect();
         let r0_dir = self.layout.r0_night_dir(night);
         let mut records = Vec::new();
@@ -236,8 +236,17 @@ impl Sequencer<'_> {
         if !simulate && polled.is_none() {
             self.executor.tend().map_err(|source| SequencerError::Executor { night, run: 0, source })?;
         }
+        let loaded = self.load_night(night, !simulate);
+        if let Err(SequencerError::Summary(SummaryError::Rejected { .. } | SummaryError::FileName { .. })) = &loaded
+            && !simulate
+            && !self.db.night(night)?.is_some_and(|n| n.closed)
+        {
+            // Refused input is a night a human must look at (`osa status` shows why); the
+            // other nights go on.
+            self.db.set_night_state(night, NightState::NeedsHuman)?;
+        }
         // No summary, no row: nights without observations (moon, weather) leave no trace.
-        let Some(summary) = self.load_night(night, !simulate)? else {
+        let Some(summary) = loaded? else {
             return Ok(Cycle { summary: None, plan: None, snapshot: None, submitted: Vec::new() });
         };
         let own;

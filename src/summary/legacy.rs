@@ -14,12 +14,13 @@ use std::path::Path;
 use chrono::{Duration, NaiveDateTime};
 
 use super::{LineProblem, NightSummary, Run, SummaryError, SummaryFormat, date_from_file_name};
+use crate::config::LimitsConfig;
 use crate::night::NightDate;
 
 const V1_FIELDS: usize = 14;
 const V2_FIELDS: usize = 11;
 
-pub(crate) fn parse(file: &Path, text: &str) -> Result<NightSummary, SummaryError> {
+pub(crate) fn parse(file: &Path, text: &str, limits: &LimitsConfig) -> Result<NightSummary, SummaryError> {
     let lines: Vec<(usize, Vec<&str>)> =
         text.lines().enumerate().map(|(i, l)| (i + 1, l.split_whitespace().collect::<Vec<_>>())).filter(|(_, fields)| !fields.is_empty()).collect();
     let unterminated = !text.is_empty() && !text.ends_with('\n');
@@ -62,6 +63,12 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<NightSummary, SummaryErro
             continue;
         }
         match parse_row(format, *line, fields) {
+            // v1 counts subruns from the highest subrun number: bound it before counting.
+            Ok(row) if format == SummaryFormat::NightSummaryV1 && row.subrun >= limits.max_subruns_per_run => problems.push(LineProblem {
+                line: *line,
+                field: Some("subrun".to_string()),
+                message: format!("subrun {} of run {}: more than limits.max_subruns_per_run ({})", row.subrun, row.run, limits.max_subruns_per_run),
+            }),
             Ok(row) => rows.push(row),
             Err(mut row_problems) => problems.append(&mut row_problems),
         }

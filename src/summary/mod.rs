@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::config::LimitsConfig;
 use crate::model::RunType;
 use crate::night::NightDate;
 
@@ -180,8 +181,18 @@ fn format_problems(file: &Path, problems: &[LineProblem]) -> String {
 }
 
 /// Text of a summary with what every reader must tolerate already removed: a UTF-8 BOM.
-/// Line splitting (`str::lines`) drops CR of CRLF endings.
-pub(crate) fn read_text(file: &Path) -> Result<String, SummaryError> {
+/// Line splitting (`str::lines`) drops CR of CRLF endings. A file larger than
+/// `limits.summary_max_bytes` is refused before it is read, a line longer than
+/// `limits.summary_max_line_length` after.
+pub(crate) fn read_text(file: &Path, limits: &LimitsConfig) -> Result<String, SummaryError> {
+    let refuse = |line: usize, message: String| SummaryError::Rejected {
+        file: file.to_path_buf(),
+        problems: vec![LineProblem { line, field: None, message }],
+    };
+    let size = std::fs::metadata(file).map_err(|source| SummaryError::Read { file: file.to_path_buf(), source })?.len();
+    if size > limits.summary_max_bytes {
+        return Err(refuse(1, format!("the file has {size} bytes, more than limits.summary_max_bytes ({})", limits.summary_max_bytes)));
+    }
     let bytes = std::fs::read(file).map_err(|source| SummaryError::Read { file: file.to_path_buf(), source })?;
     let text = String::from_utf8(bytes).map_err(|e| SummaryError::Rejected {
         file: file.to_path_buf(),
@@ -191,7 +202,35 @@ pub(crate) fn read_text(file: &Path) -> Result<String, SummaryError> {
             message: "not UTF-8 text".to_string(),
         }],
     })?;
+    if let Some((index, line)) = text.lines().enumerate().find(|(_, l)| l.chars().count() > limits.summary_max_line_length) {
+        return Err(refuse(
+            index + 1,
+            format!("a line of {} characters, more than limits.summary_max_line_length ({})", line.chars().count(), limits.summary_max_line_length),
+        ));
+    }
     Ok(text.strip_prefix('\u{feff}').map(str::to_string).unwrap_or(text))
+}
+
+/// Refuses a night with more runs, or a run with more subruns, than the limits allow.
+fn check_limits(night: &NightSummary, limits: &LimitsConfig) -> Result<(), SummaryError> {
+    let mut problems: Vec<LineProblem> = night
+        .runs
+        .iter()
+        .filter(|r| r.subruns > limits.max_subruns_per_run)
+        .map(|r| LineProblem {
+            line: r.line,
+            field: Some("n_subruns".to_string()),
+            message: format!("run {} has {} subruns, more than limits.max_subruns_per_run ({})", r.run, r.subruns, limits.max_subruns_per_run),
+        })
+        .collect();
+    if let Some(first_extra) = night.runs.get(limits.max_runs_per_night) {
+        problems.push(LineProblem {
+            line: first_extra.line,
+            field: None,
+            message: format!("{} runs, more than limits.max_runs_per_night ({})", night.runs.len(), limits.max_runs_per_night),
+        });
+    }
+    if problems.is_empty() { Ok(()) } else { Err(SummaryError::Rejected { file: night.file.clone(), problems }) }
 }
 
 fn line_of_offset(bytes: &[u8], offset: usize) -> usize {
@@ -206,27 +245,34 @@ pub fn date_from_file_name(file: &Path) -> Option<NightDate> {
 }
 
 /// Reads any summary file, telling the generation from its content (ECSV header, or the
-/// number of fields of a text line).
+/// number of fields of a text line), within the default limits.
 pub fn load(file: &Path) -> Result<NightSummary, SummaryError> {
-    let text = read_text(file)?;
-    if text.trim_start().starts_with("# %ECSV") || file.extension().is_some_and(|e| e == "ecsv") {
-        runsummary::parse_run_summary(file, &text)
+    load_within(file, &LimitsConfig::default())
+}
+
+/// As [`load`], within the configured limits.
+pub fn load_within(file: &Path, limits: &LimitsConfig) -> Result<NightSummary, SummaryError> {
+    let text = read_text(file, limits)?;
+    let night = if text.trim_start().starts_with("# %ECSV") || file.extension().is_some_and(|e| e == "ecsv") {
+        runsummary::parse_run_summary(file, &text)?
     } else {
-        legacy::parse(file, &text)
-    }
+        legacy::parse(file, &text, limits)?
+    };
+    check_limits(&night, limits)?;
+    Ok(night)
 }
 
 /// Loads a summary and, where a `RunCatalog_YYYYMMDD.ecsv` is found beside it or in
 /// `catalog_dir`, takes the source names from it. An unreadable catalog is a warning.
-pub fn load_with_catalog(file: &Path, catalog_dir: Option<&Path>) -> Result<NightSummary, SummaryError> {
-    let mut night = load(file)?;
+pub fn load_with_catalog(file: &Path, catalog_dir: Option<&Path>, limits: &LimitsConfig) -> Result<NightSummary, SummaryError> {
+    let mut night = load_within(file, limits)?;
     let name = format!("RunCatalog_{}.ecsv", night.date.compact());
     // Beside the summary, in the standard sibling `monitoring/RunCatalog`, then the configured one.
     let beside = file.parent().map(|d| d.join(&name));
     let sibling = file.parent().and_then(Path::parent).map(|d| d.join("RunCatalog").join(&name));
     let mut candidates = beside.into_iter().chain(sibling).chain(catalog_dir.map(|d| d.join(&name)));
     if let Some(catalog_file) = candidates.find(|p| p.is_file()) {
-        match runsummary::load_catalog(&catalog_file) {
+        match runsummary::load_catalog(&catalog_file, limits) {
             Ok(catalog) => night.apply_catalog(&catalog),
             Err(e) => night.warn(0, format!("run catalog not used: {e}")),
         }

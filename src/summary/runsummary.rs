@@ -10,6 +10,7 @@ use chrono::DateTime;
 
 use super::ecsv::{self, EcsvError, EcsvTable};
 use super::{LineProblem, NightSummary, Run, RunType, SummaryError, SummaryFormat, Warning, date_from_file_name};
+use crate::config::LimitsConfig;
 use crate::night::NightDate;
 
 fn from_ecsv(file: &Path, error: EcsvError) -> SummaryError {
@@ -134,8 +135,8 @@ pub struct RunCatalog {
     pub warnings: Vec<Warning>,
 }
 
-pub fn load_catalog(file: &Path) -> Result<RunCatalog, SummaryError> {
-    let text = super::read_text(file)?;
+pub fn load_catalog(file: &Path, limits: &LimitsConfig) -> Result<RunCatalog, SummaryError> {
+    let text = super::read_text(file, limits)?;
     let table = ecsv::parse(&text).map_err(|e| from_ecsv(file, e))?;
     let columns = required(file, &table, &["run_id", "source_name"])?;
     let mut catalog = RunCatalog { file: file.to_path_buf(), ..RunCatalog::default() };
