@@ -86,6 +86,32 @@ fn a_timed_out_sbatch_is_reconciled_by_comment_not_resubmitted() {
     assert_eq!(jobs.iter().map(|j| j.job_id.as_deref()).collect::<Vec<_>>(), [Some("101"), Some("102")]);
 }
 
+/// Regression (issue 12): every poll stored the task states of every job of the SLURM user,
+/// other installations' nights included (same comment keys, another database).
+#[test]
+fn a_poll_keeps_only_the_jobs_this_database_submitted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.paths.data_root = dir.path().join("data");
+    config.database.url = format!("sqlite://{}", dir.path().join("osa.sqlite").display());
+    let layout = Layout::new(&config);
+    let night = "2026-01-05".parse().unwrap();
+    osa::demo::make_night(&layout, night, &osa::demo::DemoOptions { data_runs: 1, subruns: 2, events: 20, ..Default::default() }).unwrap();
+    let db = osa::db::Db::open_and_migrate(&config.database_url()).unwrap();
+    let scheduler = FlakyScheduler::default();
+    let sequencer =
+        Sequencer { config: &config, layout, db: &db, executor: &scheduler, osa: OsaCommand { program: "/usr/bin/osa".into(), config: None } };
+    sequencer.cycle(night, false).unwrap();
+    // Another installation's job of the same night, run and attempt: the same comment key.
+    let ours = db.jobs_of_night(night).unwrap();
+    let foreign = TaskStatus { job_id: "999".to_string(), state: TaskState::Running, ..scheduler.jobs.lock().unwrap()[1].clone() };
+    assert_eq!(foreign.comment, ours[1].intent.comment_key);
+    scheduler.jobs.lock().unwrap().push(foreign);
+    sequencer.cycle(night, false).unwrap();
+    let stored: Vec<TaskState> = db.tasks_of_night(night).unwrap().iter().map(|t| t.state).collect();
+    assert!(!stored.is_empty() && stored.iter().all(|s| *s == TaskState::Pending), "the foreign job's state was stored: {stored:?}");
+}
+
 #[test]
 fn the_local_executor_survives_the_death_of_a_supervisor() {
     let dir = tempfile::tempdir().unwrap();

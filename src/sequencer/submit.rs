@@ -132,9 +132,20 @@ impl Sequencer<'_> {
 
     /// Stores the state of every task of the snapshot that belongs to osa.
     pub fn record_states(&self, snapshot: &Snapshot) -> Result<(), SequencerError> {
+        // Comment keys are alike across installations of one SLURM user (a test database, a
+        // second data root): keep only the jobs this database submitted, or is submitting.
+        let nights: std::collections::BTreeSet<NightDate> =
+            snapshot.tasks.iter().filter_map(|t| parse_comment_key(&t.comment)).map(|k| k.0).collect();
+        let mut ours: std::collections::HashSet<String> = std::collections::HashSet::new();
+        for night in nights {
+            for job in self.db.jobs_of_night(night)? {
+                ours.insert(job.job_id.unwrap_or(job.intent.comment_key));
+            }
+        }
         let records: Vec<TaskRecord> = snapshot
             .tasks
             .iter()
+            .filter(|t| ours.contains(&t.job_id) || ours.contains(&t.comment))
             .filter_map(|t| {
                 let (night, run, attempt) = parse_comment_key(&t.comment)?;
                 Some(task_record(night, run, attempt, t))
