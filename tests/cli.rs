@@ -131,3 +131,56 @@ fn demo_night_is_idempotent_and_never_overwrites_silently() {
     assert!(osa(&forced).status.success());
     assert!(std::fs::read_to_string(&summary).unwrap().starts_with("# %ECSV"));
 }
+
+/// A data root with a config, its database migrated, and a v1 NightSummary of 2020-01-12
+/// whose DATA run's source name carries a terminal escape sequence.
+fn root_with_summary(dir: &Path, source: &str) -> std::path::PathBuf {
+    let config = dir.join("osa.toml");
+    std::fs::write(&config, format!("[paths]\ndata_root = \"{}\"\n", dir.join("data").display())).unwrap();
+    let summaries = dir.join("data/monitoring/NightSummary");
+    std::fs::create_dir_all(&summaries).unwrap();
+    let line = |run: u32, kind: &str, source: &str| {
+        format!("{run} 1 {kind} 2020-01-12 21:0{}:06 {source} 1000 7.9 05:34:31 22:00:52 DEFAULT No_Test stdHV No_Filter\n", run % 10)
+    };
+    let lines = line(5088301, "PEDESTAL", "None") + &line(5088302, "CALIBRATION", "None") + &line(5088304, "DATA", source);
+    std::fs::write(summaries.join("NightSummary_20200112_LST1.txt"), lines).unwrap();
+    let migrated = osa(&["--config", config.to_str().unwrap(), "db", "migrate"]);
+    assert!(migrated.status.success(), "{}", text(&migrated.stderr));
+    config
+}
+
+/// Regression (issue 12): source names with terminal escape sequences were printed raw by
+/// `summary show` and `sequencer`, even with `--color never`.
+#[test]
+fn escape_sequences_from_a_summary_never_reach_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = root_with_summary(dir.path(), "Crab\x1b[2J\x1b]0;pwned\x07");
+    let file = dir.path().join("data/monitoring/NightSummary/NightSummary_20200112_LST1.txt");
+    for args in [
+        vec!["summary", "show", file.to_str().unwrap()],
+        vec!["--config", config.to_str().unwrap(), "--color", "never", "sequencer", "--date", "2020-01-12", "--simulate"],
+        vec!["--config", config.to_str().unwrap(), "sequencer", "--date", "2020-01-12", "--simulate", "--json"],
+    ] {
+        let out = osa(&args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        let shown = text(&out.stdout) + &text(&out.stderr);
+        assert!(!shown.contains('\x1b') && !shown.contains('\x07'), "{args:?} printed a control character:\n{shown:?}");
+        assert!(shown.contains("Crab"), "{args:?}: {shown}");
+    }
+}
+
+/// Regression (issue 12): a summary that was a symbolic link to /etc/passwd was followed and
+/// its first line echoed into the log.
+#[test]
+fn a_summary_linked_outside_the_data_root_is_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = root_with_summary(dir.path(), "Crab");
+    let summaries = dir.path().join("data/monitoring/RunSummary");
+    std::fs::create_dir_all(&summaries).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", summaries.join("RunSummary_20200112.ecsv")).unwrap();
+    let out = osa(&["--config", config.to_str().unwrap(), "sequencer", "--date", "2020-01-12", "--simulate"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("outside the data root") && stderr.contains("RunSummary_20200112.ecsv:1:"), "{stderr}");
+    assert!(!stderr.contains("root:") && !text(&out.stdout).contains("root:"), "{stderr}");
+}

@@ -73,3 +73,21 @@ fn a_rule_on_a_state_no_task_is_stored_in_is_refused_with_the_accepted_words() {
         assert!(err.contains(word) && err.contains("PREEMPTED") && err.contains("slurm_state"), "{word}: {err}");
     }
 }
+
+/// Regression (issue 12): a newline in `slurm.account` or `slurm.extra_sbatch_args` passed
+/// `osa config check` and became a command of its own in every job script.
+#[test]
+fn values_written_into_job_scripts_cannot_carry_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, key) in [
+        ("[slurm]\naccount = \"dpps\\ntouch /tmp/osa-pwned\"\n", "slurm.account"),
+        ("[slurm]\nextra_sbatch_args = [\"--qos=normal\\ntouch /tmp/osa-pwned\"]\n", "slurm.extra_sbatch_args[0]"),
+        ("[slurm]\nextra_sbatch_args = [\"--qos normal\"]\n", "slurm.extra_sbatch_args[0]"),
+        ("[slurm.data]\npartition = \"short\\rlong\"\n", "slurm.data.partition"),
+    ] {
+        let file = dir.path().join("osa.toml");
+        std::fs::write(&file, text).unwrap();
+        let err = Config::load(&ConfigSource::Flag(file)).unwrap_err().to_string();
+        assert!(err.contains(key), "{key}: {err}");
+    }
+}

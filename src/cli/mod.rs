@@ -31,8 +31,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::Layer as _;
 
+use crate::closer::CloserError;
 use crate::config::{self, Config, ConfigError, ConfigSource};
 use crate::db::DbError;
+use crate::operator::OperatorError;
+use crate::sequencer::submit::SequencerError;
 use crate::service::{ServiceError, Services};
 use crate::summary::SummaryError;
 
@@ -165,7 +168,7 @@ pub fn main() -> ExitCode {
 
 fn exit_code_for(error: &anyhow::Error) -> Outcome {
     for cause in error.chain() {
-        if let Some(e) = cause.downcast_ref::<SummaryError>() {
+        if let Some(e) = summary_error(cause) {
             return match e {
                 SummaryError::Incomplete { .. } => Outcome::IncompleteInput,
                 SummaryError::Rejected { .. } | SummaryError::FileName { .. } => Outcome::InvalidInput,
@@ -175,16 +178,35 @@ fn exit_code_for(error: &anyhow::Error) -> Outcome {
         if let Some(ConfigError::Invalid { .. } | ConfigError::Syntax { .. }) = cause.downcast_ref::<ConfigError>() {
             return Outcome::InvalidInput;
         }
-        // (`ServiceError::Db` is transparent: its `DbError` is not a cause of its own.)
-        let db_error = cause.downcast_ref::<DbError>().or(match cause.downcast_ref::<ServiceError>() {
-            Some(ServiceError::Db(e)) => Some(e),
-            _ => None,
-        });
-        if let Some(DbError::SchemaBehind { .. }) = db_error {
+        if let Some(DbError::SchemaBehind { .. }) = db_error(cause) {
             return Outcome::SchemaBehind;
         }
     }
     Outcome::Failure
+}
+
+// The library's wrapper variants are `#[error(transparent)]`: the wrapped error is not a
+// cause of its own in the chain, so the wrappers are looked into here.
+
+fn sequencer_error<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a SequencerError> {
+    cause.downcast_ref::<SequencerError>().or(match (cause.downcast_ref::<CloserError>(), cause.downcast_ref::<OperatorError>()) {
+        (Some(CloserError::Sequencer(e)), _) | (_, Some(OperatorError::Sequencer(e))) => Some(e),
+        _ => None,
+    })
+}
+
+fn summary_error<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a SummaryError> {
+    cause.downcast_ref::<SummaryError>().or(match sequencer_error(cause) {
+        Some(SequencerError::Summary(e)) => Some(e),
+        _ => None,
+    })
+}
+
+fn db_error<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a DbError> {
+    cause.downcast_ref::<DbError>().or(match (cause.downcast_ref::<ServiceError>(), sequencer_error(cause), cause.downcast_ref::<OperatorError>()) {
+        (Some(ServiceError::Db(e)), _, _) | (_, Some(SequencerError::Db(e)), _) | (_, _, Some(OperatorError::Db(e))) => Some(e),
+        _ => None,
+    })
 }
 
 /// The daemon logs to stderr (journald) and to a daily rolling file; the returned guard

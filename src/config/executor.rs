@@ -89,6 +89,11 @@ pub fn add_slurm_times(a: &str, b: &str) -> Option<String> {
     Some(if days > 0 { format!("{days}-{clock}") } else { clock })
 }
 
+/// An account or partition name: letters, digits, `_`, `.`, `-`.
+pub(super) fn is_slurm_token(text: &str) -> bool {
+    !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
 pub(super) fn is_slurm_time(text: &str) -> bool {
     let (days, clock) = match text.split_once('-') {
         Some((d, c)) => (Some(d), c),

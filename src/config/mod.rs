@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 
 use analysis::check_template;
 use daemon::check_cron;
-use executor::{is_slurm_memory, is_slurm_time};
+use executor::{is_slurm_memory, is_slurm_time, is_slurm_token};
 use paths::check_inside;
 
 pub const ENV_CONFIG: &str = "OSA_CONFIG";
@@ -259,11 +259,26 @@ impl Config {
             bad("database.url", format!("{:?} must start with mysql:// or sqlite://", redact_url(url)));
         }
 
-        if self.slurm.account.trim().is_empty() {
-            bad("slurm.account", "must not be empty".to_string());
+        // Every value written into a job script is a plain token: a newline in one would
+        // become a command of its own in every job.
+        if !is_slurm_token(&self.slurm.account) {
+            bad("slurm.account", format!("{:?} must be one SLURM name (letters, digits, _ . -)", self.slurm.account));
+        }
+        for (i, arg) in self.slurm.extra_sbatch_args.iter().enumerate() {
+            if !arg.starts_with("--") || arg.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\'' || c == '"') {
+                bad(
+                    &format!("slurm.extra_sbatch_args[{i}]"),
+                    format!("{arg:?} must be one --option[=value] without spaces, quotes or control characters"),
+                );
+            }
+        }
+        for (key, path) in [("paths.data_root", &self.paths.data_root), ("paths.analysis_dir", &self.paths.analysis_dir)] {
+            if path.to_string_lossy().chars().any(char::is_control) {
+                bad(key, format!("{path:?} contains control characters"));
+            }
         }
         for (section, job) in [("slurm.calibration", &self.slurm.calibration), ("slurm.data", &self.slurm.data)] {
-            if job.partition.is_empty() || job.partition.contains([' ', ',']) {
+            if !is_slurm_token(&job.partition) {
                 bad(&format!("{section}.partition"), format!("{:?} must be one partition name", job.partition));
             }
             if !is_slurm_time(&job.time) {

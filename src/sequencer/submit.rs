@@ -81,6 +81,7 @@ impl Sequencer<'_> {
     /// classifying (once) the runs that have none. `write: false` stores nothing.
     pub fn load_night(&self, night: NightDate, write: bool) -> Result<Option<NightSummary>, SequencerError> {
         let Some(file) = summary::locate(&self.config.summary_dirs(), night) else { return Ok(None) };
+        summary::refuse_foreign_link(&file, self.layout.data_root())?;
         let mut summary = summary::load_with_catalog(&file, Some(&self.config.resolve(&self.config.paths.run_catalog_dir)), &self.config.limits)?;
         let stored: HashMap<u32, RunRecord> = self.db.runs_of_night(night)?.into_iter().map(|r| (r.run, r)).collect();
         let r0_dir = self.layout.r0_night_dir(night);

@@ -145,7 +145,7 @@ fn aggregate_subruns(night: &mut NightSummary, rows: Vec<Row>) {
     for row in rows {
         let Some(&i) = index.get(&row.run) else {
             let mut run = Run::new(row.run, row.run_type, 0, row.line);
-            run.source = row.source.map(str::to_string);
+            run.source = row.source.map(super::printable);
             run.start = Some(row.start.and_utc());
             run.events = row.events;
             index.insert(row.run, night.runs.len());

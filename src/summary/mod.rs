@@ -80,7 +80,7 @@ impl Run {
         Self {
             run,
             run_type: RunType::from_summary(type_as_written),
-            type_as_written: type_as_written.to_string(),
+            type_as_written: printable(type_as_written),
             subruns,
             source: None,
             start: None,
@@ -134,7 +134,8 @@ impl NightSummary {
     }
 
     pub(crate) fn warn(&mut self, line: usize, message: impl Into<String>) {
-        self.warnings.push(Warning { file: self.file.clone(), line, message: message.into() });
+        // Warnings quote the file's words: escape what a terminal would act on.
+        self.warnings.push(Warning { file: self.file.clone(), line, message: printable(&message.into()) });
     }
 
     /// Fills source names from a `RunCatalog_YYYYMMDD.ecsv` (it knows DATA runs only).
@@ -178,6 +179,12 @@ fn format_problems(file: &Path, problems: &[LineProblem]) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Text from a file, safe to print: control characters (terminal escape sequences, carriage
+/// returns) are shown escaped (`\u{1b}`), never sent to a terminal or a log as they are.
+pub fn printable(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 
 /// Text of a summary with what every reader must tolerate already removed: a UTF-8 BOM.
@@ -278,6 +285,27 @@ pub fn load_with_catalog(file: &Path, catalog_dir: Option<&Path>, limits: &Limit
         }
     }
     Ok(night)
+}
+
+/// Refuses a summary that is a symbolic link to a file outside `root` (the data root): a
+/// summary is the telescope's, never `/etc/passwd` echoed into a log.
+pub fn refuse_foreign_link(file: &Path, root: &Path) -> Result<(), SummaryError> {
+    let is_link = std::fs::symlink_metadata(file).map_err(|source| SummaryError::Read { file: file.to_path_buf(), source })?.file_type().is_symlink();
+    if !is_link {
+        return Ok(());
+    }
+    let target = std::fs::canonicalize(file).map_err(|source| SummaryError::Read { file: file.to_path_buf(), source })?;
+    if target.starts_with(std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf())) {
+        return Ok(());
+    }
+    Err(SummaryError::Rejected {
+        file: file.to_path_buf(),
+        problems: vec![LineProblem {
+            line: 1,
+            field: None,
+            message: format!("a symbolic link to {}, outside the data root {}: not followed", target.display(), root.display()),
+        }],
+    })
 }
 
 /// The summary of `night` among `dirs`: a RunSummary wins over the legacy files, the per-run

@@ -156,7 +156,7 @@ pub fn load_catalog(file: &Path, limits: &LimitsConfig) -> Result<RunCatalog, Su
         }
         let source = values[columns[1]].trim();
         if !source.is_empty() && source != "None" {
-            catalog.sources.insert(run, source.to_string());
+            catalog.sources.insert(run, super::printable(source));
         }
     }
     Ok(catalog)
