@@ -16,7 +16,8 @@
 //! - `paths`: where every file of a night lives. Imports `config`, `night`.
 //! - `steps`: the analysis steps' placeholders for a task. Imports `config`, `model`, `night`,
 //!   `paths`.
-//! - `summary`: night summaries and R0 classification. Imports `model`, `night`, `paths`.
+//! - `summary`: night summaries and R0 classification, within `[limits]`. Imports `config`,
+//!   `model`, `night`, `paths`.
 //! - `demo`: a synthetic night. Imports `model`, `night`, `paths`, `summary`.
 //! - `db`: persistence (MySQL or SQLite). Imports `config`, `model`, `night`.
 //! - `provenance`: prov.log capture and merge. Imports `db`, `night`.

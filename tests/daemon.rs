@@ -108,6 +108,59 @@ fn an_absurd_summary_is_refused_and_the_other_nights_close() {
     assert!(problems.contains(&format!(".ecsv:{bad_line}:")) && problems.contains("limits.max_subruns_per_run"), "{problems}");
 }
 
+/// Regression (issue 12): two daemons on one database (two data roots) were not detected; the
+/// second one's closer resubmitted every run of the first. The database's lease refuses it.
+#[test]
+fn a_second_daemon_on_the_same_database_refuses_to_start() {
+    let db = common::TestDb::mysql();
+    db.open();
+    let first = NightHarness::with("local", &unique_night(33), None, |c| {
+        fast(c);
+        c.database.url = db.url.clone();
+    });
+    first.hide_summaries();
+    let mut running = first.spawn_daemon(&[]);
+    wait_for_first_cycle(&first);
+    let second = NightHarness::with("local", &unique_night(34), None, |c| {
+        fast(c);
+        c.database.url = db.url.clone();
+    });
+    let refused = second.osa(&["daemon"], &[]);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(running.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let stopped = wait(&mut running, Duration::from_secs(60), &first);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    let first_root = osa::paths::Layout::new(&first.config).data_root().display().to_string();
+    assert!(stderr.contains("another osa daemon holds database") && stderr.contains(&first_root), "{stderr}");
+    assert!(second.db().jobs_of_night(second.night).unwrap().is_empty(), "the refused daemon submitted nothing");
+    assert!(stopped.success(), "{}", first.daemon_log());
+
+    // Stopped cleanly, the first gave its lease back: the second may start now.
+    let mut taking_over = second.spawn_daemon(&[]);
+    wait_for_first_cycle(&second);
+    let _ = taking_over.kill();
+    let _ = taking_over.wait();
+}
+
+/// Regression (issue 12): four `osa closer --force` at once sent four mails; the closing is
+/// now under the night's lock.
+#[test]
+fn closers_racing_on_one_night_close_it_once() {
+    let h = NightHarness::with("local", &unique_night(35), None, |c| {
+        c.mail.enabled = true;
+        c.mail.to = vec!["shifters@example.org".to_string()];
+        c.mail.file_dir = Some(c.paths.data_root.join("OSA/mail"));
+    });
+    h.run_to_end(Duration::from_secs(180));
+    let outcomes: Vec<Option<i32>> = std::thread::scope(|scope| {
+        let closers: Vec<_> = (0..4).map(|_| scope.spawn(|| h.closer(&["--force"]).0)).collect();
+        closers.into_iter().map(|c| Some(c.join().unwrap())).collect()
+    });
+    assert!(outcomes.iter().all(|c| *c == Some(0)), "{outcomes:?}");
+    let mails = std::fs::read_dir(h.root().join("data/OSA/mail")).unwrap().count();
+    assert_eq!(mails, 1, "one night, one closing mail");
+}
+
 /// The summary watcher alone starts a night: the poll and close schedules are set far beyond
 /// the test's deadline, and the start-up cycle runs before the summary exists.
 #[test]

@@ -63,19 +63,20 @@ fn migrations_apply_from_empty_and_are_idempotent(t: &TestDb) {
             "2026-11-23-000001_initial",
             "2026-11-24-000001_history_log_tail",
             "2026-11-25-000001_prov_entity_kind",
-            "2026-12-02-000001_task_state_words"
+            "2026-12-02-000001_task_state_words",
+            "2026-12-02-000002_daemon_lease"
         ]
     );
     let err = Db::open(&t.url).err().expect("a schema behind is refused");
-    assert!(matches!(&err, DbError::SchemaBehind { pending, .. } if pending.len() == 4), "{err}");
+    assert!(matches!(&err, DbError::SchemaBehind { pending, .. } if pending.len() == 5), "{err}");
     assert!(err.to_string().contains("osa db migrate"), "{err}");
-    assert_eq!(db.migrate().unwrap().len(), 4);
+    assert_eq!(db.migrate().unwrap().len(), 5);
     assert!(db.migrate().unwrap().is_empty(), "a second migrate applies nothing");
     let after = db.migration_status().unwrap();
-    assert_eq!((after.applied.len(), after.pending.len()), (4, 0));
+    assert_eq!((after.applied.len(), after.pending.len()), (5, 0));
     drop(db);
     let again = Db::open(&t.url).unwrap();
-    assert_eq!(again.migration_status().unwrap().applied.len(), 4, "opening an up-to-date database changes nothing");
+    assert_eq!(again.migration_status().unwrap().applied.len(), 5, "opening an up-to-date database changes nothing");
 }
 
 fn nights_are_registered_once_and_follow_their_state(t: &TestDb) {
@@ -242,6 +243,27 @@ fn every_state_round_trips(t: &TestDb) {
     }
     let actions: Vec<AuditAction> = db.audit_of_night(night()).unwrap().iter().map(|e| e.action).collect();
     assert_eq!(actions, AuditAction::ALL);
+}
+
+/// One daemon per database: the lease is refused to a second live daemon, renewed by its
+/// holder, taken over once stale or dead, and free again once released.
+fn the_daemon_lease_admits_one_daemon(t: &TestDb) {
+    let db = t.open();
+    let first = LeaseHolder::me("hostA", 100, "/data/a", at(0));
+    let second = LeaseHolder::me("hostB", 200, "/data/b", at(1));
+    let alive = |_: &LeaseHolder| false;
+    assert_eq!(db.claim_lease(&first, 900, alive).unwrap(), Lease::Held);
+    assert_eq!(db.claim_lease(&first, 900, alive).unwrap(), Lease::Held, "renewed by its holder");
+    match db.claim_lease(&second, 900, alive).unwrap() {
+        Lease::Refused(holder) => assert_eq!((holder.host.as_str(), holder.pid, holder.data_root.as_str()), ("hostA", 100, "/data/a")),
+        Lease::Held => panic!("a second live daemon got the lease"),
+    }
+    assert_eq!(db.claim_lease(&second, 900, |h| h.pid == 100).unwrap(), Lease::Held, "a dead holder is replaced");
+    assert!(matches!(db.claim_lease(&first, 900, alive).unwrap(), Lease::Refused(_)), "and cannot come back while the new one lives");
+    db.release_lease(&second).unwrap();
+    assert_eq!(db.claim_lease(&first, 900, alive).unwrap(), Lease::Held, "free once released");
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    assert_eq!(db.claim_lease(&second, 0, alive).unwrap(), Lease::Held, "a holder silent for longer than the stale time is replaced");
 }
 
 /// Writes a row by hand, as a bad tool or a hand edit would.
@@ -428,6 +450,7 @@ on_both_backends!(
     submission_intents_are_written_before_and_completed_after,
     task_states_are_upserted_per_subrun_and_attempt,
     every_state_round_trips,
+    the_daemon_lease_admits_one_daemon,
     a_row_with_an_unknown_state_is_an_error_naming_it,
     history_lines_are_stored_once,
     verified_outputs_replace_earlier_verdicts,

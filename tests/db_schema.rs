@@ -53,6 +53,7 @@ fn both_backends_create_the_same_tables() {
         "prov_associations",
         "prov_parameters",
         "audit_log",
+        "daemon_lease",
     ] {
         assert!(mysql.iter().any(|t| t == table), "table {table} missing");
     }

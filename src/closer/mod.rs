@@ -224,6 +224,13 @@ impl<'a> Closer<'a> {
             report.status = Status::Retrying { runs: Vec::new() };
             return Ok(report);
         }
+        // Closing is under the night's lock: of closers running at once, one merges, closes
+        // and mails; the others find the night closed.
+        let _lock = self.sequencer.lock_night(night)?;
+        if self.db.night(night)?.is_some_and(|n| n.closed) {
+            report.status = Status::AlreadyClosed;
+            return Ok(report);
+        }
         self.db.set_night_state(night, NightState::Closing)?;
         let problems_before = report.problems.len();
         for sequence in plan.sequences.iter().filter(|s| s.action == Action::Done && s.kind == SequenceKind::Data) {

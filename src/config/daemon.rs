@@ -16,6 +16,9 @@ pub struct ScheduleConfig {
     pub closer: String,
     /// Retention of old logs.
     pub cleanup: String,
+    /// A daemon whose last cycle is older than this, in seconds, no longer holds the database
+    /// (its lease): another may take over. Keep it well above the poll period.
+    pub lease_stale_seconds: u64,
 }
 
 impl Default for ScheduleConfig {
@@ -25,6 +28,7 @@ impl Default for ScheduleConfig {
             poll_jitter_seconds: 10,
             closer: "0 */15 8-20 * * *".to_string(),
             cleanup: "0 30 12 * * *".to_string(),
+            lease_stale_seconds: 900,
         }
     }
 }

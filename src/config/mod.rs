@@ -374,6 +374,9 @@ impl Config {
                 }
             }
         }
+        if self.schedules.lease_stale_seconds < 60 {
+            bad("schedules.lease_stale_seconds", "must be at least 60 (well above the poll period)".to_string());
+        }
         for (key, zero) in [
             ("limits.summary_max_bytes", self.limits.summary_max_bytes == 0),
             ("limits.summary_max_line_length", self.limits.summary_max_line_length == 0),

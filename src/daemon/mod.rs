@@ -27,8 +27,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::closer::Status;
+use crate::config::redact_url;
 use crate::config::{Config, ConfigSource};
-use crate::db::Db;
+use crate::db::{Db, Lease, LeaseHolder};
 use crate::model::NightState;
 use crate::night::NightDate;
 use crate::operator::status::night_view;
@@ -164,11 +165,42 @@ pub fn run(options: DaemonOptions) -> anyhow::Result<()> {
     let config = Config::load(&options.config_source)?;
     let layout = Layout::new(&config);
     let _lock = take_lock(&layout)?;
+    let host = nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_else(|_| "localhost".to_string());
+    let me = LeaseHolder::me(&host, std::process::id(), &layout.data_root().display().to_string(), crate::db::now());
+    // The lock keeps one daemon per data root, the lease one per database. A database that
+    // does not answer yet is claimed at the first cycle instead.
+    match Db::open_and_migrate(&config.database_url()) {
+        Ok(db) => claim(&db, &me, &config)?,
+        Err(e) => tracing::warn!("database not reachable at start ({e}): its lease is claimed at the first cycle"),
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("starting the runtime")?;
-    runtime.block_on(serve(options, config))
+    let result = runtime.block_on(serve(options, config.clone(), me.clone()));
+    if let Err(e) = Db::open(&config.database_url()).and_then(|db| db.release_lease(&me)) {
+        tracing::warn!("daemon lease not released ({e}): another daemon may take it once it is stale");
+    }
+    result
 }
 
-async fn serve(options: DaemonOptions, config: Config) -> anyhow::Result<()> {
+/// Takes or renews this daemon's lease on the database, or says who holds it.
+fn claim(db: &Db, me: &LeaseHolder, config: &Config) -> anyhow::Result<()> {
+    let is_dead = |holder: &LeaseHolder| {
+        holder.host == me.host && nix::sys::signal::kill(nix::unistd::Pid::from_raw(holder.pid as i32), None) == Err(nix::errno::Errno::ESRCH)
+    };
+    match db.claim_lease(me, config.schedules.lease_stale_seconds as i64, is_dead)? {
+        Lease::Held => Ok(()),
+        Lease::Refused(holder) => anyhow::bail!(
+            "another osa daemon holds database {}: host {} pid {} on data root {} (last cycle {} UTC); stop it, or wait until its last cycle is {} s old",
+            redact_url(&config.database_url()),
+            holder.host,
+            holder.pid,
+            holder.data_root,
+            holder.heartbeat_at.format("%Y-%m-%d %H:%M:%S"),
+            config.schedules.lease_stale_seconds
+        ),
+    }
+}
+
+async fn serve(options: DaemonOptions, config: Config, me: LeaseHolder) -> anyhow::Result<()> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Trigger>();
     let layout = Layout::new(&config);
     let mut state = DaemonState { pid: std::process::id(), started_at: Utc::now().to_rfc3339(), ..DaemonState::default() };
@@ -243,7 +275,7 @@ async fn serve(options: DaemonOptions, config: Config) -> anyhow::Result<()> {
         let work_config = config.clone();
         let source = options.config_source.clone();
         let now = options.now;
-        let work = Work { summaries, poll, close, cleanup, now, starting: !migrated };
+        let work = Work { summaries, poll, close, cleanup, now, starting: !migrated, lease: me.clone() };
         let result = tokio::task::spawn_blocking(move || work.run(work_config, &source)).await;
         let at = Utc::now().to_rfc3339();
         match result {
@@ -296,12 +328,15 @@ struct Work {
     /// The daemon's first piece of work (until one succeeds): apply pending migrations, and
     /// take up summaries that appeared while no daemon watched.
     starting: bool,
+    /// This daemon's lease on the database, renewed by every piece of work.
+    lease: LeaseHolder,
 }
 
 impl Work {
     fn run(self, config: Config, source: &ConfigSource) -> anyhow::Result<WorkOutcome> {
         let url = config.database_url();
         let db = if self.starting { Db::open_and_migrate(&url)? } else { Db::open(&url)? };
+        claim(&db, &self.lease, &config)?;
         let services = Services::with_db(config, source, db)?;
         let sequencer = services.sequencer();
         let db = &services.db;

@@ -16,6 +16,7 @@
 mod audit;
 mod history;
 mod jobs;
+mod lease;
 mod nights;
 mod outputs;
 mod provenance;
@@ -39,6 +40,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 pub use audit::AuditEntry;
 pub use history::HistoryRecord;
 pub use jobs::{JobIntent, JobRecord};
+pub use lease::{Lease, LeaseHolder};
 pub use nights::NightRecord;
 pub use outputs::OutputRecord;
 pub use provenance::{ProvActivity, ProvAgent, ProvAssociation, ProvBatch, ProvEntity, ProvLink, ProvParameter};

@@ -199,6 +199,7 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(
+    daemon_lease,
     nights,
     runs,
     sequences,
@@ -215,3 +216,14 @@ diesel::allow_tables_to_appear_in_same_query!(
     prov_parameters,
     audit_log
 );
+
+diesel::table! {
+    daemon_lease (id) {
+        id -> BigInt,
+        host -> Text,
+        pid -> BigInt,
+        data_root -> Text,
+        started_at -> Timestamp,
+        heartbeat_at -> Timestamp,
+    }
+}

@@ -1,0 +1,1 @@
+DROP TABLE daemon_lease;
