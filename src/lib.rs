@@ -7,8 +7,8 @@
 //! - `night`: a night's date. Imports nothing of osa.
 //! - `model`: the domain vocabulary (run types, sequence kinds, calibration runs, task, job,
 //!   night and audit states with their stored and operator words). Imports `night`.
-//! - `account`, `hashing`, `program`: who osa runs as, sha256 of files, running an analysis
-//!   program. Import nothing of osa.
+//! - `account`, `appendlog`, `hashing`, `program`: who osa runs as, whole-line appends to
+//!   shared logs, sha256 of files, running an analysis program. Import nothing of osa.
 //! - `executor`: SLURM (its state table) and the local executor. Imports `account`, `model`,
 //!   `night`.
 //! - `config`: the TOML config, validated. Imports `model`, `executor` (the state table, for
@@ -41,6 +41,7 @@
 //! turns them into `anyhow` errors with context and maps them to exit codes.
 
 pub mod account;
+pub mod appendlog;
 pub mod cli;
 pub mod closer;
 pub mod config;

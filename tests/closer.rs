@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -255,4 +256,26 @@ for path in sys.argv[1:]:
     assert_eq!(batch.activities.iter().filter(|a| a.subrun.is_none()).count(), 3, "run-level rows in MariaDB");
     assert_eq!(batch.activities.iter().filter(|a| a.subrun.is_some()).count(), 3 * 4, "subrun-level rows in MariaDB");
     assert!(batch.entities.iter().any(|e| e.kind.starts_with("collection:")));
+}
+
+/// Regression (issue 12): after a write cut short, a partial record stayed in `prov.log`, the
+/// next record was appended to the same line, the merge skipped both and the mail said
+/// nothing needed a human. Now a line the merge cannot read keeps the night open for a human.
+#[test]
+fn a_provenance_line_the_merge_cannot_read_keeps_the_night_for_a_human() {
+    let h = NightHarness::new("local", &unique_night(36), None);
+    h.run_to_end(Duration::from_secs(180));
+    let log = osa::paths::Layout::new(&h.config).provenance_log(h.night);
+    // What a writer killed mid-record leaves behind; the next append fences it.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .unwrap()
+        .write_all(b"INFO provLogger __PROV__2040-01-01T00:00:00__PROV__{\"activity_id\": \"a")
+        .unwrap();
+    osa::provenance::ProvWriter::new(log.clone()).append(&[osa::provenance::record(vec![("session_tag", serde_json::json!("after"))])]).unwrap();
+    let (code, report) = h.closer(&[]);
+    assert_eq!(code, 21, "{report:#}");
+    assert!(report["problems"].to_string().contains("prov.log"), "{report:#}");
+    assert!(!h.db().night(h.night).unwrap().unwrap().closed);
 }

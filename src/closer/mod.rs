@@ -250,6 +250,20 @@ impl<'a> Closer<'a> {
         for problem in merged.problems.iter().take(20) {
             report.decisions.push(format!("provenance line skipped: {problem}"));
         }
+        if let Some(first) = merged.problems.first() {
+            // A skipped line is a record missing from the night's provenance: never closed
+            // as complete without a human saying so.
+            report.problems.push(format!(
+                "{} line(s) of {} could not be read, their records are missing (first: {first})",
+                merged.problems.len(),
+                self.layout.provenance_log(night).display()
+            ));
+            if !force {
+                report.status = Status::NeedsHuman;
+                self.db.set_night_state(night, NightState::NeedsHuman)?;
+                return Ok(report);
+            }
+        }
 
         if self.rerun_since(night, started)? {
             report.decisions.push("an operator asked for a rerun while the closer worked: not closing".to_string());

@@ -6,7 +6,6 @@
 //! (token 3) and the return code (last token) first, and use input and config only when the
 //! line has exactly eight tokens.
 
-use std::io::Write;
 use std::path::Path;
 
 use chrono::NaiveDateTime;
@@ -67,13 +66,9 @@ pub fn format_line(run: &str, program: &str, prod_id: &str, at: NaiveDateTime, i
     format!("{run} {program} {prod_id} {} {} {} {rc}\n", at.format("%Y-%m-%d %H:%M"), field(input), field(config))
 }
 
-/// Appends a line (one write: lines of concurrent writers never interleave).
+/// Appends a line: whole, under the file's lock, even on a full disk (`appendlog`).
 pub fn append(path: &Path, line: &str) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-    file.write_all(line.as_bytes())
+    crate::appendlog::append_lines(path, line)
 }
 
 #[cfg(test)]

@@ -9,18 +9,18 @@
 //! status and return code.
 //!
 //! Writing: one record per line; a batch is written with one `write` under an exclusive
-//! `flock` on the file, so hundreds of array tasks appending to the same log never interleave.
+//! `flock` on the file, so hundreds of array tasks appending to the same log never interleave,
+//! and never leaves half a record (`appendlog`).
 //! Reading never fails on content: malformed lines (and LSTOSA's unframed `WARNING` lines)
 //! are reported with file:line and skipped.
 
 pub mod merge;
 pub mod pyliteral;
 
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{Flock, FlockArg};
 use serde_json::{Map, Value};
 
 const FRAME: &str = "__PROV__";
@@ -156,20 +156,12 @@ impl ProvWriter {
         &self.path
     }
 
-    /// Writes every record of the batch, each on its own line, in one locked append.
+    /// Writes every record of the batch, each on its own line, in one locked append (whole
+    /// lines even on a full disk: `appendlog`).
     pub fn append(&self, records: &[ProvRecord]) -> std::io::Result<()> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
         let timestamp = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6f").to_string();
         let text: String = records.iter().map(|r| r.to_line(&timestamp)).collect();
-        let file = OpenOptions::new().create(true).append(true).open(&self.path)?;
-        let mut lock = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| std::io::Error::from(e))?;
-        lock.write_all(text.as_bytes())?;
-        lock.flush()
+        crate::appendlog::append_lines(&self.path, &text)
     }
 }
 
