@@ -279,3 +279,19 @@ fn a_provenance_line_the_merge_cannot_read_keeps_the_night_for_a_human() {
     assert!(report["problems"].to_string().contains("prov.log"), "{report:#}");
     assert!(!h.db().night(h.night).unwrap().unwrap().closed);
 }
+
+/// The database is the record: a history file with a line the database lacks (a task that
+/// wrote while the database was away) keeps the night open, and says which file.
+#[test]
+fn history_on_disk_and_in_the_database_must_agree_to_close() {
+    let h = NightHarness::new("local", &unique_night(37), None);
+    h.run_to_end(Duration::from_secs(180));
+    let layout = osa::paths::Layout::new(&h.config);
+    let run = h.runs().into_iter().find(|r| r.1 == osa::model::RunType::Data).unwrap().0;
+    let file = layout.history_file(h.night, run, Some(1));
+    std::fs::OpenOptions::new().append(true).open(&file).unwrap().write_all(b"extra line written while the database was away\n").unwrap();
+    let (code, report) = h.closer(&[]);
+    assert_eq!(code, 21, "{report:#}");
+    let problems = report["problems"].to_string();
+    assert!(problems.contains("disagree") && problems.contains(&file.file_name().unwrap().to_string_lossy().into_owned()), "{problems}");
+}

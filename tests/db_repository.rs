@@ -57,26 +57,20 @@ fn migrations_apply_from_empty_and_are_idempotent(t: &TestDb) {
     let db = Db::connect(&t.url).unwrap();
     let before = db.migration_status().unwrap();
     assert!(before.applied.is_empty());
-    assert_eq!(
-        before.pending,
-        [
-            "2026-11-23-000001_initial",
-            "2026-11-24-000001_history_log_tail",
-            "2026-11-25-000001_prov_entity_kind",
-            "2026-12-02-000001_task_state_words",
-            "2026-12-02-000002_daemon_lease"
-        ]
-    );
+    let mut folders: Vec<String> = std::fs::read_dir("sql/sqlite").unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    folders.sort();
+    assert_eq!(before.pending, folders, "every migration folder, in order");
+    let all = folders.len();
     let err = Db::open(&t.url).err().expect("a schema behind is refused");
-    assert!(matches!(&err, DbError::SchemaBehind { pending, .. } if pending.len() == 5), "{err}");
+    assert!(matches!(&err, DbError::SchemaBehind { pending, .. } if pending.len() == all), "{err}");
     assert!(err.to_string().contains("osa db migrate"), "{err}");
-    assert_eq!(db.migrate().unwrap().len(), 5);
+    assert_eq!(db.migrate().unwrap().len(), all);
     assert!(db.migrate().unwrap().is_empty(), "a second migrate applies nothing");
     let after = db.migration_status().unwrap();
-    assert_eq!((after.applied.len(), after.pending.len()), (5, 0));
+    assert_eq!((after.applied.len(), after.pending.len()), (all, 0));
     drop(db);
     let again = Db::open(&t.url).unwrap();
-    assert_eq!(again.migration_status().unwrap().applied.len(), 5, "opening an up-to-date database changes nothing");
+    assert_eq!(again.migration_status().unwrap().applied.len(), all, "opening an up-to-date database changes nothing");
 }
 
 fn nights_are_registered_once_and_follow_their_state(t: &TestDb) {
@@ -323,6 +317,14 @@ fn history_lines_are_stored_once(t: &TestDb) {
     db.record_history(&lines[1..]).unwrap();
     assert_eq!(db.history_of_subrun(night(), 12003, 42).unwrap(), lines);
     assert!(db.history_of_subrun(night(), 12003, 41).unwrap().is_empty());
+
+    // Regression (issue 12): a task run again within one attempt (a requeue) wrote the same
+    // (step, try) again and replaced the earlier row; every try is kept now.
+    let requeued = line("dl1ab", 1, 0, 10);
+    db.record_history(std::slice::from_ref(&requeued)).unwrap();
+    let stored = db.history_of_subrun(night(), 12003, 42).unwrap();
+    assert_eq!(stored.len(), 4, "{stored:#?}");
+    assert!(stored.contains(&lines[2]) && stored.contains(&requeued));
 }
 
 fn verified_outputs_replace_earlier_verdicts(t: &TestDb) {

@@ -28,6 +28,10 @@ fn create_table_names(backend: &str) -> Vec<String> {
     for folder in folders(backend) {
         let text = std::fs::read_to_string(format!("sql/{backend}/{folder}/up.sql")).unwrap();
         names.extend(text.lines().filter_map(|l| l.strip_prefix("CREATE TABLE ")).map(|l| l.trim_end_matches(" (").to_string()));
+        // SQLite rebuilds a table to change its key: the new one takes the old name.
+        for renamed in text.lines().filter_map(|l| l.strip_prefix("ALTER TABLE ")?.split_once(" RENAME TO ")) {
+            names.retain(|n| n != renamed.0);
+        }
     }
     names.sort();
     names

@@ -238,3 +238,34 @@ fn a_task_refuses_a_database_whose_schema_is_behind() {
     let status = h.osa(&["status", "--date", &h.night.to_string()], &[("OSA_DATABASE_URL", &stale)]);
     assert_eq!(status.status.code(), Some(5), "{}", String::from_utf8_lossy(&status.stderr));
 }
+
+/// Regression (issue 12): `osa job` stopped writing the database after its first failed
+/// write, so the database held fewer history rows than the files and the night closed as
+/// complete. A database that refuses the row (here: a read-only account) fails the task,
+/// visibly, and the try is recorded nowhere half.
+#[test]
+fn a_database_that_refuses_history_rows_fails_the_task() {
+    use diesel::RunQueryDsl;
+    let h = JobHarness::new();
+    let db = common::TestDb::mysql();
+    db.open();
+    let name = db.database_name().unwrap().to_string();
+    let mut admin = common::mysql_admin();
+    let user = format!("ro_{}", &name[name.len().saturating_sub(20)..]);
+    for sql in [
+        format!("DROP USER IF EXISTS '{user}'@'%'"),
+        format!("CREATE USER '{user}'@'%'"),
+        format!("GRANT SELECT, CREATE ON `{name}`.* TO '{user}'@'%'"),
+    ] {
+        diesel::sql_query(sql).execute(&mut admin).unwrap();
+    }
+    let server = common::mysql_server_url();
+    let host = server.rsplit_once('@').map(|(_, h)| h.to_string()).unwrap_or_else(|| server.trim_start_matches("mysql://").to_string());
+    let read_only = format!("mysql://{user}@{host}/{name}");
+    assert!(h.calibration().status.success());
+    let out = h.subrun(0, &[("OSA_DATABASE_URL", &read_only)]);
+    diesel::sql_query(format!("DROP USER IF EXISTS '{user}'@'%'")).execute(&mut admin).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("history row not stored in the database"), "{}", text(&out));
+    assert!(h.history(0).is_empty(), "no line on disk for a try the database does not have: {:?}", h.history(0));
+}

@@ -202,6 +202,7 @@ impl<'a> Closer<'a> {
             };
             self.apply(&plan, sequence, decision, simulate, &rows, &mut report, &mut retried)?;
         }
+        self.check_history(night, &plan, &rows, &mut report)?;
         if !retried.is_empty() {
             report.status = Status::Retrying { runs: retried };
             return Ok(report);
@@ -298,6 +299,35 @@ impl<'a> Closer<'a> {
             }
         }
         Ok(report)
+    }
+
+    /// The database is the record: every finished task's history file must have exactly its
+    /// rows in the database (a database that refused writes, a file on a full disk). A
+    /// disagreement is a problem for a human, never a night closed as complete.
+    fn check_history(&self, night: NightDate, plan: &NightPlan, rows: &NightRows, report: &mut Report) -> Result<(), CloserError> {
+        let counts = self.db.history_counts(night, |run| rows.rerun_at(run))?;
+        let mut disagree = Vec::new();
+        for s in plan.sequences.iter().filter(|s| s.action == Action::Done) {
+            let tasks: Vec<Option<u32>> = match s.kind {
+                SequenceKind::Calibration => vec![None],
+                SequenceKind::Data => (0..s.subruns).map(Some).collect(),
+            };
+            for subrun in tasks {
+                let file = self.layout.history_file(night, s.run, subrun);
+                let on_disk = std::fs::read_to_string(&file).map(|t| t.lines().filter(|l| !l.trim().is_empty()).count()).unwrap_or(0);
+                let in_db = counts.get(&(s.run, subrun.unwrap_or(0))).copied().unwrap_or(0);
+                if on_disk != in_db {
+                    disagree.push(format!("{} has {on_disk} line(s), the database {in_db} row(s)", file.display()));
+                }
+            }
+        }
+        if let Some(first) = disagree.first() {
+            report.problems.push(format!(
+                "history on disk and in the database disagree for {} task(s) (first: {first}); rerun those runs once the cause is fixed",
+                disagree.len()
+            ));
+        }
+        Ok(())
     }
 
     /// Whether `osa rerun` touched the night since `since` (the closer then leaves it open).

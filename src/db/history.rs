@@ -1,5 +1,7 @@
 //! History: each try of each analysis step of each subrun (LSTOSA's history file, queryable).
 
+use std::collections::HashMap;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -80,6 +82,27 @@ impl Db {
                     per_backend!(&mut *c, |c| diesel::replace_into(history::table).values(chunk).execute(c))?;
                 }
                 Ok(())
+            },
+        )
+    }
+
+    /// How many history rows each (run, subrun) of a night has, counting only rows started
+    /// after `since(run)` (a rerun's time): what the closer compares with the files.
+    pub fn history_counts(&self, night: NightDate, since: impl Fn(u32) -> Option<NaiveDateTime>) -> Result<HashMap<(u32, u32), usize>, DbError> {
+        self.transaction(
+            || format!("counting table history for night {night}"),
+            |c| {
+                let rows: Vec<(i64, i64, NaiveDateTime)> = history::table
+                    .filter(history::night.eq(night.to_string()))
+                    .select((history::run, history::subrun, history::started_at))
+                    .load(c)?;
+                let mut counts = HashMap::new();
+                for (run, subrun, started) in rows {
+                    if since(run as u32).is_none_or(|at| started > at) {
+                        *counts.entry((run as u32, subrun as u32)).or_insert(0) += 1;
+                    }
+                }
+                Ok(counts)
             },
         )
     }

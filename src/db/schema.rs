@@ -82,7 +82,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    history (night, run, subrun, attempt, step, try_number) {
+    history (night, run, subrun, attempt, step, try_number, started_at) {
         night -> Text,
         run -> BigInt,
         subrun -> BigInt,

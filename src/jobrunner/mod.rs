@@ -102,6 +102,8 @@ impl Task<'_> {
 pub enum JobError {
     #[error("night {night} {task}: cannot write history {path}: {source}")]
     History { night: NightDate, task: String, path: PathBuf, source: std::io::Error },
+    #[error("night {night} {task}: history row not stored in the database: {source}")]
+    HistoryDb { night: NightDate, task: String, source: crate::db::DbError },
     #[error("night {night} {task}: cannot write provenance {path}: {source}")]
     Provenance { night: NightDate, task: String, path: PathBuf, source: std::io::Error },
 }
@@ -279,11 +281,12 @@ pub fn run_task(task: &Task, mut db: Option<&Db>) -> Result<TaskReport, JobError
             eprintln!("osa job: night {} {tag}: step {} try {try_number}/{tries}: {} {}", task.night, step.name, program.display(), args.join(" "));
             let (code, tail) = run_program(&program, &args, &workdir, false);
             let ended = now();
-            let line = history::format_line(&tag, &program_name, &prod_id, ended, first_input.as_deref(), config_name.as_deref(), i64::from(code));
-            history::append(&history_path, &line).map_err(history_error)?;
             if code != 0 {
                 eprintln!("osa job: night {} {tag}: step {} failed with exit code {code}; last output:\n{tail}", task.night, step.name);
             }
+            // The database row first: if the file cannot be written after it (a full disk),
+            // the try is still recorded. A row that cannot be stored (after the database's
+            // own retries) fails the task: never a silently thinner record.
             if let Some(database) = db {
                 let row = HistoryRecord {
                     night: task.night,
@@ -302,11 +305,10 @@ pub fn run_task(task: &Task, mut db: Option<&Db>) -> Result<TaskReport, JobError
                     ended_at: ended,
                     log_tail: (code != 0).then(|| tail.clone()),
                 };
-                if let Err(e) = database.record_history(&[row]) {
-                    tracing::warn!("history row not stored in the database (the file has it): {e}");
-                    db = None;
-                }
+                database.record_history(&[row]).map_err(|source| JobError::HistoryDb { night: task.night, task: what.clone(), source })?;
             }
+            let line = history::format_line(&tag, &program_name, &prod_id, ended, first_input.as_deref(), config_name.as_deref(), i64::from(code));
+            history::append(&history_path, &line).map_err(history_error)?;
             let records = step_records(
                 task,
                 step,
