@@ -7,8 +7,9 @@
 //! - `night`: a night's date. Imports nothing of osa.
 //! - `model`: the domain vocabulary (run types, sequence kinds, calibration runs, task, job,
 //!   night and audit states with their stored and operator words). Imports `night`.
-//! - `account`, `appendlog`, `hashing`, `program`: who osa runs as, whole-line appends to
-//!   shared logs, sha256 of files, running an analysis program. Import nothing of osa.
+//! - `account`, `appendlog`, `disk`, `hashing`, `program`: who osa runs as, whole-line
+//!   appends to shared logs, free space and full disks, sha256 of files, running an analysis
+//!   program. Import nothing of osa.
 //! - `executor`: SLURM (its state table) and the local executor. Imports `account`, `model`,
 //!   `night`.
 //! - `config`: the TOML config, validated. Imports `model`, `executor` (the state table, for
@@ -48,6 +49,7 @@ pub mod config;
 pub mod daemon;
 pub mod db;
 pub mod demo;
+pub mod disk;
 pub mod executor;
 pub mod hashing;
 pub mod jobrunner;

@@ -240,6 +240,11 @@ pub enum JobOutcome {
     DependencyNeverSatisfied,
 }
 
+/// A task's exit code when the disk was full: nothing wrong with the data, the task goes
+/// again once there is room, and the try does not count (`jobrunner` writes it, `closer` reads
+/// it).
+pub const TASK_DISK_FULL: i64 = 3;
+
 /// SLURM's pending reason for a job whose dependency failed.
 pub const DEPENDENCY_NEVER_SATISFIED: &str = "DependencyNeverSatisfied";
 
@@ -377,9 +382,12 @@ pub enum AuditAction {
     Veto,
     /// The veto lifted: the run gets a fresh budget of tries.
     Unveto,
+    /// The run failed on a full disk and goes again now there is room: that failure does
+    /// not count as a try.
+    DiskFull,
 }
 
-stored_words!(AuditAction, "audit action", { Rerun => "rerun", Close => "close", Veto => "veto", Unveto => "unveto" });
+stored_words!(AuditAction, "audit action", { Rerun => "rerun", Close => "close", Veto => "veto", Unveto => "unveto", DiskFull => "disk_full" });
 
 #[cfg(test)]
 mod tests {

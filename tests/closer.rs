@@ -295,3 +295,57 @@ fn history_on_disk_and_in_the_database_must_agree_to_close() {
     let problems = report["problems"].to_string();
     assert!(problems.contains("disagree") && problems.contains(&file.file_name().unwrap().to_string_lossy().into_owned()), "{problems}");
 }
+
+/// Unmounts the small filesystem of a test, whatever happens to the test.
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Regression (issue 12): on a full disk every try was spent in seconds and the run vetoed as
+/// an "unrecognised failure". Now the tasks stop saying "disk full", the night waits for room
+/// (named as such) without spending tries, and once room is back the runs go again and the
+/// night closes with every record in place.
+#[test]
+fn a_full_disk_is_named_waited_out_and_costs_no_tries() {
+    let mut mount = None;
+    let h = NightHarness::with("local", &unique_night(38), None, |c| {
+        c.closer.min_free_mib = 4;
+        let analysis = c.paths.data_root.join(&c.paths.analysis_dir);
+        std::fs::create_dir_all(&analysis).unwrap();
+        let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"]).arg(&analysis).status().unwrap();
+        assert!(mounted.success(), "this test mounts a small tmpfs (root)");
+        mount = Some(Mounted(analysis));
+    });
+    let analysis = mount.as_ref().unwrap().0.clone();
+    // Leave room for job scripts and logs, not for products.
+    let free = osa::disk::free_bytes(&analysis).unwrap();
+    let filler = analysis.join("filler");
+    std::fs::write(&filler, vec![0u8; (free - 64 * 1024) as usize]).unwrap();
+
+    h.run_to_end(Duration::from_secs(180));
+    let (code, report) = h.closer(&[]);
+    assert_eq!(code, 21, "{report:#}");
+    let problems = report["problems"].to_string();
+    assert!(problems.contains("disk full"), "{problems}");
+    assert!(!problems.contains("vetoed"), "{problems}");
+
+    std::fs::remove_file(&filler).unwrap();
+    let mut last = report;
+    for _ in 0..4 {
+        let (code, report) = h.closer(&[]);
+        last = report;
+        if code == 0 {
+            break;
+        }
+        assert_eq!(code, 20, "{last:#}");
+        h.run_to_end(Duration::from_secs(180));
+    }
+    assert_eq!(status(&last), "closed", "{last:#}");
+    let audit = h.db().audit_of_night(h.night).unwrap();
+    assert!(audit.iter().any(|e| e.action == AuditAction::DiskFull), "{audit:?}");
+    assert!(!audit.iter().any(|e| e.action == AuditAction::Veto), "no run vetoed for a full disk: {audit:?}");
+}

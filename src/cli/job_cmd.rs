@@ -82,9 +82,16 @@ pub fn run(context: &Context, command: JobCommand) -> anyhow::Result<Outcome> {
         }
     };
     let task = Task { config: &config, layout: &layout, night, kind, attempt, calibration };
-    let report = run_task(&task, db.as_ref()).with_context(|| format!("night {night}"))?;
+    let report = match run_task(&task, db.as_ref()) {
+        Ok(report) => report,
+        Err(e) if e.is_disk_full() => {
+            crate::jobrunner::say!("osa: error: {e}");
+            std::process::exit(crate::jobrunner::TASK_DISK_FULL as i32);
+        }
+        Err(e) => return Err(e).with_context(|| format!("night {night}")),
+    };
     for (step, outcome) in &report.steps {
-        eprintln!("osa job: {step}: {outcome}");
+        crate::jobrunner::say!("osa job: {step}: {outcome}");
     }
     if report.exit_code == 0 {
         Ok(Outcome::Success)

@@ -42,17 +42,42 @@ pub struct DaemonHealth {
     pub running: bool,
     pub pid: Option<u32>,
     pub last_cycle_at: Option<String>,
+    /// The last cycle as the database saw it (the daemon's lease).
+    pub last_cycle_in_database: Option<String>,
     /// The last cycle's failure (database or SLURM unreachable, ...), while it lasts.
     pub last_error: Option<String>,
 }
 
-fn daemon_health(layout: &Layout) -> DaemonHealth {
+fn daemon_health(layout: &Layout, db: &crate::db::Db) -> anyhow::Result<DaemonHealth> {
     let state = crate::daemon::read_state(layout);
     let running = crate::daemon::running(layout);
-    match state {
-        Some(state) => DaemonHealth { running, pid: running.then_some(state.pid), last_cycle_at: state.last_cycle_at, last_error: state.last_error },
-        None => DaemonHealth { running, pid: None, last_cycle_at: None, last_error: None },
+    let in_db = db.lease_holder()?.map(|l| l.heartbeat_at.and_utc());
+    let mut health = match state {
+        Some(state) => DaemonHealth {
+            running,
+            pid: running.then_some(state.pid),
+            last_cycle_at: state.last_cycle_at,
+            last_cycle_in_database: None,
+            last_error: state.last_error,
+        },
+        None => DaemonHealth { running, pid: None, last_cycle_at: None, last_cycle_in_database: None, last_error: None },
+    };
+    health.last_cycle_in_database = in_db.map(|t| t.to_rfc3339());
+    // The daemon renews its lease at every cycle: a health file far behind it is one the
+    // daemon cannot write (a full disk), and its own errors would go unseen.
+    let file = health.last_cycle_at.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t.to_utc());
+    if running
+        && let Some(db_at) = in_db
+        && file.is_none_or(|f| db_at - f > chrono::Duration::minutes(10))
+    {
+        let path = crate::daemon::state_file(layout);
+        health.last_error = Some(format!(
+            "the daemon cannot write its health file {} (its last cycle per the database: {}); is the disk full?",
+            path.display(),
+            db_at.format("%Y-%m-%d %H:%M:%S UTC")
+        ));
     }
+    Ok(health)
 }
 
 #[derive(Serialize)]
@@ -117,7 +142,7 @@ pub fn run(context: &Context, args: StatusArgs) -> anyhow::Result<Outcome> {
         }
     };
     let snapshot = sequencer.poll();
-    let daemon = daemon_health(&services.layout);
+    let daemon = daemon_health(&services.layout, &services.db)?;
     let views: Vec<NightView> = nights.into_iter().rev().map(|night| night_view(&sequencer, night, snapshot.as_ref())).collect::<Result<_, _>>()?;
     if args.json {
         print_json(&StatusJson { daemon, nights: views.into_iter().map(NightStatus::from).collect() })?;

@@ -3,7 +3,7 @@
 //! run. Pure: the caller gathers the failed tasks and applies the decision.
 
 use crate::config::{FailureAction, KnownFailure, RetryConfig, add_slurm_times};
-use crate::model::TaskState;
+use crate::model::{TASK_DISK_FULL, TaskState};
 
 /// One failed task of a run's last attempt.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,6 +24,8 @@ pub enum Decision {
     Resubmit { subruns: Vec<u32>, time: Option<String>, mem_per_cpu: Option<String>, clean: bool, reason: String },
     /// Stop: veto the run for a human, with the reason.
     Veto { reason: String },
+    /// The disk was full: resubmit these subruns once there is room, the try not counted.
+    DiskFull { subruns: Vec<u32> },
 }
 
 fn matches(rule: &KnownFailure, task: &FailedTask) -> bool {
@@ -36,6 +38,10 @@ fn matches(rule: &KnownFailure, task: &FailedTask) -> bool {
 /// attempt's walltime.
 pub fn decide(retries: &RetryConfig, failed: &[FailedTask], tries: u32, time: &str) -> Decision {
     let subruns: Vec<u32> = failed.iter().map(|t| t.subrun).collect();
+    // Before the tries are counted: a full disk is not the run's fault.
+    if failed.iter().any(|t| t.exit_code == Some(TASK_DISK_FULL)) {
+        return Decision::DiskFull { subruns };
+    }
     let rule = retries.known_failures.iter().find(|rule| failed.iter().any(|t| matches(rule, t)));
     let what = match rule {
         Some(rule) => format!("known failure `{}`", rule.name),
@@ -100,6 +106,13 @@ mod tests {
         }
         let pedestal = "tables.exceptions.NoSuchNodeError: ... named ``/dl1/event/telescope/monitoring/pedestal``";
         assert!(matches!(decide(&retries, &[task(TaskState::Failed, 11, pedestal)], 1, "01:15:00"), Decision::Veto { .. }));
+    }
+
+    #[test]
+    fn a_full_disk_waits_for_room_whatever_the_tries() {
+        let retries = RetryConfig::default();
+        let full = FailedTask { subrun: 3, state: Some(TaskState::Failed), exit_code: Some(TASK_DISK_FULL), log_tail: String::new() };
+        assert_eq!(decide(&retries, &[full], retries.max_tries_per_run, "01:15:00"), Decision::DiskFull { subruns: vec![3] });
     }
 
     #[test]

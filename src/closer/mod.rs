@@ -391,6 +391,41 @@ impl<'a> Closer<'a> {
                     self.db.record_audit(night, Some(sequence.run), AuditAction::Veto, "osa", &reason)?;
                 }
             }
+            Decision::DiskFull { subruns } => {
+                let dir = self.layout.analysis_dir(night);
+                let free = crate::disk::free_bytes(&dir).unwrap_or(0);
+                let needed = self.config.closer.min_free_mib << 20;
+                if free < needed {
+                    tracing::warn!(night.date = %night, run.id = sequence.run, free, "disk full: waiting for room before resubmitting");
+                    report.problems.push(format!(
+                        "run {:05}: disk full on {} ({} MiB free, {} MiB wanted): it goes again once there is room, without counting the try",
+                        sequence.run,
+                        dir.display(),
+                        free >> 20,
+                        self.config.closer.min_free_mib
+                    ));
+                    return Ok(());
+                }
+                if !simulate {
+                    self.db.record_audit(
+                        night,
+                        Some(sequence.run),
+                        AuditAction::DiskFull,
+                        "osa",
+                        "failed on a full disk; room again: not counted as a try",
+                    )?;
+                }
+                let reason = "disk full, room again: resubmitting (not counted as a try)".to_string();
+                return self.apply(
+                    plan,
+                    sequence,
+                    Decision::Resubmit { subruns, time: None, mem_per_cpu: None, clean: true, reason },
+                    simulate,
+                    rows,
+                    report,
+                    retried,
+                );
+            }
             Decision::Resubmit { subruns, time, mem_per_cpu, clean, reason } => {
                 tracing::info!(night.date = %night, run.id = sequence.run, "resubmitting subruns {subruns:?}: {reason}");
                 report.decisions.push(format!("run {:05}: resubmit subrun(s) {subruns:?}: {reason}", sequence.run));

@@ -14,12 +14,16 @@ pub struct CloserConfig {
     pub not_before_hour: u32,
     /// The per-run DL1 merge (default: lstchain's merge program).
     pub merge_step: StepConfig,
+    /// Runs that failed on a full disk go again once the data disk has this much room, in
+    /// MiB.
+    pub min_free_mib: u64,
 }
 
 impl Default for CloserConfig {
     fn default() -> Self {
         Self {
             not_before_hour: 8,
+            min_free_mib: 10240,
             merge_step: step(
                 "merge_dl1",
                 "lstchain_merge_hdf5_files",

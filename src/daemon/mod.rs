@@ -144,13 +144,18 @@ pub fn take_lock(layout: &Layout) -> anyhow::Result<Flock<std::fs::File>> {
     }
 }
 
+/// Writes the health file (atomically). A failure (a full disk) is logged; `osa status` then
+/// sees the file fall behind the lease's heartbeat in the database and says so.
 fn write_state(layout: &Layout, state: &DaemonState) {
     let path = state_file(layout);
     let partial = path.with_extension("partial");
-    if let Ok(text) = serde_json::to_vec_pretty(state)
-        && std::fs::write(&partial, text).is_ok()
-    {
-        let _ = std::fs::rename(&partial, &path);
+    let written = serde_json::to_vec_pretty(state)
+        .map_err(std::io::Error::other)
+        .and_then(|text| std::fs::write(&partial, text))
+        .and_then(|()| std::fs::rename(&partial, &path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&partial);
+        tracing::error!("cannot write the health file {}: {e}", path.display());
     }
 }
 

@@ -95,6 +95,15 @@ impl Db {
         )
     }
 
+    /// Who holds the lease, if anyone: its heartbeat is the daemon's last cycle as the
+    /// database saw it.
+    pub fn lease_holder(&self) -> Result<Option<LeaseHolder>, DbError> {
+        self.transaction(
+            || "reading table daemon_lease".to_string(),
+            |c| daemon_lease::table.find(LEASE).select(LeaseHolder::as_select()).first(c).optional(),
+        )
+    }
+
     /// Gives the lease back (a daemon stopping cleanly), if `me` holds it.
     pub fn release_lease(&self, me: &LeaseHolder) -> Result<(), DbError> {
         self.transaction(

@@ -12,6 +12,8 @@
 //! - 0: every step done (or already done);
 //! - 1: osa itself could not run the task (bad config, unwritable history or provenance);
 //! - 2: bad command line;
+//! - 3: the disk is full (a step said so, or no room is left, or a history or provenance
+//!   write was refused): the closer resubmits once there is room, without counting the try;
 //! - 10 + N: step N (0-based, config order) failed all its tries; with the default data
 //!   steps 10 = r0_to_dl1, 11 = dl1ab, 12 = check_dl1; calibration 10 = drs4_baseline,
 //!   11 = charge_calibration.
@@ -32,6 +34,19 @@ use crate::paths::Layout;
 use crate::program::{resolve_program, run_program};
 use crate::provenance::{ProvRecord, ProvWriter, activity_id, entity_id, record};
 use crate::steps::{StepContext, calibration_context, subrun_context};
+
+/// A line to the task's log (its stderr). Never `eprintln!`: it panics when the log cannot be
+/// written, and a full disk must end the task with its own exit code, not a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+pub(crate) use say;
+
+/// Exit code of a task that stopped on a full disk (`model::TASK_DISK_FULL`).
+pub use crate::model::TASK_DISK_FULL;
 
 /// Exit code of a task whose step N failed: `STEP_FAILED + N`.
 pub const STEP_FAILED: i32 = 10;
@@ -122,6 +137,17 @@ pub enum StepOutcome {
     },
 }
 
+impl JobError {
+    /// Whether this is the disk being full (a history or provenance write refused for lack
+    /// of room).
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            Self::History { source, .. } | Self::Provenance { source, .. } => source.kind() == std::io::ErrorKind::StorageFull,
+            Self::HistoryDb { .. } => false,
+        }
+    }
+}
+
 impl std::fmt::Display for StepOutcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -200,6 +226,7 @@ pub fn run_task(task: &Task, mut db: Option<&Db>) -> Result<TaskReport, JobError
         }
         None => Vec::new(),
     };
+    repair_history_file(&history_path, &tag, &past_db).map_err(history_error)?;
     let prov = ProvWriter::new(task.layout.provenance_log(task.night));
     let prov_error = |source| JobError::Provenance { night: task.night, task: what.clone(), path: prov.path().to_path_buf(), source };
     let session_id = match task.kind {
@@ -278,11 +305,11 @@ pub fn run_task(task: &Task, mut db: Option<&Db>) -> Result<TaskReport, JobError
                 }
             }
             let started = now();
-            eprintln!("osa job: night {} {tag}: step {} try {try_number}/{tries}: {} {}", task.night, step.name, program.display(), args.join(" "));
+            say!("osa job: night {} {tag}: step {} try {try_number}/{tries}: {} {}", task.night, step.name, program.display(), args.join(" "));
             let (code, tail) = run_program(&program, &args, &workdir, false);
             let ended = now();
             if code != 0 {
-                eprintln!("osa job: night {} {tag}: step {} failed with exit code {code}; last output:\n{tail}", task.night, step.name);
+                say!("osa job: night {} {tag}: step {} failed with exit code {code}; last output:\n{tail}", task.night, step.name);
             }
             // The database row first: if the file cannot be written after it (a full disk),
             // the try is still recorded. A row that cannot be stored (after the database's
@@ -330,6 +357,13 @@ pub fn run_task(task: &Task, mut db: Option<&Db>) -> Result<TaskReport, JobError
                 break;
             }
             outcome = StepOutcome::Failed { tries: try_number, return_code: code };
+            if crate::disk::was_full(&workdir, &tail) {
+                // More tries would fail the same way: stop, and say why.
+                say!("osa job: night {} {tag}: step {} failed on a full disk ({}): the task stops here", task.night, step.name, workdir.display());
+                report.steps.push((step.name.clone(), outcome));
+                report.exit_code = TASK_DISK_FULL as i32;
+                return Ok(report);
+            }
         }
         let failed = matches!(outcome, StepOutcome::Failed { .. });
         report.steps.push((step.name.clone(), outcome));
@@ -339,6 +373,37 @@ pub fn run_task(task: &Task, mut db: Option<&Db>) -> Result<TaskReport, JobError
         }
     }
     Ok(report)
+}
+
+/// Writes back into the history file the lines of tries the database holds but the file does
+/// not: tries whose line could not be written (a full disk) after their row was stored. The
+/// line is the row's own formatting, so file and database agree again.
+fn repair_history_file(path: &Path, tag: &str, rows: &[HistoryRecord]) -> std::io::Result<()> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e),
+    };
+    let mut on_disk: Vec<&str> = text.lines().collect();
+    let mut missing = String::new();
+    for row in rows {
+        let line = history::format_line(tag, &row.program, &row.prod_id, row.ended_at, row.input.as_deref(), row.config.as_deref(), row.return_code);
+        match on_disk.iter().position(|l| *l == line.trim_end()) {
+            Some(i) => {
+                on_disk.swap_remove(i);
+            }
+            None => missing.push_str(&line),
+        }
+    }
+    if !missing.is_empty() {
+        tracing::warn!(
+            "{}: writing back {} history line(s) the database has (written while the file could not be)",
+            path.display(),
+            missing.lines().count()
+        );
+        history::append(path, &missing)?;
+    }
+    Ok(())
 }
 
 /// Provenance of one try, in LSTOSA's record order: start, parameters, (entity, used)*,

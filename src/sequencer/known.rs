@@ -6,7 +6,8 @@
 //! Rules:
 //! - `osa rerun` starts a night (or a run) over: submissions before it stay recorded but no
 //!   longer count; attempt numbers go on after the last one (the floor).
-//! - A veto holds until `osa veto lift`; a lift gives the run a fresh budget of tries.
+//! - A veto holds until `osa veto lift`; a lift gives the run a fresh budget of tries, and so
+//!   does a failure on a full disk.
 //! - A job's outcome comes from the poll when the scheduler still knows it, else from the
 //!   states stored at earlier polls.
 
@@ -100,11 +101,14 @@ pub fn known_state(rows: &NightRows, snapshot: Option<&Snapshot>) -> KnownState 
                 known.vetoed.remove(&run);
                 lifted.insert(run, entry.at);
             }
+            AuditAction::DiskFull => {
+                lifted.insert(run, entry.at);
+            }
             AuditAction::Rerun | AuditAction::Close => {}
         }
     }
-    // A lifted veto gives the run a fresh budget of tries: attempts before the last lift no
-    // longer count.
+    // A lifted veto, or a failure on a full disk, gives the run a fresh budget of tries:
+    // attempts before the last one no longer count.
     for (run, at) in lifted {
         let before = rows.current_jobs(run).filter(|j| j.intent_at <= at).count() as u32;
         known.attempts_before_unveto.insert(run, before);
