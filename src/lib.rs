@@ -21,14 +21,14 @@
 //!   `model`, `night`, `paths`.
 //! - `demo`: a synthetic night. Imports `model`, `night`, `paths`, `summary`.
 //! - `db`: persistence (MySQL or SQLite). Imports `config`, `model`, `night`.
-//! - `provenance`: prov.log capture and merge. Imports `db`, `night`.
-//! - `jobrunner`: what an array task runs. Imports `account`, `config`, `db`, `hashing`,
-//!   `model`, `night`, `paths`, `program`, `provenance`, `steps`.
+//! - `provenance`: prov.log capture and merge. Imports `appendlog`, `db`, `night`.
+//! - `jobrunner`: what an array task runs. Imports `account`, `appendlog`, `config`, `db`,
+//!   `disk`, `hashing`, `model`, `night`, `paths`, `program`, `provenance`, `steps`.
 //! - `sequencer`: `known` and `plan` (pure), `script`, `submit` (effects). Imports `config`,
 //!   `db`, `executor`, `hashing`, `model`, `night`, `paths`, `summary`.
 //! - `closer`: verify, decide (`failures`, pure), retry, merge, close, mail. Imports
-//!   `account`, `config`, `db`, `executor`, `hashing`, `model`, `night`, `paths`, `program`,
-//!   `provenance`, `sequencer`, `steps`.
+//!   `account`, `config`, `db`, `disk`, `executor`, `hashing`, `model`, `night`, `paths`,
+//!   `program`, `provenance`, `sequencer`, `steps`.
 //! - `service`: one way to build the database, executor and sequencer from a config.
 //!   Imports `closer`, `config`, `db`, `executor`, `model`, `paths`, `sequencer`.
 //! - `operator`: rerun, veto lift, the night a shifter sees. Imports `account`, `db`,

@@ -72,3 +72,20 @@ fn the_demo_generator_writes_what_the_summary_says() {
         assert_eq!(verdict.counts.read, 200);
     }
 }
+
+/// Regression (issue 12): an R0 file whose header claims 2×10⁹ rows was classified DATA. A
+/// header claiming more rows than the file holds is an ERROR verdict saying so.
+#[test]
+fn a_header_claiming_more_rows_than_the_file_holds_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("LST-1.1.Run02003.0000.fits.fz");
+    let mut bytes = std::fs::read(astropy("LST-1.2.Run02003.0000.fits.fz")).unwrap();
+    // The second NAXIS2 card is the EVENTS table's row count: its value fills columns 11-30.
+    let cards: Vec<usize> = bytes.windows(9).enumerate().filter(|(_, w)| *w == b"NAXIS2  =").map(|(i, _)| i).collect();
+    let at = *cards.last().expect("the table header has NAXIS2");
+    bytes[at + 10..at + 30].copy_from_slice(format!("{:>20}", 2_000_000_000u64).as_bytes());
+    std::fs::write(&file, bytes).unwrap();
+    let verdict = classify_file(&file);
+    assert_eq!(verdict.run_type, RunType::Error, "{verdict:?}");
+    assert!(verdict.reason.as_deref().is_some_and(|r| r.contains("2000000000 rows")), "{verdict:?}");
+}

@@ -349,3 +349,29 @@ fn a_full_disk_is_named_waited_out_and_costs_no_tries() {
     assert!(audit.iter().any(|e| e.action == AuditAction::DiskFull), "{audit:?}");
     assert!(!audit.iter().any(|e| e.action == AuditAction::Veto), "no run vetoed for a full disk: {audit:?}");
 }
+
+/// Regression (issue 12): a run appended to the summary after the night closed was submitted
+/// and processed while the night stayed closed, unverified and untraced. Now it is refused
+/// with a note, and `osa status` shows it.
+#[test]
+fn a_run_appended_after_closing_is_refused_not_half_processed() {
+    let h = NightHarness::new("local", &unique_night(40), None);
+    h.run_to_end(Duration::from_secs(180));
+    assert_eq!(h.closer(&[]).0, 0);
+    let file = osa::paths::Layout::new(&h.config).run_summary_file(h.night);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let last = text.lines().last().unwrap().to_string();
+    let (run, rest) = last.split_once(',').unwrap();
+    let late = format!("{}{}", run.parse::<u64>().unwrap() + 1, format!(",{rest}"));
+    std::fs::write(&file, format!("{text}{late}\n")).unwrap();
+    let jobs_before = h.db().jobs_of_night(h.night).unwrap().len();
+
+    let cycle = h.sequencer(&[]);
+    assert!(cycle["submitted"].as_array().unwrap().is_empty(), "{cycle:#}");
+    assert!(cycle["notes"].to_string().contains("not processed"), "{cycle:#}");
+    assert_eq!(h.db().jobs_of_night(h.night).unwrap().len(), jobs_before);
+    assert!(h.db().night(h.night).unwrap().unwrap().closed);
+    let out = h.osa(&["status", "--date", &h.night.to_string(), "--json"], &[]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json["nights"][0]["problems"].to_string().contains("appeared after the night closed"), "{json:#}");
+}

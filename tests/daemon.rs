@@ -376,3 +376,30 @@ fn reading_a_summary_does_not_wake_the_daemon() {
     let _ = daemon.wait();
     assert_eq!(settled, later, "the daemon kept cycling with nothing to do:\n{}", h.daemon_log());
 }
+
+/// Regression (issue 12): a summary cut at a line boundary parses as a complete one. The
+/// daemon plans a summary only once it has stopped changing: written in two halves a second
+/// apart, no run is submitted before the second half is there.
+#[test]
+fn a_summary_still_being_written_is_planned_once_complete() {
+    let h = NightHarness::with("local", &unique_night(39), None, |c| {
+        fast(c);
+        c.watch.settle_seconds = 3;
+    });
+    let summaries = h.hide_summaries();
+    let mut daemon = h.spawn_daemon(&[]);
+    wait_for_first_cycle(&h);
+    let (aside, watched) = &summaries[0];
+    let text = std::fs::read_to_string(aside).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let cut = lines.len() - 2;
+    std::fs::write(watched, lines[..cut].join("\n") + "\n").unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    std::fs::write(watched, &text).unwrap();
+    let complete = osa::db::now();
+    let status = wait(&mut daemon, Duration::from_secs(240), &h);
+    assert!(status.success(), "{}", h.daemon_log());
+    let jobs = h.db().jobs_of_night(h.night).unwrap();
+    assert_eq!(jobs.len(), 4, "{jobs:#?}");
+    assert!(jobs.iter().all(|j| j.intent_at >= complete), "a run was submitted from the half-written summary: {jobs:#?}");
+}

@@ -4,6 +4,7 @@
 //! Exit codes of a task: see `jobrunner` (0 done, 1 osa error, 2 usage, 10 + N step N failed).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context as _;
 
@@ -71,14 +72,27 @@ pub fn run(context: &Context, command: JobCommand) -> anyhow::Result<Outcome> {
     };
     let workdir = layout.contain(&layout.analysis_dir(night))?;
     std::fs::create_dir_all(&workdir).with_context(|| format!("creating {}", workdir.display()))?;
-    // The database is a second copy of the history: a task still runs when it is unreachable,
-    // but never against a schema older than this osa (it would write rows the schema lacks).
-    let db = match Db::open(&config.database_url()) {
-        Ok(db) => Some(db.with_retry(RetryPolicy { attempts: 3, ..RetryPolicy::default() })),
-        Err(e @ DbError::SchemaBehind { .. }) => return Err(e).with_context(|| format!("night {night}: task not run")),
-        Err(e) => {
-            tracing::warn!("database unreachable, history goes to the file only: {e}");
-            None
+    // The database is the record: a task rides out an outage of a few minutes (at start and
+    // at every write) rather than leave a thinner record; past that it still runs on its
+    // files, and the closer reports the disagreement. Never against a schema older than this
+    // osa (it would write rows the schema lacks).
+    let outage = RetryPolicy { attempts: 30, first_delay: Duration::from_millis(200), max_delay: Duration::from_secs(5) };
+    let mut delay = outage.first_delay;
+    let mut tries = 0;
+    let db = loop {
+        tries += 1;
+        match Db::open(&config.database_url()) {
+            Ok(db) => break Some(db.with_retry(outage)),
+            Err(e @ DbError::SchemaBehind { .. }) => return Err(e).with_context(|| format!("night {night}: task not run")),
+            Err(e) if tries < outage.attempts => {
+                tracing::warn!("database unreachable, retrying in {delay:?}: {e}");
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(outage.max_delay);
+            }
+            Err(e) => {
+                tracing::warn!("database unreachable, history goes to the file only (the closer will report it): {e}");
+                break None;
+            }
         }
     };
     let task = Task { config: &config, layout: &layout, night, kind, attempt, calibration };

@@ -46,6 +46,9 @@ pub struct WatchConfig {
     pub poll_interval_seconds: u64,
     /// Quiet time after the last change before a summary is read.
     pub debounce_ms: u64,
+    /// A summary changed less than this many seconds ago is still being written (a file cut
+    /// at a line boundary parses as complete): the daemon plans it once it has settled.
+    pub settle_seconds: u64,
     /// At start, summaries of nights the database does not know yet, up to this many nights
     /// back, are processed as if they had just appeared (older ones are history, never
     /// started by surprise).
@@ -54,7 +57,7 @@ pub struct WatchConfig {
 
 impl Default for WatchConfig {
     fn default() -> Self {
-        Self { extra_dirs: Vec::new(), use_polling: false, poll_interval_seconds: 30, debounce_ms: 2000, startup_scan_nights: 7 }
+        Self { extra_dirs: Vec::new(), use_polling: false, poll_interval_seconds: 30, debounce_ms: 2000, settle_seconds: 5, startup_scan_nights: 7 }
     }
 }
 

@@ -284,8 +284,15 @@ async fn serve(options: DaemonOptions, config: Config, me: LeaseHolder) -> anyho
         let result = tokio::task::spawn_blocking(move || work.run(work_config, &source)).await;
         let at = Utc::now().to_rfc3339();
         match result {
-            Ok(Ok(WorkOutcome { closed, problems, nights })) => {
+            Ok(Ok(WorkOutcome { closed, problems, nights, unsettled })) => {
                 migrated = true;
+                for (file, wait) in unsettled {
+                    let again = tx.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(wait).await;
+                        let _ = again.send(Trigger::Summary(file));
+                    });
+                }
                 state.last_cycle_at = Some(at.clone());
                 if let Some(nights) = nights {
                     state.nights = nights;
@@ -355,6 +362,18 @@ impl Work {
             considered.extend(unknown_recent_nights(&services.config, db, current)?);
         }
         let mut problems = Vec::new();
+        // A summary still being written is planned once it has settled (a re-trigger then).
+        let settle = Duration::from_secs(services.config.watch.settle_seconds);
+        let mut unsettled = Vec::new();
+        for night in considered.clone() {
+            let Some(file) = crate::summary::locate(&services.config.summary_dirs(), night) else { continue };
+            let age = std::fs::metadata(&file).and_then(|m| m.modified()).ok().and_then(|m| m.elapsed().ok());
+            if let Some(age) = age.filter(|a| *a < settle) {
+                tracing::info!(night.date = %night, file = %file.display(), "summary changed {} ms ago: planned once it settles", age.as_millis());
+                considered.remove(&night);
+                unsettled.push((file, settle - age));
+            }
+        }
         if self.poll {
             let nights: Vec<NightDate> = considered.iter().copied().collect();
             let (results, polled) = sequencer.cycle_nights(&nights)?;
@@ -414,7 +433,7 @@ impl Work {
                 closed.push(night);
             }
         }
-        Ok(WorkOutcome { closed, problems, nights })
+        Ok(WorkOutcome { closed, problems, nights, unsettled })
     }
 }
 
@@ -442,6 +461,8 @@ struct WorkOutcome {
     problems: Vec<String>,
     /// The open nights' health, when close attempts ran.
     nights: Option<Vec<NightHealth>>,
+    /// Summaries still changing, and when to look again.
+    unsettled: Vec<(PathBuf, Duration)>,
 }
 
 /// Deletes the daemon's log files older than `logging.keep_days`.

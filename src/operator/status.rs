@@ -106,6 +106,13 @@ pub fn night_view(sequencer: &Sequencer, night: NightDate, snapshot: Option<&Sna
         });
     }
     problems.extend(plan.needs_human.iter().cloned());
+    if closed {
+        let late: Vec<String> = plan.sequences.iter().filter(|s| s.action.is_active()).map(|s| format!("{:05}", s.run)).collect();
+        if !late.is_empty() {
+            problems
+                .push(format!("run(s) {} appeared after the night closed: not processed (`osa rerun --date {night}` reopens it)", late.join(", ")));
+        }
+    }
     let state = if closed {
         NightState::Closed
     } else if record.as_ref().is_some_and(|r| r.state == NightState::NeedsHuman)

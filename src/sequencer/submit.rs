@@ -248,10 +248,13 @@ impl Sequencer<'_> {
         if !simulate && polled.is_none() {
             self.executor.tend().map_err(|source| SequencerError::Executor { night, run: 0, source })?;
         }
-        let loaded = self.load_night(night, !simulate);
+        // A closed night is read, never changed: a run appended to its summary afterwards is
+        // refused with a note (`osa rerun` reopens the night), never half-processed.
+        let closed = self.db.night(night)?.is_some_and(|n| n.closed);
+        let loaded = self.load_night(night, !simulate && !closed);
         if let Err(SequencerError::Summary(SummaryError::Rejected { .. } | SummaryError::FileName { .. })) = &loaded
             && !simulate
-            && !self.db.night(night)?.is_some_and(|n| n.closed)
+            && !closed
         {
             // Refused input is a night a human must look at (`osa status` shows why); the
             // other nights go on.
@@ -273,8 +276,20 @@ impl Sequencer<'_> {
                 own.as_ref()
             }
         };
-        let plan = self.plan(night, &summary.runs, snapshot)?;
-        if simulate {
+        let mut plan = self.plan(night, &summary.runs, snapshot)?;
+        if closed {
+            let late: Vec<String> = plan.sequences.iter().filter(|s| s.action.is_active()).map(|s| format!("{:05}", s.run)).collect();
+            if !late.is_empty() {
+                let note = format!(
+                    "night {night} is closed: run(s) {} appeared in its summary afterwards and are not processed (`osa rerun --date {night}` reopens the night)",
+                    late.join(", ")
+                );
+                tracing::warn!(night.date = %night, "{note}");
+                plan.needs_human.push(note.clone());
+                plan.notes.push(note);
+            }
+        }
+        if simulate || closed {
             return Ok(Cycle { summary: Some(summary), plan: Some(plan), snapshot: snapshot.cloned(), submitted: Vec::new() });
         }
         let submitted = self.apply(&plan, snapshot)?;

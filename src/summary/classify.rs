@@ -101,6 +101,8 @@ enum ReadError {
     NoEvents,
     #[error("table EVENTS has no `event_type` column")]
     NoEventType,
+    #[error("table EVENTS claims {rows} rows of {width} bytes, more than the file's {size} bytes hold")]
+    Oversized { rows: usize, width: u64, size: u64 },
 }
 
 /// Classifies one file; failures are an ERROR verdict with the reason, never a panic.
@@ -151,6 +153,11 @@ fn read_event_types(file: &Path) -> Result<Vec<i64>, ReadError> {
         }
         let HduInfo::TableInfo { column_descriptions, num_rows } = &hdu.info else { continue };
         let column = column_descriptions.iter().find(|c| c.name.eq_ignore_ascii_case("event_type")).ok_or(ReadError::NoEventType)?;
+        // A header is not evidence: rows it claims must fit in the file.
+        let width = hdu.read_key::<i64>(&mut fits, "NAXIS1")?.max(0) as u64;
+        if (*num_rows as u64).saturating_mul(width) > size {
+            return Err(ReadError::Oversized { rows: *num_rows, width, size });
+        }
         let n = (*num_rows).min(PROBE_EVENTS);
         if n == 0 {
             return Ok(Vec::new());
