@@ -243,7 +243,7 @@ pub enum JobOutcome {
 /// A task's exit code when the disk was full: nothing wrong with the data, the task goes
 /// again once there is room, and the try does not count (`jobrunner` writes it, `closer` reads
 /// it).
-pub const TASK_DISK_FULL: i64 = 3;
+pub const TASK_DISK_FULL: i64 = 6;
 
 /// SLURM's pending reason for a job whose dependency failed.
 pub const DEPENDENCY_NEVER_SATISFIED: &str = "DependencyNeverSatisfied";

@@ -177,8 +177,8 @@ fn the_summary_watcher_alone_starts_the_night() {
     let (aside, watched) = &summaries[0];
     std::fs::rename(aside, watched).unwrap();
     let start = Instant::now();
-    let mut jobs = Vec::new();
-    while jobs.len() < 4 {
+    let mut jobs: Vec<osa::db::JobRecord> = Vec::new();
+    while jobs.len() < 4 || jobs.iter().any(|j| j.job_id.is_none()) {
         assert!(start.elapsed() < Duration::from_secs(60), "the dropped summary did not start the night:\n{}", h.daemon_log());
         std::thread::sleep(Duration::from_millis(200));
         jobs = h.db().jobs_of_night(h.night).unwrap();
@@ -364,6 +364,7 @@ fn reading_a_summary_does_not_wake_the_daemon() {
         c.schedules.poll = "0 0 0 * * *".to_string();
         c.schedules.closer = "0 0 0 * * *".to_string();
         c.watch.debounce_ms = 300;
+        c.watch.settle_seconds = 0;
     });
     let mut daemon = h.spawn_daemon(&[]);
     let last_cycle = || daemon_state(&h).and_then(|s| s.last_cycle_at);

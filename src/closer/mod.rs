@@ -392,6 +392,12 @@ impl<'a> Closer<'a> {
                 }
             }
             Decision::DiskFull { subruns } => {
+                // A task that keeps failing "disk full" with room on the disk is something else.
+                let waits = rows.audit.iter().filter(|e| e.action == AuditAction::DiskFull && e.run == Some(sequence.run)).count() as u32;
+                if waits >= self.config.retries.max_tries_per_run {
+                    let reason = format!("failed on a full disk {waits} times although room was there: check the data disk");
+                    return self.apply(plan, sequence, Decision::Veto { reason }, simulate, rows, report, retried);
+                }
                 let dir = self.layout.analysis_dir(night);
                 let free = crate::disk::free_bytes(&dir).unwrap_or(0);
                 let needed = self.config.closer.min_free_mib << 20;

@@ -57,7 +57,7 @@ pub struct WatchConfig {
 
 impl Default for WatchConfig {
     fn default() -> Self {
-        Self { extra_dirs: Vec::new(), use_polling: false, poll_interval_seconds: 30, debounce_ms: 2000, settle_seconds: 5, startup_scan_nights: 7 }
+        Self { extra_dirs: Vec::new(), use_polling: false, poll_interval_seconds: 30, debounce_ms: 2000, settle_seconds: 5, startup_scan_nights: 2 }
     }
 }
 

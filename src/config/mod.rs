@@ -290,7 +290,7 @@ impl Config {
         }
 
         for (key, value) in [("analysis.prod_id", &self.analysis.prod_id), ("analysis.dl1_prod_id", &self.analysis.dl1_prod_id)] {
-            if value.is_empty() || value.contains(['/', ' ']) || value == ".." {
+            if !is_slurm_token(value) || value == ".." || value == "." {
                 bad(key, format!("{value:?} must be a single folder name"));
             }
         }
@@ -374,8 +374,14 @@ impl Config {
                 }
             }
         }
-        if self.schedules.lease_stale_seconds < 60 {
-            bad("schedules.lease_stale_seconds", "must be at least 60 (well above the poll period)".to_string());
+        if !(60..=86_400).contains(&self.schedules.lease_stale_seconds) {
+            bad("schedules.lease_stale_seconds", "must be from 60 (well above the poll period) to 86400".to_string());
+        }
+        if self.watch.startup_scan_nights > 60 {
+            bad("watch.startup_scan_nights", "more than 60 nights back is surely a mistake".to_string());
+        }
+        if self.watch.settle_seconds > 3600 {
+            bad("watch.settle_seconds", "more than an hour would hold nights back too long".to_string());
         }
         for (key, zero) in [
             ("limits.summary_max_bytes", self.limits.summary_max_bytes == 0),

@@ -188,8 +188,13 @@ pub fn run(options: DaemonOptions) -> anyhow::Result<()> {
 
 /// Takes or renews this daemon's lease on the database, or says who holds it.
 fn claim(db: &Db, me: &LeaseHolder, config: &Config) -> anyhow::Result<()> {
+    // On this host: a holder of this data root is gone (this process holds the data root's
+    // flock, which the kernel gave up when it died, even if its pid was reused since); one
+    // of another data root is gone if its process is.
     let is_dead = |holder: &LeaseHolder| {
-        holder.host == me.host && nix::sys::signal::kill(nix::unistd::Pid::from_raw(holder.pid as i32), None) == Err(nix::errno::Errno::ESRCH)
+        holder.host == me.host
+            && (holder.data_root == me.data_root
+                || nix::sys::signal::kill(nix::unistd::Pid::from_raw(holder.pid as i32), None) == Err(nix::errno::Errno::ESRCH))
     };
     match db.claim_lease(me, config.schedules.lease_stale_seconds as i64, is_dead)? {
         Lease::Held => Ok(()),

@@ -12,8 +12,9 @@
 //! - 0: every step done (or already done);
 //! - 1: osa itself could not run the task (bad config, unwritable history or provenance);
 //! - 2: bad command line;
-//! - 3: the disk is full (a step said so, or no room is left, or a history or provenance
-//!   write was refused): the closer resubmits once there is room, without counting the try;
+//! - 6: the disk is full (a step said so, or no room is left, or a history or provenance
+//!   write was refused): the closer resubmits once there is room, without counting the try
+//!   (a code of its own: osa's command-line codes 3-5 mean other things);
 //! - 10 + N: step N (0-based, config order) failed all its tries; with the default data
 //!   steps 10 = r0_to_dl1, 11 = dl1ab, 12 = check_dl1; calibration 10 = drs4_baseline,
 //!   11 = charge_calibration.

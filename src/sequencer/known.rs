@@ -6,8 +6,8 @@
 //! Rules:
 //! - `osa rerun` starts a night (or a run) over: submissions before it stay recorded but no
 //!   longer count; attempt numbers go on after the last one (the floor).
-//! - A veto holds until `osa veto lift`; a lift gives the run a fresh budget of tries, and so
-//!   does a failure on a full disk.
+//! - A veto holds until `osa veto lift`; a lift gives the run a fresh budget of tries; an
+//!   attempt that ended on a full disk is not counted as a try.
 //! - A job's outcome comes from the poll when the scheduler still knows it, else from the
 //!   states stored at earlier polls.
 
@@ -18,7 +18,7 @@ use chrono::NaiveDateTime;
 use super::plan::{Attempt, KnownState};
 use crate::db::{AuditEntry, JobRecord, TaskRecord};
 use crate::executor::{Snapshot, parse_array_spec};
-use crate::model::{AuditAction, JobOutcome, TaskState};
+use crate::model::{AuditAction, JobOutcome, TASK_DISK_FULL, TaskState};
 
 /// The rows of one night the planner and the closer fold, read once.
 #[derive(Clone, Debug, Default)]
@@ -101,17 +101,22 @@ pub fn known_state(rows: &NightRows, snapshot: Option<&Snapshot>) -> KnownState 
                 known.vetoed.remove(&run);
                 lifted.insert(run, entry.at);
             }
-            AuditAction::DiskFull => {
-                lifted.insert(run, entry.at);
-            }
-            AuditAction::Rerun | AuditAction::Close => {}
+            AuditAction::Rerun | AuditAction::Close | AuditAction::DiskFull => {}
         }
     }
-    // A lifted veto, or a failure on a full disk, gives the run a fresh budget of tries:
-    // attempts before the last one no longer count.
-    for (run, at) in lifted {
-        let before = rows.current_jobs(run).filter(|j| j.intent_at <= at).count() as u32;
-        known.attempts_before_unveto.insert(run, before);
+    // A lifted veto gives the run a fresh budget of tries: attempts before the last lift no
+    // longer count.
+    for (run, at) in &lifted {
+        let before = rows.current_jobs(*run).filter(|j| j.intent_at <= *at).count() as u32;
+        known.attempts_before_unveto.insert(*run, before);
+    }
+    // Nor does an attempt that ended on a full disk (its tasks' exit code says so).
+    for job in &rows.jobs {
+        let run = job.intent.run;
+        let counted = rows.rerun_at(run).is_none_or(|at| job.intent_at > at) && lifted.get(&run).is_none_or(|at| job.intent_at > *at);
+        if counted && rows.tasks_of(run, job.intent.attempt).any(|t| t.exit_code == Some(TASK_DISK_FULL)) {
+            *known.disk_full_attempts.entry(run).or_insert(0) += 1;
+        }
     }
     known
 }
@@ -288,6 +293,17 @@ mod tests {
         });
         let actions: Vec<String> = plan.sequences.iter().map(|s| s.action.to_string()).collect();
         assert_eq!(actions, ["failed: a task was cancelled", "blocked: calibration failed"]);
+    }
+
+    #[test]
+    fn an_attempt_that_ended_on_a_full_disk_is_not_a_try() {
+        let mut rows = failed_twice(102);
+        for t in rows.tasks.iter_mut().filter(|t| t.attempt == 2 && t.state == TaskState::Failed) {
+            t.exit_code = Some(TASK_DISK_FULL);
+        }
+        let known = known_state(&rows, None);
+        assert_eq!(known.disk_full_attempts.get(&102), Some(&1), "only the disk-full attempt is forgiven");
+        assert_eq!(known.attempts[&102].len(), 2);
     }
 
     #[test]

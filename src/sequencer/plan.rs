@@ -45,6 +45,8 @@ pub struct KnownState {
     /// The highest attempt number of submissions before an `osa rerun` (left out of
     /// `attempts`): new attempts are numbered after it.
     pub attempt_floor: HashMap<u32, u32>,
+    /// Attempts that ended on a full disk: not counted as tries.
+    pub disk_full_attempts: HashMap<u32, u32>,
 }
 
 pub struct PlanInput<'a> {
@@ -318,6 +320,7 @@ fn last_attempt(input: &PlanInput, run: u32) -> u32 {
 fn attempts_counted(input: &PlanInput, run: u32) -> u32 {
     let all = input.known.attempts.get(&run).map(Vec::len).unwrap_or(0) as u32;
     all.saturating_sub(input.known.attempts_before_unveto.get(&run).copied().unwrap_or(0))
+        .saturating_sub(input.known.disk_full_attempts.get(&run).copied().unwrap_or(0))
 }
 
 /// The action of one run from its submissions alone (parents are applied by the caller).

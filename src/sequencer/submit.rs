@@ -430,7 +430,6 @@ impl Sequencer<'_> {
                 osa: &self.osa,
             },
         );
-        std::fs::write(&script, text).map_err(|source| SequencerError::Io { night, path: script.clone(), source })?;
 
         let comment = comment_key(night, sequence.run, attempt);
         let intent = JobIntent {
@@ -492,6 +491,14 @@ impl Sequencer<'_> {
                 }
             }
         }
+        // Written only now, after the in-flight check, and whole (a rename): an earlier
+        // `sbatch` still reading it never sees it change.
+        let partial = spec.script.with_extension("sh.partial");
+        std::fs::write(&partial, text).and_then(|()| std::fs::rename(&partial, &spec.script)).map_err(|source| SequencerError::Io {
+            night,
+            path: spec.script.clone(),
+            source,
+        })?;
         let mut delay = Duration::from_secs(1);
         const TRIES: u32 = 4;
         for try_number in 1..=TRIES {
