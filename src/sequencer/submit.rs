@@ -10,7 +10,6 @@
 //! tests use it to prove a restart submits nothing twice.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use crate::config::Config;
 use crate::db::{Db, DbError, JobIntent, RunRecord, SequenceRecord, TaskRecord};
@@ -65,6 +64,11 @@ fn crash_point(name: &str) {
         std::process::abort();
     }
 }
+
+/// An interrupted or unanswered submission is resubmitted only once its intent is this old:
+/// longer than slurmctld takes to register a job whose `sbatch` timed out (MessageTimeout,
+/// 10 s by default).
+const LATE_JOB_SECONDS: i64 = 30;
 
 /// How a retry differs from the first submission: only some subruns, more time or memory.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -471,8 +475,15 @@ impl Sequencer<'_> {
         };
         if retry.resume {
             // An intent without job id: an earlier process may have died while its `sbatch`
-            // ran. Wait until that `sbatch` has ended (the executor's submission lock), then
-            // look again: from then on its job, if it made one, is in every poll.
+            // ran, or an `sbatch` answered without saying whether it queued the job. Wait
+            // until that `sbatch` has ended (the executor's submission lock) and slurmctld has
+            // had time to register a late job, then look again: from then on its job, if it
+            // made one, is in every poll.
+            let age = crate::db::now() - existing.intent_at;
+            if age < chrono::Duration::seconds(LATE_JOB_SECONDS) {
+                tracing::info!(night.date = %night, run.id = sequence.run, attempt, "interrupted submission {}s old: looked for again before resubmitting", age.num_seconds());
+                return Ok(None);
+            }
             if self.executor.submission_in_flight(&spec) {
                 tracing::warn!(night.date = %night, run.id = sequence.run, attempt, "an earlier sbatch of this attempt still runs: waiting for it");
                 return Ok(None);
@@ -499,51 +510,44 @@ impl Sequencer<'_> {
             path: spec.script.clone(),
             source,
         })?;
-        let mut delay = Duration::from_secs(1);
-        const TRIES: u32 = 4;
-        for try_number in 1..=TRIES {
-            // An intent left pending by an earlier cycle: look before submitting again.
-            match self.executor.submit(&spec) {
-                Ok(job_id) => {
-                    crash_point("after-sbatch");
-                    self.db.complete_submission(night, sequence.run, attempt, &job_id)?;
-                    tracing::info!(night.date = %night, run.id = sequence.run, job.id = %job_id, attempt, "submitted");
-                    return Ok(Some(job_id));
-                }
-                Err(e @ ExecutorError::InFlight { .. }) => {
-                    tracing::warn!(night.date = %night, run.id = sequence.run, "{e}");
-                    return Ok(None);
-                }
-                Err(e) if e.outcome_unknown() => {
-                    // The job may exist: look it up by its key before anything else; if the
-                    // scheduler cannot say, leave the intent pending for the next cycle.
-                    let found = match self.executor.poll() {
-                        Ok(snapshot) => snapshot.job_with_comment(&comment).map(str::to_string),
-                        Err(poll_error) => {
-                            tracing::warn!(night.date = %night, run.id = sequence.run, "submission outcome unknown ({e}) and no poll ({poll_error}): left pending");
-                            return Ok(None);
-                        }
-                    };
-                    if let Some(job_id) = found {
+        // One sbatch per call: after an answer that leaves its outcome unknown, the intent
+        // waits for later cycles (see the resume path above), never an immediate retry that
+        // could race a job slurmctld registers late.
+        match self.executor.submit(&spec) {
+            Ok(job_id) => {
+                crash_point("after-sbatch");
+                self.db.complete_submission(night, sequence.run, attempt, &job_id)?;
+                tracing::info!(night.date = %night, run.id = sequence.run, job.id = %job_id, attempt, "submitted");
+                Ok(Some(job_id))
+            }
+            Err(e @ ExecutorError::InFlight { .. }) => {
+                tracing::warn!(night.date = %night, run.id = sequence.run, "{e}");
+                Ok(None)
+            }
+            Err(e) if e.outcome_unknown() => {
+                // The job may exist: look it up by its key at once; if it is not there (yet),
+                // the intent stays pending for the next cycles.
+                match self.executor.poll().map(|snapshot| snapshot.job_with_comment(&comment).map(str::to_string)) {
+                    Ok(Some(job_id)) => {
                         self.db.complete_submission(night, sequence.run, attempt, &job_id)?;
-                        return Ok(Some(job_id));
+                        Ok(Some(job_id))
                     }
-                    if try_number == TRIES {
-                        tracing::warn!(night.date = %night, run.id = sequence.run, "submission still failing after {TRIES} tries, left pending: {e}");
-                        return Ok(None);
+                    Ok(None) => {
+                        tracing::warn!(night.date = %night, run.id = sequence.run, "submission outcome unknown ({e}): left pending, looked for again before any resubmission");
+                        Ok(None)
                     }
-                    tracing::warn!(night.date = %night, run.id = sequence.run, "submission failed, retrying in {delay:?}: {e}");
-                    std::thread::sleep(delay);
-                    delay *= 2;
-                }
-                Err(e) => {
-                    tracing::error!(night.date = %night, run.id = sequence.run, "submission refused: {e}");
-                    self.db.fail_submission(night, sequence.run, attempt, &e.to_string())?;
-                    return Ok(None);
+                    Err(poll_error) => {
+                        tracing::warn!(night.date = %night, run.id = sequence.run, "submission outcome unknown ({e}) and no poll ({poll_error}): left pending");
+                        Ok(None)
+                    }
                 }
             }
+            Err(e) => {
+                tracing::error!(night.date = %night, run.id = sequence.run, "submission refused: {e}");
+                self.db.fail_submission(night, sequence.run, attempt, &e.to_string())?;
+                Ok(None)
+            }
         }
-        Ok(None)
     }
 }
 
