@@ -150,3 +150,37 @@ fn the_local_executor_survives_the_death_of_a_supervisor() {
     let log = std::fs::read_to_string(dir.path().join(format!("out_{id}_2.log"))).unwrap();
     assert_eq!(log, "task 2 done\n");
 }
+
+/// The submission lock: while an `sbatch` runs (here a stand-in that takes 2 s), the
+/// submission is in flight for anyone who looks, and a second `sbatch` of the same attempt is
+/// refused; once it has ended, neither.
+#[test]
+fn an_sbatch_in_flight_holds_its_submission() {
+    use osa::executor::slurm::Slurm;
+    let dir = tempfile::tempdir().unwrap();
+    let sbatch = dir.path().join("sbatch");
+    std::fs::write(&sbatch, "#!/bin/sh\nsleep 2\necho 4242\n").unwrap();
+    std::fs::set_permissions(&sbatch, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let slurm = std::sync::Arc::new(Slurm::new(Some(dir.path().to_path_buf())));
+    let spec = JobSpec {
+        name: "LST1_00001".to_string(),
+        comment: "osa:2026-01-05:1:1".to_string(),
+        script: dir.path().join("sequence_LST1_00001_attempt1.sh"),
+        workdir: dir.path().to_path_buf(),
+        array: None,
+        time_limit_seconds: None,
+        after: None,
+        output: "out".to_string(),
+        error: "err".to_string(),
+    };
+    assert!(!slurm.submission_in_flight(&spec));
+    let first = {
+        let (slurm, spec) = (slurm.clone(), spec.clone());
+        std::thread::spawn(move || slurm.submit(&spec))
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(slurm.submission_in_flight(&spec), "in flight while sbatch runs");
+    assert!(matches!(slurm.submit(&spec), Err(ExecutorError::InFlight { .. })), "a second sbatch of the same attempt is refused");
+    assert_eq!(first.join().unwrap().unwrap(), "4242");
+    assert!(!slurm.submission_in_flight(&spec), "free once sbatch has ended");
+}
