@@ -65,19 +65,39 @@ impl Executor for FlakyScheduler {
     }
 }
 
+/// A small demo night (calibration + one DATA run of 2 subruns) on SQLite, planned against
+/// a [`FlakyScheduler`].
+struct FlakyNight {
+    _dir: tempfile::TempDir,
+    config: Config,
+    db: osa::db::Db,
+    scheduler: FlakyScheduler,
+    night: osa::night::NightDate,
+}
+
+impl FlakyNight {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.paths.data_root = dir.path().join("data");
+        config.database.url = format!("sqlite://{}", dir.path().join("osa.sqlite").display());
+        let night = "2026-01-05".parse().unwrap();
+        let options = osa::demo::DemoOptions { data_runs: 1, subruns: 2, events: 20, ..Default::default() };
+        osa::demo::make_night(&Layout::new(&config), night, &options).unwrap();
+        let db = osa::db::Db::open_and_migrate(&config.database_url()).unwrap();
+        Self { _dir: dir, config, db, scheduler: FlakyScheduler::default(), night }
+    }
+
+    fn sequencer(&self) -> Sequencer<'_> {
+        let osa = OsaCommand { program: "/usr/bin/osa".into(), config: None };
+        Sequencer { config: &self.config, layout: Layout::new(&self.config), db: &self.db, executor: &self.scheduler, osa }
+    }
+}
+
 #[test]
 fn a_timed_out_sbatch_is_reconciled_by_comment_not_resubmitted() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.paths.data_root = dir.path().join("data");
-    config.database.url = format!("sqlite://{}", dir.path().join("osa.sqlite").display());
-    let layout = Layout::new(&config);
-    let night = "2026-01-05".parse().unwrap();
-    osa::demo::make_night(&layout, night, &osa::demo::DemoOptions { data_runs: 1, subruns: 2, events: 20, ..Default::default() }).unwrap();
-    let db = osa::db::Db::open_and_migrate(&config.database_url()).unwrap();
-    let scheduler = FlakyScheduler::default();
-    let sequencer =
-        Sequencer { config: &config, layout, db: &db, executor: &scheduler, osa: OsaCommand { program: "/usr/bin/osa".into(), config: None } };
+    let h = FlakyNight::new();
+    let (sequencer, db, scheduler, night) = (h.sequencer(), &h.db, &h.scheduler, h.night);
     let cycle = sequencer.cycle(night, false).unwrap();
     assert_eq!(cycle.submitted.len(), 2, "{:?}", cycle.submitted);
     assert_eq!(cycle.submitted[0].1, "101", "the job queued by the timed-out sbatch is the calibration's");
@@ -90,17 +110,8 @@ fn a_timed_out_sbatch_is_reconciled_by_comment_not_resubmitted() {
 /// other installations' nights included (same comment keys, another database).
 #[test]
 fn a_poll_keeps_only_the_jobs_this_database_submitted() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.paths.data_root = dir.path().join("data");
-    config.database.url = format!("sqlite://{}", dir.path().join("osa.sqlite").display());
-    let layout = Layout::new(&config);
-    let night = "2026-01-05".parse().unwrap();
-    osa::demo::make_night(&layout, night, &osa::demo::DemoOptions { data_runs: 1, subruns: 2, events: 20, ..Default::default() }).unwrap();
-    let db = osa::db::Db::open_and_migrate(&config.database_url()).unwrap();
-    let scheduler = FlakyScheduler::default();
-    let sequencer =
-        Sequencer { config: &config, layout, db: &db, executor: &scheduler, osa: OsaCommand { program: "/usr/bin/osa".into(), config: None } };
+    let h = FlakyNight::new();
+    let (sequencer, db, scheduler, night) = (h.sequencer(), &h.db, &h.scheduler, h.night);
     sequencer.cycle(night, false).unwrap();
     // Another installation's job of the same night, run and attempt: the same comment key.
     let ours = db.jobs_of_night(night).unwrap();

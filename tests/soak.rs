@@ -61,15 +61,16 @@ fn slurm_soak_random_kills_keep_exactly_once_and_every_row() {
         fast(c);
         c.database.url = soak_db.url.clone();
     });
-    for kill in 0..kills {
-        let mut daemon = h.spawn_daemon(&[]);
-        std::thread::sleep(Duration::from_millis(rand::random_range(200..2500)));
-        if daemon.try_wait().unwrap().is_some() {
-            break; // closed before this kill
-        }
+    // Tasks slowed (60 ms per event: about a minute for the night) so that every kill falls
+    // inside the night: the daemon never closes it between two kills.
+    let slow = [("LSTCHAIN_SIM_EVENT_MS", "60")];
+    for kill in 1..=kills {
+        let mut daemon = h.spawn_daemon(&slow);
+        std::thread::sleep(Duration::from_millis(rand::random_range(200..1500)));
+        assert!(daemon.try_wait().unwrap().is_none(), "the night closed after {} kills of {kills}: slow the tasks down", kill - 1);
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(daemon.id() as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
         let _ = daemon.wait();
-        eprintln!("soak: kill {} of {kills}", kill + 1);
+        eprintln!("soak: kill {kill} of {kills}");
     }
     until_closed(&h);
     assert!(h.db().night(h.night).unwrap().unwrap().closed);
