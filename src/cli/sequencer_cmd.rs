@@ -282,7 +282,7 @@ fn print_table(context: &Context, plan: &NightPlan, views: &[JobView], products:
             Cell::new(action)
         };
         let state_cell = match v.state {
-            Some(state) if state.is_failure() || state == TaskState::Blocked => alarm(&state.to_string(), context.color),
+            Some(state) if state.is_failure() || state == TaskState::Blocked => alarm(state.to_string(), context.color),
             other => Cell::new(or_dash(other)),
         };
         let mut row = vec![

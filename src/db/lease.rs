@@ -69,7 +69,7 @@ impl Db {
                     daemon_lease::started_at.eq(mine.started_at),
                     daemon_lease::heartbeat_at.eq(at),
                 );
-                per_backend!(&mut *c, |c| diesel::insert_or_ignore_into(daemon_lease::table).values(row.clone()).execute(c))?;
+                per_backend!(&mut *c, |c| diesel::insert_or_ignore_into(daemon_lease::table).values(row).execute(c))?;
                 let holder: LeaseHolder = daemon_lease::table.find(LEASE).select(LeaseHolder::as_select()).first(c)?;
                 let stale = holder.heartbeat_at < at - chrono::Duration::seconds(stale_after_seconds);
                 if !holder.same_daemon(&mine) && !stale && !is_dead(&holder) {
