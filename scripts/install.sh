@@ -28,3 +28,9 @@ if [ -d /etc/systemd/system ]; then
   echo "install: unit installed; start it with: systemctl enable --now osa"
 fi
 "$PREFIX/bin/osa" --config /etc/osa/osa.toml config check
+# The schema is brought up to date here (and by the daemon when it starts): array tasks and
+# operator commands refuse a schema that is behind. As lstanalyzer, who owns the database.
+if ! runuser -u lstanalyzer -- "$PREFIX/bin/osa" --config /etc/osa/osa.toml db migrate; then
+  echo "install: database not migrated yet: point database.url (or paths.data_root) at it, then run"
+  echo "  runuser -u lstanalyzer -- $PREFIX/bin/osa --config /etc/osa/osa.toml db migrate"
+fi
