@@ -186,6 +186,11 @@ pub fn run(options: DaemonOptions) -> anyhow::Result<()> {
     result
 }
 
+/// Another daemon holds the database.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct LeaseRefused(String);
+
 /// Takes or renews this daemon's lease on the database, or says who holds it.
 fn claim(db: &Db, me: &LeaseHolder, config: &Config) -> anyhow::Result<()> {
     // On this host: a holder of this data root is gone (this process holds the data root's
@@ -198,7 +203,7 @@ fn claim(db: &Db, me: &LeaseHolder, config: &Config) -> anyhow::Result<()> {
     };
     match db.claim_lease(me, config.schedules.lease_stale_seconds as i64, is_dead)? {
         Lease::Held => Ok(()),
-        Lease::Refused(holder) => anyhow::bail!(
+        Lease::Refused(holder) => Err(LeaseRefused(format!(
             "another osa daemon holds database {}: host {} pid {} on data root {} (last cycle {} UTC); stop it, or wait until its last cycle is {} s old",
             redact_url(&config.database_url()),
             holder.host,
@@ -206,7 +211,8 @@ fn claim(db: &Db, me: &LeaseHolder, config: &Config) -> anyhow::Result<()> {
             holder.data_root,
             holder.heartbeat_at.format("%Y-%m-%d %H:%M:%S"),
             config.schedules.lease_stale_seconds
-        ),
+        ))
+        .into()),
     }
 }
 
@@ -219,6 +225,33 @@ async fn serve(options: DaemonOptions, config: Config, me: LeaseHolder) -> anyho
 
     let _watcher = watch(&config, tx.clone())?;
     let mut scheduler = schedule(&config, tx.clone()).await?;
+    // The lease is renewed on a timer too, not only when work starts: one long piece of work
+    // (a closer hashing and merging for an hour) must not let it go stale. Lost to another
+    // daemon, this one stops.
+    let renewal = {
+        let (config, me, lost) = (config.clone(), me.clone(), tx.clone());
+        tokio::spawn(async move {
+            let period = Duration::from_secs((config.schedules.lease_stale_seconds / 3).max(20));
+            loop {
+                tokio::time::sleep(period).await;
+                let (config, me) = (config.clone(), me.clone());
+                let renewed = tokio::task::spawn_blocking(move || {
+                    Db::open(&config.database_url()).map_err(anyhow::Error::from).and_then(|db| claim(&db, &me, &config))
+                })
+                .await;
+                match renewed {
+                    Ok(Err(e)) if e.is::<LeaseRefused>() => {
+                        tracing::error!("{e:#}: stopping");
+                        let _ = lost.send(Trigger::Shutdown);
+                        return;
+                    }
+                    // A database away is handled (and reported) by the next piece of work.
+                    Ok(Err(e)) => tracing::warn!("lease not renewed: {e:#}"),
+                    _ => {}
+                }
+            }
+        })
+    };
     let signals = tx.clone();
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
@@ -329,6 +362,7 @@ async fn serve(options: DaemonOptions, config: Config, me: LeaseHolder) -> anyho
         }
         write_state(&layout, &state);
     }
+    renewal.abort();
     let _ = scheduler.shutdown().await;
     Ok(())
 }
