@@ -202,11 +202,12 @@ impl<'a> Closer<'a> {
             };
             self.apply(&plan, sequence, decision, simulate, &rows, &mut report, &mut retried)?;
         }
-        self.check_history(night, &plan, &rows, &mut report)?;
         if !retried.is_empty() {
             report.status = Status::Retrying { runs: retried };
             return Ok(report);
         }
+        // Only once nothing is sent back: it reads every finished task's history file.
+        self.check_history(night, &plan, &rows, &mut report)?;
         if !report.problems.is_empty() && !force {
             report.status = Status::NeedsHuman;
             if !simulate {

@@ -65,7 +65,10 @@ pub fn night_view(sequencer: &Sequencer, night: NightDate, snapshot: Option<&Sna
     };
     let rows = sequencer.night_rows(night)?;
     let known = known_state(&rows, snapshot);
-    let plan = sequencer.plan_known(night, &summary.runs, &known)?;
+    let mut plan = sequencer.plan_known(night, &summary.runs, &known)?;
+    if closed {
+        plan.refuse_late_runs();
+    }
     let layout = &sequencer.layout;
     let analysis: BTreeSet<OsString> =
         std::fs::read_dir(layout.analysis_dir(night)).map(|e| e.filter_map(|e| Some(e.ok()?.file_name())).collect()).unwrap_or_default();
@@ -106,13 +109,6 @@ pub fn night_view(sequencer: &Sequencer, night: NightDate, snapshot: Option<&Sna
         });
     }
     problems.extend(plan.needs_human.iter().cloned());
-    if closed {
-        let late: Vec<String> = plan.sequences.iter().filter(|s| s.action.is_active()).map(|s| format!("{:05}", s.run)).collect();
-        if !late.is_empty() {
-            problems
-                .push(format!("run(s) {} appeared after the night closed: not processed (`osa rerun --date {night}` reopens it)", late.join(", ")));
-        }
-    }
     let state = if closed {
         NightState::Closed
     } else if record.as_ref().is_some_and(|r| r.state == NightState::NeedsHuman)

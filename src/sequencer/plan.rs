@@ -177,6 +177,22 @@ pub struct NightPlan {
     pub needs_human: Vec<String>,
 }
 
+impl NightPlan {
+    /// For a closed night: runs its summary gained afterwards are refused, never planned. Adds
+    /// the note (also for a human) and returns it, if there are such runs.
+    pub fn refuse_late_runs(&mut self) -> Option<String> {
+        let late: Vec<String> = self.sequences.iter().filter(|s| s.action.is_active()).map(|s| format!("{:05}", s.run)).collect();
+        if late.is_empty() {
+            return None;
+        }
+        let night = self.night;
+        let note = format!("run(s) {} appeared after the night closed: not processed (`osa rerun --date {night}` reopens it)", late.join(", "));
+        self.needs_human.push(note.clone());
+        self.notes.push(note.clone());
+        Some(note)
+    }
+}
+
 pub fn job_name(run: u32) -> String {
     format!("LST1_{run:05}")
 }

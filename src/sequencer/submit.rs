@@ -281,17 +281,8 @@ impl Sequencer<'_> {
             }
         };
         let mut plan = self.plan(night, &summary.runs, snapshot)?;
-        if closed {
-            let late: Vec<String> = plan.sequences.iter().filter(|s| s.action.is_active()).map(|s| format!("{:05}", s.run)).collect();
-            if !late.is_empty() {
-                let note = format!(
-                    "night {night} is closed: run(s) {} appeared in its summary afterwards and are not processed (`osa rerun --date {night}` reopens the night)",
-                    late.join(", ")
-                );
-                tracing::warn!(night.date = %night, "{note}");
-                plan.needs_human.push(note.clone());
-                plan.notes.push(note);
-            }
+        if closed && let Some(note) = plan.refuse_late_runs() {
+            tracing::warn!(night.date = %night, "{note}");
         }
         if simulate || closed {
             return Ok(Cycle { summary: Some(summary), plan: Some(plan), snapshot: snapshot.cloned(), submitted: Vec::new() });
