@@ -101,8 +101,9 @@ fn main() {
     let mut tasks = Vec::new();
     for (i, run) in runs.iter().enumerate() {
         let subruns = if run.run_type == osa::model::RunType::Data { 150 } else { 1 };
-        let comment = comment_key(night, run.run, 1);
+        let comment = comment_key(night, run.run, &osa::model::Stage::Sequence, 1);
         db.record_submission_intent(&JobIntent {
+            stage: osa::model::Stage::Sequence,
             night,
             run: run.run,
             attempt: 1,
@@ -117,7 +118,7 @@ fn main() {
             script_path: "/dev/null".into(),
         })
         .unwrap();
-        db.complete_submission(night, run.run, 1, &(1000 + i).to_string()).unwrap();
+        db.complete_submission(night, run.run, &osa::model::Stage::Sequence, 1, &(1000 + i).to_string()).unwrap();
         for task in 0..subruns {
             tasks.push(TaskStatus {
                 job_id: (1000 + i).to_string(),

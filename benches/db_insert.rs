@@ -27,6 +27,7 @@ fn records(night: NightDate, run: u32, subruns: u32, t0: NaiveDateTime) -> RunRe
     for s in 0..subruns {
         let start = t0 + TimeDelta::seconds(i64::from(s));
         out.tasks.push(TaskRecord {
+            stage: osa::model::Stage::Sequence,
             night,
             run,
             subrun: s,
@@ -58,6 +59,7 @@ fn records(night: NightDate, run: u32, subruns: u32, t0: NaiveDateTime) -> RunRe
         }
         for (i, step) in steps.iter().enumerate() {
             out.history.push(HistoryRecord {
+                stage: osa::model::Stage::Sequence,
                 night,
                 run,
                 subrun: s,

@@ -149,6 +149,21 @@ pub fn make_night(layout: &Layout, night: NightDate, options: &DemoOptions) -> R
     writer.text(&layout.contain(&v1)?, &night_summary_v1_text(&runs, options.events))?;
     writer.text(&layout.contain(&layout.run_catalog_file(night))?, &run_catalog_text(&runs))?;
     writer.text(&layout.contain(&layout.drive_file(night))?, &drive_log_text(&runs))?;
+    // What the tail-cut finder leaves for each DATA run (its NSB level picks the RF models).
+    for run in runs.iter().filter(|r| r.run_type == RunType::Data) {
+        let dir = layout.tailcuts_finder_dir();
+        let log = format!("INFO lstchain_find_tailcuts: run {}\nINFO Additional NSB rate (over dark MC): 0.12\n", run.run);
+        writer.text(&layout.contain(&dir.join(format!("log_find_tailcuts_Run{:05}.log", run.run)))?, &log)?;
+        let json = "{\n  \"tailcuts_clean_with_pedestal_threshold\": {\"picture_thresh\": 8, \"boundary_thresh\": 4, \"sigma\": 2.5}\n}\n";
+        writer.text(&layout.contain(&dir.join(format!("dl1ab_Run{:05}.json", run.run)))?, json)?;
+    }
+    // The site's RF models (stand-ins: the simulator's DL2 only checks they are there).
+    let models = layout.rf_models_dir().join(format!("{}nsb_tuning_0.14", layout.mc_prod()));
+    for track in ["dec_2276", "dec_3476"] {
+        for model in RF_MODEL_FILES {
+            writer.text(&layout.contain(&models.join(track).join(model))?, "simulated RF model (osa demo)\n")?;
+        }
+    }
 
     Ok(DemoNight { night, runs, run_summary, files_written: writer.written, files_unchanged: writer.unchanged })
 }
@@ -316,7 +331,14 @@ pub const SIMULATED_PROGRAMS: &[&str] = &[
     "onsite_create_drs4_pedestal_file",
     "onsite_create_calibration_file",
     "lstchain_merge_hdf5_files",
+    "lstchain_merge_muon_files",
+    "lstchain_dl1_to_dl2",
+    "lstchain_longterm_dl1_check",
+    "lstchain_cherenkov_transparency",
 ];
+
+/// The files lstchain's DL2 reads from an RF model folder (`disp_norm_sign` method).
+pub const RF_MODEL_FILES: &[&str] = &["reg_energy.sav", "cls_gh.sav", "reg_disp_norm.sav", "cls_disp_sign.sav"];
 
 /// Makes `dir` a folder of symlinks named like the lstchain programs, all pointing at the
 /// simulator binary: pointing `analysis.bin_dir` there is all a demo needs.

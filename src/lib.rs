@@ -10,13 +10,15 @@
 //! - `account`, `appendlog`, `disk`, `hashing`, `program`: who osa runs as, whole-line
 //!   appends to shared logs, free space and full disks, sha256 of files, running an analysis
 //!   program. Import nothing of osa.
+//! - `rf_models`: which random-forest models a run's DL2 uses (LSTOSA's rule). Imports
+//!   nothing of osa.
 //! - `executor`: SLURM (its state table) and the local executor. Imports `account`, `model`,
 //!   `night`.
 //! - `config`: the TOML config, validated. Imports `model`, `executor` (the state table, for
 //!   known-failure rules).
 //! - `paths`: where every file of a night lives. Imports `config`, `night`.
-//! - `steps`: the analysis steps' placeholders for a task. Imports `config`, `model`, `night`,
-//!   `paths`.
+//! - `steps`: the analysis steps' and closing stages' placeholders for a task. Imports
+//!   `config`, `model`, `night`, `paths`, `rf_models`.
 //! - `summary`: night summaries and R0 classification, within `[limits]`. Imports `config`,
 //!   `model`, `night`, `paths`.
 //! - `demo`: a synthetic night. Imports `model`, `night`, `paths`, `summary`.
@@ -59,6 +61,7 @@ pub mod operator;
 pub mod paths;
 pub mod program;
 pub mod provenance;
+pub mod rf_models;
 pub mod sequencer;
 pub mod service;
 pub mod steps;

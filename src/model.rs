@@ -141,6 +141,64 @@ pub enum SequenceKind {
 
 stored_words!(SequenceKind, "sequence kind", { Calibration => "calibration", Data => "data" });
 
+/// Which job of a run a submission is: the run's sequence (the calibration job, or the DATA
+/// array job over its subruns), or a closing stage named by the configuration
+/// (`closer.stages`: the DL1 merge, DL2, the data checks, ...). Stored as the word
+/// `sequence` or the stage's name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, diesel::AsExpression, diesel::FromSqlRow)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub enum Stage {
+    #[default]
+    Sequence,
+    Closing(String),
+}
+
+/// The run number night-wide stages (the long-term data check) are stored under.
+pub const NIGHT_WIDE: u32 = 0;
+
+impl Stage {
+    pub const SEQUENCE: &'static str = "sequence";
+
+    /// The word the database stores.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Sequence => Self::SEQUENCE,
+            Self::Closing(name) => name,
+        }
+    }
+
+    pub fn closing(name: &str) -> Self {
+        if name == Self::SEQUENCE { Self::Sequence } else { Self::Closing(name.to_string()) }
+    }
+
+    pub fn is_sequence(&self) -> bool {
+        *self == Self::Sequence
+    }
+}
+
+impl FromStr for Stage {
+    type Err = UnknownWord;
+    fn from_str(text: &str) -> Result<Self, UnknownWord> {
+        let word = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_';
+        if text.is_empty() || !text.bytes().all(word) {
+            return Err(UnknownWord { what: "stage", value: text.to_string(), expected: "`sequence` or a stage name of a-z, 0-9, _".to_string() });
+        }
+        Ok(Self::closing(text))
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Stage {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// The calibration a night's DATA runs use: its DRS4 and PEDCALIB runs and the night they
 /// were taken (tonight, or an earlier closed night).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -322,6 +380,10 @@ pub enum BlockReason {
     ParentFailed,
     ParentVetoed,
     ParentBlocked,
+    /// A closing stage it waits for failed (or was vetoed, or blocked).
+    StageFailed,
+    /// DL2 without random-forest models for the run (which file said what: in the problems).
+    NoModels,
 }
 
 impl fmt::Display for BlockReason {
@@ -331,6 +393,8 @@ impl fmt::Display for BlockReason {
             Self::ParentFailed => "calibration failed",
             Self::ParentVetoed => "calibration vetoed",
             Self::ParentBlocked => "calibration blocked",
+            Self::StageFailed => "a stage it waits for failed",
+            Self::NoModels => "no RF models",
         })
     }
 }

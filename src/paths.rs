@@ -31,6 +31,9 @@ pub struct Layout {
     calibration: PathBuf,
     osa: PathBuf,
     drive: PathBuf,
+    tailcuts_finder: PathBuf,
+    rf_models: PathBuf,
+    mc_prod: String,
     prod_id: String,
     dl1_prod_id: String,
     calibration_version: String,
@@ -56,6 +59,11 @@ pub fn parse_r0_file_name(name: &str) -> Option<(u8, u32, u32)> {
     Some((stream, run.parse().ok()?, subrun.parse().ok()?))
 }
 
+/// Who a closing stage's job is for: `LST1_RRRRR`, or `night` for the night-wide stages.
+pub fn stage_owner(run: u32) -> String {
+    if run == crate::model::NIGHT_WIDE { "night".to_string() } else { format!("LST1_{run:05}") }
+}
+
 /// `RRRRR.SSSS`, as LSTOSA names a subrun in job arguments and history lines.
 pub fn run_subrun(run: u32, subrun: u32) -> String {
     format!("{run:05}.{subrun:04}")
@@ -76,6 +84,9 @@ impl Layout {
             calibration: config.resolve(&p.calibration_dir),
             osa: config.resolve(&p.osa_dir),
             drive: config.resolve(&p.drive_dir),
+            tailcuts_finder: config.resolve(&p.tailcuts_finder_dir),
+            rf_models: config.resolve(&p.rf_models_dir),
+            mc_prod: config.analysis.mc_prod.clone(),
             prod_id: config.analysis.prod_id.clone(),
             dl1_prod_id: config.analysis.dl1_prod_id.clone(),
             calibration_version: config.analysis.calibration_version.clone(),
@@ -144,6 +155,21 @@ impl Layout {
         self.drive.join(format!("DrivePosition_log_{}.txt", night.compact()))
     }
 
+    /// The tail-cut finder's folder: `log_find_tailcuts_RunRRRRR.log`, `dl1ab_RunRRRRR.json`.
+    pub fn tailcuts_finder_dir(&self) -> &Path {
+        &self.tailcuts_finder
+    }
+
+    /// The RF models' base folder (`<mc_prod>nsb_tuning_X.XX/dec_XXXX` below it).
+    pub fn rf_models_dir(&self) -> &Path {
+        &self.rf_models
+    }
+
+    /// The MC production prefix of the RF model folders.
+    pub fn mc_prod(&self) -> &str {
+        &self.mc_prod
+    }
+
     // ---- the running analysis ----
 
     /// `running_analysis/YYYYMMDD/<prod_id>`: working directory of every job of the night.
@@ -160,6 +186,16 @@ impl Layout {
     /// for the operators (one per attempt: a retry never overwrites what ran before).
     pub fn job_script(&self, night: NightDate, run: u32, attempt: u32) -> PathBuf {
         self.log_dir(night).join(format!("sequence_LST1_{run:05}_attempt{attempt}.sh"))
+    }
+
+    /// `stage_LST1_RRRRR_<stage>_attemptN.sh` (a night stage: `stage_night_<stage>_…`).
+    pub fn stage_script(&self, night: NightDate, run: u32, stage: &str, attempt: u32) -> PathBuf {
+        self.log_dir(night).join(format!("stage_{}_{stage}_attempt{attempt}.sh", stage_owner(run)))
+    }
+
+    /// History of a closing stage of a run (or of the night).
+    pub fn stage_history_file(&self, night: NightDate, run: u32, stage: &str) -> PathBuf {
+        self.analysis_dir(night).join(format!("stage_{}_{stage}.history", stage_owner(run)))
     }
 
     /// History of a run (calibration, `subrun: None`) or of one subrun.
@@ -216,13 +252,69 @@ impl Layout {
         self.dl1_dir(night).join(format!("dl1_LST-1.Run{run:05}.h5"))
     }
 
-    /// `DL2/YYYYMMDD/<prod_id>/<dl1_prod_id>`
+    /// DL1b subrun file once the night is closing (moved from the analysis dir).
+    pub fn final_dl1b_file(&self, night: NightDate, run: u32, subrun: u32) -> PathBuf {
+        self.dl1_dir(night).join(format!("dl1_LST-1.Run{}.h5", run_subrun(run, subrun)))
+    }
+
+    /// `DL1/YYYYMMDD/<prod_id>/muons`
+    pub fn muons_dir(&self, night: NightDate) -> PathBuf {
+        self.dl1.join(night.compact()).join(&self.prod_id).join("muons")
+    }
+
+    pub fn final_muons_file(&self, night: NightDate, run: u32, subrun: u32) -> PathBuf {
+        self.muons_dir(night).join(format!("muons_LST-1.Run{}.fits", run_subrun(run, subrun)))
+    }
+
+    /// Merged muons of a run.
+    pub fn muons_run_file(&self, night: NightDate, run: u32) -> PathBuf {
+        self.muons_dir(night).join(format!("muons_LST-1.Run{run:05}.fits"))
+    }
+
+    /// `DL1/YYYYMMDD/<prod_id>/interleaved`
+    pub fn final_interleaved_file(&self, night: NightDate, run: u32, subrun: u32) -> PathBuf {
+        self.dl1.join(night.compact()).join(&self.prod_id).join("interleaved").join(format!("interleaved_LST-1.Run{}.h5", run_subrun(run, subrun)))
+    }
+
+    /// `DL1/YYYYMMDD/<prod_id>/<dl1_prod_id>/datacheck`
+    pub fn datacheck_dir(&self, night: NightDate) -> PathBuf {
+        self.dl1_dir(night).join("datacheck")
+    }
+
+    pub fn final_datacheck_file(&self, night: NightDate, run: u32, subrun: u32) -> PathBuf {
+        self.datacheck_dir(night).join(format!("datacheck_dl1_LST-1.Run{}.h5", run_subrun(run, subrun)))
+    }
+
+    /// The run-wise data check (HDF5; its PDF is [`Layout::datacheck_run_pdf`]).
+    pub fn datacheck_run_file(&self, night: NightDate, run: u32) -> PathBuf {
+        self.datacheck_dir(night).join(format!("datacheck_dl1_LST-1.Run{run:05}.h5"))
+    }
+
+    pub fn datacheck_run_pdf(&self, night: NightDate, run: u32) -> PathBuf {
+        self.datacheck_dir(night).join(format!("datacheck_dl1_LST-1.Run{run:05}.pdf"))
+    }
+
+    /// `DL1/datacheck_files/YYYYMMDD`: links to the night's data-check files, for the web page.
+    pub fn datacheck_web_dir(&self, night: NightDate) -> PathBuf {
+        self.dl1.join("datacheck_files").join(night.compact())
+    }
+
+    /// `DL1/datacheck_files/night_wise/<prod_id>/YYYYMMDD/DL1_datacheck_YYYYMMDD.h5`: the
+    /// night's long-term data check.
+    pub fn longterm_file(&self, night: NightDate) -> PathBuf {
+        let n = night.compact();
+        self.dl1.join("datacheck_files").join("night_wise").join(&self.prod_id).join(&n).join(format!("DL1_datacheck_{n}.h5"))
+    }
+
+    /// `DL2/YYYYMMDD/<prod_id>/<dl1_prod_id>`; a run's DL2 goes one level down, in the folder
+    /// named after its RF models' NSB tuning (`nsb_tuning_0.14`).
     pub fn dl2_dir(&self, night: NightDate) -> PathBuf {
         self.dl2.join(night.compact()).join(&self.prod_id).join(&self.dl1_prod_id)
     }
 
-    pub fn dl2_run_file(&self, night: NightDate, run: u32) -> PathBuf {
-        self.dl2_dir(night).join(format!("dl2_LST-1.Run{run:05}.h5"))
+    /// `dl2_LST-1.RunRRRRR.h5` in a run's DL2 folder.
+    pub fn dl2_run_file(dir: &Path, run: u32) -> PathBuf {
+        dir.join(format!("dl2_LST-1.Run{run:05}.h5"))
     }
 
     /// `Cat-A/drs4_baseline/YYYYMMDD/<version>/drs4_pedestal.RunRRRRR.0000.h5`
@@ -296,6 +388,14 @@ mod tests {
             Path::new("/data/monitoring/PixelCalibration/Cat-A/calibration/20260105/v0.10.12/calibration_filters_52.Run12002.0000.h5")
         );
         assert_eq!(l.night_finished_flag(n), Path::new("/data/OSA/Closer/20260105/v0.10/NightFinished.txt"));
+        assert_eq!(l.final_dl1b_file(n, 12003, 42), Path::new("/data/DL1/20260105/v0.10/tailcut84/dl1_LST-1.Run12003.0042.h5"));
+        assert_eq!(l.final_muons_file(n, 12003, 42), Path::new("/data/DL1/20260105/v0.10/muons/muons_LST-1.Run12003.0042.fits"));
+        assert_eq!(l.datacheck_run_pdf(n, 12003), Path::new("/data/DL1/20260105/v0.10/tailcut84/datacheck/datacheck_dl1_LST-1.Run12003.pdf"));
+        assert_eq!(l.longterm_file(n), Path::new("/data/DL1/datacheck_files/night_wise/v0.10/20260105/DL1_datacheck_20260105.h5"));
+        assert_eq!(
+            Layout::dl2_run_file(&l.dl2_dir(n).join("nsb_tuning_0.14"), 12003),
+            Path::new("/data/DL2/20260105/v0.10/tailcut84/nsb_tuning_0.14/dl2_LST-1.Run12003.h5")
+        );
     }
 
     #[test]

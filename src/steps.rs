@@ -92,6 +92,36 @@ pub fn subrun_context(config: &Config, layout: &Layout, night: NightDate, run: u
     c
 }
 
+/// Placeholders of a closing stage's job: those of the run (its subrun 0 for the per-subrun
+/// names; `run` is [`crate::model::NIGHT_WIDE`] for a night stage) and the closing ones.
+/// `rf_models`: the RF model folder chosen for the run's DL2 (its NSB tuning names the DL2
+/// folder), if any.
+pub fn stage_context(
+    config: &Config,
+    layout: &Layout,
+    night: NightDate,
+    run: u32,
+    calibration: CalibrationRuns,
+    rf_models: Option<&std::path::Path>,
+) -> StepContext {
+    let mut c = subrun_context(config, layout, night, run, 0, calibration);
+    c.set("muons_dir", layout.muons_dir(night).display());
+    c.set("datacheck_dir", layout.datacheck_dir(night).display());
+    c.set("muons_run_file", layout.muons_run_file(night, run).display());
+    c.set("datacheck_run_file", layout.datacheck_run_file(night, run).display());
+    c.set("datacheck_run_pdf", layout.datacheck_run_pdf(night, run).display());
+    let dl2_dir = match rf_models.and_then(crate::rf_models::nsb_tuning_folder) {
+        Some(folder) => layout.dl2_dir(night).join(folder),
+        None => layout.dl2_dir(night),
+    };
+    c.set("dl2_run_file", Layout::dl2_run_file(&dl2_dir, run).display());
+    c.set("dl2_dir", dl2_dir.display());
+    c.set("rf_models_dir", rf_models.map(|p| p.display().to_string()).unwrap_or_default());
+    c.set("dl2_config", config.analysis.dl2_config.display());
+    c.set("longterm_file", layout.longterm_file(night).display());
+    c
+}
+
 /// Placeholders of the calibration job (its "subrun" is the PEDCALIB run's first file).
 pub fn calibration_context(config: &Config, layout: &Layout, night: NightDate, calibration: CalibrationRuns) -> StepContext {
     let mut c = common(config, layout, night, calibration);
@@ -129,6 +159,12 @@ mod tests {
             "an earlier night's calibration is found under that night"
         );
         assert_eq!(c.render("{nope} {"), "{nope} {");
+        let rf = std::path::Path::new("/d/models/AllSky/20240918_v0.10.12_allsky_nsb_tuning_0.14/dec_2276");
+        let stage = stage_context(&config, &layout, night, 12003, calibration, Some(rf));
+        assert_eq!(stage.render("{dl2_run_file}"), "/d/DL2/20260105/v0.10/tailcut84/nsb_tuning_0.14/dl2_LST-1.Run12003.h5");
+        for name in crate::config::PLACEHOLDERS.iter().chain(crate::config::CLOSING_PLACEHOLDERS) {
+            assert!(stage.get(name).is_some(), "stage placeholder {name} has no value");
+        }
         for name in crate::config::PLACEHOLDERS {
             assert!(c.get(name).is_some(), "placeholder {name} has no value");
             assert!(calibration_context(&config, &layout, night, calibration).get(name).is_some(), "calibration: {name}");

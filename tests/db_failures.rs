@@ -16,6 +16,7 @@ fn night() -> NightDate {
 
 fn task(subrun: u32) -> TaskRecord {
     TaskRecord {
+        stage: osa::model::Stage::Sequence,
         night: night(),
         run: 12003,
         subrun,

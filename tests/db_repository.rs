@@ -22,6 +22,7 @@ fn at(minutes: i64) -> NaiveDateTime {
 
 fn task(subrun: u32, attempt: u32, state: TaskState) -> TaskRecord {
     TaskRecord {
+        stage: osa::model::Stage::Sequence,
         night: night(),
         run: 12003,
         subrun,
@@ -38,6 +39,7 @@ fn task(subrun: u32, attempt: u32, state: TaskState) -> TaskRecord {
 
 fn intent(run: u32, attempt: u32) -> JobIntent {
     JobIntent {
+        stage: osa::model::Stage::Sequence,
         night: night(),
         run,
         attempt,
@@ -154,8 +156,8 @@ fn submission_intents_are_written_before_and_completed_after(t: &TestDb) {
     let pending: Vec<_> = db.pending_submissions().unwrap().iter().map(|j| j.intent.run).collect();
     assert_eq!(pending, [12003, 12004, 12005], "a crash between intent and sbatch leaves rows the restart finds");
 
-    db.complete_submission(night(), 12003, 1, "4801").unwrap();
-    db.fail_submission(night(), 12005, 1, "sbatch: error: invalid partition").unwrap();
+    db.complete_submission(night(), 12003, &osa::model::Stage::Sequence, 1, "4801").unwrap();
+    db.fail_submission(night(), 12005, &osa::model::Stage::Sequence, 1, "sbatch: error: invalid partition").unwrap();
     let pending: Vec<_> = db.pending_submissions().unwrap().iter().map(|j| j.intent.run).collect();
     assert_eq!(pending, [12004]);
 
@@ -164,7 +166,7 @@ fn submission_intents_are_written_before_and_completed_after(t: &TestDb) {
     assert!(jobs[0].submitted_at.is_some());
     assert_eq!(jobs[0].intent, intent(12003, 1));
     assert_eq!(jobs[2].submit_error.as_deref(), Some("sbatch: error: invalid partition"));
-    assert!(db.complete_submission(night(), 12099, 1, "1").is_err(), "completing an unknown intent is an error");
+    assert!(db.complete_submission(night(), 12099, &osa::model::Stage::Sequence, 1, "1").is_err(), "completing an unknown intent is an error");
 }
 
 fn task_states_are_upserted_per_subrun_and_attempt(t: &TestDb) {
@@ -296,6 +298,7 @@ fn a_row_with_an_unknown_state_is_an_error_naming_it(t: &TestDb) {
 fn history_lines_are_stored_once(t: &TestDb) {
     let db = t.open();
     let line = |step: &str, try_number: u32, rc: i64, minute: i64| HistoryRecord {
+        stage: osa::model::Stage::Sequence,
         night: night(),
         run: 12003,
         subrun: 42,
@@ -315,14 +318,14 @@ fn history_lines_are_stored_once(t: &TestDb) {
     let lines = [line("r0_to_dl1", 1, 1, 0), line("r0_to_dl1", 2, 0, 2), line("dl1ab", 1, 0, 4)];
     db.record_history(&lines).unwrap();
     db.record_history(&lines[1..]).unwrap();
-    assert_eq!(db.history_of_subrun(night(), 12003, 42).unwrap(), lines);
-    assert!(db.history_of_subrun(night(), 12003, 41).unwrap().is_empty());
+    assert_eq!(db.history_of_task(night(), 12003, &osa::model::Stage::Sequence, 42).unwrap(), lines);
+    assert!(db.history_of_task(night(), 12003, &osa::model::Stage::Sequence, 41).unwrap().is_empty());
 
     // Regression (issue 12): a task run again within one attempt (a requeue) wrote the same
     // (step, try) again and replaced the earlier row; every try is kept now.
     let requeued = line("dl1ab", 1, 0, 10);
     db.record_history(std::slice::from_ref(&requeued)).unwrap();
-    let stored = db.history_of_subrun(night(), 12003, 42).unwrap();
+    let stored = db.history_of_task(night(), 12003, &osa::model::Stage::Sequence, 42).unwrap();
     assert_eq!(stored.len(), 4, "{stored:#?}");
     assert!(stored.contains(&lines[2]) && stored.contains(&requeued));
 }

@@ -136,7 +136,7 @@ fn the_local_executor_survives_the_death_of_a_supervisor() {
         workdir: dir.path().to_path_buf(),
         array: Some(vec![0, 1, 2]),
         time_limit_seconds: None,
-        after: None,
+        after: Vec::new(),
         output: "out_%A_%a.log".to_string(),
         error: "err_%A_%a.log".to_string(),
     };
@@ -180,7 +180,7 @@ fn an_sbatch_in_flight_holds_its_submission() {
         workdir: dir.path().to_path_buf(),
         array: None,
         time_limit_seconds: None,
-        after: None,
+        after: Vec::new(),
         output: "out".to_string(),
         error: "err".to_string(),
     };

@@ -109,7 +109,7 @@ fn a_subrun_runs_every_step_with_outputs_history_and_provenance() {
     assert_eq!(h.history(1), [("lstchain_data_r0_to_dl1".to_string(), 0), ("lstchain_dl1ab".to_string(), 0), ("lstchain_check_dl1".to_string(), 0)]);
 
     let db = Db::open_and_migrate(&h.config.database_url()).unwrap();
-    let rows = db.history_of_subrun(h.night, run, 1).unwrap();
+    let rows = db.history_of_task(h.night, run, &osa::model::Stage::Sequence, 1).unwrap();
     assert_eq!(rows.iter().map(|r| (r.step.as_str(), r.return_code)).collect::<Vec<_>>(), [("r0_to_dl1", 0), ("dl1ab", 0), ("check_dl1", 0)]);
 
     let mut kinds = Vec::new();
@@ -147,7 +147,8 @@ fn a_step_failing_once_succeeds_on_its_second_try_and_history_shows_both() {
         ]
     );
     let db = Db::open_and_migrate(&h.config.database_url()).unwrap();
-    let failed: Vec<_> = db.history_of_subrun(h.night, h.runs[2], 0).unwrap().into_iter().filter(|r| r.return_code != 0).collect();
+    let failed: Vec<_> =
+        db.history_of_task(h.night, h.runs[2], &osa::model::Stage::Sequence, 0).unwrap().into_iter().filter(|r| r.return_code != 0).collect();
     assert_eq!(failed.len(), 1);
     assert!(failed[0].log_tail.as_deref().unwrap_or("").contains("Resource temporarily unavailable"), "{:?}", failed[0].log_tail);
     assert_eq!(failed[0].try_number, 1);

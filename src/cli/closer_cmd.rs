@@ -39,6 +39,10 @@ pub enum VetoCommand {
         date: NightDate,
         #[arg(long)]
         run: u32,
+        /// A closing stage of the run (`dl2`, ...; `0` as the run for a night stage); default:
+        /// the run's own sequence.
+        #[arg(long)]
+        stage: Option<String>,
         /// Why (kept in the audit log).
         #[arg(long, default_value = "lifted by an operator")]
         reason: String,
@@ -61,6 +65,7 @@ pub fn run(context: &Context, args: CloserArgs) -> anyhow::Result<Outcome> {
             Status::NoSummary => "not yet: no summary for this night".to_string(),
             Status::Running { sequences } => format!("not yet: {sequences} sequence(s) still queued or running"),
             Status::Retrying { runs } => format!("not yet: run(s) {runs:?} sent back"),
+            Status::Stages { active } => format!("not yet: {active} closing stage job(s) queued or running"),
             Status::NeedsHuman => "needs a human".to_string(),
         };
         println!("night {night}: {status}");
@@ -88,10 +93,17 @@ pub fn run(context: &Context, args: CloserArgs) -> anyhow::Result<Outcome> {
 }
 
 pub fn veto(context: &Context, command: VetoCommand) -> anyhow::Result<Outcome> {
-    let VetoCommand::Lift { date, run, reason } = command;
+    let VetoCommand::Lift { date, run, stage, reason } = command;
     let config = context.config()?;
+    let stage = match stage {
+        Some(name) => match config.closer.stage(&name) {
+            Some(_) => crate::model::Stage::closing(&name),
+            None => anyhow::bail!("no closing stage {name:?} in the configuration"),
+        },
+        None => crate::model::Stage::Sequence,
+    };
     let db = Db::open(&config.database_url())?;
-    let entry = crate::operator::veto::lift(&db, date, run, &reason)?;
-    println!("night {date} run {run:05}: veto lifted by {} ({reason})", entry.actor);
+    let entry = crate::operator::veto::lift(&db, date, run, &stage, &reason)?;
+    println!("night {date} run {run:05} ({stage}): veto lifted by {} ({reason})", entry.actor);
     Ok(Outcome::Success)
 }

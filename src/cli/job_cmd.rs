@@ -1,5 +1,5 @@
-//! `osa job calibration|subrun`: what array tasks run (the job scripts call these), and the
-//! hidden `osa executor-local` supervisor of the local executor.
+//! `osa job calibration|subrun|stage`: what array tasks and closing-stage jobs run (the job
+//! scripts call these), and the hidden `osa executor-local` supervisor of the local executor.
 //!
 //! Exit codes of a task: see `jobrunner` (0 done, 1 osa error, 2 usage, 10 + N step N failed).
 
@@ -47,6 +47,27 @@ pub enum JobCommand {
         #[arg(long)]
         pedcal_run: u32,
     },
+    /// A closing stage of a run (or of the night: `--run 0`): its configured step.
+    Stage {
+        #[arg(long)]
+        date: NightDate,
+        #[arg(long)]
+        run: u32,
+        /// A name of `closer.stages`.
+        #[arg(long)]
+        stage: String,
+        #[arg(long, default_value_t = 1)]
+        attempt: u32,
+        #[arg(long)]
+        calibration_night: Option<NightDate>,
+        #[arg(long)]
+        drs4_run: u32,
+        #[arg(long)]
+        pedcal_run: u32,
+        /// The RF models the closer chose for the run's DL2.
+        #[arg(long)]
+        rf_models: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -68,6 +89,14 @@ pub fn run(context: &Context, command: JobCommand) -> anyhow::Result<Outcome> {
         }
         JobCommand::Subrun { date, run, subrun, attempt, calibration_night, drs4_run, pedcal_run } => {
             (date, TaskKind::Subrun { run, subrun }, attempt, CalibrationRuns { night: calibration_night.unwrap_or(date), drs4_run, pedcal_run })
+        }
+        JobCommand::Stage { date, run, stage, attempt, calibration_night, drs4_run, pedcal_run, rf_models } => {
+            if config.closer.stage(&stage).is_none() {
+                let known: Vec<&str> = config.closer.stages.iter().map(|s| s.name.as_str()).collect();
+                anyhow::bail!("night {date}: no closing stage {stage:?} in the configuration (known: {})", known.join(", "));
+            }
+            let calibration = CalibrationRuns { night: calibration_night.unwrap_or(date), drs4_run, pedcal_run };
+            (date, TaskKind::Stage { run, stage, rf_models }, attempt, calibration)
         }
     };
     let workdir = layout.contain(&layout.analysis_dir(night))?;

@@ -100,7 +100,12 @@ impl<'a> Products<'a> {
             std::fs::read_dir(dir).map(|e| e.filter_map(|e| Some(e.ok()?.file_name())).collect()).unwrap_or_default()
         };
         let dl1ab_dir = layout.dl1b_file(night, 0, 0).parent().map(Path::to_path_buf).unwrap_or_default();
-        Self { layout, night, analysis: list(&layout.analysis_dir(night)), dl1ab: list(&dl1ab_dir), dl2: list(&layout.dl2_dir(night)) }
+        // A run's DL2 lies in the folder of its models' NSB tuning, one level down.
+        let dl2_dir = layout.dl2_dir(night);
+        let dl2 = std::fs::read_dir(&dl2_dir)
+            .map(|entries| entries.filter_map(|e| e.ok()).filter(|e| e.path().is_dir()).flat_map(|e| list(&e.path())).collect())
+            .unwrap_or_default();
+        Self { layout, night, analysis: list(&layout.analysis_dir(night)), dl1ab: list(&dl1ab_dir), dl2 }
     }
 
     fn present(listing: &HashSet<OsString>, file: &Path) -> bool {
@@ -122,7 +127,7 @@ impl<'a> Products<'a> {
             return [None; 5];
         }
         let (layout, night, run) = (self.layout, self.night, s.run);
-        let dl2 = if Self::present(&self.dl2, &layout.dl2_run_file(night, run)) { 100 } else { 0 };
+        let dl2 = if Self::present(&self.dl2, &Layout::dl2_run_file(Path::new(""), run)) { 100 } else { 0 };
         [
             Some(Self::percent(&self.analysis, s.subruns, |sub| layout.dl1a_file(night, run, sub))),
             Some(Self::percent(&self.analysis, s.subruns, |sub| layout.muons_file(night, run, sub))),

@@ -11,8 +11,11 @@
 //!
 //! Every decision is logged and stored (audit log for vetoes, outputs table for verdicts).
 
+mod closing;
 pub mod failures;
 pub mod mail;
+pub mod moves;
+pub mod stages;
 pub mod verify;
 
 use std::path::PathBuf;
@@ -22,16 +25,14 @@ use chrono::{DateTime, Utc};
 use crate::config::Config;
 use crate::db::{Db, JobIntent, OutputRecord};
 use crate::executor::expand_pattern;
-use crate::model::{AuditAction, CalibrationRuns, FailureCause, NightState, SequenceKind};
+use crate::model::{AuditAction, FailureCause, NightState, SequenceKind, Stage};
 use crate::night::NightDate;
 use crate::paths::Layout;
-use crate::program::{resolve_program, run_program};
 use crate::provenance::merge::{MergeReport, merge_night};
 use crate::sequencer::known::NightRows;
 use crate::sequencer::plan::{Action, NightPlan, PlannedSequence};
 use crate::sequencer::script::log_patterns;
 use crate::sequencer::submit::{Resubmission, Sequencer, SequencerError};
-use crate::steps::subrun_context;
 use failures::{Decision, FailedTask};
 use verify::{Checked, Verdict, calibration_products, data_products, verify};
 
@@ -65,6 +66,10 @@ pub enum Status {
     Retrying {
         runs: Vec<u32>,
     },
+    /// The closing stages (merges, DL2, data checks) are running.
+    Stages {
+        active: usize,
+    },
     NeedsHuman,
 }
 
@@ -74,7 +79,7 @@ impl Status {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Closed | Self::AlreadyClosed => 0,
-            Self::TooEarly { .. } | Self::NoSummary | Self::Running { .. } | Self::Retrying { .. } => 20,
+            Self::TooEarly { .. } | Self::NoSummary | Self::Running { .. } | Self::Retrying { .. } | Self::Stages { .. } => 20,
             Self::NeedsHuman => 21,
         }
     }
@@ -94,6 +99,8 @@ pub struct Report {
     pub prov_svg: Vec<PathBuf>,
     pub night_prov_json: Option<PathBuf>,
     pub mail: Option<String>,
+    /// The closing stages as planned in this pass.
+    pub stages: Vec<stages::PlannedStage>,
 }
 
 pub struct Closer<'a> {
@@ -122,6 +129,7 @@ impl<'a> Closer<'a> {
             prov_svg: Vec::new(),
             night_prov_json: None,
             mail: None,
+            stages: Vec::new(),
         };
         if self.db.night(night)?.is_some_and(|n| n.closed) {
             report.status = Status::AlreadyClosed;
@@ -164,8 +172,10 @@ impl<'a> Closer<'a> {
             report.decisions.push(format!("note: {note}"));
         }
 
-        // Verify what finished, one run at a time (memory holds one run's results).
+        // Verify what finished, one run at a time; the runs found right are kept for the
+        // final layout.
         let calibration = plan.calibration.runs(night);
+        let mut verified: Vec<(u32, Vec<Checked>)> = Vec::new();
         for sequence in plan.sequences.iter().filter(|s| s.action == Action::Done) {
             let Some(calibration) = calibration else { continue };
             let products = match sequence.kind {
@@ -184,6 +194,9 @@ impl<'a> Closer<'a> {
             bad.sort_by_key(|c| c.product.subrun);
             report.bad += bad.len();
             if bad.is_empty() {
+                if sequence.kind == SequenceKind::Data {
+                    verified.push((sequence.run, checked));
+                }
                 continue;
             }
             let mut subruns: Vec<u32> = bad.iter().map(|c| c.product.subrun).collect();
@@ -208,41 +221,52 @@ impl<'a> Closer<'a> {
         }
         // Only once nothing is sent back: it reads every finished task's history file.
         self.check_history(night, &plan, &rows, &mut report)?;
-        if !report.problems.is_empty() && !force {
-            report.status = Status::NeedsHuman;
-            if !simulate {
-                self.db.set_night_state(night, NightState::NeedsHuman)?;
-            }
-            return Ok(report);
-        }
         if simulate {
-            report.status = Status::Closed;
-            report.decisions.push("simulate: the night would be closed now".to_string());
+            report.status = if report.problems.is_empty() || force { Status::Closed } else { Status::NeedsHuman };
+            report.decisions.push("simulate: the closing stages would run now, then the night be closed".to_string());
             return Ok(report);
         }
-
         if self.rerun_since(night, started)? {
             report.decisions.push("an operator asked for a rerun while the closer worked: not closing".to_string());
             report.status = Status::Retrying { runs: Vec::new() };
             return Ok(report);
         }
-        // Closing is under the night's lock: of closers running at once, one merges, closes
-        // and mails; the others find the night closed.
+        // The closing stages and the closing itself are under the night's lock: of closers
+        // running at once, one submits, closes and mails; the others wait, then find it done.
         let _lock = self.sequencer.lock_night(night)?;
         if self.db.night(night)?.is_some_and(|n| n.closed) {
             report.status = Status::AlreadyClosed;
             return Ok(report);
         }
-        self.db.set_night_state(night, NightState::Closing)?;
-        let problems_before = report.problems.len();
-        for sequence in plan.sequences.iter().filter(|s| s.action == Action::Done && s.kind == SequenceKind::Data) {
-            if let Some(calibration) = calibration {
-                self.merge_run(night, sequence, calibration, &mut report)?;
-            }
-        }
-        if report.problems.len() > problems_before && !force {
+        let Some(calibration) = calibration else {
+            report.problems.push("no calibration: nothing to close".to_string());
             report.status = Status::NeedsHuman;
             self.db.set_night_state(night, NightState::NeedsHuman)?;
+            return Ok(report);
+        };
+        self.db.set_night_state(night, NightState::Closing)?;
+        let ready = self.finalize_layout(night, &verified, &mut report)?;
+        let settled = plan
+            .sequences
+            .iter()
+            .filter(|s| s.kind == SequenceKind::Data)
+            .all(|s| ready.contains(&s.run) || matches!(s.action, Action::Vetoed | Action::Blocked { .. }));
+        let runs = cycle.summary.as_ref().map(|s| s.runs.clone()).unwrap_or_default();
+        let (planned, stage_rows) = self.plan_stages(night, &runs, &ready, settled, cycle.snapshot.as_ref())?;
+        let progress = self.apply_stages(night, calibration, planned, &stage_rows, &runs, cycle.snapshot.as_ref(), &mut report)?;
+        report.stages = progress.planned;
+        self.link_datacheck(night, &ready)?;
+        if !progress.retried.is_empty() {
+            report.status = Status::Retrying { runs: progress.retried };
+            return Ok(report);
+        }
+        if !report.problems.is_empty() && !force {
+            report.status = Status::NeedsHuman;
+            self.db.set_night_state(night, NightState::NeedsHuman)?;
+            return Ok(report);
+        }
+        if progress.active > 0 || !settled || !progress.all_done {
+            report.status = Status::Stages { active: progress.active };
             return Ok(report);
         }
         let merged = self.merge_provenance(night)?;
@@ -352,7 +376,7 @@ impl<'a> Closer<'a> {
                 let task = (sequence.kind == SequenceKind::Data).then_some(t.subrun);
                 let log = self.layout.analysis_dir(night).join(expand_pattern(&error, &job_id, task));
                 let mut tail = tail_of(&log);
-                if let Ok(history) = self.db.history_of_subrun(night, sequence.run, t.subrun) {
+                if let Ok(history) = self.db.history_of_task(night, sequence.run, &Stage::Sequence, t.subrun) {
                     for row in history.into_iter().filter(|r| r.attempt == attempt) {
                         if let Some(log_tail) = row.log_tail {
                             tail.push('\n');
@@ -479,7 +503,13 @@ impl<'a> Closer<'a> {
                 run: c.product.run,
                 subrun: c.product.subrun,
                 kind: c.product.kind.trim_matches(['{', '}']).to_string(),
-                path: c.product.path.display().to_string(),
+                // A product moved to the final layout is recorded where it is, not at its link.
+                path: std::fs::read_link(&c.product.path)
+                    .ok()
+                    .filter(|t| t.is_absolute())
+                    .unwrap_or_else(|| c.product.path.clone())
+                    .display()
+                    .to_string(),
                 size_bytes: c.size as i64,
                 sha256: c.sha256.clone(),
                 events: c.events.map(|e| e as i64),
@@ -489,68 +519,6 @@ impl<'a> Closer<'a> {
             })
             .collect();
         Ok(self.db.upsert_outputs(&rows)?)
-    }
-
-    /// The per-run DL1 merge through the configured step, then its event count checked.
-    fn merge_run(&self, night: NightDate, sequence: &PlannedSequence, calibration: CalibrationRuns, report: &mut Report) -> Result<(), CloserError> {
-        let (config, layout) = (self.config, &self.layout);
-        let step = &config.closer.merge_step;
-        let context = subrun_context(config, layout, night, sequence.run, 0, calibration);
-        let outputs: Vec<PathBuf> = step.outputs.iter().map(|o| PathBuf::from(context.render(o))).collect();
-        // The merged file holds every event of the run's subruns.
-        let expected: Option<u64> = (0..sequence.subruns).map(|s| verify::r0_events(&layout.r0_file(night, 1, sequence.run, s))).sum();
-        let merged_ok = |report: &mut Report| -> bool {
-            let products: Vec<verify::Product> = outputs
-                .iter()
-                .map(|o| verify::Product {
-                    run: sequence.run,
-                    subrun: 0,
-                    kind: "{dl1a_file}".to_string(),
-                    path: o.clone(),
-                    expected_events: expected,
-                })
-                .collect();
-            let checked = verify(products);
-            let bad: Vec<String> = checked
-                .iter()
-                .filter(|c| c.verdict != Verdict::Ok)
-                .map(|c| format!("{} {}", c.product.path.display(), c.verdict.detail().unwrap_or_else(|| c.verdict.label().to_string())))
-                .collect();
-            if !bad.is_empty() {
-                report.decisions.push(format!("run {:05}: merged DL1 not right: {}", sequence.run, bad.join("; ")));
-            }
-            bad.is_empty()
-        };
-        if !outputs.is_empty() && outputs.iter().all(|o| o.exists()) {
-            if merged_ok(report) {
-                return Ok(());
-            }
-            // A merge cut short by an earlier crash: redo it.
-            for output in &outputs {
-                let _ = std::fs::remove_file(output);
-            }
-        }
-        let program = resolve_program(&context.render(&step.program), config.analysis.bin_dir.as_deref());
-        let args: Vec<String> = step.args.iter().map(|a| context.render(a)).collect();
-        for output in &outputs {
-            if let Some(dir) = output.parent() {
-                std::fs::create_dir_all(dir).map_err(|source| CloserError::Io { night, what: format!("creating {}", dir.display()), source })?;
-            }
-        }
-        let (code, tail) = run_program(&program, &args, &layout.analysis_dir(night), true);
-        if code != 0 || !merged_ok(report) {
-            for output in &outputs {
-                let _ = std::fs::remove_file(output);
-            }
-            report.problems.push(format!("run {:05}: DL1 merge failed (exit {code}): {}", sequence.run, tail.lines().last().unwrap_or("")));
-        } else {
-            report.decisions.push(format!(
-                "run {:05}: DL1 merged into {}",
-                sequence.run,
-                outputs.iter().map(|o| o.display().to_string()).collect::<Vec<_>>().join(", ")
-            ));
-        }
-        Ok(())
     }
 
     fn merge_provenance(&self, night: NightDate) -> Result<MergeReport, CloserError> {
@@ -570,7 +538,7 @@ fn last_intent<'r>(rows: &'r NightRows, sequence: &PlannedSequence) -> Option<&'
 }
 
 /// The last 40 lines of a log (read from its last 64 KiB, any bytes).
-fn tail_of(path: &std::path::Path) -> String {
+pub(crate) fn tail_of(path: &std::path::Path) -> String {
     use std::io::{Read, Seek, SeekFrom};
     let Ok(mut file) = std::fs::File::open(path) else { return String::new() };
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);

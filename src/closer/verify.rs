@@ -68,6 +68,11 @@ pub struct Checked {
 /// DL1 event table (lstchain's node).
 pub const DL1_TABLE: &str = "dl1/event/telescope/parameters/LST_LSTCam";
 
+/// DL2 event table (lstchain's node) and the columns the reconstruction adds that analysts
+/// read.
+pub const DL2_TABLE: &str = "dl2/event/telescope/parameters/LST_LSTCam";
+pub const DL2_COLUMNS: &[&str] = &["reco_energy", "reco_alt", "reco_az", "reco_src_x", "reco_src_y", "gammaness"];
+
 static HDF5: Mutex<()> = Mutex::new(());
 
 /// Events in an R0 stand-in file (rows of its EVENTS table).
@@ -150,7 +155,7 @@ fn check(product: Product) -> Checked {
 fn content(product: &Product) -> (Option<u64>, Verdict) {
     let path = &product.path;
     match product.kind.as_str() {
-        "{dl1a_file}" | "{dl1b_file}" => hdf5_check(path, |file| {
+        "{dl1a_file}" | "{dl1b_file}" | "{dl1_run_file}" => hdf5_check(path, |file| {
             let dataset = file.dataset(DL1_TABLE).map_err(|_| Verdict::Layout(format!("no {DL1_TABLE}")))?;
             let rows = dataset.shape().first().copied().unwrap_or(0) as u64;
             match product.expected_events {
@@ -158,7 +163,30 @@ fn content(product: &Product) -> (Option<u64>, Verdict) {
                 _ => Ok(Some(rows)),
             }
         }),
-        "{datacheck_file}" => hdf5_check(path, |file| {
+        "{dl2_run_file}" => hdf5_check(path, |file| {
+            let dataset = file.dataset(DL2_TABLE).map_err(|_| Verdict::Layout(format!("no {DL2_TABLE}")))?;
+            let fields: Vec<String> = match dataset.dtype().and_then(|t| t.to_descriptor()) {
+                Ok(hdf5::types::TypeDescriptor::Compound(c)) => c.fields.iter().map(|f| f.name.clone()).collect(),
+                _ => Vec::new(),
+            };
+            let missing: Vec<&str> = DL2_COLUMNS.iter().copied().filter(|c| !fields.iter().any(|f| f == c)).collect();
+            if !missing.is_empty() {
+                return Err(Verdict::Layout(format!("{DL2_TABLE} lacks {}", missing.join(", "))));
+            }
+            Ok(Some(dataset.shape().first().copied().unwrap_or(0) as u64))
+        }),
+        "{datacheck_run_pdf}" => match std::fs::File::open(path).and_then(|mut f| {
+            let mut head = [0u8; 5];
+            std::io::Read::read_exact(&mut f, &mut head).map(|()| head)
+        }) {
+            Ok(head) if &head == b"%PDF-" => (None, Verdict::Ok),
+            Ok(_) => (None, Verdict::Layout("not a PDF (no %PDF- header)".to_string())),
+            Err(e) => (None, Verdict::Unreadable(e.to_string())),
+        },
+        "{longterm_file}" => {
+            hdf5_check(path, |file| file.group("runsummary").map(|_| None).map_err(|_| Verdict::Layout("no /runsummary".to_string())))
+        }
+        "{datacheck_file}" | "{datacheck_run_file}" => hdf5_check(path, |file| {
             file.dataset("dl1datacheck/cosmics").map(|_| None).map_err(|_| Verdict::Layout("no /dl1datacheck/cosmics".to_string()))
         }),
         "{calibration_file}" => hdf5_check(path, |file| {
@@ -168,7 +196,7 @@ fn content(product: &Product) -> (Option<u64>, Verdict) {
             Ok(None)
         }),
         "{drs4_file}" => hdf5_check(path, |_| Ok(None)),
-        "{muons_file}" => match fitsio::FitsFile::open(path).and_then(|mut f| f.num_hdus()) {
+        "{muons_file}" | "{muons_run_file}" => match fitsio::FitsFile::open(path).and_then(|mut f| f.num_hdus()) {
             Ok(n) if n >= 2 => (None, Verdict::Ok),
             Ok(_) => (None, Verdict::Layout("no table HDU".to_string())),
             Err(e) => (None, Verdict::Unreadable(e.to_string())),

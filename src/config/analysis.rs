@@ -85,6 +85,20 @@ pub const PLACEHOLDERS: &[&str] = &[
     "dl1_prod_id",
 ];
 
+/// The closing stages' own placeholders (per run, or per night), on top of [`PLACEHOLDERS`].
+pub const CLOSING_PLACEHOLDERS: &[&str] = &[
+    "muons_dir",
+    "datacheck_dir",
+    "muons_run_file",
+    "datacheck_run_file",
+    "datacheck_run_pdf",
+    "dl2_dir",
+    "dl2_run_file",
+    "rf_models_dir",
+    "dl2_config",
+    "longterm_file",
+];
+
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default)]
 pub struct AnalysisConfig {
@@ -98,6 +112,12 @@ pub struct AnalysisConfig {
     pub dl1a_config: PathBuf,
     /// lstchain config of the DL1->DL1b step.
     pub dl1b_config: PathBuf,
+    /// lstchain config of the DL1->DL2 stage.
+    pub dl2_config: PathBuf,
+    /// Prefix of the MC production whose RF models DL2 uses (`<mc_prod>nsb_tuning_X.XX`).
+    pub mc_prod: String,
+    /// Latitude of the site in degrees: which declination tracks culminate nearest the zenith.
+    pub site_latitude: f64,
     /// Folder searched first for step programs given without a path (e.g. the folder of the
     /// analysis software's environment); `None`: `PATH` only.
     pub bin_dir: Option<PathBuf>,
@@ -107,7 +127,7 @@ pub struct AnalysisConfig {
     pub data_steps: Vec<StepConfig>,
 }
 
-pub(super) fn step(name: &str, program: &str, args: &[&str], inputs: &[&str], outputs: &[&str]) -> StepConfig {
+fn step(name: &str, program: &str, args: &[&str], inputs: &[&str], outputs: &[&str]) -> StepConfig {
     let strings = |list: &[&str]| list.iter().map(|s| s.to_string()).collect();
     StepConfig {
         name: name.to_string(),
@@ -127,6 +147,9 @@ impl Default for AnalysisConfig {
             calibration_version: "v0.10.12".to_string(),
             dl1a_config: PathBuf::from("/fefs/aswg/lstosa/cfg/lstchain_standard_config.json"),
             dl1b_config: PathBuf::from("/fefs/aswg/lstosa/cfg/dl1ab_tailcut84.json"),
+            dl2_config: PathBuf::from("/fefs/aswg/lstosa/cfg/lstchain_standard_config.json"),
+            mc_prod: "20240918_v0.10.12_allsky_".to_string(),
+            site_latitude: 28.76,
             bin_dir: None,
             calibration_steps: vec![
                 step(
@@ -198,13 +221,23 @@ impl Default for CalibrationConfig {
 }
 
 pub(super) fn check_template(template: &str) -> Result<(), String> {
+    check_template_with(template, &[])
+}
+
+/// As [`check_template`], for a closing stage (which also has the closing placeholders).
+pub(super) fn check_stage_template(template: &str) -> Result<(), String> {
+    check_template_with(template, CLOSING_PLACEHOLDERS)
+}
+
+fn check_template_with(template: &str, more: &[&str]) -> Result<(), String> {
     let mut rest = template;
     while let Some(open) = rest.find('{') {
         let after = &rest[open + 1..];
         let close = after.find('}').ok_or_else(|| format!("{template:?}: `{{` without `}}`"))?;
         let name = &after[..close];
-        if !PLACEHOLDERS.contains(&name) {
-            return Err(format!("{template:?}: unknown placeholder {{{name}}} (known: {})", PLACEHOLDERS.join(", ")));
+        if !PLACEHOLDERS.contains(&name) && !more.contains(&name) {
+            let known: Vec<&str> = PLACEHOLDERS.iter().chain(more).copied().collect();
+            return Err(format!("{template:?}: unknown placeholder {{{name}}} (known: {})", known.join(", ")));
         }
         rest = &after[close + 1..];
     }

@@ -23,8 +23,8 @@ mod limits;
 mod paths;
 mod retries;
 
-pub use analysis::{AnalysisConfig, CalibrationConfig, PLACEHOLDERS, StepConfig};
-pub use closer::{CloserConfig, MailConfig};
+pub use analysis::{AnalysisConfig, CLOSING_PLACEHOLDERS, CalibrationConfig, PLACEHOLDERS, StepConfig};
+pub use closer::{CloserConfig, MailConfig, StageConfig, StageKind, StageScope};
 pub use daemon::{LoggingConfig, ScheduleConfig, WatchConfig};
 pub use database::{DatabaseConfig, redact_url};
 pub use executor::{ExecutorConfig, SlurmConfig, SlurmJobConfig, add_slurm_times, slurm_time_seconds};
@@ -323,11 +323,7 @@ impl Config {
         if self.closer.not_before_hour > 23 {
             bad("closer.not_before_hour", "must be an hour of the day, 0 to 23".to_string());
         }
-        for (i, template) in self.closer.merge_step.args.iter().chain(&self.closer.merge_step.outputs).enumerate() {
-            if let Err(message) = check_template(template) {
-                bad(&format!("closer.merge_step[{i}]"), message);
-            }
-        }
+        self.stage_problems(&mut bad);
         if self.calibration.lookback_nights > 60 {
             bad("calibration.lookback_nights", "more than 60 nights back is surely a mistake".to_string());
         }
@@ -397,6 +393,60 @@ impl Config {
             bad("watch.poll_interval_seconds", "must be at least 1".to_string());
         }
         out
+    }
+
+    fn stage_problems(&self, bad: &mut impl FnMut(&str, String)) {
+        let steps: BTreeSet<&str> = self.analysis.data_steps.iter().chain(&self.analysis.calibration_steps).map(|s| s.name.as_str()).collect();
+        let mut seen: Vec<&StageConfig> = Vec::new();
+        for (i, stage) in self.closer.stages.iter().enumerate() {
+            let key = format!("closer.stages[{i}]");
+            match stage.name.parse::<crate::model::Stage>() {
+                Err(e) => bad(&format!("{key}.name"), e.to_string()),
+                Ok(crate::model::Stage::Sequence) => bad(&format!("{key}.name"), "`sequence` names the runs' own jobs".to_string()),
+                Ok(_) if seen.iter().any(|s| s.name == stage.name) => bad(&format!("{key}.name"), format!("{:?} is used by two stages", stage.name)),
+                Ok(_) if steps.contains(stage.name.as_str()) => {
+                    bad(&format!("{key}.name"), format!("{:?} is also an analysis step: history would mix them", stage.name))
+                }
+                Ok(_) => {}
+            }
+            if stage.program.trim().is_empty() {
+                bad(&format!("{key}.program"), "must not be empty".to_string());
+            }
+            for (j, name) in stage.after.iter().enumerate() {
+                // Earlier in the list only: the stages form no cycle.
+                match seen.iter().find(|s| s.name == *name) {
+                    None => bad(&format!("{key}.after[{j}]"), format!("{name:?} is not a stage listed before this one")),
+                    Some(parent) if stage.scope == StageScope::Run && parent.scope == StageScope::Night => {
+                        bad(&format!("{key}.after[{j}]"), format!("a run stage cannot wait for the night stage {name:?}"))
+                    }
+                    Some(_) => {}
+                }
+            }
+            let single: Vec<String> = stage.config.iter().cloned().chain(std::iter::once(stage.prod_id.clone())).collect();
+            for (field, templates) in [("args", &stage.args), ("inputs", &stage.inputs), ("outputs", &stage.outputs), ("config/prod_id", &single)] {
+                for (j, template) in templates.iter().enumerate() {
+                    if let Err(message) = analysis::check_stage_template(template) {
+                        bad(&format!("{key}.{field}[{j}]"), message);
+                    }
+                }
+            }
+            if let Some(partition) = &stage.partition
+                && !is_slurm_token(partition)
+            {
+                bad(&format!("{key}.partition"), format!("{partition:?} must be one partition name"));
+            }
+            if let Some(time) = &stage.time
+                && !is_slurm_time(time)
+            {
+                bad(&format!("{key}.time"), format!("{time:?} is not a SLURM time (HH:MM:SS, D-HH:MM:SS)"));
+            }
+            if let Some(memory) = &stage.mem_per_cpu
+                && !is_slurm_memory(memory)
+            {
+                bad(&format!("{key}.mem_per_cpu"), format!("{memory:?} is not a SLURM memory size (e.g. 6G)"));
+            }
+            seen.push(stage);
+        }
     }
 
     /// `paths.*` entries resolve against the data root unless absolute.

@@ -31,6 +31,11 @@ pub struct PathsConfig {
     pub osa_dir: PathBuf,
     /// Drive positioning logs, passed to the DL1 step.
     pub drive_dir: PathBuf,
+    /// Random-forest models for DL2: `<mc_prod>nsb_tuning_X.XX/dec_XXXX` folders; read only.
+    pub rf_models_dir: PathBuf,
+    /// The tail-cut finder's `log_find_tailcuts_RunRRRRR.log` and `dl1ab_RunRRRRR.json`
+    /// (the NSB level of a run, for its RF models); read only.
+    pub tailcuts_finder_dir: PathBuf,
 }
 
 impl Default for PathsConfig {
@@ -47,6 +52,8 @@ impl Default for PathsConfig {
             calibration_dir: PathBuf::from("monitoring/PixelCalibration"),
             osa_dir: PathBuf::from("OSA"),
             drive_dir: PathBuf::from("monitoring/DrivePositioning"),
+            rf_models_dir: PathBuf::from("models/AllSky"),
+            tailcuts_finder_dir: PathBuf::from("auxiliary/TailCuts"),
         }
     }
 }

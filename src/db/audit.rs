@@ -5,13 +5,15 @@ use diesel::prelude::*;
 
 use super::schema::audit_log;
 use super::{Db, DbError, now, stored_night};
-use crate::model::AuditAction;
+use crate::model::{AuditAction, Stage};
 use crate::night::NightDate;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct AuditEntry {
     pub night: NightDate,
     pub run: Option<u32>,
+    /// A veto (and its lift) holds one stage of the run: its sequence, or a closing stage.
+    pub stage: Stage,
     pub action: AuditAction,
     pub actor: String,
     pub reason: String,
@@ -36,12 +38,26 @@ struct AuditRow {
     actor: String,
     reason: String,
     at: NaiveDateTime,
+    stage: Stage,
 }
 
 impl Db {
     /// Appends an operator action (stamped now) and returns it.
     pub fn record_audit(&self, night: NightDate, run: Option<u32>, action: AuditAction, actor: &str, reason: &str) -> Result<AuditEntry, DbError> {
-        let entry = AuditEntry { night, run, action, actor: actor.to_string(), reason: reason.to_string(), at: now() };
+        self.record_stage_audit(night, run, &Stage::Sequence, action, actor, reason)
+    }
+
+    /// As [`Db::record_audit`], for one stage of a run (a veto of its DL2 only).
+    pub fn record_stage_audit(
+        &self,
+        night: NightDate,
+        run: Option<u32>,
+        stage: &Stage,
+        action: AuditAction,
+        actor: &str,
+        reason: &str,
+    ) -> Result<AuditEntry, DbError> {
+        let entry = AuditEntry { night, run, stage: stage.clone(), action, actor: actor.to_string(), reason: reason.to_string(), at: now() };
         self.transaction(
             || format!("auditing {} of night {night} by {actor}", action.as_str()),
             |c| {
@@ -52,6 +68,7 @@ impl Db {
                     actor: actor.to_string(),
                     reason: reason.to_string(),
                     at: entry.at,
+                    stage: stage.clone(),
                 };
                 diesel::insert_into(audit_log::table).values(&row).execute(c)
             },
@@ -73,6 +90,7 @@ impl Db {
                         Ok(AuditEntry {
                             night: stored_night("audit_log.night", &r.night)?,
                             run: r.run.map(|r| r as u32),
+                            stage: r.stage,
                             action: r.action,
                             actor: r.actor,
                             reason: r.reason,

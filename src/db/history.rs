@@ -7,12 +7,15 @@ use diesel::prelude::*;
 
 use super::schema::history;
 use super::{BATCH_ROWS, Db, DbError, per_backend, stored_night};
+use crate::model::Stage;
 use crate::night::NightDate;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct HistoryRecord {
     pub night: NightDate,
     pub run: u32,
+    /// The run's sequence, or the closing stage whose job ran the step.
+    pub stage: Stage,
     /// 0 for the calibration job (a single task).
     pub subrun: u32,
     pub attempt: u32,
@@ -49,6 +52,7 @@ struct HistoryRow {
     started_at: NaiveDateTime,
     ended_at: NaiveDateTime,
     log_tail: Option<String>,
+    stage: Stage,
 }
 
 impl Db {
@@ -73,6 +77,7 @@ impl Db {
                 started_at: h.started_at,
                 ended_at: h.ended_at,
                 log_tail: h.log_tail.clone(),
+                stage: h.stage.clone(),
             })
             .collect();
         self.transaction(
@@ -93,7 +98,7 @@ impl Db {
             || format!("counting table history for night {night}"),
             |c| {
                 let rows: Vec<(i64, i64, NaiveDateTime)> = history::table
-                    .filter(history::night.eq(night.to_string()))
+                    .filter(history::night.eq(night.to_string()).and(history::stage.eq(Stage::SEQUENCE)))
                     .select((history::run, history::subrun, history::started_at))
                     .load(c)?;
                 let mut counts = HashMap::new();
@@ -107,13 +112,20 @@ impl Db {
         )
     }
 
-    /// History of one subrun (all attempts), in the order it happened.
-    pub fn history_of_subrun(&self, night: NightDate, run: u32, subrun: u32) -> Result<Vec<HistoryRecord>, DbError> {
+    /// History of one task (all attempts): a subrun of the run's sequence (0 for the
+    /// calibration job) or a closing stage's job, in the order it happened.
+    pub fn history_of_task(&self, night: NightDate, run: u32, stage: &Stage, subrun: u32) -> Result<Vec<HistoryRecord>, DbError> {
         self.transaction(
-            || format!("reading the history of night {night} run {run} subrun {subrun}"),
+            || format!("reading the history of night {night} run {run} {stage} subrun {subrun}"),
             |c| {
                 let rows = history::table
-                    .filter(history::night.eq(night.to_string()).and(history::run.eq(i64::from(run))).and(history::subrun.eq(i64::from(subrun))))
+                    .filter(
+                        history::night
+                            .eq(night.to_string())
+                            .and(history::run.eq(i64::from(run)))
+                            .and(history::stage.eq(stage.as_str()))
+                            .and(history::subrun.eq(i64::from(subrun))),
+                    )
                     .order((history::attempt.asc(), history::started_at.asc(), history::try_number.asc()))
                     .select(HistoryRow::as_select())
                     .load(c)?;
@@ -122,6 +134,7 @@ impl Db {
                         Ok(HistoryRecord {
                             night: stored_night("history.night", &r.night)?,
                             run: r.run as u32,
+                            stage: r.stage,
                             subrun: r.subrun as u32,
                             attempt: r.attempt as u32,
                             step: r.step,

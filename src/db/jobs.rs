@@ -1,4 +1,4 @@
-//! Submissions: one row per (night, run, attempt). The intent is written BEFORE the executor
+//! Submissions: one row per (night, run, stage, attempt). The intent is written BEFORE the executor
 //! is called and completed with the job id after, so a crash in between leaves a row that
 //! [`Db::pending_submissions`] finds and reconciliation (by the `--comment` key) resolves.
 
@@ -7,7 +7,7 @@ use diesel::prelude::*;
 
 use super::schema::jobs;
 use super::{Db, DbError, now, per_backend, stored_night};
-use crate::model::ExecutorKind;
+use crate::model::{ExecutorKind, Stage};
 use crate::night::NightDate;
 
 /// What is about to be submitted.
@@ -15,6 +15,8 @@ use crate::night::NightDate;
 pub struct JobIntent {
     pub night: NightDate,
     pub run: u32,
+    /// The run's sequence, or a closing stage (night-wide stages: run [`crate::model::NIGHT_WIDE`]).
+    pub stage: Stage,
     pub attempt: u32,
     pub executor: ExecutorKind,
     pub job_name: String,
@@ -60,6 +62,7 @@ struct JobRow {
     job_id: Option<String>,
     submitted_at: Option<NaiveDateTime>,
     submit_error: Option<String>,
+    stage: Stage,
 }
 
 // ---- Local methods ----
@@ -70,6 +73,7 @@ impl JobRow {
             intent: JobIntent {
                 night: stored_night("jobs.night", &self.night)?,
                 run: self.run as u32,
+                stage: self.stage,
                 attempt: self.attempt as u32,
                 executor: self.executor,
                 job_name: self.job_name,
@@ -89,24 +93,25 @@ impl JobRow {
     }
 }
 
-fn key(night: NightDate, run: u32, attempt: u32) -> (String, i64, i64) {
-    (night.to_string(), i64::from(run), i64::from(attempt))
+fn key(night: NightDate, run: u32, stage: &Stage, attempt: u32) -> (String, i64, String, i64) {
+    (night.to_string(), i64::from(run), stage.as_str().to_string(), i64::from(attempt))
 }
 
 // ---- Database methods ----
 
 impl Db {
     /// Writes the intent of a submission. Idempotent: an existing intent for the same
-    /// (night, run, attempt) is kept as it is and returned, with `false` (not written now).
+    /// (night, run, stage, attempt) is kept as it is and returned, with `false` (not written now).
     pub fn record_submission_intent(&self, intent: &JobIntent) -> Result<(JobRecord, bool), DbError> {
         self.transaction(
-            || format!("recording the submission intent of night {} run {} attempt {}", intent.night, intent.run, intent.attempt),
+            || format!("recording the submission intent of night {} run {} {} attempt {}", intent.night, intent.run, intent.stage, intent.attempt),
             |c| {
-                let k = key(intent.night, intent.run, intent.attempt);
+                let k = key(intent.night, intent.run, &intent.stage, intent.attempt);
                 let row = JobRow {
                     night: k.0.clone(),
                     run: k.1,
-                    attempt: k.2,
+                    stage: intent.stage.clone(),
+                    attempt: k.3,
                     executor: intent.executor,
                     job_name: intent.job_name.clone(),
                     comment_key: intent.comment_key.clone(),
@@ -123,17 +128,17 @@ impl Db {
                 };
                 // Insert-or-ignore, then read: an existing intent wins, even under a race.
                 let inserted = per_backend!(&mut *c, |c| diesel::insert_or_ignore_into(jobs::table).values(&row).execute(c))? == 1;
-                Ok((jobs::table.find((&k.0, k.1, k.2)).select(JobRow::as_select()).first(c)?.into_record()?, inserted))
+                Ok((jobs::table.find((&k.0, k.1, &k.2, k.3)).select(JobRow::as_select()).first(c)?.into_record()?, inserted))
             },
         )
     }
 
     /// Completes an intent with the executor's job id.
-    pub fn complete_submission(&self, night: NightDate, run: u32, attempt: u32, job_id: &str) -> Result<(), DbError> {
+    pub fn complete_submission(&self, night: NightDate, run: u32, stage: &Stage, attempt: u32, job_id: &str) -> Result<(), DbError> {
         self.transaction(
-            || format!("recording job {job_id} of night {night} run {run} attempt {attempt}"),
+            || format!("recording job {job_id} of night {night} run {run} {stage} attempt {attempt}"),
             |c| {
-                let n = diesel::update(jobs::table.find(key(night, run, attempt)))
+                let n = diesel::update(jobs::table.find(key(night, run, stage, attempt)))
                     .set((jobs::job_id.eq(job_id), jobs::submitted_at.eq(now()), jobs::submit_error.eq(None::<String>)))
                     .execute(c)?;
                 if n == 0 { Err(diesel::result::Error::NotFound) } else { Ok(()) }
@@ -142,11 +147,11 @@ impl Db {
     }
 
     /// Records that the executor refused a submission (the intent stays, with the reason).
-    pub fn fail_submission(&self, night: NightDate, run: u32, attempt: u32, error: &str) -> Result<(), DbError> {
+    pub fn fail_submission(&self, night: NightDate, run: u32, stage: &Stage, attempt: u32, error: &str) -> Result<(), DbError> {
         self.transaction(
-            || format!("recording the failed submission of night {night} run {run} attempt {attempt}"),
+            || format!("recording the failed submission of night {night} run {run} {stage} attempt {attempt}"),
             |c| {
-                let n = diesel::update(jobs::table.find(key(night, run, attempt))).set(jobs::submit_error.eq(error)).execute(c)?;
+                let n = diesel::update(jobs::table.find(key(night, run, stage, attempt))).set(jobs::submit_error.eq(error)).execute(c)?;
                 if n == 0 { Err(diesel::result::Error::NotFound) } else { Ok(()) }
             },
         )
@@ -159,7 +164,7 @@ impl Db {
             |c| {
                 let rows = jobs::table
                     .filter(jobs::job_id.is_null().and(jobs::submit_error.is_null()))
-                    .order((jobs::night.asc(), jobs::run.asc(), jobs::attempt.asc()))
+                    .order((jobs::night.asc(), jobs::run.asc(), jobs::stage.asc(), jobs::attempt.asc()))
                     .select(JobRow::as_select())
                     .load(c)?;
                 rows.into_iter().map(JobRow::into_record).collect()
@@ -173,7 +178,7 @@ impl Db {
             |c| {
                 let rows = jobs::table
                     .filter(jobs::night.eq(night.to_string()))
-                    .order((jobs::run.asc(), jobs::attempt.asc()))
+                    .order((jobs::run.asc(), jobs::stage.asc(), jobs::attempt.asc()))
                     .select(JobRow::as_select())
                     .load(c)?;
                 rows.into_iter().map(JobRow::into_record).collect()

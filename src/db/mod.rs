@@ -49,7 +49,7 @@ pub use sequences::SequenceRecord;
 pub use tasks::TaskRecord;
 
 use crate::config::redact_url;
-use crate::model::{AuditAction, ExecutorKind, NightState, RunType, SequenceKind, TaskState};
+use crate::model::{AuditAction, ExecutorKind, NightState, RunType, SequenceKind, Stage, TaskState};
 use crate::night::NightDate;
 
 /// The model's states are stored as their words (vaultwarden's `impl_FromToSqlText`): written
@@ -77,7 +77,7 @@ macro_rules! stored_as_text {
     )+};
 }
 
-stored_as_text!(AuditAction, ExecutorKind, NightState, RunType, SequenceKind, TaskState);
+stored_as_text!(AuditAction, ExecutorKind, NightState, RunType, SequenceKind, Stage, TaskState);
 
 const MYSQL_MIGRATIONS: EmbeddedMigrations = embed_migrations!("sql/mysql");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("sql/sqlite");

@@ -44,7 +44,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    jobs (night, run, attempt) {
+    jobs (night, run, stage, attempt) {
         night -> Text,
         run -> BigInt,
         attempt -> BigInt,
@@ -61,11 +61,12 @@ diesel::table! {
         job_id -> Nullable<Text>,
         submitted_at -> Nullable<Timestamp>,
         submit_error -> Nullable<Text>,
+        stage -> Text,
     }
 }
 
 diesel::table! {
-    tasks (night, run, subrun, attempt) {
+    tasks (night, run, stage, subrun, attempt) {
         night -> Text,
         run -> BigInt,
         subrun -> BigInt,
@@ -78,6 +79,7 @@ diesel::table! {
         started_at -> Nullable<Timestamp>,
         ended_at -> Nullable<Timestamp>,
         updated_at -> Timestamp,
+        stage -> Text,
     }
 }
 
@@ -98,6 +100,7 @@ diesel::table! {
         started_at -> Timestamp,
         ended_at -> Timestamp,
         log_tail -> Nullable<Text>,
+        stage -> Text,
     }
 }
 
@@ -195,6 +198,7 @@ diesel::table! {
         actor -> Text,
         reason -> Text,
         at -> Timestamp,
+        stage -> Text,
     }
 }
 

@@ -5,13 +5,14 @@ use diesel::prelude::*;
 
 use super::schema::tasks;
 use super::{BATCH_ROWS, Db, DbError, now, per_backend, stored_night};
-use crate::model::TaskState;
+use crate::model::{Stage, TaskState};
 use crate::night::NightDate;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct TaskRecord {
     pub night: NightDate,
     pub run: u32,
+    pub stage: Stage,
     pub subrun: u32,
     pub attempt: u32,
     pub state: TaskState,
@@ -38,10 +39,11 @@ struct TaskRow {
     started_at: Option<NaiveDateTime>,
     ended_at: Option<NaiveDateTime>,
     updated_at: NaiveDateTime,
+    stage: Stage,
 }
 
 impl Db {
-    /// Stores task states, batched; a row with the same (night, run, subrun, attempt) is
+    /// Stores task states, batched; a row with the same (night, run, stage, subrun, attempt) is
     /// replaced, so polling the same states twice changes nothing.
     pub fn upsert_tasks(&self, records: &[TaskRecord]) -> Result<(), DbError> {
         let at = now();
@@ -60,6 +62,7 @@ impl Db {
                 started_at: t.started_at,
                 ended_at: t.ended_at,
                 updated_at: at,
+                stage: t.stage.clone(),
             })
             .collect();
         self.transaction(
@@ -80,7 +83,7 @@ impl Db {
             |c| {
                 let rows = tasks::table
                     .filter(tasks::night.eq(night.to_string()).and(tasks::run.eq(i64::from(run))))
-                    .order((tasks::subrun.asc(), tasks::attempt.asc()))
+                    .order((tasks::stage.asc(), tasks::subrun.asc(), tasks::attempt.asc()))
                     .select(TaskRow::as_select())
                     .load(c)?;
                 rows.into_iter().map(TaskRow::into_record).collect()
@@ -95,7 +98,7 @@ impl Db {
             |c| {
                 let rows = tasks::table
                     .filter(tasks::night.eq(night.to_string()))
-                    .order((tasks::run.asc(), tasks::subrun.asc(), tasks::attempt.asc()))
+                    .order((tasks::run.asc(), tasks::stage.asc(), tasks::subrun.asc(), tasks::attempt.asc()))
                     .select(TaskRow::as_select())
                     .load(c)?;
                 rows.into_iter().map(TaskRow::into_record).collect()
@@ -109,6 +112,7 @@ impl TaskRow {
         Ok(TaskRecord {
             night: stored_night("tasks.night", &self.night)?,
             run: self.run as u32,
+            stage: self.stage,
             subrun: self.subrun as u32,
             attempt: self.attempt as u32,
             state: self.state,

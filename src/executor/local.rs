@@ -167,7 +167,7 @@ impl Executor for Local {
                 name: spec.name.clone(),
                 comment: spec.comment.clone(),
                 state: TaskState::Pending,
-                reason: spec.after.as_ref().map(|_| "Dependency".to_string()),
+                reason: (!spec.after.is_empty()).then(|| "Dependency".to_string()),
                 exit_code: None,
                 cpu_seconds: None,
                 max_rss_kb: None,
@@ -244,7 +244,7 @@ pub fn supervise(spool: &Path, id: &str, concurrency: usize) -> Result<(), Execu
         return Ok(());
     };
     let job: JobFile = read_json(&dir.join("spec.json"))?;
-    if let Some(parent) = &job.spec.after {
+    for parent in &job.spec.after {
         loop {
             if dir.join("cancelled").exists() {
                 return Ok(());

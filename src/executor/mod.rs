@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
-use crate::model::ExecutorKind;
 pub use crate::model::TaskState;
+use crate::model::{ExecutorKind, Stage};
 use crate::night::NightDate;
 
 /// What to submit: the script holds the resources (`#SBATCH` lines); the rest is per call.
@@ -30,25 +30,60 @@ pub struct JobSpec {
     pub array: Option<Vec<u32>>,
     /// Walltime, enforced by the local executor (SLURM reads `--time` from the script).
     pub time_limit_seconds: Option<u64>,
-    /// `afterok` dependency on this job id.
-    pub after: Option<String>,
+    /// `afterok` dependencies on these job ids (all must complete).
+    #[serde(deserialize_with = "job_ids")]
+    pub after: Vec<String>,
     /// stdout / stderr file patterns relative to `workdir`, with `%A`, `%a`, `%4a`, `%j`.
     pub output: String,
     pub error: String,
 }
 
-/// The comment key of a submission.
-pub fn comment_key(night: NightDate, run: u32, attempt: u32) -> String {
-    format!("osa:{night}:{run}:{attempt}")
+/// Job ids as a list; a spool written by an older osa holds one id or `null`.
+fn job_ids<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Ids {
+        One(Option<String>),
+        Many(Vec<String>),
+    }
+    Ok(match Ids::deserialize(deserializer)? {
+        Ids::One(id) => id.into_iter().collect(),
+        Ids::Many(ids) => ids,
+    })
 }
 
-/// Parses a comment key back into (night, run, attempt).
-pub fn parse_comment_key(comment: &str) -> Option<(NightDate, u32, u32)> {
+/// What a comment key names: one submission.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobKey {
+    pub night: NightDate,
+    pub run: u32,
+    pub stage: Stage,
+    pub attempt: u32,
+}
+
+/// The comment key of a submission: `osa:<night>:<run>:<attempt>` for a run's sequence,
+/// `osa:<night>:<run>:<attempt>:<stage>` for a closing stage.
+pub fn comment_key(night: NightDate, run: u32, stage: &Stage, attempt: u32) -> String {
+    match stage {
+        Stage::Sequence => format!("osa:{night}:{run}:{attempt}"),
+        Stage::Closing(name) => format!("osa:{night}:{run}:{attempt}:{name}"),
+    }
+}
+
+/// Parses a comment key back.
+pub fn parse_comment_key(comment: &str) -> Option<JobKey> {
     let mut parts = comment.strip_prefix("osa:")?.split(':');
     let night = parts.next()?.parse().ok()?;
     let run = parts.next()?.parse().ok()?;
     let attempt = parts.next()?.parse().ok()?;
-    parts.next().is_none().then_some((night, run, attempt))
+    let stage = match parts.next() {
+        None => Stage::Sequence,
+        Some(name) => match name.parse().ok()? {
+            Stage::Sequence => return None,
+            stage => stage,
+        },
+    };
+    parts.next().is_none().then_some(JobKey { night, run, stage, attempt })
 }
 
 /// One task as the scheduler reports it.
@@ -208,9 +243,14 @@ mod tests {
     #[test]
     fn comment_keys_round_trip() {
         let night: NightDate = "2026-01-05".parse().unwrap();
-        let key = comment_key(night, 12003, 2);
+        let key = comment_key(night, 12003, &Stage::Sequence, 2);
         assert_eq!(key, "osa:2026-01-05:12003:2");
-        assert_eq!(parse_comment_key(&key), Some((night, 12003, 2)));
+        assert_eq!(parse_comment_key(&key), Some(JobKey { night, run: 12003, stage: Stage::Sequence, attempt: 2 }));
+        let dl2 = Stage::closing("dl2");
+        let key = comment_key(night, 12003, &dl2, 1);
+        assert_eq!(key, "osa:2026-01-05:12003:1:dl2");
+        assert_eq!(parse_comment_key(&key), Some(JobKey { night, run: 12003, stage: dl2, attempt: 1 }));
+        assert_eq!(parse_comment_key("osa:2026-01-05:12003:1:sequence"), None, "one spelling per key");
         assert_eq!(parse_comment_key("osa:2026-01-05:12003"), None);
         assert_eq!(parse_comment_key("someone else's job"), None);
     }

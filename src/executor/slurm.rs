@@ -88,8 +88,8 @@ fn submission_lock(spec: &JobSpec) -> PathBuf {
 /// `sbatch` arguments for a spec (the script itself carries the `#SBATCH` resources).
 pub fn sbatch_args(spec: &JobSpec) -> Vec<String> {
     let mut args = vec!["--parsable".to_string(), format!("--comment={}", spec.comment)];
-    if let Some(parent) = &spec.after {
-        args.push(format!("--dependency=afterok:{parent}"));
+    if !spec.after.is_empty() {
+        args.push(format!("--dependency=afterok:{}", spec.after.join(":")));
     }
     args.push(spec.script.display().to_string());
     args
@@ -482,7 +482,7 @@ mod tests {
             workdir: "/d".into(),
             array: Some(vec![0, 1, 2, 3]),
             time_limit_seconds: None,
-            after: Some("11".to_string()),
+            after: vec!["11".to_string()],
             output: "log/x".to_string(),
             error: "log/y".to_string(),
         };

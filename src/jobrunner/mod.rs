@@ -1,6 +1,7 @@
-//! The job runner: what one array task executes (`osa job subrun`, `osa job calibration`).
-//! It runs the configured steps in order (steps are data: `analysis.data_steps`,
-//! `analysis.calibration_steps`) with their `{placeholder}`s filled, and for each step:
+//! The job runner: what one array task executes (`osa job subrun`, `osa job calibration`),
+//! and what a closing stage's job executes (`osa job stage`). It runs the configured steps in
+//! order (steps are data: `analysis.data_steps`, `analysis.calibration_steps`, one stage of
+//! `closer.stages`) with their `{placeholder}`s filled, and for each step:
 //! - skips it if the history (file, and the database when reachable) shows it done with the
 //!   same program, prod_id, input and config, and its outputs exist: a resubmitted task
 //!   resumes where it failed;
@@ -30,11 +31,12 @@ use crate::config::{Config, StepConfig};
 use crate::db::{Db, HistoryRecord};
 use crate::hashing::sha256_file;
 use crate::model::CalibrationRuns;
+use crate::model::{NIGHT_WIDE, Stage};
 use crate::night::NightDate;
 use crate::paths::Layout;
 use crate::program::{resolve_program, run_program};
 use crate::provenance::{ProvRecord, ProvWriter, activity_id, entity_id, record};
-use crate::steps::{StepContext, calibration_context, subrun_context};
+use crate::steps::{StepContext, calibration_context, stage_context, subrun_context};
 
 /// A line to the task's log (its stderr). Never `eprintln!`: it panics when the log cannot be
 /// written, and a full disk must end the task with its own exit code, not a panic.
@@ -53,10 +55,20 @@ pub use crate::model::TASK_DISK_FULL;
 pub const STEP_FAILED: i32 = 10;
 
 /// What a task is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TaskKind {
     Calibration,
-    Subrun { run: u32, subrun: u32 },
+    Subrun {
+        run: u32,
+        subrun: u32,
+    },
+    /// A closing stage of a run (or of the night: run [`crate::model::NIGHT_WIDE`]), with the
+    /// RF models its DL2 uses where it has any.
+    Stage {
+        run: u32,
+        stage: String,
+        rf_models: Option<PathBuf>,
+    },
 }
 
 /// One task to run.
@@ -73,45 +85,77 @@ impl Task<'_> {
     fn run(&self) -> u32 {
         match self.kind {
             TaskKind::Calibration => self.calibration.pedcal_run,
-            TaskKind::Subrun { run, .. } => run,
+            TaskKind::Subrun { run, .. } | TaskKind::Stage { run, .. } => run,
         }
     }
 
     fn subrun(&self) -> u32 {
         match self.kind {
-            TaskKind::Calibration => 0,
+            TaskKind::Calibration | TaskKind::Stage { .. } => 0,
             TaskKind::Subrun { subrun, .. } => subrun,
         }
     }
 
-    /// `RRRRR.SSSS` or the calibration's `NNNNN`, as history lines name the task.
+    fn stage(&self) -> Stage {
+        match &self.kind {
+            TaskKind::Stage { stage, .. } => Stage::closing(stage),
+            _ => Stage::Sequence,
+        }
+    }
+
+    /// `RRRRR.SSSS`, the calibration's `NNNNN`, or a stage's `RRRRR` (`night`), as history
+    /// lines name the task.
     fn history_tag(&self) -> String {
         match self.kind {
             TaskKind::Calibration => format!("{:05}", self.calibration.pedcal_run),
             TaskKind::Subrun { run, subrun } => crate::paths::run_subrun(run, subrun),
+            TaskKind::Stage { run: NIGHT_WIDE, .. } => "night".to_string(),
+            TaskKind::Stage { run, .. } => format!("{run:05}"),
         }
     }
 
     fn history_file(&self) -> PathBuf {
-        match self.kind {
+        match &self.kind {
             TaskKind::Calibration => self.layout.history_file(self.night, self.calibration.pedcal_run, None),
-            TaskKind::Subrun { run, subrun } => self.layout.history_file(self.night, run, Some(subrun)),
+            TaskKind::Subrun { run, subrun } => self.layout.history_file(self.night, *run, Some(*subrun)),
+            TaskKind::Stage { run, stage, .. } => self.layout.stage_history_file(self.night, *run, stage),
         }
     }
 
-    fn steps(&self) -> &[StepConfig] {
-        match self.kind {
-            TaskKind::Calibration => &self.config.analysis.calibration_steps,
-            TaskKind::Subrun { .. } => &self.config.analysis.data_steps,
+    fn steps(&self) -> Vec<StepConfig> {
+        match &self.kind {
+            TaskKind::Calibration => self.config.analysis.calibration_steps.clone(),
+            TaskKind::Subrun { .. } => self.config.analysis.data_steps.clone(),
+            TaskKind::Stage { stage, .. } => self.config.closer.stage(stage).map(|s| s.step()).into_iter().collect(),
         }
     }
 
     pub fn context(&self) -> StepContext {
-        match self.kind {
+        match &self.kind {
             TaskKind::Calibration => calibration_context(self.config, self.layout, self.night, self.calibration),
-            TaskKind::Subrun { run, subrun } => subrun_context(self.config, self.layout, self.night, run, subrun, self.calibration),
+            TaskKind::Subrun { run, subrun } => subrun_context(self.config, self.layout, self.night, *run, *subrun, self.calibration),
+            TaskKind::Stage { run, rf_models, .. } => {
+                stage_context(self.config, self.layout, self.night, *run, self.calibration, rf_models.as_deref())
+            }
         }
     }
+}
+
+/// A step's input templates filled: a template with `*` or `?` names every file it matches
+/// (sorted), any other one file.
+fn expand_inputs(context: &StepContext, templates: &[String]) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    for template in templates {
+        let path = context.render(template);
+        if path.contains(['*', '?']) {
+            let mut matches: Vec<PathBuf> = glob::glob(&path).map(|paths| paths.filter_map(Result::ok).collect()).unwrap_or_default();
+            matches.sort();
+            out.extend(matches.into_iter().map(|p| (template.clone(), p)));
+        } else {
+            out.push((template.clone(), PathBuf::from(path)));
+        }
+    }
+    out
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -218,7 +262,7 @@ pub fn run_task(task: &Task, mut db: Option<&Db>) -> Result<TaskReport, JobError
     // History from before an `osa rerun` of the night (or run) no longer counts as done.
     let rerun_at =
         db.and_then(|db| db.audit_of_night(task.night).ok()).and_then(|entries| entries.iter().filter(|e| e.reruns(task.run())).map(|e| e.at).max());
-    let past_db: Vec<HistoryRecord> = match db.map(|db| db.history_of_subrun(task.night, task.run(), task.subrun())) {
+    let past_db: Vec<HistoryRecord> = match db.map(|db| db.history_of_task(task.night, task.run(), &task.stage(), task.subrun())) {
         Some(Ok(rows)) => rows.into_iter().filter(|r| rerun_at.is_none_or(|at| r.started_at > at)).collect(),
         Some(Err(e)) => {
             tracing::warn!("database unreachable, using the history file only: {e}");
@@ -232,11 +276,11 @@ pub fn run_task(task: &Task, mut db: Option<&Db>) -> Result<TaskReport, JobError
     let prov_error = |source| JobError::Provenance { night: task.night, task: what.clone(), path: prov.path().to_path_buf(), source };
     let session_id = match task.kind {
         TaskKind::Calibration => format!("{:05}{:05}", task.calibration.drs4_run, task.calibration.pedcal_run),
-        TaskKind::Subrun { run, .. } => format!("{}{run:05}", task.night.compact()),
+        TaskKind::Subrun { run, .. } | TaskKind::Stage { run, .. } => format!("{}{run:05}", task.night.compact()),
     };
     let session_tag_run = match task.kind {
         TaskKind::Calibration => format!("{:05}-{:05}", task.calibration.drs4_run, task.calibration.pedcal_run),
-        TaskKind::Subrun { run, .. } => format!("{run:05}"),
+        TaskKind::Subrun { run, .. } | TaskKind::Stage { run, .. } => format!("{run:05}"),
     };
     let slurm_job = std::env::var("SLURM_JOB_ID").ok();
     let host = nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok());
@@ -249,7 +293,7 @@ pub fn run_task(task: &Task, mut db: Option<&Db>) -> Result<TaskReport, JobError
         ("attempt", json!(task.attempt)),
         ("system", json!({"executable": std::env::current_exe().ok(), "host": host, "slurm_job": slurm_job})),
     ];
-    match task.kind {
+    match &task.kind {
         TaskKind::Calibration => {
             session.push(("pedestal_run", json!(format!("{:05}", task.calibration.drs4_run))));
             session.push(("calibration_run", json!(format!("{:05}", task.calibration.pedcal_run))));
@@ -257,6 +301,10 @@ pub fn run_task(task: &Task, mut db: Option<&Db>) -> Result<TaskReport, JobError
         TaskKind::Subrun { run, subrun } => {
             session.push(("observation_run", json!(format!("{run:05}"))));
             session.push(("observation_subrun", json!(format!("{subrun:04}"))));
+        }
+        TaskKind::Stage { run, stage, .. } => {
+            session.push(("observation_run", json!(format!("{run:05}"))));
+            session.push(("stage", json!(stage)));
         }
     }
     prov.append(&[record(session)]).map_err(prov_error)?;
@@ -267,7 +315,7 @@ pub fn run_task(task: &Task, mut db: Option<&Db>) -> Result<TaskReport, JobError
         let program = resolve_program(&program_text, task.config.analysis.bin_dir.as_deref());
         let program_name = Path::new(&program_text).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or(program_text.clone());
         let args: Vec<String> = step.args.iter().map(|a| context.render(a)).collect();
-        let inputs: Vec<(String, PathBuf)> = step.inputs.iter().map(|t| (t.clone(), PathBuf::from(context.render(t)))).collect();
+        let inputs = expand_inputs(&context, &step.inputs);
         let outputs: Vec<(String, PathBuf)> = step.outputs.iter().map(|t| (t.clone(), PathBuf::from(context.render(t)))).collect();
         let config_file = step.config.as_ref().map(|c| context.render(c));
         let config_name = config_file.as_deref().map(|c| Path::new(c).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
@@ -319,6 +367,7 @@ pub fn run_task(task: &Task, mut db: Option<&Db>) -> Result<TaskReport, JobError
                 let row = HistoryRecord {
                     night: task.night,
                     run: task.run(),
+                    stage: task.stage(),
                     subrun: task.subrun(),
                     attempt: task.attempt,
                     step: step.name.clone(),
@@ -339,7 +388,7 @@ pub fn run_task(task: &Task, mut db: Option<&Db>) -> Result<TaskReport, JobError
             history::append(&history_path, &line).map_err(history_error)?;
             let records = step_records(
                 task,
-                step,
+                &step,
                 &session_id,
                 &session_tag_run,
                 &program,

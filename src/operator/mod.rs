@@ -22,6 +22,6 @@ pub enum OperatorError {
     Busy { night: NightDate, runs: Vec<String> },
     #[error("night {night}: cannot move {path} aside: {source}")]
     MoveAside { night: NightDate, path: PathBuf, source: std::io::Error },
-    #[error("night {night} run {run:05}: not vetoed, nothing to lift")]
-    NotVetoed { night: NightDate, run: u32 },
+    #[error("night {night} run {run:05} ({stage}): not vetoed, nothing to lift")]
+    NotVetoed { night: NightDate, run: u32, stage: crate::model::Stage },
 }

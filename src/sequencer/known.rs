@@ -18,7 +18,7 @@ use chrono::NaiveDateTime;
 use super::plan::{Attempt, KnownState};
 use crate::db::{AuditEntry, JobRecord, TaskRecord};
 use crate::executor::{Snapshot, parse_array_spec};
-use crate::model::{AuditAction, JobOutcome, TASK_DISK_FULL, TaskState};
+use crate::model::{AuditAction, JobOutcome, Stage, TASK_DISK_FULL, TaskState};
 
 /// The rows of one night the planner and the closer fold, read once.
 #[derive(Clone, Debug, Default)]
@@ -37,15 +37,26 @@ impl NightRows {
         self.audit.iter().filter(|e| e.reruns(run)).map(|e| e.at).max()
     }
 
-    /// The submissions of a run that still count (made after its last rerun), oldest first.
+    /// The submissions of a run's sequence that still count (made after its last rerun),
+    /// oldest first.
     pub fn current_jobs(&self, run: u32) -> impl Iterator<Item = &JobRecord> {
-        let rerun = self.rerun_at(run);
-        self.jobs.iter().filter(move |j| j.intent.run == run && rerun.is_none_or(|at| j.intent_at > at))
+        self.current_jobs_of(run, &Stage::Sequence)
     }
 
-    /// The stored tasks of one attempt of a run.
+    /// As [`NightRows::current_jobs`], for one stage of the run.
+    pub fn current_jobs_of<'s>(&'s self, run: u32, stage: &'s Stage) -> impl Iterator<Item = &'s JobRecord> {
+        let rerun = self.rerun_at(run);
+        self.jobs.iter().filter(move |j| j.intent.run == run && j.intent.stage == *stage && rerun.is_none_or(|at| j.intent_at > at))
+    }
+
+    /// The stored tasks of one attempt of a run's sequence.
     pub fn tasks_of(&self, run: u32, attempt: u32) -> impl Iterator<Item = &TaskRecord> {
-        self.tasks.iter().filter(move |t| t.run == run && t.attempt == attempt)
+        self.tasks_of_stage(run, &Stage::Sequence, attempt)
+    }
+
+    /// The stored tasks of one attempt of a stage of a run.
+    pub fn tasks_of_stage<'s>(&'s self, run: u32, stage: &'s Stage, attempt: u32) -> impl Iterator<Item = &'s TaskRecord> {
+        self.tasks.iter().filter(move |t| t.run == run && t.stage == *stage && t.attempt == attempt)
     }
 }
 
@@ -55,10 +66,16 @@ pub fn tasks_in_range(range: &str) -> u32 {
 }
 
 /// Folds the night's rows (and this cycle's poll, if the executor answered) into what the
-/// planner knows.
+/// planner knows of the runs' sequences.
 pub fn known_state(rows: &NightRows, snapshot: Option<&Snapshot>) -> KnownState {
+    known_state_of(rows, snapshot, &Stage::Sequence)
+}
+
+/// As [`known_state`], for one stage: its submissions, vetoes and lifts (a rerun of the run
+/// applies to all its stages).
+pub fn known_state_of(rows: &NightRows, snapshot: Option<&Snapshot>, stage: &Stage) -> KnownState {
     let mut known = KnownState::default();
-    for job in &rows.jobs {
+    for job in rows.jobs.iter().filter(|j| j.intent.stage == *stage) {
         let run = job.intent.run;
         if rows.rerun_at(run).is_some_and(|at| job.intent_at <= at) {
             let floor = known.attempt_floor.entry(run).or_insert(0);
@@ -72,7 +89,8 @@ pub fn known_state(rows: &NightRows, snapshot: Option<&Snapshot>) -> KnownState 
                 let live: Vec<(TaskState, Option<&str>)> =
                     snapshot.map(|s| s.tasks_of(id).map(|t| (t.state, t.reason.as_deref())).collect()).unwrap_or_default();
                 if live.is_empty() {
-                    let stored: Vec<(TaskState, Option<&str>)> = rows.tasks_of(run, job.intent.attempt).map(|t| (t.state, None)).collect();
+                    let stored: Vec<(TaskState, Option<&str>)> =
+                        rows.tasks_of_stage(run, stage, job.intent.attempt).map(|t| (t.state, None)).collect();
                     JobOutcome::from_tasks(&stored, expected)
                 } else {
                     JobOutcome::from_tasks(&live, expected)
@@ -90,7 +108,7 @@ pub fn known_state(rows: &NightRows, snapshot: Option<&Snapshot>) -> KnownState 
     for entry in &rows.audit {
         let Some(run) = entry.run else { continue };
         // A rerun starts the run afresh: vetoes and lifts before it no longer apply.
-        if rows.rerun_at(run).is_some_and(|at| entry.at <= at) {
+        if rows.rerun_at(run).is_some_and(|at| entry.at <= at) || entry.stage != *stage {
             continue;
         }
         match entry.action {
@@ -107,14 +125,14 @@ pub fn known_state(rows: &NightRows, snapshot: Option<&Snapshot>) -> KnownState 
     // A lifted veto gives the run a fresh budget of tries: attempts before the last lift no
     // longer count.
     for (run, at) in &lifted {
-        let before = rows.current_jobs(*run).filter(|j| j.intent_at <= *at).count() as u32;
+        let before = rows.current_jobs_of(*run, stage).filter(|j| j.intent_at <= *at).count() as u32;
         known.attempts_before_unveto.insert(*run, before);
     }
     // Nor does an attempt that ended on a full disk (its tasks' exit code says so).
-    for job in &rows.jobs {
+    for job in rows.jobs.iter().filter(|j| j.intent.stage == *stage) {
         let run = job.intent.run;
         let counted = rows.rerun_at(run).is_none_or(|at| job.intent_at > at) && lifted.get(&run).is_none_or(|at| job.intent_at > *at);
-        if counted && rows.tasks_of(run, job.intent.attempt).any(|t| t.exit_code == Some(TASK_DISK_FULL)) {
+        if counted && rows.tasks_of_stage(run, stage, job.intent.attempt).any(|t| t.exit_code == Some(TASK_DISK_FULL)) {
             *known.disk_full_attempts.entry(run).or_insert(0) += 1;
         }
     }
@@ -142,10 +160,11 @@ mod tests {
             intent: JobIntent {
                 night: night(),
                 run,
+                stage: Stage::Sequence,
                 attempt,
                 executor: ExecutorKind::Slurm,
                 job_name: format!("LST1_{run:05}"),
-                comment_key: crate::executor::comment_key(night(), run, attempt),
+                comment_key: crate::executor::comment_key(night(), run, &Stage::Sequence, attempt),
                 array_range: "0-1".to_string(),
                 partition: "short".to_string(),
                 account: "dpps".to_string(),
@@ -164,6 +183,7 @@ mod tests {
         TaskRecord {
             night: night(),
             run,
+            stage: Stage::Sequence,
             subrun,
             attempt,
             state,
@@ -182,7 +202,7 @@ mod tests {
             job_id: job_id.to_string(),
             task: Some(task),
             name: format!("LST1_{run:05}"),
-            comment: crate::executor::comment_key(night(), run, attempt),
+            comment: crate::executor::comment_key(night(), run, &Stage::Sequence, attempt),
             state,
             reason: reason.map(str::to_string),
             exit_code: None,
@@ -195,7 +215,7 @@ mod tests {
     }
 
     fn audit(run: Option<u32>, action: AuditAction, minute: u32) -> AuditEntry {
-        AuditEntry { night: night(), run, action, actor: "shifter".to_string(), reason: "test".to_string(), at: at(minute) }
+        AuditEntry { night: night(), run, stage: Stage::Sequence, action, actor: "shifter".to_string(), reason: "test".to_string(), at: at(minute) }
     }
 
     fn failed_twice(run: u32) -> NightRows {

@@ -329,30 +329,48 @@ pub fn plan(input: &PlanInput) -> NightPlan {
 }
 
 fn last_attempt(input: &PlanInput, run: u32) -> u32 {
-    let floor = input.known.attempt_floor.get(&run).copied().unwrap_or(0);
-    input.known.attempts.get(&run).and_then(|a| a.last()).map(|a| a.attempt).unwrap_or(0).max(floor)
+    input.known.last_attempt(run)
 }
 
 fn attempts_counted(input: &PlanInput, run: u32) -> u32 {
-    let all = input.known.attempts.get(&run).map(Vec::len).unwrap_or(0) as u32;
-    all.saturating_sub(input.known.attempts_before_unveto.get(&run).copied().unwrap_or(0))
-        .saturating_sub(input.known.disk_full_attempts.get(&run).copied().unwrap_or(0))
+    input.known.attempts_counted(run)
 }
 
-/// The action of one run from its submissions alone (parents are applied by the caller).
+impl KnownState {
+    /// Number of the run's latest attempt (0 before any; after an `osa rerun`, the floor).
+    pub fn last_attempt(&self, run: u32) -> u32 {
+        let floor = self.attempt_floor.get(&run).copied().unwrap_or(0);
+        self.attempts.get(&run).and_then(|a| a.last()).map(|a| a.attempt).unwrap_or(0).max(floor)
+    }
+
+    /// Attempts that count against the retry limit (not before a veto lift, not a full disk).
+    pub fn attempts_counted(&self, run: u32) -> u32 {
+        let all = self.attempts.get(&run).map(Vec::len).unwrap_or(0) as u32;
+        all.saturating_sub(self.attempts_before_unveto.get(&run).copied().unwrap_or(0))
+            .saturating_sub(self.disk_full_attempts.get(&run).copied().unwrap_or(0))
+    }
+}
+
 fn action_for(input: &PlanInput, run: u32) -> (Action, u32, Option<String>) {
-    let attempts = input.known.attempts.get(&run).map(Vec::as_slice).unwrap_or_default();
-    let skip = input.known.attempts_before_unveto.get(&run).copied().unwrap_or(0) as usize;
+    action_of(input.known, run, input.max_tries)
+}
+
+/// The action of one run's job (its sequence, or one closing stage: `known` is that stage's)
+/// from its submissions alone (parents are applied by the caller); with its tries and last
+/// job id.
+pub fn action_of(known: &KnownState, run: u32, max_tries: u32) -> (Action, u32, Option<String>) {
+    let attempts = known.attempts.get(&run).map(Vec::as_slice).unwrap_or_default();
+    let skip = known.attempts_before_unveto.get(&run).copied().unwrap_or(0) as usize;
     let tries = attempts.iter().skip(skip).filter(|a| a.job_id.is_some()).count() as u32;
     let last_job_id = attempts.iter().rev().find_map(|a| a.job_id.clone());
-    if input.known.vetoed.contains(&run) {
+    if known.vetoed.contains(&run) {
         return (Action::Vetoed, tries, last_job_id);
     }
     let action = match attempts.last() {
-        None => Action::Submit { attempt: last_attempt(input, run) + 1, after_parent: false },
+        None => Action::Submit { attempt: known.last_attempt(run) + 1, after_parent: false },
         Some(a) => match (&a.job_id, &a.submit_error) {
             (None, None) => Action::Reconcile { attempt: a.attempt, after_parent: false },
-            (None, Some(error)) if attempts_counted(input, run) >= input.max_tries => {
+            (None, Some(error)) if known.attempts_counted(run) >= max_tries => {
                 Action::Failed { cause: FailureCause::Refused { error: error.clone() } }
             }
             (None, Some(_)) => Action::Submit { attempt: a.attempt + 1, after_parent: false },

@@ -49,6 +49,70 @@ fn quote(text: &str) -> String {
     }
 }
 
+/// A closing stage's job: one task, its resources from the stage's config.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StageScriptInput<'a> {
+    pub night: NightDate,
+    /// [`crate::model::NIGHT_WIDE`] for a night stage.
+    pub run: u32,
+    pub stage: &'a str,
+    pub attempt: u32,
+    pub partition: &'a str,
+    pub time: &'a str,
+    pub mem_per_cpu: &'a str,
+    pub job_name: &'a str,
+    pub workdir: &'a Path,
+    pub calibration: CalibrationRuns,
+    pub rf_models: Option<&'a Path>,
+    pub osa: &'a OsaCommand,
+}
+
+/// `LST1_RRRRR_<stage>` (`LST1_night_<stage>`): the stage shows in `squeue` and `sacct`.
+pub fn stage_job_name(run: u32, stage: &str) -> String {
+    if run == crate::model::NIGHT_WIDE { format!("LST1_night_{stage}") } else { format!("LST1_{run:05}_{stage}") }
+}
+
+/// Output and error files of a stage's job, relative to the work dir.
+pub fn stage_log_patterns(run: u32, stage: &str) -> (String, String) {
+    let owner = crate::paths::stage_owner(run);
+    (format!("log/{owner}_{stage}_jobid_%j.out"), format!("log/{owner}_{stage}_jobid_%j.err"))
+}
+
+pub fn stage_script(config: &Config, input: &StageScriptInput) -> String {
+    let (output, error) = stage_log_patterns(input.run, input.stage);
+    let mut lines = vec![
+        "#!/bin/bash".to_string(),
+        format!("#SBATCH --job-name={}", input.job_name),
+        format!("#SBATCH --time={}", input.time),
+        format!("#SBATCH --chdir={}", input.workdir.display()),
+        format!("#SBATCH --output={output}"),
+        format!("#SBATCH --error={error}"),
+        format!("#SBATCH --partition={}", input.partition),
+        format!("#SBATCH --mem-per-cpu={}", input.mem_per_cpu),
+        format!("#SBATCH --account={}", config.slurm.account),
+    ];
+    for extra in &config.slurm.extra_sbatch_args {
+        lines.push(format!("#SBATCH {extra}"));
+    }
+    lines.push(String::new());
+    lines.push(format!("# Written by osa for night {}, run {}, stage {}, attempt {}.", input.night, input.run, input.stage, input.attempt));
+    let mut argv = vec![quote(&input.osa.program.display().to_string())];
+    if let Some(config_file) = &input.osa.config {
+        argv.push("--config".to_string());
+        argv.push(quote(&config_file.display().to_string()));
+    }
+    let c = input.calibration;
+    argv.extend(["job".into(), "stage".into(), format!("--date={}", input.night), format!("--run={}", input.run)]);
+    argv.extend([format!("--stage={}", input.stage), format!("--attempt={}", input.attempt), format!("--calibration-night={}", c.night)]);
+    argv.extend([format!("--drs4-run={}", c.drs4_run), format!("--pedcal-run={}", c.pedcal_run)]);
+    if let Some(models) = input.rf_models {
+        argv.push(quote(&format!("--rf-models={}", models.display())));
+    }
+    lines.push(format!("exec {}", argv.join(" ")));
+    lines.push(String::new());
+    lines.join("\n")
+}
+
 pub fn job_script(config: &Config, input: &ScriptInput) -> String {
     let partition = match input.kind {
         SequenceKind::Calibration => &config.slurm.calibration.partition,
@@ -141,6 +205,46 @@ mod tests {
 exec /usr/bin/osa --config /etc/osa/osa.toml job subrun --date=2026-01-05 --run=12003 --attempt=1 --calibration-night=2026-01-05 --drs4-run=12001 --pedcal-run=12002
 "
         );
+    }
+
+    #[test]
+    fn stage_script_golden() {
+        let osa = OsaCommand { program: "/usr/bin/osa".into(), config: Some("/etc/osa/osa.toml".into()) };
+        let night: NightDate = "2026-01-05".parse().unwrap();
+        let text = stage_script(
+            &Config::default(),
+            &StageScriptInput {
+                night,
+                run: 12003,
+                stage: "dl2",
+                attempt: 2,
+                partition: "long",
+                time: "02:00:00",
+                mem_per_cpu: "60G",
+                job_name: &stage_job_name(12003, "dl2"),
+                workdir: Path::new("/d"),
+                calibration: CalibrationRuns { night, drs4_run: 12001, pedcal_run: 12002 },
+                rf_models: Some(Path::new("/m/nsb_tuning_0.14/dec_2276")),
+                osa: &osa,
+            },
+        );
+        assert_eq!(
+            text,
+            "#!/bin/bash
+#SBATCH --job-name=LST1_12003_dl2
+#SBATCH --time=02:00:00
+#SBATCH --chdir=/d
+#SBATCH --output=log/LST1_12003_dl2_jobid_%j.out
+#SBATCH --error=log/LST1_12003_dl2_jobid_%j.err
+#SBATCH --partition=long
+#SBATCH --mem-per-cpu=60G
+#SBATCH --account=dpps
+
+# Written by osa for night 2026-01-05, run 12003, stage dl2, attempt 2.
+exec /usr/bin/osa --config /etc/osa/osa.toml job stage --date=2026-01-05 --run=12003 --stage=dl2 --attempt=2 --calibration-night=2026-01-05 --drs4-run=12001 --pedcal-run=12002 --rf-models=/m/nsb_tuning_0.14/dec_2276
+"
+        );
+        assert_eq!(stage_job_name(0, "longterm"), "LST1_night_longterm");
     }
 
     #[test]

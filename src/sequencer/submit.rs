@@ -13,8 +13,8 @@ use std::collections::HashMap;
 
 use crate::config::Config;
 use crate::db::{Db, DbError, JobIntent, RunRecord, SequenceRecord, TaskRecord};
-use crate::executor::{Executor, ExecutorError, JobSpec, Snapshot, TaskStatus, comment_key, parse_array_spec, parse_comment_key};
-use crate::model::{CalibrationRuns, JobOutcome, NightState, SequenceKind, TaskState};
+use crate::executor::{Executor, ExecutorError, JobKey, JobSpec, Snapshot, TaskStatus, comment_key, parse_array_spec, parse_comment_key};
+use crate::model::{CalibrationRuns, JobOutcome, NightState, SequenceKind, Stage, TaskState};
 use crate::night::NightDate;
 use crate::paths::Layout;
 use crate::sequencer::known::{NightRows, known_state};
@@ -69,6 +69,15 @@ fn crash_point(name: &str) {
 /// longer than slurmctld takes to register a job whose `sbatch` timed out (MessageTimeout,
 /// 10 s by default).
 const LATE_JOB_SECONDS: i64 = 30;
+
+/// One job to submit: its intent (stored before `sbatch`), its spec and its script.
+pub struct Submission {
+    pub intent: JobIntent,
+    pub spec: JobSpec,
+    pub script_text: String,
+    /// Submitting an intent recorded earlier (interrupted): it is expected to exist.
+    pub resume: bool,
+}
 
 /// How a retry differs from the first submission: only some subruns, more time or memory.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -140,7 +149,7 @@ impl Sequencer<'_> {
         // Comment keys are alike across installations of one SLURM user (a test database, a
         // second data root): keep only the jobs this database submitted, or is submitting.
         let nights: std::collections::BTreeSet<NightDate> =
-            snapshot.tasks.iter().filter_map(|t| parse_comment_key(&t.comment)).map(|k| k.0).collect();
+            snapshot.tasks.iter().filter_map(|t| parse_comment_key(&t.comment)).map(|k| k.night).collect();
         let mut ours: std::collections::HashSet<String> = std::collections::HashSet::new();
         for night in nights {
             for job in self.db.jobs_of_night(night)? {
@@ -151,10 +160,7 @@ impl Sequencer<'_> {
             .tasks
             .iter()
             .filter(|t| ours.contains(&t.job_id) || ours.contains(&t.comment))
-            .filter_map(|t| {
-                let (night, run, attempt) = parse_comment_key(&t.comment)?;
-                Some(task_record(night, run, attempt, t))
-            })
+            .filter_map(|t| Some(task_record(parse_comment_key(&t.comment)?, t)))
             .collect();
         if !records.is_empty() {
             self.db.upsert_tasks(&records)?;
@@ -166,8 +172,9 @@ impl Sequencer<'_> {
     pub fn reconcile(&self, snapshot: &Snapshot) -> Result<(), SequencerError> {
         for pending in self.db.pending_submissions()? {
             if let Some(job_id) = snapshot.job_with_comment(&pending.intent.comment_key) {
-                tracing::info!(night.date = %pending.intent.night, run.id = pending.intent.run, job.id = job_id, "found the job of an interrupted submission");
-                self.db.complete_submission(pending.intent.night, pending.intent.run, pending.intent.attempt, job_id)?;
+                let i = &pending.intent;
+                tracing::info!(night.date = %i.night, run.id = i.run, stage = %i.stage, job.id = job_id, "found the job of an interrupted submission");
+                self.db.complete_submission(i.night, i.run, &i.stage, i.attempt, job_id)?;
             }
         }
         Ok(())
@@ -339,7 +346,12 @@ impl Sequencer<'_> {
             let retry = match &sequence.action {
                 // Resubmit an interrupted intent as it was planned (subruns, time, memory).
                 Action::Reconcile { .. } => {
-                    match self.db.jobs_of_night(plan.night)?.into_iter().find(|j| j.intent.run == sequence.run && j.intent.attempt == attempt) {
+                    match self
+                        .db
+                        .jobs_of_night(plan.night)?
+                        .into_iter()
+                        .find(|j| j.intent.run == sequence.run && j.intent.stage.is_sequence() && j.intent.attempt == attempt)
+                    {
                         Some(job) => Resubmission {
                             subruns: (sequence.kind == SequenceKind::Data).then(|| parse_array_spec(&job.intent.array_range)),
                             time: Some(job.intent.time_limit),
@@ -375,8 +387,7 @@ impl Sequencer<'_> {
         let records: Vec<TaskRecord> = stuck
             .iter()
             .filter_map(|t| {
-                let (night, run, attempt) = parse_comment_key(&t.comment)?;
-                let mut record = task_record(night, run, attempt, t);
+                let mut record = task_record(parse_comment_key(&t.comment)?, t);
                 record.state = TaskState::Blocked;
                 Some(record)
             })
@@ -397,8 +408,6 @@ impl Sequencer<'_> {
         let night = plan.night;
         let Some(calibration) = plan.calibration.runs(night) else { return Ok(None) };
         let workdir = self.layout.contain(&self.layout.analysis_dir(night))?;
-        let log_dir = self.layout.log_dir(night);
-        std::fs::create_dir_all(&log_dir).map_err(|source| SequencerError::Io { night, path: log_dir.clone(), source })?;
         let script = self.layout.contain(&self.layout.job_script(night, sequence.run, attempt))?;
         let resources = match sequence.kind {
             SequenceKind::Calibration => &self.config.slurm.calibration,
@@ -425,11 +434,11 @@ impl Sequencer<'_> {
                 osa: &self.osa,
             },
         );
-
-        let comment = comment_key(night, sequence.run, attempt);
+        let comment = comment_key(night, sequence.run, &Stage::Sequence, attempt);
         let intent = JobIntent {
             night,
             run: sequence.run,
+            stage: Stage::Sequence,
             attempt,
             executor: self.executor.kind(),
             job_name: sequence.job_name.clone(),
@@ -441,10 +450,34 @@ impl Sequencer<'_> {
             time_limit: time.clone(),
             script_path: script.display().to_string(),
         };
+        let (output, error) = log_patterns(sequence.run, sequence.kind);
+        let spec = JobSpec {
+            name: sequence.job_name.clone(),
+            comment,
+            script,
+            workdir,
+            array: indices,
+            time_limit_seconds: crate::config::slurm_time_seconds(&time),
+            after: after.into_iter().collect(),
+            output,
+            error,
+        };
+        self.submit_once(Submission { intent, spec, script_text: text, resume: retry.resume })
+    }
+
+    /// Submits one job exactly once: the intent is stored (and an attempt another writer
+    /// recorded first is left alone), an interrupted one is looked for before it goes again
+    /// (see ARCHITECTURE.md, "Exactly once"), the script is written whole, then `sbatch`.
+    pub fn submit_once(&self, submission: Submission) -> Result<Option<String>, SequencerError> {
+        let Submission { intent, spec, script_text: text, resume } = submission;
+        let (night, run, stage, attempt) = (intent.night, intent.run, intent.stage.clone(), intent.attempt);
+        let comment = spec.comment.clone();
+        let log_dir = self.layout.log_dir(night);
+        std::fs::create_dir_all(&log_dir).map_err(|source| SequencerError::Io { night, path: log_dir.clone(), source })?;
         let (existing, inserted) = self.db.record_submission_intent(&intent)?;
-        if !inserted && !retry.resume {
+        if !inserted && !resume {
             // Another writer (a second closer, an operator) planned the same attempt first.
-            tracing::warn!(night.date = %night, run.id = sequence.run, attempt, "attempt already recorded by another process: not submitted again");
+            tracing::warn!(night.date = %night, run.id = run, stage = %stage, attempt, "attempt already recorded by another process: not submitted again");
             return Ok(existing.job_id);
         }
         if let Some(job_id) = existing.job_id {
@@ -452,19 +485,7 @@ impl Sequencer<'_> {
         }
         crash_point("after-intent");
 
-        let (output, error) = log_patterns(sequence.run, sequence.kind);
-        let spec = JobSpec {
-            name: sequence.job_name.clone(),
-            comment: comment.clone(),
-            script,
-            workdir,
-            array: indices,
-            time_limit_seconds: crate::config::slurm_time_seconds(&time),
-            after,
-            output,
-            error,
-        };
-        if retry.resume {
+        if resume {
             // An intent without job id: an earlier process may have died while its `sbatch`
             // ran, or an `sbatch` answered without saying whether it queued the job. Wait
             // until that `sbatch` has ended (the executor's submission lock) and slurmctld has
@@ -472,23 +493,23 @@ impl Sequencer<'_> {
             // made one, is in every poll.
             let age = crate::db::now() - existing.intent_at;
             if age < chrono::Duration::seconds(LATE_JOB_SECONDS) {
-                tracing::info!(night.date = %night, run.id = sequence.run, attempt, "interrupted submission {}s old: looked for again before resubmitting", age.num_seconds());
+                tracing::info!(night.date = %night, run.id = run, stage = %stage, attempt, "interrupted submission {}s old: looked for again before resubmitting", age.num_seconds());
                 return Ok(None);
             }
             if self.executor.submission_in_flight(&spec) {
-                tracing::warn!(night.date = %night, run.id = sequence.run, attempt, "an earlier sbatch of this attempt still runs: waiting for it");
+                tracing::warn!(night.date = %night, run.id = run, stage = %stage, attempt, "an earlier sbatch of this attempt still runs: waiting for it");
                 return Ok(None);
             }
             match self.executor.poll() {
                 Ok(snapshot) => {
                     if let Some(job_id) = snapshot.job_with_comment(&comment) {
-                        tracing::info!(night.date = %night, run.id = sequence.run, job.id = job_id, "found the job of an interrupted submission");
-                        self.db.complete_submission(night, sequence.run, attempt, job_id)?;
+                        tracing::info!(night.date = %night, run.id = run, stage = %stage, job.id = job_id, "found the job of an interrupted submission");
+                        self.db.complete_submission(night, run, &stage, attempt, job_id)?;
                         return Ok(Some(job_id.to_string()));
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(night.date = %night, run.id = sequence.run, "no poll to look for an interrupted submission ({e}): left pending");
+                    tracing::warn!(night.date = %night, run.id = run, stage = %stage, "no poll to look for an interrupted submission ({e}): left pending");
                     return Ok(None);
                 }
             }
@@ -507,12 +528,12 @@ impl Sequencer<'_> {
         match self.executor.submit(&spec) {
             Ok(job_id) => {
                 crash_point("after-sbatch");
-                self.db.complete_submission(night, sequence.run, attempt, &job_id)?;
-                tracing::info!(night.date = %night, run.id = sequence.run, job.id = %job_id, attempt, "submitted");
+                self.db.complete_submission(night, run, &stage, attempt, &job_id)?;
+                tracing::info!(night.date = %night, run.id = run, stage = %stage, job.id = %job_id, attempt, "submitted");
                 Ok(Some(job_id))
             }
             Err(e @ ExecutorError::InFlight { .. }) => {
-                tracing::warn!(night.date = %night, run.id = sequence.run, "{e}");
+                tracing::warn!(night.date = %night, run.id = run, stage = %stage, "{e}");
                 Ok(None)
             }
             Err(e) if e.outcome_unknown() => {
@@ -520,34 +541,35 @@ impl Sequencer<'_> {
                 // the intent stays pending for the next cycles.
                 match self.executor.poll().map(|snapshot| snapshot.job_with_comment(&comment).map(str::to_string)) {
                     Ok(Some(job_id)) => {
-                        self.db.complete_submission(night, sequence.run, attempt, &job_id)?;
+                        self.db.complete_submission(night, run, &stage, attempt, &job_id)?;
                         Ok(Some(job_id))
                     }
                     Ok(None) => {
-                        tracing::warn!(night.date = %night, run.id = sequence.run, "submission outcome unknown ({e}): left pending, looked for again before any resubmission");
+                        tracing::warn!(night.date = %night, run.id = run, stage = %stage, "submission outcome unknown ({e}): left pending, looked for again before any resubmission");
                         Ok(None)
                     }
                     Err(poll_error) => {
-                        tracing::warn!(night.date = %night, run.id = sequence.run, "submission outcome unknown ({e}) and no poll ({poll_error}): left pending");
+                        tracing::warn!(night.date = %night, run.id = run, stage = %stage, "submission outcome unknown ({e}) and no poll ({poll_error}): left pending");
                         Ok(None)
                     }
                 }
             }
             Err(e) => {
-                tracing::error!(night.date = %night, run.id = sequence.run, "submission refused: {e}");
-                self.db.fail_submission(night, sequence.run, attempt, &e.to_string())?;
+                tracing::error!(night.date = %night, run.id = run, stage = %stage, "submission refused: {e}");
+                self.db.fail_submission(night, run, &stage, attempt, &e.to_string())?;
                 Ok(None)
             }
         }
     }
 }
 
-fn task_record(night: NightDate, run: u32, attempt: u32, t: &TaskStatus) -> TaskRecord {
+fn task_record(key: JobKey, t: &TaskStatus) -> TaskRecord {
     TaskRecord {
-        night,
-        run,
+        night: key.night,
+        run: key.run,
+        stage: key.stage,
         subrun: t.task.unwrap_or(0),
-        attempt,
+        attempt: key.attempt,
         state: t.state,
         exit_code: t.exit_code,
         cpu_seconds: t.cpu_seconds,

@@ -62,6 +62,10 @@ pub struct Run {
     pub subruns: u32,
     /// Source name (v1 lines, or the RunCatalog).
     pub source: Option<String>,
+    /// Pointing declination in degrees (the RunCatalog's `source_dec`): picks the RF models
+    /// of its DL2.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_dec: Option<f64>,
     /// Start of the run, UTC.
     pub start: Option<DateTime<Utc>>,
     /// Number of events, where the file gives it (v1: sum over subrun lines).
@@ -83,6 +87,7 @@ impl Run {
             type_as_written: printable(type_as_written),
             subruns,
             source: None,
+            source_dec: None,
             start: None,
             events: None,
             line,
@@ -143,6 +148,9 @@ impl NightSummary {
         for run in &mut self.runs {
             if let Some(source) = catalog.sources.get(&run.run) {
                 run.source = Some(source.clone());
+            }
+            if let Some(dec) = catalog.declinations.get(&run.run) {
+                run.source_dec = Some(*dec);
             }
         }
         self.warnings.extend(catalog.warnings.iter().cloned());

@@ -127,11 +127,13 @@ pub(crate) fn check_runs(night: &mut NightSummary) {
     night.warnings.extend(warnings);
 }
 
-/// Source names of a night's DATA runs.
+/// Source names (and pointing declinations, where given) of a night's DATA runs.
 #[derive(Debug, Default)]
 pub struct RunCatalog {
     pub file: PathBuf,
     pub sources: HashMap<u32, String>,
+    /// `source_dec`, degrees.
+    pub declinations: HashMap<u32, f64>,
     pub warnings: Vec<Warning>,
 }
 
@@ -139,6 +141,7 @@ pub fn load_catalog(file: &Path, limits: &LimitsConfig) -> Result<RunCatalog, Su
     let text = super::read_text(file, limits)?;
     let table = ecsv::parse(&text).map_err(|e| from_ecsv(file, e))?;
     let columns = required(file, &table, &["run_id", "source_name"])?;
+    let dec_column = table.columns.iter().position(|c| c == "source_dec");
     let mut catalog = RunCatalog { file: file.to_path_buf(), ..RunCatalog::default() };
     let mut seen = HashSet::new();
     for (line, values) in &table.rows {
@@ -157,6 +160,20 @@ pub fn load_catalog(file: &Path, limits: &LimitsConfig) -> Result<RunCatalog, Su
         let source = values[columns[1]].trim();
         if !source.is_empty() && source != "None" {
             catalog.sources.insert(run, super::printable(source));
+        }
+        if let Some(column) = dec_column {
+            let text = values[column].trim();
+            match text.parse::<f64>() {
+                Ok(dec) if (-90.0..=90.0).contains(&dec) => {
+                    catalog.declinations.insert(run, dec);
+                }
+                _ if text.is_empty() || text == "None" || text == "nan" => {}
+                _ => catalog.warnings.push(Warning {
+                    file: file.to_path_buf(),
+                    line: *line,
+                    message: format!("run {run}: source_dec {text:?} is not a declination in degrees; ignored"),
+                }),
+            }
         }
     }
     Ok(catalog)

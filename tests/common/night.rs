@@ -233,7 +233,7 @@ fn sacct_states(job_id: &str) -> Vec<String> {
 }
 
 fn comment(h: &NightHarness, run: u64, attempt: u32) -> String {
-    osa::executor::comment_key(h.night, run as u32, attempt)
+    osa::executor::comment_key(h.night, run as u32, &osa::model::Stage::Sequence, attempt)
 }
 
 pub fn whole_night_is_chained_run_and_never_submitted_twice(executor: &'static str) {

@@ -2,7 +2,9 @@
 //! (lstchain cannot run here: no real R0 data). Called through a symlink named like the real
 //! program (or as `lstchain-sim <program> ARGS...`), it takes the same arguments and writes
 //! real outputs: DL1 HDF5 with one row per R0 event, muons FITS, datacheck HDF5, DRS4
-//! baseline and charge calibration HDF5. osa does not know it is talking to a simulator.
+//! baseline and charge calibration HDF5, and the closing programs' merged DL1 and muons,
+//! run-wise data check (HDF5 + PDF), DL2 and the night's long-term check. osa does not know
+//! it is talking to a simulator.
 //!
 //! Environment:
 //! - `LSTCHAIN_SIM_EVENT_MS`: milliseconds slept per event (realistic job durations), default 0.
@@ -16,6 +18,7 @@
 //!   `error`: a plain failure, the default), `message`,
 //!   `exit` (default 1) and `attempts` (fail only the first N calls; default: every call).
 
+mod closing;
 mod outputs;
 
 use std::collections::HashMap;

@@ -9,7 +9,7 @@ use fitsio::FitsFile;
 use fitsio::hdu::HduInfo;
 use fitsio::tables::{ColumnDataType, ColumnDescription};
 
-use super::{Args, Call, run_subrun_of, sleep_for_events};
+use super::{Args, Call, closing, run_subrun_of, sleep_for_events};
 
 pub const DL1_TABLE: &str = "dl1/event/telescope/parameters/LST_LSTCam";
 
@@ -40,11 +40,11 @@ pub struct Dl1Event {
 
 #[derive(hdf5::H5Type, Clone, Copy, Debug)]
 #[repr(C)]
-struct CheckRow {
-    n_events: i64,
-    n_pedestals: i64,
-    n_flatfield: i64,
-    mean_intensity: f64,
+pub struct CheckRow {
+    pub n_events: i64,
+    pub n_pedestals: i64,
+    pub n_flatfield: i64,
+    pub mean_intensity: f64,
 }
 
 pub fn call_of(program: &str, args: &Args) -> Call {
@@ -53,10 +53,21 @@ pub fn call_of(program: &str, args: &Args) -> Call {
         "onsite_create_drs4_pedestal_file" | "onsite_create_calibration_file" => (args.get("r").and_then(|r| r.parse().ok()), None),
         _ => match from_path("input-file").or_else(|| from_path("input-dir")) {
             Some((run, subrun)) => (Some(run), Some(subrun)),
-            None => (None, None),
+            // Run-wise programs: the run from `--run-number` or the run file's name.
+            None => {
+                let named = ["input-files", "input-file", "output-file"].iter().find_map(|k| args.get(k).and_then(run_of));
+                (args.get("run-number").and_then(|r| r.parse().ok()).or(named), None)
+            }
         },
     };
     Call { program: program.to_string(), run, subrun }
+}
+
+/// `dl1_LST-1.Run01807.h5` → 1807.
+fn run_of(path: &str) -> Option<u32> {
+    let name = Path::new(path).file_name()?.to_str()?;
+    let rest = &name[name.find("Run")? + 3..];
+    rest.get(..5)?.parse().ok()
 }
 
 pub fn run(program: &str, args: &Args, truncate: bool, short: bool) -> Result<Vec<PathBuf>, String> {
@@ -67,6 +78,10 @@ pub fn run(program: &str, args: &Args, truncate: bool, short: bool) -> Result<Ve
         "onsite_create_drs4_pedestal_file" => drs4(args)?,
         "onsite_create_calibration_file" => charge(args)?,
         "lstchain_merge_hdf5_files" => merge(args)?,
+        "lstchain_merge_muon_files" => merge_muons(args)?,
+        "lstchain_dl1_to_dl2" => closing::dl1_to_dl2(args)?,
+        "lstchain_longterm_dl1_check" => closing::longterm(args)?,
+        "lstchain_cherenkov_transparency" => closing::transparency(args)?,
         other => return Err(format!("unknown program {other}")),
     };
     if truncate && let Some(first) = written.first() {
@@ -77,15 +92,15 @@ pub fn run(program: &str, args: &Args, truncate: bool, short: bool) -> Result<Ve
     Ok(written)
 }
 
-fn refuse_existing(path: &Path) -> Result<(), String> {
+pub fn refuse_existing(path: &Path) -> Result<(), String> {
     if path.exists() { Err(format!("OSError: output file {} exists already. Stop", path.display())) } else { Ok(()) }
 }
 
-fn h5err(e: hdf5::Error) -> String {
+pub fn h5err(e: hdf5::Error) -> String {
     format!("HDF5 error: {e}")
 }
 
-fn fitserr(e: fitsio::errors::Error) -> String {
+pub fn fitserr(e: fitsio::errors::Error) -> String {
     format!("FITS error: {e}")
 }
 
@@ -101,14 +116,14 @@ fn group_path(file: &hdf5::File, path: &str) -> Result<hdf5::Group, String> {
     Ok(group)
 }
 
-fn write_table<T: hdf5::H5Type>(file: &hdf5::File, path: &str, rows: &[T]) -> Result<(), String> {
+pub fn write_table<T: hdf5::H5Type>(file: &hdf5::File, path: &str, rows: &[T]) -> Result<(), String> {
     let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
     let group = group_path(file, parent)?;
     group.new_dataset_builder().with_data(rows).create(name).map_err(h5err)?;
     Ok(())
 }
 
-fn read_events(path: &Path) -> Result<Vec<Dl1Event>, String> {
+pub fn read_events(path: &Path) -> Result<Vec<Dl1Event>, String> {
     let file = hdf5::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let dataset = file.dataset(DL1_TABLE).map_err(|e| format!("{}: no {DL1_TABLE}: {e}", path.display()))?;
     dataset.read_raw::<Dl1Event>().map_err(h5err)
@@ -184,17 +199,8 @@ fn r0_to_dl1(args: &Args, short: bool) -> Result<Vec<PathBuf>, String> {
     )?;
     drop(file);
 
-    let mut fits = FitsFile::create(&muons).open().map_err(fitserr)?;
-    let columns = [
-        ColumnDescription::new("event_id").with_type(ColumnDataType::LongLong).create().map_err(fitserr)?,
-        ColumnDescription::new("ring_radius").with_type(ColumnDataType::Double).create().map_err(fitserr)?,
-        ColumnDescription::new("ring_width").with_type(ColumnDataType::Double).create().map_err(fitserr)?,
-    ];
-    let hdu = fits.create_table("MUONS", &columns).map_err(fitserr)?;
     let muon_ids: Vec<i64> = ids.iter().copied().filter(|id| id % 50 == 0).collect();
-    hdu.write_col(&mut fits, "event_id", &muon_ids).map_err(fitserr)?;
-    hdu.write_col(&mut fits, "ring_radius", &vec![1.1f64; muon_ids.len()]).map_err(fitserr)?;
-    hdu.write_col(&mut fits, "ring_width", &vec![0.05f64; muon_ids.len()]).map_err(fitserr)?;
+    write_muons(&muons, &muon_ids, &vec![1.1f64; muon_ids.len()], &vec![0.05f64; muon_ids.len()])?;
     Ok(vec![dl1, muons])
 }
 
@@ -216,10 +222,17 @@ fn dl1ab(args: &Args, short: bool) -> Result<Vec<PathBuf>, String> {
     Ok(vec![output])
 }
 
+/// `lstchain_check_dl1`: on a DL1 subrun file, its data check; on the subruns' data-check
+/// files (a quoted glob, lstchain's run-wise mode), their rows in one run file written next to
+/// them and, unless `--omit-pdf`, the run's PDF in `--output-dir`.
 fn check_dl1(args: &Args) -> Result<Vec<PathBuf>, String> {
-    let input = PathBuf::from(args.require("input-file")?);
+    let input = args.require("input-file")?;
     let out_dir = PathBuf::from(args.require("output-dir")?);
-    let name = input.file_name().and_then(|n| n.to_str()).ok_or("bad input name")?;
+    let name = Path::new(input).file_name().and_then(|n| n.to_str()).ok_or("bad input name")?;
+    if name.starts_with("datacheck_dl1") {
+        return closing::check_run(input, &out_dir, args.has("omit-pdf"));
+    }
+    let input = PathBuf::from(input);
     let output = out_dir.join(format!("datacheck_{name}"));
     refuse_existing(&output)?;
     let events = read_events(&input)?;
@@ -228,9 +241,7 @@ fn check_dl1(args: &Args) -> Result<Vec<PathBuf>, String> {
     std::fs::create_dir_all(&out_dir).map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
     let file = hdf5::File::create(&output).map_err(h5err)?;
     let row = CheckRow { n_events: events.len() as i64, n_pedestals: count(2), n_flatfield: count(0), mean_intensity: mean };
-    for table in ["cosmics", "pedestals", "flatfield"] {
-        write_table(&file, &format!("dl1datacheck/{table}"), &[row])?;
-    }
+    closing::write_datacheck(&file, &[row])?;
     Ok(vec![output])
 }
 
@@ -295,6 +306,63 @@ fn charge(args: &Args) -> Result<Vec<PathBuf>, String> {
     Ok(vec![output])
 }
 
+/// Files of `dir` matching a shell pattern whose name holds `Run<run>`, in name order.
+pub fn files_of_run(dir: &Path, pattern: &str, run: u32) -> Result<Vec<PathBuf>, String> {
+    let pattern = glob::Pattern::new(pattern).map_err(|e| format!("bad --pattern {pattern:?}: {e}"))?;
+    let run_text = format!("Run{run:05}");
+    let mut inputs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| pattern.matches(n) && n.contains(&run_text)))
+        .collect();
+    inputs.sort();
+    Ok(inputs)
+}
+
+/// `lstchain_merge_muon_files --input-dir DIR --output-file F --run-number R --pattern P`:
+/// the muon rings of the matching files, stacked in one FITS table (astropy's `vstack`).
+fn merge_muons(args: &Args) -> Result<Vec<PathBuf>, String> {
+    let dir = PathBuf::from(args.require("input-dir")?);
+    let output = PathBuf::from(args.require("output-file")?);
+    let run: u32 = args.require("run-number")?.parse().map_err(|_| "--run-number needs a run number")?;
+    if output.exists() {
+        return Err(format!("IOError: {} exists already", output.display()));
+    }
+    let inputs = files_of_run(&dir, args.get("pattern").unwrap_or("*.fits"), run)?;
+    if inputs.is_empty() {
+        return Err(format!("IOError: no muon file of run {run} in {}", dir.display()));
+    }
+    let (mut ids, mut radius, mut width) = (Vec::new(), Vec::new(), Vec::new());
+    for input in &inputs {
+        let mut fits = FitsFile::open(input).map_err(|e| format!("cannot open {}: {}", input.display(), fitserr(e)))?;
+        let hdu = fits.hdu("MUONS").map_err(fitserr)?;
+        ids.extend(hdu.read_col::<i64>(&mut fits, "event_id").map_err(fitserr)?);
+        radius.extend(hdu.read_col::<f64>(&mut fits, "ring_radius").map_err(fitserr)?);
+        width.extend(hdu.read_col::<f64>(&mut fits, "ring_width").map_err(fitserr)?);
+    }
+    if let Some(parent) = output.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+    }
+    write_muons(&output, &ids, &radius, &width)?;
+    Ok(vec![output])
+}
+
+/// A FITS binary table `MUONS` with lstchain's ring columns.
+pub fn write_muons(path: &Path, ids: &[i64], radius: &[f64], width: &[f64]) -> Result<(), String> {
+    let mut fits = FitsFile::create(path).open().map_err(fitserr)?;
+    let columns = [
+        ColumnDescription::new("event_id").with_type(ColumnDataType::LongLong).create().map_err(fitserr)?,
+        ColumnDescription::new("ring_radius").with_type(ColumnDataType::Double).create().map_err(fitserr)?,
+        ColumnDescription::new("ring_width").with_type(ColumnDataType::Double).create().map_err(fitserr)?,
+    ];
+    let hdu = fits.create_table("MUONS", &columns).map_err(fitserr)?;
+    hdu.write_col(&mut fits, "event_id", ids).map_err(fitserr)?;
+    hdu.write_col(&mut fits, "ring_radius", radius).map_err(fitserr)?;
+    hdu.write_col(&mut fits, "ring_width", width).map_err(fitserr)?;
+    Ok(())
+}
+
 /// `lstchain_merge_hdf5_files --input-dir DIR --output-file F --run-number R [--pattern P]
 /// [--no-image]`: the DL1 events of the files matching the pattern (default `*.h5`, as
 /// lstchain: then every HDF5 file of the folder naming the run), in name order.
@@ -304,15 +372,7 @@ fn merge(args: &Args) -> Result<Vec<PathBuf>, String> {
     let run: u32 = args.require("run-number")?.parse().map_err(|_| "--run-number needs a run number")?;
     refuse_existing(&output)?;
     let pattern = args.get("pattern").unwrap_or("*.h5").to_string();
-    let (head, tail) = pattern.split_once('*').unwrap_or((pattern.as_str(), ""));
-    let run_text = format!("{run:05}");
-    let mut inputs: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(head) && n.ends_with(tail) && n.contains(&run_text)))
-        .collect();
-    inputs.sort();
+    let inputs = files_of_run(&dir, &pattern, run)?;
     if inputs.is_empty() {
         return Err(format!("no {pattern} file of run {run} in {}", dir.display()));
     }

@@ -1,0 +1,299 @@
+//! The closing programs: the run-wise data check, DL2 and the night's long-term check, with
+//! lstchain's node names, column names and file names (lstchain 0.12: `datachecks/`,
+//! `tools/lstchain_dl1_to_dl2.py`, `scripts/lstchain_longterm_dl1_check.py`,
+//! `scripts/lstchain_cherenkov_transparency.py`).
+
+use std::path::{Path, PathBuf};
+
+use super::Args;
+use super::outputs::{CheckRow, Dl1Event, h5err, read_events, refuse_existing, write_table};
+
+/// lstchain's DL2 event table.
+pub const DL2_TABLE: &str = "dl2/event/telescope/parameters/LST_LSTCam";
+
+/// One DL2 event: the DL1 parameters and what the random forests reconstruct, under
+/// lstchain's column names (angles in radians, energy in TeV).
+#[derive(hdf5::H5Type, Clone, Copy, Debug)]
+#[repr(C)]
+pub struct Dl2Event {
+    pub obs_id: i64,
+    pub event_id: i64,
+    pub event_type: i64,
+    pub tel_id: i64,
+    pub intensity: f64,
+    pub x: f64,
+    pub y: f64,
+    pub r: f64,
+    pub phi: f64,
+    pub length: f64,
+    pub width: f64,
+    pub psi: f64,
+    pub skewness: f64,
+    pub kurtosis: f64,
+    pub time_gradient: f64,
+    pub intercept: f64,
+    pub leakage_intensity_width_2: f64,
+    pub n_pixels: i64,
+    pub dragon_time: f64,
+    pub log_reco_energy: f64,
+    pub reco_energy: f64,
+    pub reco_disp_norm: f64,
+    pub reco_disp_sign: f64,
+    pub reco_disp_dx: f64,
+    pub reco_disp_dy: f64,
+    pub reco_src_x: f64,
+    pub reco_src_y: f64,
+    pub reco_alt: f64,
+    pub reco_az: f64,
+    pub gammaness: f64,
+    pub reco_type: i64,
+}
+
+#[derive(hdf5::H5Type, Clone, Copy, Debug)]
+#[repr(C)]
+struct HistogramBinning {
+    hist_intensity: [f64; 8],
+    hist_delta_t: [f64; 8],
+}
+
+#[derive(hdf5::H5Type, Clone, Copy, Debug)]
+#[repr(C)]
+struct RunSummaryRow {
+    runnumber: i64,
+    subruns: i64,
+    num_events: i64,
+    num_pedestals: i64,
+    num_flatfield: i64,
+    mean_intensity: f64,
+}
+
+#[derive(hdf5::H5Type, Clone, Copy, Debug)]
+#[repr(C)]
+struct IntensitySpectrumRow {
+    runnumber: i64,
+    subrun: i64,
+    light_yield: f64,
+    cosmics_rate_at_422_pe: f64,
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
+    move |e| format!("{}: {e}", path.display())
+}
+
+/// The tables of a data-check file (subrun or run): `/dl1datacheck/{cosmics, pedestals,
+/// flatfield, histogram_binning, used_trigger_tag}`.
+pub fn write_datacheck(file: &hdf5::File, rows: &[CheckRow]) -> Result<(), String> {
+    for table in ["cosmics", "pedestals", "flatfield"] {
+        write_table(file, &format!("dl1datacheck/{table}"), rows)?;
+    }
+    let binning = HistogramBinning { hist_intensity: [10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0], hist_delta_t: [0.0; 8] };
+    write_table(file, "dl1datacheck/histogram_binning", &[binning])?;
+    let group = file.group("dl1datacheck").map_err(h5err)?;
+    let tag = hdf5::types::FixedAscii::<32>::from_ascii(b"event_type").map_err(|e| e.to_string())?;
+    group.new_dataset_builder().with_data(&[tag]).create("used_trigger_tag").map_err(h5err)?;
+    Ok(())
+}
+
+fn read_check_rows(path: &Path) -> Result<Vec<CheckRow>, String> {
+    let file = hdf5::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    file.dataset("dl1datacheck/cosmics").and_then(|d| d.read_raw::<CheckRow>()).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// lstchain's run-wise mode: the subrun rows in `datacheck_dl1_LST-1.RunRRRRR.h5` next to
+/// the inputs, the PDF in `out_dir`.
+pub fn check_run(pattern: &str, out_dir: &Path, omit_pdf: bool) -> Result<Vec<PathBuf>, String> {
+    let mut inputs: Vec<PathBuf> = glob::glob(pattern).map_err(|e| format!("bad --input-file {pattern:?}: {e}"))?.filter_map(Result::ok).collect();
+    inputs.sort();
+    let Some(first) = inputs.first() else { return Err(format!("no input files match {pattern}")) };
+    let name = first.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let run = &name[name.find("Run").ok_or("no run in the input names")? + 3..][..5];
+    let dir = first.parent().unwrap_or(Path::new("."));
+    let output = dir.join(format!("datacheck_dl1_LST-1.Run{run}.h5"));
+    refuse_existing(&output)?;
+    let mut rows = Vec::new();
+    for input in &inputs {
+        rows.extend(read_check_rows(input)?);
+    }
+    let file = hdf5::File::create(&output).map_err(h5err)?;
+    write_datacheck(&file, &rows)?;
+    let mut written = vec![output];
+    if !omit_pdf {
+        std::fs::create_dir_all(out_dir).map_err(io(out_dir))?;
+        let pdf = out_dir.join(format!("datacheck_dl1_LST-1.Run{run}.pdf"));
+        let events: i64 = rows.iter().map(|r| r.n_events).sum();
+        std::fs::write(&pdf, pdf_document(&format!("LST-1 run {run}: {} subruns, {events} events", rows.len()))).map_err(io(&pdf))?;
+        written.push(pdf);
+    }
+    Ok(written)
+}
+
+/// A one-page PDF saying `text` (what a viewer opens; the plots are lstchain's business).
+pub fn pdf_document(text: &str) -> Vec<u8> {
+    let text: String = text.chars().filter(|c| c.is_ascii() && !matches!(c, '(' | ')' | '\\')).collect();
+    let stream = format!("BT /F1 14 Tf 72 770 Td ({text}) Tj ET");
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_string(),
+        format!("<< /Length {} >>\nstream\n{stream}\nendstream", stream.len()),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
+    ];
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, object) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend(format!("{} 0 obj\n{object}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    for offset in offsets {
+        out.extend(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    out.extend(format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes());
+    out
+}
+
+/// `lstchain_dl1_to_dl2 --input-files F --output-dir D --path-models M --config C`.
+pub fn dl1_to_dl2(args: &Args) -> Result<Vec<PathBuf>, String> {
+    let input = PathBuf::from(
+        args.get("input-files").or(args.get("input-file")).filter(|v| !v.is_empty()).ok_or("error: argument --input-files is required")?,
+    );
+    let out_dir = PathBuf::from(args.require("output-dir")?);
+    let models = PathBuf::from(args.require("path-models")?);
+    for model in ["reg_energy.sav", "cls_gh.sav"] {
+        if !models.join(model).is_file() {
+            return Err(format!("FileNotFoundError: [Errno 2] No such file or directory: '{}'", models.join(model).display()));
+        }
+    }
+    let name = input.file_name().and_then(|n| n.to_str()).ok_or("bad input name")?.replacen("dl1", "dl2", 1);
+    let output = out_dir.join(name);
+    if output.exists() && !args.has("overwrite") {
+        return Err(format!("OSError: {} exists, use --overwrite", output.display()));
+    }
+    let events = read_events(&input)?;
+    super::sleep_for_events(events.len());
+    let dl2: Vec<Dl2Event> = events.iter().map(reconstruct).collect();
+    std::fs::create_dir_all(&out_dir).map_err(io(&out_dir))?;
+    let file = hdf5::File::create(&output).map_err(h5err)?;
+    write_table(&file, DL2_TABLE, &dl2)?;
+    Ok(vec![output])
+}
+
+fn reconstruct(e: &Dl1Event) -> Dl2Event {
+    let reco_energy = 0.01 * e.intensity.max(1.0) / 50.0;
+    let disp = 0.3 + e.length;
+    let (dx, dy) = (disp * e.psi.cos(), disp * e.psi.sin());
+    Dl2Event {
+        obs_id: e.obs_id,
+        event_id: e.event_id,
+        event_type: e.event_type,
+        tel_id: e.tel_id,
+        intensity: e.intensity,
+        x: e.x,
+        y: e.y,
+        r: e.r,
+        phi: e.phi,
+        length: e.length,
+        width: e.width,
+        psi: e.psi,
+        skewness: e.skewness,
+        kurtosis: e.kurtosis,
+        time_gradient: e.time_gradient,
+        intercept: e.intercept,
+        leakage_intensity_width_2: e.leakage_intensity_width_2,
+        n_pixels: e.n_pixels,
+        dragon_time: e.dragon_time,
+        log_reco_energy: reco_energy.log10(),
+        reco_energy,
+        reco_disp_norm: disp,
+        reco_disp_sign: 1.0,
+        reco_disp_dx: dx,
+        reco_disp_dy: dy,
+        reco_src_x: e.x + dx,
+        reco_src_y: e.y + dy,
+        reco_alt: 1.2 + 0.001 * e.y,
+        reco_az: 3.1 + 0.001 * e.x,
+        gammaness: (e.width / e.length.max(1e-6)).clamp(0.0, 1.0),
+        reco_type: 101,
+    }
+}
+
+fn run_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let pattern = dir.join("datacheck_dl1_LST-1.Run?????.h5");
+    let mut files: Vec<PathBuf> = glob::glob(&pattern.display().to_string()).map_err(|e| e.to_string())?.filter_map(Result::ok).collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(format!("no run-wise data-check file datacheck_dl1_LST-1.Run?????.h5 in {}", dir.display()));
+    }
+    Ok(files)
+}
+
+fn run_number(path: &Path) -> i64 {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    name.find("Run").and_then(|at| name.get(at + 3..at + 8)).and_then(|r| r.parse().ok()).unwrap_or(0)
+}
+
+/// `lstchain_longterm_dl1_check --input-dir D --output-file F --muons-dir M --batch`: one
+/// `/runsummary/table` row per run-wise data check, the cosmics/pedestals/flatfield rows, and
+/// the `.log` and `.html` next to the file.
+pub fn longterm(args: &Args) -> Result<Vec<PathBuf>, String> {
+    let dir = PathBuf::from(args.require("input-dir")?);
+    let output = PathBuf::from(args.get("output-file").unwrap_or("longterm_dl1_check.h5"));
+    let inputs = run_files(&dir)?;
+    let mut summary = Vec::new();
+    let mut all = Vec::new();
+    for input in &inputs {
+        let rows = read_check_rows(input)?;
+        summary.push(RunSummaryRow {
+            runnumber: run_number(input),
+            subruns: rows.len() as i64,
+            num_events: rows.iter().map(|r| r.n_events).sum(),
+            num_pedestals: rows.iter().map(|r| r.n_pedestals).sum(),
+            num_flatfield: rows.iter().map(|r| r.n_flatfield).sum(),
+            mean_intensity: rows.iter().map(|r| r.mean_intensity).sum::<f64>() / rows.len().max(1) as f64,
+        });
+        all.extend(rows);
+    }
+    if let Some(parent) = output.parent() {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    // pandas `to_hdf(mode="w")`: the file is written anew.
+    let file = hdf5::File::create(&output).map_err(h5err)?;
+    write_table(&file, "runsummary/table", &summary)?;
+    for table in ["cosmics", "pedestals", "flatfield"] {
+        write_table(&file, &format!("{table}/table"), &all)?;
+    }
+    drop(file);
+    let log = output.with_extension("log");
+    std::fs::write(&log, format!("lstchain_longterm_dl1_check: {} runs from {}\n", inputs.len(), dir.display())).map_err(io(&log))?;
+    let html = output.with_extension("html");
+    let runs: Vec<String> = summary.iter().map(|r| format!("<li>run {:05}: {} events</li>", r.runnumber, r.num_events)).collect();
+    std::fs::write(&html, format!("<!DOCTYPE html><html><body><h1>DL1 data check</h1><ul>{}</ul></body></html>\n", runs.join("")))
+        .map_err(io(&html))?;
+    Ok(vec![output, log, html])
+}
+
+/// `lstchain_cherenkov_transparency --update-datacheck-file F --input-dir D`: adds the
+/// `cosmics_intensity_spectrum` table (one row per subrun) to the night's long-term file.
+pub fn transparency(args: &Args) -> Result<Vec<PathBuf>, String> {
+    let target = PathBuf::from(args.require("update-datacheck-file")?);
+    let dir = PathBuf::from(args.require("input-dir")?);
+    let mut rows = Vec::new();
+    for input in run_files(&dir)? {
+        for (subrun, row) in read_check_rows(&input)?.iter().enumerate() {
+            rows.push(IntensitySpectrumRow {
+                runnumber: run_number(&input),
+                subrun: subrun as i64,
+                light_yield: row.mean_intensity / 50.0,
+                cosmics_rate_at_422_pe: row.n_events as f64 / 10.0,
+            });
+        }
+    }
+    let file = hdf5::File::open_rw(&target).map_err(|e| format!("cannot open {}: {e}", target.display()))?;
+    // pandas `to_hdf(mode="a")` replaces the key.
+    if file.group("cosmics_intensity_spectrum").is_ok() {
+        file.unlink("cosmics_intensity_spectrum").map_err(h5err)?;
+    }
+    write_table(&file, "cosmics_intensity_spectrum/table", &rows)?;
+    Ok(vec![target])
+}
