@@ -32,7 +32,8 @@ pub struct DemoOptions {
     pub events: u32,
     /// Seed of the event-type draws.
     pub seed: u64,
-    /// First run number; `None`: derived from the date, so demo nights never share runs.
+    /// First run number; `None`: derived from the date, so demo nights of a few years never
+    /// share runs (and run numbers keep LST-1's five digits, which lstchain's patterns expect).
     pub first_run: Option<u32>,
     /// Replace files that exist with other content.
     pub force: bool,
@@ -85,7 +86,7 @@ const SOURCES: &[&str] = &["Crab", "Mrk421", "1ES1959+650", "BLLac"];
 pub fn plan_runs(night: NightDate, options: &DemoOptions) -> Vec<DemoRun> {
     let first = options.first_run.unwrap_or_else(|| {
         let epoch = NaiveDate::from_ymd_opt(2019, 10, 1).expect("valid date");
-        1000 + 20 * (night.date() - epoch).num_days().max(0) as u32
+        1000 + (20 * (night.date() - epoch).num_days().max(0) as u32) % 98_000
     });
     let evening = night.date().and_hms_opt(20, 30, 0).expect("valid time").and_utc();
     let calibration_subruns = options.subruns.min(2);

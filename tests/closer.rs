@@ -86,7 +86,7 @@ fn a_clean_night_closes_verified_hashed_mailed_and_traceable() {
     let early = h.osa(&["closer", "--date", &h.night.to_string(), "--now", &format!("{}T07:59:00Z", h.night.next())], &[]);
     assert_eq!(early.status.code(), Some(20), "not before 08:00 UTC of the next morning");
 
-    let (code, report) = h.closer(&[]);
+    let (code, report) = h.close_to_end(&[], Duration::from_secs(180));
     assert_eq!((code, status(&report)), (0, "closed"), "{report:#}");
     let db = h.db();
     let runs = h.runs();
@@ -145,7 +145,7 @@ fn a_short_dl1_file_is_caught_and_only_its_subrun_resubmitted() {
     assert_eq!(jobs[1].intent.array_range, "2", "only the bad subrun goes again");
 
     h.run_to_end(Duration::from_secs(180));
-    let (code, report) = h.closer(&[]);
+    let (code, report) = h.close_to_end(&[], Duration::from_secs(180));
     assert_eq!((code, status(&report)), (0, "closed"), "{report:#}");
 }
 
@@ -170,7 +170,7 @@ fn a_timeout_is_resubmitted_with_more_time_and_succeeds() {
     assert_eq!((retry.intent.time_limit.as_str(), retry.intent.array_range.as_str()), ("00:01:06", "0"));
 
     h.run_to_end(Duration::from_secs(180));
-    let (code, report) = h.closer(&[]);
+    let (code, report) = h.close_to_end(&[], Duration::from_secs(180));
     assert_eq!((code, status(&report)), (0, "closed"), "{report:#}");
 }
 
@@ -208,7 +208,7 @@ fn a_run_failing_every_try_is_vetoed_and_the_night_needs_a_human() {
     let (code, report) = fixed.closer(&[]);
     assert_eq!((code, status(&report)), (20, "retrying"), "{report:#}");
     fixed.run_to_end(Duration::from_secs(180));
-    let (code, report) = fixed.closer(&[]);
+    let (code, report) = fixed.close_to_end(&[], Duration::from_secs(180));
     assert_eq!((code, status(&report)), (0, "closed"), "{report:#}");
 }
 
@@ -218,7 +218,7 @@ fn the_prov_json_is_valid_for_an_independent_prov_library_and_lands_in_mariadb()
     let url = mysql.url.clone();
     let h = NightHarness::with("local", &unique_night(14), None, move |c| c.database.url = url);
     h.run_to_end(Duration::from_secs(180));
-    let (code, report) = h.closer(&[]);
+    let (code, report) = h.close_to_end(&[], Duration::from_secs(180));
     assert_eq!(code, 0, "{report:#}");
     let files: Vec<String> = report["prov_json"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_string()).collect();
     let night_json = report["night_prov_json"].as_str().unwrap().to_string();
@@ -274,7 +274,7 @@ fn a_provenance_line_the_merge_cannot_read_keeps_the_night_for_a_human() {
         .write_all(b"INFO provLogger __PROV__2040-01-01T00:00:00__PROV__{\"activity_id\": \"a")
         .unwrap();
     osa::provenance::ProvWriter::new(log.clone()).append(&[osa::provenance::record(vec![("session_tag", serde_json::json!("after"))])]).unwrap();
-    let (code, report) = h.closer(&[]);
+    let (code, report) = h.close_to_end(&[], Duration::from_secs(180));
     assert_eq!(code, 21, "{report:#}");
     assert!(report["problems"].to_string().contains("prov.log"), "{report:#}");
     assert!(!h.db().night(h.night).unwrap().unwrap().closed);
@@ -314,6 +314,9 @@ fn a_full_disk_is_named_waited_out_and_costs_no_tries() {
     let mut mount = None;
     let h = NightHarness::with("local", &unique_night(38), None, |c| {
         c.closer.min_free_mib = 4;
+        // Final products on the same (small) filesystem: osa moves them by rename only.
+        c.paths.dl1_dir = c.paths.analysis_dir.join("DL1");
+        c.paths.dl2_dir = c.paths.analysis_dir.join("DL2");
         let analysis = c.paths.data_root.join(&c.paths.analysis_dir);
         std::fs::create_dir_all(&analysis).unwrap();
         let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"]).arg(&analysis).status().unwrap();
@@ -335,7 +338,7 @@ fn a_full_disk_is_named_waited_out_and_costs_no_tries() {
 
     std::fs::remove_file(&filler).unwrap();
     let mut last = report;
-    for _ in 0..4 {
+    for _ in 0..40 {
         let (code, report) = h.closer(&[]);
         last = report;
         if code == 0 {
@@ -343,6 +346,7 @@ fn a_full_disk_is_named_waited_out_and_costs_no_tries() {
         }
         assert_eq!(code, 20, "{last:#}");
         h.run_to_end(Duration::from_secs(180));
+        std::thread::sleep(Duration::from_millis(500));
     }
     assert_eq!(status(&last), "closed", "{last:#}");
     let audit = h.db().audit_of_night(h.night).unwrap();
@@ -357,7 +361,7 @@ fn a_full_disk_is_named_waited_out_and_costs_no_tries() {
 fn a_run_appended_after_closing_is_refused_not_half_processed() {
     let h = NightHarness::new("local", &unique_night(40), None);
     h.run_to_end(Duration::from_secs(180));
-    assert_eq!(h.closer(&[]).0, 0);
+    assert_eq!(h.close_to_end(&[], Duration::from_secs(180)).0, 0);
     let file = osa::paths::Layout::new(&h.config).run_summary_file(h.night);
     let text = std::fs::read_to_string(&file).unwrap();
     let last = text.lines().last().unwrap().to_string();

@@ -492,7 +492,8 @@ impl Closer<'_> {
         }
         let longterm = self.layout.longterm_file(night);
         for file in [longterm.clone(), longterm.with_extension("log"), longterm.with_extension("html")] {
-            links.push((file, web.join("night_wise")));
+            // `datacheck_files/night_wise/DL1_datacheck_N.*`, as LSTOSA links the newest version.
+            links.push((file, web.parent().map(|p| p.join("night_wise")).unwrap_or_else(|| web.join("night_wise"))));
         }
         for (file, dir) in links.into_iter().filter(|(f, _)| f.exists()) {
             let link = dir.join(file.file_name().expect("product files have names"));

@@ -105,8 +105,7 @@ pub fn check_run(pattern: &str, out_dir: &Path, omit_pdf: bool) -> Result<Vec<Pa
     let mut inputs: Vec<PathBuf> = glob::glob(pattern).map_err(|e| format!("bad --input-file {pattern:?}: {e}"))?.filter_map(Result::ok).collect();
     inputs.sort();
     let Some(first) = inputs.first() else { return Err(format!("no input files match {pattern}")) };
-    let name = first.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    let run = &name[name.find("Run").ok_or("no run in the input names")? + 3..][..5];
+    let run = format!("{:05}", run_number(first));
     let dir = first.parent().unwrap_or(Path::new("."));
     let output = dir.join(format!("datacheck_dl1_LST-1.Run{run}.h5"));
     refuse_existing(&output)?;
@@ -228,9 +227,11 @@ fn run_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
-fn run_number(path: &Path) -> i64 {
+/// The run number in a file name (`…Run01807.…` → 1807; 0 when there is none).
+pub fn run_number(path: &Path) -> i64 {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    name.find("Run").and_then(|at| name.get(at + 3..at + 8)).and_then(|r| r.parse().ok()).unwrap_or(0)
+    let Some(at) = name.find("Run") else { return 0 };
+    name[at + 3..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().unwrap_or(0)
 }
 
 /// `lstchain_longterm_dl1_check --input-dir D --output-file F --muons-dir M --batch`: one

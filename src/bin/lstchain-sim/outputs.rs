@@ -65,9 +65,7 @@ pub fn call_of(program: &str, args: &Args) -> Call {
 
 /// `dl1_LST-1.Run01807.h5` → 1807.
 fn run_of(path: &str) -> Option<u32> {
-    let name = Path::new(path).file_name()?.to_str()?;
-    let rest = &name[name.find("Run")? + 3..];
-    rest.get(..5)?.parse().ok()
+    u32::try_from(closing::run_number(Path::new(path))).ok().filter(|r| *r > 0)
 }
 
 pub fn run(program: &str, args: &Args, truncate: bool, short: bool) -> Result<Vec<PathBuf>, String> {
