@@ -222,8 +222,17 @@ fn the_prov_json_is_valid_for_an_independent_prov_library_and_lands_in_mariadb()
     assert_eq!(code, 0, "{report:#}");
     let files: Vec<String> = report["prov_json"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_string()).collect();
     let night_json = report["night_prov_json"].as_str().unwrap().to_string();
-    assert_eq!(files.len(), 4, "calibration + 3 DATA runs");
+    let data_runs: Vec<u32> = h.runs().into_iter().filter(|r| r.1 == osa::model::RunType::Data).map(|r| r.0).collect();
+    for run in &data_runs {
+        for level in ["dl1", "dl2"] {
+            let name = format!("calibration_to_{level}_{run:05}_prov.json");
+            assert!(files.iter().any(|f| f.ends_with(&name)), "{name} missing from {files:?}");
+        }
+    }
+    assert_eq!(files.len(), 2 * data_runs.len() + 2, "LSTOSA's two documents per DATA run, the calibration's and the night stages'");
 
+    // Every document loads in the prov library; relations point at what the document holds;
+    // every in_session names a session of the document.
     let script = r#"
 import json, sys, prov.model as pm, prov
 for path in sys.argv[1:]:
@@ -231,12 +240,18 @@ for path in sys.argv[1:]:
     provn = doc.serialize(format='provn')
     assert provn.startswith('document'), path
     raw = json.load(open(path))
-    ids = set(raw.get('entity', {})) | set(raw.get('activity', {}))
     for kind in ('used', 'wasGeneratedBy'):
         for rel in raw.get(kind, {}).values():
             assert rel['prov:entity'] in raw['entity'], (path, rel)
             assert rel['prov:activity'] in raw['activity'], (path, rel)
-    print(path, len(raw.get('activity', {})), len(raw.get('entity', {})))
+    sessions = {k for k, v in raw['entity'].items() if v.get('prov:type') == 'ExecutionSession'}
+    for a in raw['activity'].values():
+        assert 'id:' + a['in_session'] in sessions, (path, a)
+    for e in raw['entity'].values():
+        if e.get('prov:type') == 'File':
+            assert len(e.get('hash', '')) == 64, (path, e)
+    labels = sorted(a['prov:label'] for a in raw['activity'].values())
+    print(path.rsplit('/', 1)[-1], ' '.join(labels))
 "#;
     let out = Command::new("python3").args(["-c", script]).args(&files).arg(&night_json).output().unwrap();
     assert!(
@@ -244,17 +259,19 @@ for path in sys.argv[1:]:
         "the prov package rejected our PROV-JSON ({}); install test packages with `python3 -m pip install -r tests/requirements.txt`",
         String::from_utf8_lossy(&out.stderr)
     );
-    // Subrun activities collapsed: one run-level activity per step.
-    for line in String::from_utf8_lossy(&out.stdout).lines().take(4) {
-        let activities: usize = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-        assert!(activities == 2 || activities == 3, "run-level activities per file (2 calibration steps, 3 data steps): {line}");
+    let listing = String::from_utf8_lossy(&out.stdout).into_owned();
+    let steps = "charge_calibration check_dl1 datacheck_run dl1ab drs4_baseline merge_dl1 merge_muons r0_to_dl1";
+    for run in &data_runs {
+        assert!(listing.contains(&format!("calibration_to_dl1_{run:05}_prov.json {steps}\n")), "{listing}");
+        let with_dl2 = "charge_calibration check_dl1 datacheck_run dl1ab dl2 drs4_baseline merge_dl1 merge_muons r0_to_dl1";
+        assert!(listing.contains(&format!("calibration_to_dl2_{run:05}_prov.json {with_dl2}\n")), "{listing}");
     }
 
     let db = h.db();
-    let run = h.runs().into_iter().find(|r| r.1 == osa::model::RunType::Data).unwrap().0;
+    let run = data_runs[0];
     let batch = db.provenance_of_run(h.night, run).unwrap();
-    assert_eq!(batch.activities.iter().filter(|a| a.subrun.is_none()).count(), 3, "run-level rows in MariaDB");
-    assert_eq!(batch.activities.iter().filter(|a| a.subrun.is_some()).count(), 3 * 4, "subrun-level rows in MariaDB");
+    assert_eq!(batch.activities.iter().filter(|a| a.subrun.is_none()).count(), 3 + 4, "run-level rows in MariaDB: 3 steps, 4 stages");
+    assert_eq!(batch.activities.iter().filter(|a| a.subrun.is_some()).count(), 3 * 4 + 4, "subrun-level rows and the stages' jobs in MariaDB");
     assert!(batch.entities.iter().any(|e| e.kind.starts_with("collection:")));
 }
 

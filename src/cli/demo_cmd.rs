@@ -134,9 +134,11 @@ fn run_night(context: &Context, args: RunArgs) -> anyhow::Result<Outcome> {
     anyhow::ensure!(simulator.is_file(), "the analysis simulator {} is missing: build it with `cargo build --bins`", simulator.display());
     install_simulator(&demo_dir.join("bin"), &simulator)?;
     config.analysis.bin_dir = Some(demo_dir.join("bin"));
-    for (file, field) in
-        [("lstchain_standard_config.json", &mut config.analysis.dl1a_config), ("dl1ab_tailcut84.json", &mut config.analysis.dl1b_config)]
-    {
+    for (file, field) in [
+        ("lstchain_standard_config.json", &mut config.analysis.dl1a_config),
+        ("dl1ab_tailcut84.json", &mut config.analysis.dl1b_config),
+        ("lstchain_dl2_config.json", &mut config.analysis.dl2_config),
+    ] {
         let path = demo_dir.join("cfg").join(file);
         std::fs::create_dir_all(path.parent().expect("has a folder"))?;
         std::fs::write(&path, "{}\n").with_context(|| format!("writing {}", path.display()))?;

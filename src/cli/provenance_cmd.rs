@@ -134,7 +134,15 @@ pub fn run(context: &Context, command: ProvenanceCommand) -> anyhow::Result<Outc
         ProvenanceCommand::Merge { date, no_db } => {
             let layout = Layout::new(&config);
             let db = if no_db { None } else { Some(Db::open(&config.database_url())?) };
-            let report = merge_night(date, &layout.provenance_log(date), &layout.provenance_records_dir(date), db.as_ref())?;
+            let calibration_run = match &db {
+                Some(db) => db.sequences_of_night(date)?.into_iter().find(|s| s.kind == crate::model::SequenceKind::Calibration).map(|s| s.run),
+                None => None,
+            };
+            let options = crate::provenance::merge::MergeOptions {
+                calibration_run,
+                dl2_steps: config.closer.stages.iter().filter(|s| s.kind == crate::config::StageKind::Dl2).map(|s| s.name.clone()).collect(),
+            };
+            let report = merge_night(date, &layout.provenance_log(date), &layout.provenance_records_dir(date), db.as_ref(), &options)?;
             for problem in &report.problems {
                 eprintln!("skipped: {problem}");
             }

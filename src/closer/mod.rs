@@ -28,7 +28,7 @@ use crate::executor::expand_pattern;
 use crate::model::{AuditAction, FailureCause, NightState, SequenceKind, Stage};
 use crate::night::NightDate;
 use crate::paths::Layout;
-use crate::provenance::merge::{MergeReport, merge_night};
+use crate::provenance::merge::{MergeOptions, MergeReport, merge_night};
 use crate::sequencer::known::NightRows;
 use crate::sequencer::plan::{Action, NightPlan, PlannedSequence};
 use crate::sequencer::script::log_patterns;
@@ -269,7 +269,7 @@ impl<'a> Closer<'a> {
             report.status = Status::Stages { active: progress.active };
             return Ok(report);
         }
-        let merged = self.merge_provenance(night)?;
+        let merged = self.merge_provenance(night, &plan)?;
         report.prov_json = merged.runs.iter().map(|(_, json, _)| json.clone()).collect();
         report.prov_svg = merged.runs.iter().map(|(_, _, svg)| svg.clone()).collect();
         report.night_prov_json = merged.night_json.clone();
@@ -521,13 +521,20 @@ impl<'a> Closer<'a> {
         Ok(self.db.upsert_outputs(&rows)?)
     }
 
-    fn merge_provenance(&self, night: NightDate) -> Result<MergeReport, CloserError> {
+    fn merge_provenance(&self, night: NightDate, plan: &NightPlan) -> Result<MergeReport, CloserError> {
         let layout = &self.layout;
         let log = layout.provenance_log(night);
         if !log.exists() {
             return Ok(MergeReport::default());
         }
-        Ok(merge_night(night, &log, &layout.provenance_records_dir(night), Some(self.db))?)
+        let options = MergeOptions {
+            calibration_run: match plan.calibration {
+                crate::sequencer::plan::Calibration::Tonight { pedcal_run, .. } => Some(pedcal_run),
+                _ => None,
+            },
+            dl2_steps: self.config.closer.stages.iter().filter(|s| s.kind == crate::config::StageKind::Dl2).map(|s| s.name.clone()).collect(),
+        };
+        Ok(merge_night(night, &log, &layout.provenance_records_dir(night), Some(self.db), &options)?)
     }
 }
 

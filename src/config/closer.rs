@@ -150,7 +150,7 @@ pub fn default_stages() -> Vec<StageConfig> {
         &["merge_dl1"],
         "lstchain_dl1_to_dl2",
         &["--input-files={dl1_run_file}", "--output-dir={dl2_dir}", "--path-models={rf_models_dir}", "--config={dl2_config}"],
-        &["{dl1_run_file}"],
+        &["{dl1_run_file}", "{rf_models_dir}/*.sav"],
         &["{dl2_run_file}"],
     );
     dl2.config = Some("{dl2_config}".to_string());

@@ -220,6 +220,13 @@ fn entity_name(template: &str) -> &'static str {
         "{muons_file}" => "MuonsSubrunDataset",
         "{dl1b_file}" => "DL1bSubrunDataset",
         "{datacheck_file}" => "DL1CheckSubrunDataset",
+        "{dl1_run_file}" => "DL1MergedDataset",
+        "{muons_run_file}" => "MuonsMergedDataset",
+        "{datacheck_run_file}" => "DL1CheckHDF5File",
+        "{datacheck_run_pdf}" => "DL1CheckPDFFile",
+        "{dl2_run_file}" => "DL2Dataset",
+        "{longterm_file}" => "DL1CheckLongTermFile",
+        "{rf_models_dir}/*.sav" => "RFModelFile",
         "config" => "ConfigFile",
         _ => "File",
     }
@@ -233,6 +240,8 @@ fn content_type(path: &Path) -> &'static str {
         "application/fits"
     } else if name.ends_with(".json") {
         "application/json"
+    } else if name.ends_with(".pdf") {
+        "application/pdf"
     } else {
         "application/octet-stream"
     }

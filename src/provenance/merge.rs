@@ -8,7 +8,13 @@
 //! - the run record is written as W3C PROV-JSON (`…_prov.json`) and a graph (`…_prov.svg`,
 //!   rendered by layout-rs), and stored in the database (run-level and subrun-level rows, so
 //!   `osa provenance trace` reaches the R0 files, hosts and SLURM jobs);
-//! - the night record lists the run-level activities and collections of every run.
+//! - a DATA run's documents carry the night's calibration too, as LSTOSA's provprocess
+//!   writes them: `calibration_to_dl1_RRRRR_prov.json` (calibration, R0 to DL1, DL1b, the
+//!   data checks, the merges) and `calibration_to_dl2_RRRRR_prov.json` (the same and DL2);
+//! - a product moved to the final layout keeps its entity (id, hash) with its new location,
+//!   so the closing stages that read it at its new place link to the step that made it;
+//! - the night record lists the run-level activities and collections of every run, and the
+//!   sessions they belong to.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
@@ -29,10 +35,21 @@ pub enum MergeError {
     Db(#[from] DbError),
 }
 
+/// What a merge needs to know of the night besides its log.
+#[derive(Clone, Debug, Default)]
+pub struct MergeOptions {
+    /// The PEDCALIB run of the night's calibration (its records join every DATA run's
+    /// documents); `None` when the calibration came from an earlier night.
+    pub calibration_run: Option<u32>,
+    /// Steps that make DL2: only in the `calibration_to_dl2` documents.
+    pub dl2_steps: BTreeSet<String>,
+}
+
 /// What a merge produced.
 #[derive(Debug, Default)]
 pub struct MergeReport {
-    /// (run, PROV-JSON file, SVG file)
+    /// (run, PROV-JSON file, SVG file): per DATA run its `calibration_to_dl1` and
+    /// `calibration_to_dl2` documents, the calibration's, and the night stages'.
     pub runs: Vec<(u32, PathBuf, PathBuf)>,
     pub night_json: Option<PathBuf>,
     pub records: usize,
@@ -109,7 +126,7 @@ fn split(log: &Path, spool: &Path, night: NightDate) -> Result<(BTreeMap<u32, Pa
 }
 
 /// A run's records collapsed.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct RunRecord {
     pub run: u32,
     pub session: Option<Map<String, Value>>,
@@ -124,7 +141,44 @@ pub struct RunRecord {
     pub agents: BTreeSet<String>,
 }
 
-#[derive(Debug, Default)]
+impl RunRecord {
+    /// This run's record with `other`'s (the calibration's) steps, activities, entities and
+    /// links added; the session stays this run's.
+    fn with(&self, other: &RunRecord) -> RunRecord {
+        let mut out = self.clone();
+        for (name, step) in &other.steps {
+            out.steps.entry(name.clone()).or_insert_with(|| step.clone());
+        }
+        for (id, fields) in &other.activities {
+            out.activities.entry(id.clone()).or_insert_with(|| fields.clone());
+        }
+        for (id, fields) in &other.entities {
+            out.entities.entry(id.clone()).or_insert_with(|| fields.clone());
+        }
+        out.used.extend(other.used.iter().cloned());
+        out.generated.extend(other.generated.iter().cloned());
+        out.agents.extend(other.agents.iter().cloned());
+        out
+    }
+
+    /// Without the given steps (their activities and links).
+    fn without(&self, steps: &BTreeSet<String>) -> RunRecord {
+        let mut out = self.clone();
+        out.steps.retain(|name, _| !steps.contains(name));
+        let dropped: BTreeSet<String> = out
+            .activities
+            .iter()
+            .filter(|(_, f)| f.get("name").and_then(Value::as_str).is_some_and(|n| steps.contains(n)))
+            .map(|(id, _)| id.clone())
+            .collect();
+        out.activities.retain(|id, _| !dropped.contains(id));
+        out.used.retain(|(a, _, _)| !dropped.contains(a));
+        out.generated.retain(|(a, _, _)| !dropped.contains(a));
+        out
+    }
+}
+
+#[derive(Clone, Debug, Default)]
 pub struct StepSummary {
     pub start: Option<String>,
     pub end: Option<String>,
@@ -137,12 +191,24 @@ pub struct StepSummary {
 fn read_run(path: &Path, run: u32) -> std::io::Result<RunRecord> {
     let mut r = RunRecord { run, ..RunRecord::default() };
     let mut step_of: HashMap<String, String> = HashMap::new();
+    // A moved product's entity id at its new place → its id where it was made.
+    let mut moved: HashMap<String, String> = HashMap::new();
     for line in BufReader::new(File::open(path)?).lines() {
         let line = line?;
         let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(&line) else { continue };
         let record = ProvRecord::new(fields);
         let s = |k: &str| record.str(k).map(str::to_string);
+        let entity = |k: &str| s(k).map(|id| moved.get(&id).cloned().unwrap_or(id));
         match record.kind() {
+            RecordKind::Move => {
+                let (Some(from), Some(to)) = (s("moved_from"), s("filepath")) else { continue };
+                let (old, new) = (super::entity_id(Path::new(&from)), super::entity_id(Path::new(&to)));
+                if let Some(fields) = r.entities.get_mut(&old) {
+                    fields.insert("filepath".to_string(), json!(to));
+                    fields.insert("moved_from".to_string(), json!(from));
+                }
+                moved.insert(new, old);
+            }
             RecordKind::Session => {
                 if r.session.is_none() {
                     r.session = Some(record.fields.clone());
@@ -187,17 +253,31 @@ fn read_run(path: &Path, run: u32) -> std::io::Result<RunRecord> {
                 }
             }
             RecordKind::Entity => {
-                if let Some(id) = s("entity_id") {
-                    r.entities.insert(id, record.fields.clone());
+                let Some(id) = entity("entity_id") else { continue };
+                match r.entities.get_mut(&id) {
+                    // A moved product read again at its new place: it keeps the name it was
+                    // made under; its hash is the latest seen.
+                    Some(known) if known.contains_key("moved_from") => {
+                        for key in ["hash", "hash_type"] {
+                            if let Some(v) = record.fields.get(key) {
+                                known.insert(key.to_string(), v.clone());
+                            }
+                        }
+                    }
+                    _ => {
+                        let mut fields = record.fields.clone();
+                        fields.insert("entity_id".to_string(), json!(id));
+                        r.entities.insert(id, fields);
+                    }
                 }
             }
             RecordKind::Used => {
-                if let (Some(a), Some(e)) = (s("activity_id"), s("used_id")) {
+                if let (Some(a), Some(e)) = (s("activity_id"), entity("used_id")) {
                     r.used.insert((a, e, s("used_role").unwrap_or_default()));
                 }
             }
             RecordKind::Generated => {
-                if let (Some(a), Some(e)) = (s("activity_id"), s("generated_id")) {
+                if let (Some(a), Some(e)) = (s("activity_id"), entity("generated_id")) {
                     r.generated.insert((a, e, s("generated_role").unwrap_or_default()));
                 }
             }
@@ -533,7 +613,7 @@ pub fn run_batch(night: NightDate, r: &RunRecord) -> ProvBatch {
 
 /// Merges the night: per-run PROV-JSON + SVG in `out_dir`, the night's PROV-JSON, and the
 /// database rows. Streams the log (one run in memory at a time).
-pub fn merge_night(night: NightDate, log: &Path, out_dir: &Path, db: Option<&Db>) -> Result<MergeReport, MergeError> {
+pub fn merge_night(night: NightDate, log: &Path, out_dir: &Path, db: Option<&Db>, options: &MergeOptions) -> Result<MergeReport, MergeError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| MergeError::Io { night, path, source }
@@ -544,31 +624,53 @@ pub fn merge_night(night: NightDate, log: &Path, out_dir: &Path, db: Option<&Db>
     let mut report = MergeReport { records, problems, ..MergeReport::default() };
     let mut night_doc = json!({"prefix": {"default": "urn:lst1:osa:attr:", "id": "urn:lst1:osa:", "osa": "urn:lst1:osa:attr:"}, "entity": {}, "activity": {}, "used": {}, "wasGeneratedBy": {}});
     let mut relation = 0;
+    let calibration = match options.calibration_run.and_then(|run| files.get(&run).map(|path| (run, path))) {
+        Some((run, path)) => Some(read_run(path, run).map_err(io(path))?),
+        None => None,
+    };
     for (run, path) in &files {
         let record = read_run(path, *run).map_err(io(path))?;
-        let doc = run_prov_json(night, &record);
-        let json_path = out_dir.join(format!("calibration_to_dl1_{run:05}_prov.json"));
-        let svg_path = out_dir.join(format!("calibration_to_dl1_{run:05}_prov.svg"));
-        std::fs::write(&json_path, serde_json::to_vec_pretty(&doc).expect("JSON values serialise")).map_err(io(&json_path))?;
-        std::fs::write(&svg_path, run_svg(&doc)).map_err(io(&svg_path))?;
         if let Some(db) = db {
             db.store_provenance(&run_batch(night, &record))?;
         }
-        // Night level: run activities and the entities they touch, without members.
-        for (key, value) in doc.get("activity").and_then(Value::as_object).into_iter().flatten() {
-            night_doc["activity"][key] = value.clone();
-        }
-        for kind in ["used", "wasGeneratedBy"] {
-            for value in doc.get(kind).and_then(Value::as_object).into_iter().flatten().map(|(_, v)| v) {
-                let entity = value["prov:entity"].as_str().unwrap_or_default().to_string();
-                if let Some(e) = doc["entity"].get(&entity) {
-                    night_doc["entity"][&entity] = e.clone();
+        let documents: Vec<(String, RunRecord)> = if Some(*run) == options.calibration_run {
+            vec![(format!("calibration_{run:05}"), record)]
+        } else if *run == crate::model::NIGHT_WIDE {
+            vec![(format!("night_{}_closing", night.compact()), record)]
+        } else {
+            let whole = match &calibration {
+                Some(c) => record.with(c),
+                None => record,
+            };
+            vec![(format!("calibration_to_dl1_{run:05}"), whole.without(&options.dl2_steps)), (format!("calibration_to_dl2_{run:05}"), whole)]
+        };
+        for (name, record) in documents {
+            let doc = run_prov_json(night, &record);
+            let json_path = out_dir.join(format!("{name}_prov.json"));
+            let svg_path = out_dir.join(format!("{name}_prov.svg"));
+            std::fs::write(&json_path, serde_json::to_vec_pretty(&doc).expect("JSON values serialise")).map_err(io(&json_path))?;
+            std::fs::write(&svg_path, run_svg(&doc)).map_err(io(&svg_path))?;
+            // Night level: run activities, their sessions and the entities they touch.
+            for (key, value) in doc.get("activity").and_then(Value::as_object).into_iter().flatten() {
+                night_doc["activity"][key] = value.clone();
+                if let Some(session) = value.get("in_session").and_then(Value::as_str)
+                    && let Some(entity) = doc["entity"].get(id(session))
+                {
+                    night_doc["entity"][id(session)] = entity.clone();
                 }
-                relation += 1;
-                night_doc[kind][format!("_:r{relation}")] = value.clone();
             }
+            for kind in ["used", "wasGeneratedBy"] {
+                for value in doc.get(kind).and_then(Value::as_object).into_iter().flatten().map(|(_, v)| v) {
+                    let entity = value["prov:entity"].as_str().unwrap_or_default().to_string();
+                    if let Some(e) = doc["entity"].get(&entity) {
+                        night_doc["entity"][&entity] = e.clone();
+                    }
+                    relation += 1;
+                    night_doc[kind][format!("_:r{relation}")] = value.clone();
+                }
+            }
+            report.runs.push((*run, json_path, svg_path));
         }
-        report.runs.push((*run, json_path, svg_path));
     }
     let night_path = out_dir.join(format!("night_{}_prov.json", night.compact()));
     std::fs::write(&night_path, serde_json::to_vec_pretty(&night_doc).expect("JSON values serialise")).map_err(io(&night_path))?;

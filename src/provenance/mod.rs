@@ -42,6 +42,8 @@ pub enum RecordKind {
     Generated,
     End,
     Derivation,
+    /// A product moved to the final layout: `moved_from`, `filepath` (the new place), `hash`.
+    Move,
     Other,
 }
 
@@ -58,6 +60,8 @@ impl ProvRecord {
         let has = |k: &str| self.fields.contains_key(k);
         if has("session_id") {
             RecordKind::Session
+        } else if has("moved_from") {
+            RecordKind::Move
         } else if has("activity_id") && has("used_id") {
             RecordKind::Used
         } else if has("activity_id") && has("generated_id") {
