@@ -46,8 +46,8 @@ fn wait_for_first_cycle(h: &NightHarness) {
 
 fn assert_each_run_submitted_once(h: &NightHarness) {
     let jobs = h.db().jobs_of_night(h.night).unwrap();
-    let runs: std::collections::BTreeSet<u32> = jobs.iter().map(|j| j.intent.run).collect();
-    assert_eq!(jobs.len(), runs.len(), "one submission per run: {jobs:#?}");
+    let keys: std::collections::BTreeSet<(u32, String)> = jobs.iter().map(|j| (j.intent.run, j.intent.stage.to_string())).collect();
+    assert_eq!(jobs.len(), keys.len(), "one submission per run and stage: {jobs:#?}");
     for job in &jobs {
         assert_eq!(jobs_with_comment(h, &job.intent.comment_key).len(), 1, "{} reached the scheduler once", job.intent.comment_key);
     }

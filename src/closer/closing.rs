@@ -67,6 +67,7 @@ impl Closer<'_> {
                         if outcome != Moved::AlreadyThere {
                             moved += 1;
                             moved_rows.push((c.product.path.clone(), output_record(night, c, &to)));
+                            crate::sequencer::submit::crash_point("mid-moves");
                         }
                     }
                     Err(e) => {
@@ -299,9 +300,11 @@ impl Closer<'_> {
         progress.retried.push(s.run);
         // lstchain refuses to overwrite: what the failed try left goes first.
         let context = stage_context(self.config, &self.layout, night, s.run, calibration, s.rf_models.as_deref());
-        for output in config.outputs.iter().map(|o| PathBuf::from(context.render(o))) {
-            // A stage that updates its own input in place (the transparency) keeps it.
-            if output.exists() && !config.inputs.iter().any(|i| PathBuf::from(context.render(i)) == output) {
+        // A file another stage makes and this one updates in place (the transparency's
+        // long-term file) is kept.
+        let made_by_others = |template: &String| self.config.closer.stages.iter().any(|o| o.name != config.name && o.outputs.contains(template));
+        for output in config.outputs.iter().filter(|o| !made_by_others(o)).map(|o| PathBuf::from(context.render(o))) {
+            if output.exists() {
                 if let Err(e) = std::fs::remove_file(&output) {
                     tracing::warn!("cannot remove {} before the retry: {e}", output.display());
                 }

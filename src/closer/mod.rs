@@ -260,12 +260,18 @@ impl<'a> Closer<'a> {
             report.status = Status::Retrying { runs: progress.retried };
             return Ok(report);
         }
+        // What still runs finishes first: the night's last word (closed, or what needs a
+        // human) comes once nothing is in the scheduler's hands.
+        if progress.active > 0 {
+            report.status = Status::Stages { active: progress.active };
+            return Ok(report);
+        }
         if !report.problems.is_empty() && !force {
             report.status = Status::NeedsHuman;
             self.db.set_night_state(night, NightState::NeedsHuman)?;
             return Ok(report);
         }
-        if progress.active > 0 || !settled || !progress.all_done {
+        if !settled || !progress.all_done {
             report.status = Status::Stages { active: progress.active };
             return Ok(report);
         }

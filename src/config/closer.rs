@@ -217,7 +217,7 @@ pub fn default_stages() -> Vec<StageConfig> {
             &["longterm"],
             "lstchain_cherenkov_transparency",
             &["--update-datacheck-file={longterm_file}", "--input-dir={datacheck_dir}"],
-            &["{longterm_file}"],
+            &["{datacheck_dir}/datacheck_dl1_LST-1.Run?????.h5"],
             &["{longterm_file}"],
         ),
     ]

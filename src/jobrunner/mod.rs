@@ -5,8 +5,8 @@
 //! - skips it if the history (file, and the database when reachable) shows it done with the
 //!   same program, prod_id, input and config, and its outputs exist: a resubmitted task
 //!   resumes where it failed;
-//! - otherwise tries it up to `retries.tries_per_step` times, removing its partial outputs
-//!   before each retry; every try writes a history line (file + database, with the tail of a
+//! - otherwise tries it up to `retries.tries_per_step` times (a closing stage: once),
+//!   removing its partial outputs before each retry; every try writes a history line (file + database, with the tail of a
 //!   failed try's stdout/stderr) and its provenance records (failed tries included).
 //!
 //! Exit codes of a task (the closer reads them):
@@ -351,7 +351,9 @@ pub fn run_task(task: &Task, mut db: Option<&Db>) -> Result<TaskReport, JobError
         }
 
         let input_hashes: Vec<Option<String>> = inputs.iter().map(|(_, p)| sha256_file(p).ok()).collect();
-        let tries = task.config.retries.tries_per_step.max(1);
+        // A closing stage's job runs its program once: a failure goes through the closer's
+        // known-failure table (more time, more memory, or a veto), as LSTOSA's closer jobs.
+        let tries = if matches!(task.kind, TaskKind::Stage { .. }) { 1 } else { task.config.retries.tries_per_step.max(1) };
         let mut outcome = StepOutcome::Failed { tries, return_code: 0 };
         for try_number in 1..=tries {
             if try_number > 1 {

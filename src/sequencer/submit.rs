@@ -6,8 +6,9 @@
 //!    (transient errors: reconcile by comment, then retry with backoff), store the job id;
 //!    cancel children left pending because their parent failed, and record them blocked.
 //!
-//! `OSA_TEST_CRASH_AT=after-intent|after-sbatch` aborts the process at that point: the crash
-//! tests use it to prove a restart submits nothing twice.
+//! `OSA_TEST_CRASH_AT=after-intent|after-sbatch|after-sbatch:<stage>` aborts the process at
+//! that point (the last: right after a closing stage's `sbatch`): the crash tests use it to
+//! prove a restart submits nothing twice.
 
 use std::collections::HashMap;
 
@@ -58,7 +59,7 @@ pub struct Sequencer<'a> {
     pub osa: OsaCommand,
 }
 
-fn crash_point(name: &str) {
+pub(crate) fn crash_point(name: &str) {
     if std::env::var("OSA_TEST_CRASH_AT").is_ok_and(|v| v == name) {
         eprintln!("osa: OSA_TEST_CRASH_AT={name}: aborting here");
         std::process::abort();
@@ -528,6 +529,9 @@ impl Sequencer<'_> {
         match self.executor.submit(&spec) {
             Ok(job_id) => {
                 crash_point("after-sbatch");
+                if let Stage::Closing(name) = &stage {
+                    crash_point(&format!("after-sbatch:{name}"));
+                }
                 self.db.complete_submission(night, run, &stage, attempt, &job_id)?;
                 tracing::info!(night.date = %night, run.id = run, stage = %stage, job.id = %job_id, attempt, "submitted");
                 Ok(Some(job_id))
