@@ -51,7 +51,7 @@ fn status_says_why_in_words() {
 fn status_json_follows_its_schema_and_the_table_reads_on_a_terminal() {
     let h = NightHarness::new("local", &unique_night(30), None);
     h.run_to_end(Duration::from_secs(180));
-    let (code, _) = h.closer(&[]);
+    let (code, _) = h.close_to_end(&[], Duration::from_secs(180));
     assert_eq!(code, 0);
 
     let out = h.osa(&["status", "--date", &h.night.to_string(), "--json"], &[]);
@@ -59,6 +59,11 @@ fn status_json_follows_its_schema_and_the_table_reads_on_a_terminal() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["nights"][0]["state"], "closed");
     assert_eq!(json["nights"][0]["runs"].as_array().unwrap().len(), 4);
+    // The closing stages: each DATA run's DL2 and data check, the night's long-term check.
+    assert_eq!(json["nights"][0]["longterm"], "longterm: done");
+    for run in json["nights"][0]["runs"].as_array().unwrap().iter().filter(|r| r["type"] == "DATA") {
+        assert_eq!((&run["dl2_percent"], &run["datacheck"]), (&serde_json::json!(100), &serde_json::json!("datacheck_run: done")), "{run}");
+    }
     follows_the_schema(&h, &out.stdout);
 
     // On a terminal: tmux runs it, capture-pane reads the screen with its colours.
@@ -83,4 +88,5 @@ fn status_json_follows_its_schema_and_the_table_reads_on_a_terminal() {
     let state_line = screen.lines().find(|l| l.contains(&format!("night {}:", h.night))).unwrap_or_default();
     assert!(state_line.contains("\u{1b}[") && state_line.contains("closed"), "the night's state is coloured on a terminal: {state_line:?}");
     assert!(screen.contains("4/4"), "{screen}");
+    assert!(screen.contains("DL2%") && screen.contains("datacheck_run: done") && screen.contains("long-term data check: longterm: done"), "{screen}");
 }

@@ -87,6 +87,8 @@ pub struct NightStatus {
     pub state: &'static str,
     pub runs: Vec<RunStatus>,
     pub problems: Vec<String>,
+    /// The night's long-term data check stage, in words.
+    pub longterm: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -104,6 +106,9 @@ pub struct RunStatus {
     pub job_id: Option<String>,
     /// DL1 files present for the run's subruns, in percent (null for calibration).
     pub dl1_percent: Option<u32>,
+    pub dl2_percent: Option<u32>,
+    /// The run-wise data check stage, in words.
+    pub datacheck: Option<String>,
 }
 
 impl From<NightView> for NightStatus {
@@ -124,9 +129,12 @@ impl From<NightView> for NightStatus {
                     exit: r.exit,
                     job_id: r.job_id,
                     dl1_percent: r.dl1_percent,
+                    dl2_percent: r.dl2_percent,
+                    datacheck: r.datacheck,
                 })
                 .collect(),
             problems: view.problems,
+            longterm: view.longterm,
         }
     }
 }
@@ -177,7 +185,7 @@ pub fn run(context: &Context, args: StatusArgs) -> anyhow::Result<Outcome> {
         if night.runs.is_empty() {
             println!("  no runs yet (waiting for the night's summary; `osa sequencer --date {}` plans it once it is there)", night.night);
         } else {
-            let mut t = table(&["Run", "Type", "State", "Subruns done", "DL1%", "Tries", "Exit", "JobID"], context.color);
+            let mut t = table(&["Run", "Type", "State", "Subruns done", "DL1%", "DL2%", "Datacheck", "Tries", "Exit", "JobID"], context.color);
             for r in &night.runs {
                 let state = r.action.to_string();
                 let bad = matches!(r.action, Action::Failed { .. } | Action::Blocked { .. } | Action::Vetoed);
@@ -187,12 +195,17 @@ pub fn run(context: &Context, args: StatusArgs) -> anyhow::Result<Outcome> {
                     if bad { alarm(&state, context.color) } else { Cell::new(&state) },
                     Cell::new(format!("{}/{}", r.subruns_done, r.subruns)),
                     Cell::new(or_dash(r.dl1_percent)),
+                    Cell::new(or_dash(r.dl2_percent)),
+                    Cell::new(or_dash(r.datacheck.as_deref())),
                     Cell::new(r.tries),
                     Cell::new(or_dash(r.exit)),
                     Cell::new(or_dash(r.job_id.as_deref())),
                 ]);
             }
             println!("{t}");
+            if let Some(longterm) = &night.longterm {
+                println!("  long-term data check: {longterm}");
+            }
         }
         for problem in &night.problems {
             println!("  ! {problem}");

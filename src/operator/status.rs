@@ -1,16 +1,19 @@
 //! The night as a shifter sees it: each run's action in words (`blocked: no calibration`,
-//! `failed: a task timed out`), subruns done, tries, the last job, DL1 progress; the night's state
-//! and what needs a human. Built from the same plan the sequencer acts on.
+//! `failed: a task timed out`), subruns done, tries, the last job, DL1 progress, its DL2 and
+//! run data check (closing stages); the night's long-term data check, state and what needs a
+//! human. Built from the same plan and the same rows the sequencer and the closer act on.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 
 use super::OperatorError;
+use crate::config::{StageConfig, StageKind, StageScope};
 use crate::executor::Snapshot;
+use crate::model::{NIGHT_WIDE, Stage};
 use crate::model::{NightState, RunType, SequenceKind, TaskState};
 use crate::night::NightDate;
-use crate::sequencer::known::known_state;
-use crate::sequencer::plan::Action;
+use crate::sequencer::known::{known_state, known_state_of};
+use crate::sequencer::plan::{Action, KnownState, action_of};
 use crate::sequencer::submit::Sequencer;
 
 /// One night for the shifters.
@@ -21,6 +24,8 @@ pub struct NightView {
     pub runs: Vec<RunView>,
     /// What a human should look at, one line each.
     pub problems: Vec<String>,
+    /// The night's long-term data check in words (`None`: not submitted yet, or none).
+    pub longterm: Option<String>,
 }
 
 /// One run (one sequence) of a night.
@@ -39,6 +44,10 @@ pub struct RunView {
     pub job_id: Option<String>,
     /// DL1 files present for its subruns, in percent (`None` for the calibration).
     pub dl1_percent: Option<u32>,
+    /// 100 once its DL2 stage is done, else 0 (`None`: no DL2, or the calibration).
+    pub dl2_percent: Option<u32>,
+    /// Its run-wise data check stage in words (`None`: not submitted yet, or none).
+    pub datacheck: Option<String>,
 }
 
 /// The night's view; `snapshot`: this call's poll, `None` if the executor did not answer
@@ -61,10 +70,21 @@ pub fn night_view(sequencer: &Sequencer, night: NightDate, snapshot: Option<&Sna
             (false, false) => NightState::NeedsHuman,
             (false, true) => NightState::Waiting,
         };
-        return Ok(NightView { night, state, runs: Vec::new(), problems });
+        return Ok(NightView { night, state, runs: Vec::new(), problems, longterm: None });
     };
     let rows = sequencer.night_rows(night)?;
     let known = known_state(&rows, snapshot);
+    // The closing stages, as the closer left them (its plan adds the dependencies).
+    let max_tries = sequencer.config.retries.max_tries_per_run;
+    let stages: Vec<(&StageConfig, KnownState)> =
+        sequencer.config.closer.active_stages().map(|s| (s, known_state_of(&rows, snapshot, &Stage::closing(&s.name)))).collect();
+    let stage_word = |kind: StageKind, run: u32| -> Option<(Action, String)> {
+        let (config, known) = stages.iter().find(|(c, _)| c.kind == kind && (run == NIGHT_WIDE) == (c.scope == StageScope::Night))?;
+        known.attempts.contains_key(&run).then(|| {
+            let action = action_of(known, run, max_tries).0;
+            (action.clone(), format!("{}: {action}", config.name))
+        })
+    };
     let mut plan = sequencer.plan_known(night, &summary.runs, &known)?;
     if closed {
         plan.refuse_late_runs();
@@ -106,6 +126,9 @@ pub fn night_view(sequencer: &Sequencer, night: NightDate, snapshot: Option<&Sna
                     .count() as u32;
                 100 * found / s.subruns
             }),
+            dl2_percent: (!calibration && stages.iter().any(|(c, _)| c.kind == StageKind::Dl2))
+                .then(|| if stage_word(StageKind::Dl2, s.run).is_some_and(|(a, _)| a == Action::Done) { 100 } else { 0 }),
+            datacheck: if calibration { None } else { stage_word(StageKind::Datacheck, s.run).map(|(_, w)| w) },
         });
     }
     problems.extend(plan.needs_human.iter().cloned());
@@ -120,5 +143,6 @@ pub fn night_view(sequencer: &Sequencer, night: NightDate, snapshot: Option<&Sna
     } else {
         NightState::Running
     };
-    Ok(NightView { night, state, runs, problems })
+    let longterm = stage_word(StageKind::Datacheck, NIGHT_WIDE).map(|(_, w)| w);
+    Ok(NightView { night, state, runs, problems, longterm })
 }
