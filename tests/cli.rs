@@ -115,9 +115,10 @@ fn demo_night_is_idempotent_and_never_overwrites_silently() {
     let args = ["demo", "make-night", "--dir", root, "--date", "2024-02-10", "--runs", "1", "--subruns", "2", "--events", "50"];
     let first = osa(&args);
     assert!(first.status.success(), "{}", text(&first.stderr));
-    assert!(text(&first.stdout).contains("11 file(s) written, 0 already up to date"), "{}", text(&first.stdout));
+    // R0 files, summaries, catalog, drive log, the tail-cut finder's files and the RF models.
+    assert!(text(&first.stdout).contains("21 file(s) written, 0 already up to date"), "{}", text(&first.stdout));
     let again = osa(&args);
-    assert!(text(&again.stdout).contains("0 file(s) written, 11 already up to date"), "{}", text(&again.stdout));
+    assert!(text(&again.stdout).contains("0 file(s) written, 21 already up to date"), "{}", text(&again.stdout));
 
     let summary = Path::new(root).join("monitoring/RunSummary/RunSummary_20240210.ecsv");
     std::fs::write(&summary, "hand edited\n").unwrap();
@@ -130,6 +131,47 @@ fn demo_night_is_idempotent_and_never_overwrites_silently() {
     forced.push("--force");
     assert!(osa(&forced).status.success());
     assert!(std::fs::read_to_string(&summary).unwrap().starts_with("# %ECSV"));
+}
+
+/// The README's demo, smaller: a night run end to end on the embedded default closes with
+/// every DATA run's merged DL1, muons, run data check and DL2 in the final layout and the
+/// night's long-term check, each made by a job of the executor (a row of the jobs table).
+#[test]
+fn the_demo_night_closes_with_its_closing_products_made_by_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    let out = osa(&["demo", "run", "--dir", root, "--date", "2024-03-04", "--runs", "2", "--subruns", "2", "--events", "50"]);
+    assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    assert!(text(&out.stdout).contains("night 2024-03-04: closed"), "{}", text(&out.stdout));
+
+    let mut config = osa::config::Config::default();
+    config.paths.data_root = dir.path().to_path_buf();
+    let layout = osa::paths::Layout::new(&config);
+    let night: osa::night::NightDate = "2024-03-04".parse().unwrap();
+    let db = osa::db::Db::open(&config.database_url()).unwrap();
+    let runs: Vec<u32> =
+        db.runs_of_night(night).unwrap().into_iter().filter(|r| r.summary_type == osa::model::RunType::Data).map(|r| r.run).collect();
+    assert_eq!(runs.len(), 2);
+    let jobs = db.jobs_of_night(night).unwrap();
+    let job_of = |run: u32, stage: &str| jobs.iter().any(|j| j.intent.run == run && j.intent.stage.as_str() == stage && j.job_id.is_some());
+    for run in &runs {
+        for stage in ["merge_dl1", "merge_muons", "datacheck_run", "dl2"] {
+            assert!(job_of(*run, stage), "run {run}: no {stage} job");
+        }
+        let dl2 = osa::paths::Layout::dl2_run_file(&layout.dl2_dir(night).join("nsb_tuning_0.14"), *run);
+        for file in [
+            layout.dl1_run_file(night, *run),
+            layout.muons_run_file(night, *run),
+            layout.datacheck_run_file(night, *run),
+            layout.datacheck_run_pdf(night, *run),
+            dl2,
+        ] {
+            assert!(file.is_file(), "{} missing", file.display());
+        }
+    }
+    assert!(job_of(osa::model::NIGHT_WIDE, "longterm") && job_of(osa::model::NIGHT_WIDE, "transparency"));
+    assert!(layout.longterm_file(night).is_file());
+    assert!(layout.datacheck_web_dir(night).join(format!("datacheck_dl1_LST-1.Run{:05}.pdf", runs[0])).is_symlink());
 }
 
 /// A data root with a config, its database migrated, and a v1 NightSummary of 2020-01-12

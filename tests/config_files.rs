@@ -91,3 +91,36 @@ fn values_written_into_job_scripts_cannot_carry_commands() {
         assert!(err.contains(key), "{key}: {err}");
     }
 }
+
+/// The closing stages are data, checked like the steps: every problem named by its key.
+#[test]
+fn closing_stages_and_their_switches_are_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let stage = |extra: &str| format!("[[closer.stages]]\nname = \"merge_dl1\"\nprogram = \"lstchain_merge_hdf5_files\"\n{extra}\n");
+    for (text, key, words) in [
+        (stage("after = [\"dl2\"]"), "closer.stages[0].after[0]", "not a stage listed before"),
+        (stage("args = [\"{no_such}\"]"), "closer.stages[0].args[0]", "unknown placeholder {no_such}"),
+        (stage("mem_per_cpu = \"lots\""), "closer.stages[0].mem_per_cpu", "not a SLURM memory size"),
+        (stage("time = \"soon\""), "closer.stages[0].time", "not a SLURM time"),
+        ("[[closer.stages]]\nname = \"Merge DL1\"\nprogram = \"x\"\n".to_string(), "closer.stages[0].name", "stage name"),
+        ("[[closer.stages]]\nname = \"dl1ab\"\nprogram = \"x\"\n".to_string(), "closer.stages[0].name", "also an analysis step"),
+        ("[[closer.stages]]\nname = \"sequence\"\nprogram = \"x\"\n".to_string(), "closer.stages[0].name", "runs' own jobs"),
+        (
+            "[[closer.stages]]\nname = \"a\"\nscope = \"night\"\nprogram = \"x\"\n[[closer.stages]]\nname = \"b\"\nafter = [\"a\"]\nprogram = \"x\"\n".to_string(),
+            "closer.stages[1].after[0]",
+            "cannot wait for the night stage",
+        ),
+        ("[closer]\ndl2 = \"no\"\n".to_string(), "line 2", "expected a boolean"),
+    ] {
+        let file = dir.path().join("osa.toml");
+        std::fs::write(&file, &text).unwrap();
+        let err = Config::load(&ConfigSource::Flag(file)).unwrap_err().to_string();
+        assert!(err.contains(key) && err.contains(words), "{key} / {words}: {err}");
+    }
+    // The switches turn whole kinds of stages off.
+    let file = dir.path().join("osa.toml");
+    std::fs::write(&file, "[closer]\ndl2 = false\ndatacheck = false\n").unwrap();
+    let config = Config::load(&ConfigSource::Flag(file)).unwrap();
+    let active: Vec<&str> = config.closer.active_stages().map(|s| s.name.as_str()).collect();
+    assert_eq!(active, ["merge_dl1", "merge_muons"]);
+}
