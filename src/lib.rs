@@ -16,25 +16,26 @@
 //!   `night`.
 //! - `config`: the TOML config, validated. Imports `model`, `executor` (the state table, for
 //!   known-failure rules).
-//! - `paths`: where every file of a night lives. Imports `config`, `night`.
+//! - `paths`: where every file of a night lives. Imports `config`, `model`, `night`.
 //! - `steps`: the analysis steps' and closing stages' placeholders for a task. Imports
 //!   `config`, `model`, `night`, `paths`, `rf_models`.
 //! - `summary`: night summaries and R0 classification, within `[limits]`. Imports `config`,
 //!   `model`, `night`, `paths`.
 //! - `demo`: a synthetic night. Imports `model`, `night`, `paths`, `summary`.
 //! - `db`: persistence (MySQL or SQLite). Imports `config`, `model`, `night`.
-//! - `provenance`: prov.log capture and merge. Imports `appendlog`, `db`, `night`.
+//! - `provenance`: prov.log capture and merge. Imports `appendlog`, `db`, `model`, `night`.
 //! - `jobrunner`: what an array task runs. Imports `account`, `appendlog`, `config`, `db`,
 //!   `disk`, `hashing`, `model`, `night`, `paths`, `program`, `provenance`, `steps`.
 //! - `sequencer`: `known` and `plan` (pure), `script`, `submit` (effects). Imports `config`,
 //!   `db`, `executor`, `hashing`, `model`, `night`, `paths`, `summary`.
-//! - `closer`: verify, decide (`failures`, pure), retry, merge, close, mail. Imports
-//!   `account`, `config`, `db`, `disk`, `executor`, `hashing`, `model`, `night`, `paths`,
-//!   `program`, `provenance`, `sequencer`, `steps`.
+//! - `closer`: verify, decide (`failures`, pure), retry, the final layout (`moves`), the
+//!   closing stages as jobs (`stages`, pure; `closing`), close, mail. Imports `account`,
+//!   `config`, `db`, `disk`, `executor`, `hashing`, `model`, `night`, `paths`, `provenance`,
+//!   `rf_models`, `sequencer`, `steps`, `summary`.
 //! - `service`: one way to build the database, executor and sequencer from a config.
 //!   Imports `closer`, `config`, `db`, `executor`, `model`, `paths`, `sequencer`.
-//! - `operator`: rerun, veto lift, the night a shifter sees. Imports `account`, `db`,
-//!   `executor`, `model`, `night`, `paths`, `sequencer`.
+//! - `operator`: rerun, veto lift, the night a shifter sees. Imports `account`, `config`,
+//!   `db`, `executor`, `model`, `night`, `paths`, `sequencer`.
 //! - `daemon`: the service. Imports `closer`, `config`, `db`, `model`, `night`, `operator`,
 //!   `paths`, `service`, `summary`.
 //! - `cli`: the operator-facing edge. Imports anything.
