@@ -185,9 +185,10 @@ fn a_run_failing_every_try_is_vetoed_and_the_night_needs_a_human() {
     assert_eq!((code, status(&report)), (20, "retrying"), "first failure: one more try\n{report:#}");
     h.run_to_end(Duration::from_secs(180));
 
-    let (code, report) = h.closer(&[]);
+    // The other runs' closing stages run to their end; then the night needs a human.
+    let (code, report) = h.close_to_end(&[], Duration::from_secs(180));
     assert_eq!((code, status(&report)), (21, "needs_human"), "{report:#}");
-    assert!(report["problems"].to_string().contains(&format!("run {victim:05} vetoed")), "{report:#}");
+    assert!(report["problems"].to_string().contains(&format!("run {victim:05} is vetoed")), "{report:#}");
     let audit = h.db().audit_of_night(h.night).unwrap();
     assert!(audit.iter().any(|e| e.action == AuditAction::Veto && e.run == Some(victim as u32)));
     assert!(!h.db().night(h.night).unwrap().unwrap().closed);
@@ -307,7 +308,7 @@ fn history_on_disk_and_in_the_database_must_agree_to_close() {
     let run = h.runs().into_iter().find(|r| r.1 == osa::model::RunType::Data).unwrap().0;
     let file = layout.history_file(h.night, run, Some(1));
     std::fs::OpenOptions::new().append(true).open(&file).unwrap().write_all(b"extra line written while the database was away\n").unwrap();
-    let (code, report) = h.closer(&[]);
+    let (code, report) = h.close_to_end(&[], Duration::from_secs(180));
     assert_eq!(code, 21, "{report:#}");
     let problems = report["problems"].to_string();
     assert!(problems.contains("disagree") && problems.contains(&file.file_name().unwrap().to_string_lossy().into_owned()), "{problems}");

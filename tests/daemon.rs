@@ -153,12 +153,13 @@ fn closers_racing_on_one_night_close_it_once() {
     });
     h.run_to_end(Duration::from_secs(180));
     let outcomes: Vec<Option<i32>> = std::thread::scope(|scope| {
-        let closers: Vec<_> = (0..4).map(|_| scope.spawn(|| h.closer(&["--force"]).0)).collect();
+        let closers: Vec<_> = (0..4).map(|_| scope.spawn(|| h.close_to_end(&["--force"], Duration::from_secs(180)).0)).collect();
         closers.into_iter().map(|c| Some(c.join().unwrap())).collect()
     });
     assert!(outcomes.iter().all(|c| *c == Some(0)), "{outcomes:?}");
     let mails = std::fs::read_dir(h.root().join("data/OSA/mail")).unwrap().count();
     assert_eq!(mails, 1, "one night, one closing mail");
+    assert_each_run_submitted_once(&h);
 }
 
 /// The summary watcher alone starts a night: the poll and close schedules are set far beyond
@@ -299,7 +300,7 @@ fn slurm_killed_while_a_slow_sbatch_runs_submits_nothing_twice() {
 fn rerun_of_a_closed_night_keeps_the_old_records_and_closes_a_new_attempt() {
     let h = NightHarness::new("local", &unique_night(24), None);
     h.run_to_end(Duration::from_secs(180));
-    let (code, _) = h.closer(&[]);
+    let (code, _) = h.close_to_end(&[], Duration::from_secs(180));
     assert_eq!(code, 0);
     let layout = osa::paths::Layout::new(&h.config);
     let jobs_before = h.db().jobs_of_night(h.night).unwrap().len();
@@ -316,10 +317,14 @@ fn rerun_of_a_closed_night_keeps_the_old_records_and_closes_a_new_attempt() {
     assert!(!h.db().night(h.night).unwrap().unwrap().closed);
 
     h.run_to_end(Duration::from_secs(180));
-    let (code, report) = h.closer(&[]);
+    let (code, report) = h.close_to_end(&[], Duration::from_secs(180));
     assert_eq!(code, 0, "{report:#}");
     let jobs = h.db().jobs_of_night(h.night).unwrap();
-    assert_eq!(jobs.len(), 2 * jobs_before, "old submissions kept, one new per run");
+    assert_eq!(jobs.len(), 2 * jobs_before, "old submissions kept, one new per run and stage");
+    assert!(
+        jobs.iter().filter(|j| !j.intent.stage.is_sequence()).all(|j| j.intent.attempt <= 2),
+        "no stage retried: the final layout was moved aside too"
+    );
     assert!(jobs.iter().any(|j| j.intent.attempt == 2));
     assert!(h.db().audit_of_night(h.night).unwrap().iter().any(|e| e.action == osa::model::AuditAction::Rerun));
 }
@@ -404,7 +409,7 @@ fn a_summary_still_being_written_is_planned_once_complete() {
     let complete = osa::db::now();
     let status = wait(&mut daemon, Duration::from_secs(240), &h);
     assert!(status.success(), "{}", h.daemon_log());
-    let jobs = h.db().jobs_of_night(h.night).unwrap();
-    assert_eq!(jobs.len(), 4, "{jobs:#?}");
+    let jobs: Vec<_> = h.db().jobs_of_night(h.night).unwrap().into_iter().filter(|j| j.intent.stage.is_sequence()).collect();
+    assert_eq!(jobs.len(), 4, "one sequence per run: {jobs:#?}");
     assert!(jobs.iter().all(|j| j.intent_at >= complete), "a run was submitted from the half-written summary: {jobs:#?}");
 }

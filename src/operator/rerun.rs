@@ -1,5 +1,6 @@
 //! `osa rerun`: process a night (or one run) again. Under the night's lock, with no job of it
-//! still queued or running, the previous attempt's files are moved aside (never deleted) into
+//! (sequence or closing stage) still queued or running, the previous attempt's files (the
+//! final layout's too) are moved aside (never deleted) into
 //! `*.before-rerun-<time>`, the rerun is audited and the night reopened; the next sequencer
 //! cycle (the daemon's, or the caller's) plans and submits it again. Earlier submissions stay
 //! in the database and no longer count (`sequencer::known`).
@@ -9,10 +10,11 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 
 use super::OperatorError;
-use crate::model::{AuditAction, NightState};
+use crate::model::{AuditAction, NIGHT_WIDE, NightState, Stage};
 use crate::night::NightDate;
 use crate::paths::Layout;
-use crate::sequencer::plan::{Action, Calibration};
+use crate::sequencer::known::known_state_of;
+use crate::sequencer::plan::{Action, Calibration, action_of};
 use crate::sequencer::submit::Sequencer;
 
 /// What a rerun moved aside.
@@ -42,13 +44,25 @@ pub fn rerun(sequencer: &Sequencer, night: NightDate, run: Option<u32>, reason: 
         {
             calibration_files = vec![layout.drs4_file(night, *drs4_run), layout.calibration_file(night, *pedcal_run)];
         }
-        let busy: Vec<String> = plan
+        let mut busy: Vec<String> = plan
             .sequences
             .iter()
             .filter(|s| run.is_none_or(|r| r == s.run))
             .filter(|s| matches!(s.action, Action::Submitted { .. } | Action::Reconcile { .. }))
             .map(|s| format!("{:05} (job {})", s.run, s.last_job_id.as_deref().unwrap_or("?")))
             .collect();
+        // The closing stages' jobs write into the final layout: the same holds for them.
+        let rows = sequencer.night_rows(night)?;
+        for stage in &sequencer.config.closer.stages {
+            let known = known_state_of(&rows, snapshot.as_ref(), &Stage::closing(&stage.name));
+            for job_run in known.attempts.keys().filter(|r| run.is_none_or(|wanted| wanted == **r || **r == NIGHT_WIDE)) {
+                match action_of(&known, *job_run, u32::MAX).0 {
+                    Action::Submitted { job_id } => busy.push(format!("{job_run:05} {} (job {job_id})", stage.name)),
+                    Action::Reconcile { .. } => busy.push(format!("{job_run:05} {} (being submitted)", stage.name)),
+                    _ => {}
+                }
+            }
+        }
         if !busy.is_empty() {
             return Err(OperatorError::Busy { night, runs: busy });
         }
@@ -62,7 +76,10 @@ pub fn rerun(sequencer: &Sequencer, night: NightDate, run: Option<u32>, reason: 
             let mut paths = vec![
                 layout.analysis_dir(night),
                 layout.dl1_dir(night),
+                layout.muons_dir(night),
                 layout.dl2_dir(night),
+                layout.datacheck_web_dir(night),
+                layout.longterm_file(night).parent().expect("the long-term file has a folder").to_path_buf(),
                 layout.provenance_records_dir(night),
                 layout.night_finished_flag(night),
             ];
@@ -73,7 +90,17 @@ pub fn rerun(sequencer: &Sequencer, night: NightDate, run: Option<u32>, reason: 
         }
         Some(run) => {
             let analysis = layout.analysis_dir(night);
-            for dir in [analysis.join(&sequencer.config.analysis.dl1_prod_id), analysis, layout.dl1_dir(night)] {
+            // The run's DL2 lies one level down, in its models' NSB tuning folder.
+            let dl2: Vec<PathBuf> =
+                std::fs::read_dir(layout.dl2_dir(night)).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+            let dirs = [
+                analysis.join(&sequencer.config.analysis.dl1_prod_id),
+                analysis,
+                layout.dl1_dir(night),
+                layout.datacheck_dir(night),
+                layout.muons_dir(night),
+            ];
+            for dir in dirs.into_iter().chain(dl2) {
                 for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
                     let name = entry.file_name().to_string_lossy().into_owned();
                     if Layout::belongs_to_run(&name, run) && !name.contains(".before-rerun-") {
