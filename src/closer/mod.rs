@@ -272,7 +272,8 @@ impl<'a> Closer<'a> {
             self.db.set_night_state(night, NightState::NeedsHuman)?;
             return Ok(report);
         }
-        if !settled || !progress.all_done {
+        // `--force` closes what could not be finished (it is audited with the problems).
+        if !force && (!settled || !progress.all_done) {
             report.status = Status::Stages { active: progress.active };
             return Ok(report);
         }

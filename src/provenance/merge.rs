@@ -317,10 +317,20 @@ struct RunView {
 
 fn run_view(night: NightDate, r: &RunRecord) -> RunView {
     let step_of = |activity: &str| r.activities.get(activity).and_then(|a| a.get("name")).and_then(Value::as_str).map(str::to_string);
+    let name_of = |entity: &str| r.entities.get(entity).and_then(|f| f.get("name")).and_then(Value::as_str).unwrap_or("File").to_string();
+    // Files of one kind a step reads or writes by the many (a night stage's run-wise data
+    // checks) form a collection too, as subrun files do.
+    let mut many: HashMap<(String, String), BTreeSet<String>> = HashMap::new();
+    for (activity, entity, _) in r.used.iter().chain(&r.generated) {
+        if let Some(step) = step_of(activity) {
+            many.entry((step, name_of(entity))).or_default().insert(entity.clone());
+        }
+    }
+    let grouped: BTreeSet<String> = many.into_values().filter(|e| e.len() > 1).flatten().collect();
     let mut collections: BTreeMap<String, (String, Vec<String>, String)> = BTreeMap::new();
     let mut target = |entity: &str| -> String {
         match r.entities.get(entity) {
-            Some(fields) if is_subrun_entity(fields) => {
+            Some(fields) if is_subrun_entity(fields) || grouped.contains(entity) => {
                 let name = fields.get("name").and_then(Value::as_str).unwrap_or("File").replace("Subrun", "");
                 let id = collection_id(night, r.run, &name);
                 let folder = fields
@@ -451,6 +461,9 @@ fn entity_json(fields: &Map<String, Value>) -> Value {
     out
 }
 
+/// Graphs up to this many nodes are drawn (a run's has about 30).
+const MAX_DRAWN_NODES: usize = 200;
+
 /// The run graph as DOT, rendered to SVG by layout-rs.
 pub fn run_svg(doc: &Value) -> String {
     let label = |v: &Value| v.get("prov:label").and_then(Value::as_str).unwrap_or("?").replace('"', "'");
@@ -482,6 +495,12 @@ pub fn run_svg(doc: &Value) -> String {
         }
     }
     dot.push_str("}\n");
+    // The layout library's crossing optimiser grows much faster than the graph: a graph
+    // this large is left undrawn (the PROV-JSON beside it holds everything).
+    if shown.len() > MAX_DRAWN_NODES {
+        tracing::warn!("provenance graph not drawn: {} nodes (more than {MAX_DRAWN_NODES})", shown.len());
+        return String::new();
+    }
     if !dot.contains("->") {
         tracing::warn!("provenance graph not drawn: no used/generated relation to draw");
         return String::new();
