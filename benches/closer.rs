@@ -76,7 +76,7 @@ fn main() {
             f.write_all(&block).unwrap();
         }
     }
-    let product = |path: &PathBuf| Product { run: 1, subrun: 0, kind: "{bench}".to_string(), path: path.clone(), expected_events: None };
+    let product = |path: &PathBuf| Product { run: 1, subrun: 0, kind: "{bench}".to_string(), path: path.clone(), r0_files: Vec::new() };
 
     let cold = drop_caches();
     let start = Instant::now();

@@ -153,14 +153,7 @@ fn slurm_a_daemon_killed_between_the_merge_and_dl2_submissions_submits_nothing_t
     // Dies right after the first merge's sbatch, before its job id is stored and before its
     // DL2 (afterok on it) is submitted.
     let mut crashing = h.spawn_daemon(&[("OSA_TEST_CRASH_AT", "after-sbatch:merge_dl1")]);
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = crashing.try_wait().unwrap() {
-            break status;
-        }
-        assert!(start.elapsed() < Duration::from_secs(400), "the crash point was never reached:\n{}", h.daemon_log());
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let status = exited(&mut crashing, &h);
     assert!(!status.success(), "the crash point aborts the daemon");
     let pending = h.db().pending_submissions().unwrap();
     assert_eq!(pending.len(), 1, "{pending:?}");
@@ -168,14 +161,7 @@ fn slurm_a_daemon_killed_between_the_merge_and_dl2_submissions_submits_nothing_t
     assert!(!h.db().jobs_of_night(h.night).unwrap().iter().any(|j| j.intent.stage == Stage::closing("dl2")), "no DL2 yet");
 
     let mut daemon = h.spawn_daemon(&[]);
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = daemon.try_wait().unwrap() {
-            break status;
-        }
-        assert!(start.elapsed() < Duration::from_secs(400), "the night did not close:\n{}", h.daemon_log());
-        std::thread::sleep(Duration::from_millis(300));
-    };
+    let status = exited(&mut daemon, &h);
     assert!(status.success(), "{}", h.daemon_log());
     assert!(h.db().night(h.night).unwrap().unwrap().closed, "{}", h.daemon_log());
     let jobs = h.db().jobs_of_night(h.night).unwrap();
@@ -183,6 +169,18 @@ fn slurm_a_daemon_killed_between_the_merge_and_dl2_submissions_submits_nothing_t
     assert_eq!(jobs.len(), keys.len(), "one submission per run and stage: {jobs:#?}");
     for job in &jobs {
         assert_eq!(jobs_with_comment(&h, &job.intent.comment_key).len(), 1, "{} reached SLURM once", job.intent.comment_key);
+    }
+}
+
+/// How a daemon ended (within 400 s).
+fn exited(daemon: &mut std::process::Child, h: &NightHarness) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = daemon.try_wait().unwrap() {
+            return status;
+        }
+        assert!(start.elapsed() < Duration::from_secs(400), "the daemon did not end:\n{}", h.daemon_log());
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 

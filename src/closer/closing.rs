@@ -47,26 +47,41 @@ struct StageRetry {
 impl Closer<'_> {
     /// Moves the products of verified runs to the final layout; returns the runs whose
     /// products are all in place. A product that cannot move is a problem for a human.
-    pub(super) fn finalize_layout(&self, night: NightDate, verified: &[(u32, Vec<Checked>)], report: &mut Report) -> Result<Vec<u32>, CloserError> {
+    /// One run at a time (its products and their verified rows), so memory holds one run.
+    pub(super) fn finalize_layout(
+        &self,
+        night: NightDate,
+        calibration: CalibrationRuns,
+        verified: &[(u32, u32)],
+        report: &mut Report,
+    ) -> Result<Vec<u32>, CloserError> {
         let mut ready = Vec::new();
-        for (run, checked) in verified {
+        for (run, subruns) in verified {
+            let rows: HashMap<(u32, String), OutputRecord> =
+                self.db.outputs_of_run(night, *run)?.into_iter().map(|o| ((o.subrun, o.kind.clone()), o)).collect();
+            let subruns: Vec<u32> = (0..*subruns).collect();
             let mut moved_rows = Vec::new();
             let mut moved = 0;
             let mut failed = None;
-            for c in checked {
-                let Some(to) = final_place(&self.layout, night, &c.product.kind, c.product.run, c.product.subrun) else { continue };
-                match move_product(&c.product.path, &to) {
+            for product in verify::data_products(self.config, &self.layout, night, *run, &subruns, calibration) {
+                let Some(to) = final_place(&self.layout, night, &product.kind, product.run, product.subrun) else { continue };
+                let Some(row) = rows.get(&(product.subrun, product.kind.trim_matches(['{', '}']).to_string())) else {
+                    failed.get_or_insert(format!("{} has no verified row", product.path.display()));
+                    continue;
+                };
+                match move_product(&product.path, &to) {
                     Ok(outcome) => {
                         if let Moved::Replaced { old_sha256 } = &outcome {
                             report.decisions.push(format!(
                                 "{} replaced an older version (sha256 {old_sha256}) at {}",
-                                c.product.path.display(),
+                                product.path.display(),
                                 to.display()
                             ));
                         }
                         if outcome != Moved::AlreadyThere {
                             moved += 1;
-                            moved_rows.push((c.product.path.clone(), output_record(night, c, &to)));
+                            let record = OutputRecord { path: to.display().to_string(), ..row.clone() };
+                            moved_rows.push((product.path.clone(), record));
                             crate::sequencer::submit::crash_point("mid-moves");
                         }
                     }
@@ -447,10 +462,12 @@ impl Closer<'_> {
             .outputs
             .iter()
             .map(|template| {
-                let expected_events = (template == "{dl1_run_file}")
-                    .then(|| (0..subruns).map(|sub| verify::r0_events(&self.layout.r0_file(night, 1, s.run, sub))).sum::<Option<u64>>())
-                    .flatten();
-                Product { run: s.run, subrun: 0, kind: template.clone(), path: PathBuf::from(context.render(template)), expected_events }
+                let r0_files = if template == "{dl1_run_file}" {
+                    (0..subruns).map(|sub| self.layout.r0_file(night, 1, s.run, sub)).collect()
+                } else {
+                    Vec::new()
+                };
+                Product { run: s.run, subrun: 0, kind: template.clone(), path: PathBuf::from(context.render(template)), r0_files }
             })
             .filter(|p| {
                 let kind = p.kind.trim_matches(['{', '}']);

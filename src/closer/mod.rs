@@ -175,7 +175,8 @@ impl<'a> Closer<'a> {
         // Verify what finished, one run at a time; the runs found right are kept for the
         // final layout.
         let calibration = plan.calibration.runs(night);
-        let mut verified: Vec<(u32, Vec<Checked>)> = Vec::new();
+        // (run, subruns) of the DATA runs found right.
+        let mut verified: Vec<(u32, u32)> = Vec::new();
         for sequence in plan.sequences.iter().filter(|s| s.action == Action::Done) {
             let Some(calibration) = calibration else { continue };
             let products = match sequence.kind {
@@ -196,7 +197,7 @@ impl<'a> Closer<'a> {
             report.bad += bad.len();
             if bad.is_empty() {
                 if sequence.kind == SequenceKind::Data {
-                    verified.push((sequence.run, checked));
+                    verified.push((sequence.run, sequence.subruns));
                 }
                 continue;
             }
@@ -246,7 +247,7 @@ impl<'a> Closer<'a> {
             return Ok(report);
         };
         self.db.set_night_state(night, NightState::Closing)?;
-        let ready = self.finalize_layout(night, &verified, &mut report)?;
+        let ready = self.finalize_layout(night, calibration, &verified, &mut report)?;
         let settled = plan
             .sequences
             .iter()

@@ -23,8 +23,9 @@ pub struct Product {
     /// The output template it comes from (`{dl1a_file}`, ...): it says what to check.
     pub kind: String,
     pub path: PathBuf,
-    /// Events of the R0 subrun, for DL1 products.
-    pub expected_events: Option<u64>,
+    /// The R0 files whose events a DL1 product holds, all of them (the subrun's, or every
+    /// subrun's for a merged run): read only when the product is checked.
+    pub r0_files: Vec<PathBuf>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,22 +91,21 @@ pub fn r0_events(path: &Path) -> Option<u64> {
     None
 }
 
-fn products_of(steps: &[StepConfig], context: &StepContext, run: u32, subrun: u32, expected_events: Option<u64>) -> Vec<Product> {
+fn products_of(steps: &[StepConfig], context: &StepContext, run: u32, subrun: u32, r0_files: Vec<PathBuf>) -> Vec<Product> {
     steps
         .iter()
         .flat_map(|s| s.outputs.iter())
-        .map(|template| Product { run, subrun, kind: template.clone(), path: PathBuf::from(context.render(template)), expected_events })
+        .map(|template| Product { run, subrun, kind: template.clone(), path: PathBuf::from(context.render(template)), r0_files: r0_files.clone() })
         .collect()
 }
 
-/// Every product of a DATA run's subruns (the steps' outputs), with R0 event counts.
+/// Every product of a DATA run's subruns (the steps' outputs), each with its R0 file.
 pub fn data_products(config: &Config, layout: &Layout, night: NightDate, run: u32, subruns: &[u32], calibration: CalibrationRuns) -> Vec<Product> {
     subruns
         .par_iter()
         .flat_map_iter(|&subrun| {
             let context = subrun_context(config, layout, night, run, subrun, calibration);
-            let events = r0_events(&layout.r0_file(night, 1, run, subrun));
-            products_of(&config.analysis.data_steps, &context, run, subrun, events)
+            products_of(&config.analysis.data_steps, &context, run, subrun, vec![layout.r0_file(night, 1, run, subrun)])
         })
         .collect()
 }
@@ -113,7 +113,7 @@ pub fn data_products(config: &Config, layout: &Layout, night: NightDate, run: u3
 /// The calibration job's products.
 pub fn calibration_products(config: &Config, layout: &Layout, night: NightDate, calibration: CalibrationRuns) -> Vec<Product> {
     let context = calibration_context(config, layout, night, calibration);
-    products_of(&config.analysis.calibration_steps, &context, calibration.pedcal_run, 0, None)
+    products_of(&config.analysis.calibration_steps, &context, calibration.pedcal_run, 0, Vec::new())
 }
 
 /// Files above this size are verified one at a time: one sequential stream keeps a disk at
@@ -155,14 +155,11 @@ fn check(product: Product) -> Checked {
 fn content(product: &Product) -> (Option<u64>, Verdict) {
     let path = &product.path;
     match product.kind.as_str() {
-        "{dl1a_file}" | "{dl1b_file}" | "{dl1_run_file}" => hdf5_check(path, |file| {
-            let dataset = file.dataset(DL1_TABLE).map_err(|_| Verdict::Layout(format!("no {DL1_TABLE}")))?;
-            let rows = dataset.shape().first().copied().unwrap_or(0) as u64;
-            match product.expected_events {
-                Some(expected) if expected != rows => Err(Verdict::EventCount { expected, found: rows }),
-                _ => Ok(Some(rows)),
-            }
-        }),
+        "{dl1a_file}" | "{dl1b_file}" | "{dl1_run_file}" => {
+            // Read before the HDF5 lock: FITS files are read in parallel.
+            let expected: Option<u64> = if product.r0_files.is_empty() { None } else { product.r0_files.iter().map(|f| r0_events(f)).sum() };
+            dl1_check(path, expected)
+        }
         "{dl2_run_file}" => hdf5_check(path, |file| {
             let dataset = file.dataset(DL2_TABLE).map_err(|_| Verdict::Layout(format!("no {DL2_TABLE}")))?;
             let fields: Vec<String> = match dataset.dtype().and_then(|t| t.to_descriptor()) {
@@ -203,6 +200,17 @@ fn content(product: &Product) -> (Option<u64>, Verdict) {
         },
         _ => (None, Verdict::Ok),
     }
+}
+
+fn dl1_check(path: &Path, expected: Option<u64>) -> (Option<u64>, Verdict) {
+    hdf5_check(path, |file| {
+        let dataset = file.dataset(DL1_TABLE).map_err(|_| Verdict::Layout(format!("no {DL1_TABLE}")))?;
+        let rows = dataset.shape().first().copied().unwrap_or(0) as u64;
+        match expected {
+            Some(expected) if expected != rows => Err(Verdict::EventCount { expected, found: rows }),
+            _ => Ok(Some(rows)),
+        }
+    })
 }
 
 fn hdf5_check(path: &Path, f: impl FnOnce(&hdf5::File) -> Result<Option<u64>, Verdict>) -> (Option<u64>, Verdict) {

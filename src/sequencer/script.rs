@@ -78,29 +78,67 @@ pub fn stage_log_patterns(run: u32, stage: &str) -> (String, String) {
     (format!("log/{owner}_{stage}_jobid_%j.out"), format!("log/{owner}_{stage}_jobid_%j.err"))
 }
 
-pub fn stage_script(config: &Config, input: &StageScriptInput) -> String {
-    let (output, error) = stage_log_patterns(input.run, input.stage);
+/// The `#SBATCH` header every osa job script starts with (LSTOSA's order), then a blank line.
+struct Header<'a> {
+    job_name: &'a str,
+    time: &'a str,
+    workdir: &'a Path,
+    output: &'a str,
+    error: &'a str,
+    array: Option<&'a str>,
+    partition: &'a str,
+    mem_per_cpu: &'a str,
+}
+
+fn header(config: &Config, h: &Header) -> Vec<String> {
     let mut lines = vec![
         "#!/bin/bash".to_string(),
-        format!("#SBATCH --job-name={}", input.job_name),
-        format!("#SBATCH --time={}", input.time),
-        format!("#SBATCH --chdir={}", input.workdir.display()),
-        format!("#SBATCH --output={output}"),
-        format!("#SBATCH --error={error}"),
-        format!("#SBATCH --partition={}", input.partition),
-        format!("#SBATCH --mem-per-cpu={}", input.mem_per_cpu),
-        format!("#SBATCH --account={}", config.slurm.account),
+        format!("#SBATCH --job-name={}", h.job_name),
+        format!("#SBATCH --time={}", h.time),
+        format!("#SBATCH --chdir={}", h.workdir.display()),
+        format!("#SBATCH --output={}", h.output),
+        format!("#SBATCH --error={}", h.error),
     ];
+    if let Some(array) = h.array {
+        lines.push(format!("#SBATCH --array={array}"));
+    }
+    lines.push(format!("#SBATCH --partition={}", h.partition));
+    lines.push(format!("#SBATCH --mem-per-cpu={}", h.mem_per_cpu));
+    lines.push(format!("#SBATCH --account={}", config.slurm.account));
     for extra in &config.slurm.extra_sbatch_args {
         lines.push(format!("#SBATCH {extra}"));
     }
     lines.push(String::new());
-    lines.push(format!("# Written by osa for night {}, run {}, stage {}, attempt {}.", input.night, input.run, input.stage, input.attempt));
-    let mut argv = vec![quote(&input.osa.program.display().to_string())];
-    if let Some(config_file) = &input.osa.config {
+    lines
+}
+
+/// `osa [--config FILE]`, quoted for the script.
+fn osa_argv(osa: &OsaCommand) -> Vec<String> {
+    let mut argv = vec![quote(&osa.program.display().to_string())];
+    if let Some(config_file) = &osa.config {
         argv.push("--config".to_string());
         argv.push(quote(&config_file.display().to_string()));
     }
+    argv
+}
+
+pub fn stage_script(config: &Config, input: &StageScriptInput) -> String {
+    let (output, error) = stage_log_patterns(input.run, input.stage);
+    let mut lines = header(
+        config,
+        &Header {
+            job_name: input.job_name,
+            time: input.time,
+            workdir: input.workdir,
+            output: &output,
+            error: &error,
+            array: None,
+            partition: input.partition,
+            mem_per_cpu: input.mem_per_cpu,
+        },
+    );
+    lines.push(format!("# Written by osa for night {}, run {}, stage {}, attempt {}.", input.night, input.run, input.stage, input.attempt));
+    let mut argv = osa_argv(input.osa);
     let c = input.calibration;
     argv.extend(["job".into(), "stage".into(), format!("--date={}", input.night), format!("--run={}", input.run)]);
     argv.extend([format!("--stage={}", input.stage), format!("--attempt={}", input.attempt), format!("--calibration-night={}", c.night)]);
@@ -119,30 +157,21 @@ pub fn job_script(config: &Config, input: &ScriptInput) -> String {
         SequenceKind::Data => &config.slurm.data.partition,
     };
     let (output, error) = log_patterns(input.run, input.kind);
-    let mut lines = vec![
-        "#!/bin/bash".to_string(),
-        format!("#SBATCH --job-name={}", input.job_name),
-        format!("#SBATCH --time={}", input.time),
-        format!("#SBATCH --chdir={}", input.workdir.display()),
-        format!("#SBATCH --output={output}"),
-        format!("#SBATCH --error={error}"),
-    ];
-    if let Some(array) = &input.array {
-        lines.push(format!("#SBATCH --array={array}"));
-    }
-    lines.push(format!("#SBATCH --partition={partition}"));
-    lines.push(format!("#SBATCH --mem-per-cpu={}", input.mem_per_cpu));
-    lines.push(format!("#SBATCH --account={}", config.slurm.account));
-    for extra in &config.slurm.extra_sbatch_args {
-        lines.push(format!("#SBATCH {extra}"));
-    }
-    lines.push(String::new());
+    let mut lines = header(
+        config,
+        &Header {
+            job_name: input.job_name,
+            time: input.time,
+            workdir: input.workdir,
+            output: &output,
+            error: &error,
+            array: input.array.as_deref(),
+            partition,
+            mem_per_cpu: input.mem_per_cpu,
+        },
+    );
     lines.push(format!("# Written by osa for night {}, run {}, attempt {}.", input.night, input.run, input.attempt));
-    let mut argv = vec![quote(&input.osa.program.display().to_string())];
-    if let Some(config_file) = &input.osa.config {
-        argv.push("--config".to_string());
-        argv.push(quote(&config_file.display().to_string()));
-    }
+    let mut argv = osa_argv(input.osa);
     let c = input.calibration;
     match input.kind {
         SequenceKind::Calibration => {
