@@ -133,7 +133,8 @@ impl Closer<'_> {
         settled: bool,
         snapshot: Option<&Snapshot>,
     ) -> Result<(Vec<PlannedStage>, NightRows), CloserError> {
-        let rows = self.sequencer.night_rows(night)?;
+        let rows =
+            NightRows { jobs: self.db.jobs_of_night(night)?, tasks: self.db.stage_tasks_of_night(night)?, audit: self.db.audit_of_night(night)? };
         let stages: Vec<&StageConfig> = self.config.closer.active_stages().collect();
         let known: HashMap<String, KnownState> =
             stages.iter().map(|s| (s.name.clone(), known_state_of(&rows, snapshot, &Stage::closing(&s.name)))).collect();

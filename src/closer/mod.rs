@@ -223,6 +223,8 @@ impl<'a> Closer<'a> {
         }
         // Only once nothing is sent back: it reads every finished task's history file.
         self.check_history(night, &plan, &rows, &mut report)?;
+        // The subruns' rows are not needed further: the stage plan reads its own.
+        drop(rows);
         if simulate {
             report.status = if report.problems.is_empty() || force { Status::Closed } else { Status::NeedsHuman };
             report.decisions.push("simulate: the closing stages would run now, then the night be closed".to_string());

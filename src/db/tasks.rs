@@ -91,6 +91,22 @@ impl Db {
         )
     }
 
+    /// Tasks of the closing stages' jobs of a night (not the runs' subruns: a night of 200
+    /// runs has 30 000 of those, which the stage plan does not read).
+    pub fn stage_tasks_of_night(&self, night: NightDate) -> Result<Vec<TaskRecord>, DbError> {
+        self.transaction(
+            || format!("reading table tasks for the closing stages of night {night}"),
+            |c| {
+                let rows = tasks::table
+                    .filter(tasks::night.eq(night.to_string()).and(tasks::stage.ne(Stage::SEQUENCE)))
+                    .order((tasks::run.asc(), tasks::stage.asc(), tasks::subrun.asc(), tasks::attempt.asc()))
+                    .select(TaskRow::as_select())
+                    .load(c)?;
+                rows.into_iter().map(TaskRow::into_record).collect()
+            },
+        )
+    }
+
     /// Tasks of a night, every run and attempt, ordered by run, subrun, attempt.
     pub fn tasks_of_night(&self, night: NightDate) -> Result<Vec<TaskRecord>, DbError> {
         self.transaction(
