@@ -150,8 +150,13 @@ impl<'a> Closer<'a> {
             return Ok(report);
         }
 
-        // Read once: the failed runs' decisions and retries all look at them.
-        let rows = self.sequencer.night_rows(night)?;
+        // Read once: the failed runs' decisions and retries all look at them (tasks of the
+        // failed runs only: a night has tens of thousands of others, done).
+        let mut tasks = Vec::new();
+        for sequence in plan.sequences.iter().filter(|s| matches!(s.action, Action::Failed { .. })) {
+            tasks.extend(self.db.tasks_of_run(night, sequence.run)?.into_iter().filter(|t| t.stage.is_sequence()));
+        }
+        let rows = NightRows { jobs: self.db.jobs_of_night(night)?, tasks, audit: self.db.audit_of_night(night)? };
         let mut retried = Vec::new();
         for sequence in &plan.sequences {
             match &sequence.action {
