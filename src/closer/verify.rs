@@ -129,6 +129,11 @@ pub fn verify(products: Vec<Product>) -> Vec<Checked> {
     for (i, checked) in small_checked.into_iter().chain(big.into_iter().map(|(i, p)| (i, check(p)))) {
         slots[i] = Some(checked);
     }
+    let _guard = HDF5.lock().unwrap_or_else(|p| p.into_inner());
+    // SAFETY: as in `bound_free_lists`: no argument, under the `HDF5` lock.
+    unsafe {
+        hdf5_sys::h5::H5garbage_collect();
+    }
     slots.into_iter().map(|c| c.expect("every product checked")).collect()
 }
 
@@ -213,8 +218,20 @@ fn dl1_check(path: &Path, expected: Option<u64>) -> (Option<u64>, Verdict) {
     })
 }
 
+/// The HDF5 library keeps what it frees on free lists of its own, unbounded by default: after
+/// verifying tens of thousands of files that memory stays with a long-running daemon. The
+/// lists are bounded once (called under [`HDF5`], the only way osa reaches the library).
+fn bound_free_lists() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: a plain C call taking integers; every HDF5 call of osa holds the `HDF5` lock.
+    ONCE.call_once(|| unsafe {
+        hdf5_sys::h5::H5set_free_list_limits(1 << 20, 1 << 18, 1 << 20, 1 << 18, 1 << 20, 1 << 18);
+    });
+}
+
 fn hdf5_check(path: &Path, f: impl FnOnce(&hdf5::File) -> Result<Option<u64>, Verdict>) -> (Option<u64>, Verdict) {
     let _guard = HDF5.lock().unwrap_or_else(|p| p.into_inner());
+    bound_free_lists();
     let file = match hdf5::File::open(path) {
         Ok(file) => file,
         Err(e) => return (None, Verdict::Unreadable(format!("not a readable HDF5 file: {e}"))),
