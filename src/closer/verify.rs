@@ -225,7 +225,7 @@ fn bound_free_lists() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     // SAFETY: a plain C call taking integers; every HDF5 call of osa holds the `HDF5` lock.
     ONCE.call_once(|| unsafe {
-        hdf5_sys::h5::H5set_free_list_limits(1 << 18, 1 << 16, 1 << 18, 1 << 16, 1 << 18, 1 << 16);
+        hdf5_sys::h5::H5set_free_list_limits(1 << 20, 1 << 18, 1 << 20, 1 << 18, 1 << 20, 1 << 18);
     });
 }
 

@@ -167,12 +167,6 @@ fn night_of(path: &Path) -> Option<NightDate> {
 /// Runs until SIGTERM/SIGINT (or the demo night is closed). Returns an error only when the
 /// daemon cannot start (config, lock, runtime).
 pub fn run(options: DaemonOptions) -> anyhow::Result<()> {
-    // A service that lives for months: two malloc arenas instead of one per thread keep what
-    // the parallel verification frees from staying spread over arenas (resident memory).
-    // SAFETY: mallopt takes two integers and is called before any other thread starts.
-    unsafe {
-        nix::libc::mallopt(nix::libc::M_ARENA_MAX, 2);
-    }
     let config = Config::load(&options.config_source)?;
     let layout = Layout::new(&config);
     let _lock = take_lock(&layout)?;
