@@ -271,11 +271,6 @@ impl Layout {
         self.muons_dir(night).join(format!("muons_LST-1.Run{run:05}.fits"))
     }
 
-    /// `DL1/YYYYMMDD/<prod_id>/interleaved`
-    pub fn final_interleaved_file(&self, night: NightDate, run: u32, subrun: u32) -> PathBuf {
-        self.dl1.join(night.compact()).join(&self.prod_id).join("interleaved").join(format!("interleaved_LST-1.Run{}.h5", run_subrun(run, subrun)))
-    }
-
     /// `DL1/YYYYMMDD/<prod_id>/<dl1_prod_id>/datacheck`
     pub fn datacheck_dir(&self, night: NightDate) -> PathBuf {
         self.dl1_dir(night).join("datacheck")

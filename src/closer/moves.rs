@@ -1,7 +1,8 @@
 //! The final layout: once a run's subruns are verified, their products move from the
-//! analysis dir to where LSTOSA puts them (DL1/N/P/T, DL1/N/P/T/datacheck, DL1/N/P/muons,
-//! DL1/N/P/interleaved), and a link is left at the old place so `running_analysis` still
-//! reads as before. The DL1a files stay (LSTOSA deletes them; osa loses nothing).
+//! analysis dir to where LSTOSA puts them (DL1/N/P/T, DL1/N/P/T/datacheck, DL1/N/P/muons),
+//! and a link is left at the old place so `running_analysis` still reads as before. The DL1a
+//! files stay (LSTOSA deletes them; osa loses nothing); interleaved files, which no default
+//! step declares, are not moved.
 //!
 //! A move is a rename within one filesystem, never a copy then a delete: across filesystems
 //! it is refused, naming both paths. Each step is safe to crash in and to repeat: the rename
