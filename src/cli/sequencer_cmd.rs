@@ -18,10 +18,10 @@ use serde::Serialize;
 
 use super::output::{alarm, or_dash, print_json, table};
 use super::{Context, Outcome};
+use crate::db::{JobRecord, TaskRecord};
 use crate::model::{SequenceKind, TaskState};
 use crate::night::NightDate;
 use crate::paths::Layout;
-use crate::sequencer::known::NightRows;
 use crate::sequencer::plan::{Action, Calibration, NightPlan, PlannedSequence};
 use crate::sequencer::submit::Cycle;
 
@@ -156,8 +156,9 @@ pub fn run(context: &Context, args: SequencerArgs) -> anyhow::Result<Outcome> {
         return Ok(Outcome::Success);
     };
     let products = Products::scan(&services.layout, night);
-    let rows = sequencer.night_rows(night)?;
-    let views: Vec<JobView> = plan.sequences.iter().map(|s| job_view(&rows, &cycle, s)).collect();
+    let jobs = sequencer.db.jobs_of_night(night)?;
+    let tasks = sequencer.db.tasks_of_night(night)?;
+    let views: Vec<JobView> = plan.sequences.iter().map(|s| job_view(&jobs, &tasks, &cycle, s)).collect();
     if args.json {
         print_json(&to_json(plan, &cycle, &views, &products))?;
     } else {
@@ -175,14 +176,18 @@ pub fn run(context: &Context, args: SequencerArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-fn job_view(rows: &NightRows, cycle: &Cycle, sequence: &PlannedSequence) -> JobView {
+fn job_view(jobs: &[JobRecord], tasks: &[TaskRecord], cycle: &Cycle, sequence: &PlannedSequence) -> JobView {
     let Some(job_id) = &sequence.last_job_id else { return JobView { state: None, cpu_time: None, exit: None } };
     let mut states: Vec<(TaskState, Option<i64>, Option<i64>)> =
         cycle.snapshot.iter().flat_map(|s| s.tasks_of(job_id)).map(|t| (t.state, t.cpu_seconds, t.exit_code)).collect();
     if states.is_empty() {
-        let attempt = rows.jobs.iter().find(|j| j.job_id.as_deref() == Some(job_id.as_str())).map(|j| j.intent.attempt);
+        let attempt = jobs.iter().find(|j| j.job_id.as_deref() == Some(job_id.as_str())).map(|j| j.intent.attempt);
         if let Some(attempt) = attempt {
-            states = rows.tasks_of(sequence.run, attempt).map(|t| (t.state, t.cpu_seconds, t.exit_code)).collect();
+            states = tasks
+                .iter()
+                .filter(|t| t.run == sequence.run && t.stage.is_sequence() && t.attempt == attempt)
+                .map(|t| (t.state, t.cpu_seconds, t.exit_code))
+                .collect();
         }
     }
     if states.is_empty() {

@@ -133,8 +133,7 @@ impl Closer<'_> {
         settled: bool,
         snapshot: Option<&Snapshot>,
     ) -> Result<(Vec<PlannedStage>, NightRows), CloserError> {
-        let rows =
-            NightRows { jobs: self.db.jobs_of_night(night)?, tasks: self.db.stage_tasks_of_night(night)?, audit: self.db.audit_of_night(night)? };
+        let rows = self.sequencer.night_rows(night)?;
         let stages: Vec<&StageConfig> = self.config.closer.active_stages().collect();
         let known: HashMap<String, KnownState> =
             stages.iter().map(|s| (s.name.clone(), known_state_of(&rows, snapshot, &Stage::closing(&s.name)))).collect();
@@ -425,7 +424,7 @@ impl Closer<'_> {
                 }
             }
         }
-        let task = rows.tasks_of_stage(s.run, &stage, attempt).find(|t| t.state.is_failure());
+        let task = rows.tallies_of(s.run, &stage, attempt).find(|t| t.state.is_failure());
         vec![FailedTask {
             subrun: 0,
             state: task.map(|t| t.state).or_else(|| cause.task_state()),

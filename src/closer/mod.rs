@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
-use crate::db::{Db, JobIntent, OutputRecord};
+use crate::db::{Db, JobIntent, OutputRecord, TaskRecord};
 use crate::executor::expand_pattern;
 use crate::model::{AuditAction, FailureCause, NightState, SequenceKind, Stage};
 use crate::night::NightDate;
@@ -152,16 +152,16 @@ impl<'a> Closer<'a> {
 
         // Read once: the failed runs' decisions and retries all look at them (tasks of the
         // failed runs only: a night has tens of thousands of others, done).
-        let mut tasks = Vec::new();
+        let mut failed_run_tasks = Vec::new();
         for sequence in plan.sequences.iter().filter(|s| matches!(s.action, Action::Failed { .. })) {
-            tasks.extend(self.db.tasks_of_run(night, sequence.run)?.into_iter().filter(|t| t.stage.is_sequence()));
+            failed_run_tasks.extend(self.db.tasks_of_run(night, sequence.run)?.into_iter().filter(|t| t.stage.is_sequence()));
         }
-        let rows = NightRows { jobs: self.db.jobs_of_night(night)?, tasks, audit: self.db.audit_of_night(night)? };
+        let rows = self.sequencer.night_rows(night)?;
         let mut retried = Vec::new();
         for sequence in &plan.sequences {
             match &sequence.action {
                 Action::Failed { cause } => {
-                    let failed = self.failed_tasks(night, sequence, cause, &rows);
+                    let failed = self.failed_tasks(night, sequence, cause, &rows, &failed_run_tasks);
                     let time = last_intent(&rows, sequence).map(|i| i.time_limit.clone()).unwrap_or_else(|| self.config.slurm.data.time.clone());
                     let decision = failures::decide(&self.config.retries, &failed, sequence.attempts, &time);
                     self.apply(&plan, sequence, decision, simulate, &rows, &mut report, &mut retried)?;
@@ -377,7 +377,14 @@ impl<'a> Closer<'a> {
     }
 
     /// Failed tasks of a run's last attempt, with their log tails.
-    fn failed_tasks(&self, night: NightDate, sequence: &PlannedSequence, cause: &FailureCause, rows: &NightRows) -> Vec<FailedTask> {
+    fn failed_tasks(
+        &self,
+        night: NightDate,
+        sequence: &PlannedSequence,
+        cause: &FailureCause,
+        rows: &NightRows,
+        tasks: &[TaskRecord],
+    ) -> Vec<FailedTask> {
         let job_id = sequence.last_job_id.clone().unwrap_or_default();
         let attempt = rows
             .current_jobs(sequence.run)
@@ -385,9 +392,9 @@ impl<'a> Closer<'a> {
             .map(|j| j.intent.attempt)
             .unwrap_or(sequence.last_attempt);
         let (_, error) = log_patterns(sequence.run, sequence.kind);
-        let mut failed: Vec<FailedTask> = rows
-            .tasks_of(sequence.run, attempt)
-            .filter(|t| t.state.is_failure())
+        let mut failed: Vec<FailedTask> = tasks
+            .iter()
+            .filter(|t| t.run == sequence.run && t.attempt == attempt && t.state.is_failure())
             .map(|t| {
                 let task = (sequence.kind == SequenceKind::Data).then_some(t.subrun);
                 let log = self.layout.analysis_dir(night).join(expand_pattern(&error, &job_id, task));

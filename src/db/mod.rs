@@ -46,7 +46,7 @@ pub use outputs::OutputRecord;
 pub use provenance::{ProvActivity, ProvAgent, ProvAssociation, ProvBatch, ProvEntity, ProvLink, ProvParameter};
 pub use runs::RunRecord;
 pub use sequences::SequenceRecord;
-pub use tasks::TaskRecord;
+pub use tasks::{SubrunState, TaskRecord, TaskTally};
 
 use crate::config::redact_url;
 use crate::model::{AuditAction, ExecutorKind, NightState, RunType, SequenceKind, Stage, TaskState};

@@ -24,6 +24,27 @@ pub struct TaskRecord {
     pub ended_at: Option<NaiveDateTime>,
 }
 
+/// How many tasks of one attempt of a run's stage are in one state, with one exit code.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskTally {
+    pub run: u32,
+    pub stage: Stage,
+    pub attempt: u32,
+    pub state: TaskState,
+    pub exit_code: Option<i64>,
+    pub count: u32,
+}
+
+/// One subrun task of a run's sequence, as `osa status` reads it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SubrunState {
+    pub run: u32,
+    pub subrun: u32,
+    pub attempt: u32,
+    pub state: TaskState,
+    pub exit_code: Option<i64>,
+}
+
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = tasks)]
 struct TaskRow {
@@ -91,18 +112,55 @@ impl Db {
         )
     }
 
-    /// Tasks of the closing stages' jobs of a night (not the runs' subruns: a night of 200
-    /// runs has 30 000 of those, which the stage plan does not read).
-    pub fn stage_tasks_of_night(&self, night: NightDate) -> Result<Vec<TaskRecord>, DbError> {
+    /// The night's tasks counted per run, stage, attempt, state and exit code: all the
+    /// planner folds, a few rows per run where the tasks are one per subrun (a night of 200
+    /// runs has 30 000; the daemon reads this every cycle).
+    pub fn task_tallies(&self, night: NightDate) -> Result<Vec<TaskTally>, DbError> {
         self.transaction(
-            || format!("reading table tasks for the closing stages of night {night}"),
+            || format!("counting table tasks for night {night}"),
             |c| {
-                let rows = tasks::table
-                    .filter(tasks::night.eq(night.to_string()).and(tasks::stage.ne(Stage::SEQUENCE)))
-                    .order((tasks::run.asc(), tasks::stage.asc(), tasks::subrun.asc(), tasks::attempt.asc()))
-                    .select(TaskRow::as_select())
+                let rows: Vec<(i64, Stage, i64, TaskState, Option<i64>, i64)> = tasks::table
+                    .filter(tasks::night.eq(night.to_string()))
+                    .group_by((tasks::run, tasks::stage, tasks::attempt, tasks::state, tasks::exit_code))
+                    .select((tasks::run, tasks::stage, tasks::attempt, tasks::state, tasks::exit_code, diesel::dsl::count_star()))
+                    .order((tasks::run.asc(), tasks::stage.asc(), tasks::attempt.asc()))
                     .load(c)?;
-                rows.into_iter().map(TaskRow::into_record).collect()
+                Ok(rows
+                    .into_iter()
+                    .map(|(run, stage, attempt, state, exit_code, count)| TaskTally {
+                        run: run as u32,
+                        stage,
+                        attempt: attempt as u32,
+                        state,
+                        exit_code,
+                        count: count as u32,
+                    })
+                    .collect())
+            },
+        )
+    }
+
+    /// Each subrun task of the runs' sequences, every attempt, without the accounting columns
+    /// (what `osa status` shows per run, read every daemon cycle).
+    pub fn subrun_states(&self, night: NightDate) -> Result<Vec<SubrunState>, DbError> {
+        self.transaction(
+            || format!("reading table tasks for the subruns of night {night}"),
+            |c| {
+                let rows: Vec<(i64, i64, i64, TaskState, Option<i64>)> = tasks::table
+                    .filter(tasks::night.eq(night.to_string()).and(tasks::stage.eq(Stage::SEQUENCE)))
+                    .select((tasks::run, tasks::subrun, tasks::attempt, tasks::state, tasks::exit_code))
+                    .order((tasks::run.asc(), tasks::subrun.asc(), tasks::attempt.asc()))
+                    .load(c)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(run, subrun, attempt, state, exit_code)| SubrunState {
+                        run: run as u32,
+                        subrun: subrun as u32,
+                        attempt: attempt as u32,
+                        state,
+                        exit_code,
+                    })
+                    .collect())
             },
         )
     }

@@ -73,6 +73,7 @@ pub fn night_view(sequencer: &Sequencer, night: NightDate, snapshot: Option<&Sna
         return Ok(NightView { night, state, runs: Vec::new(), problems, longterm: None });
     };
     let rows = sequencer.night_rows(night)?;
+    let subruns = sequencer.db.subrun_states(night)?;
     let known = known_state(&rows, snapshot);
     // The closing stages, as the closer left them (its plan adds the dependencies).
     let max_tries = sequencer.config.retries.max_tries_per_run;
@@ -97,7 +98,7 @@ pub fn night_view(sequencer: &Sequencer, night: NightDate, snapshot: Option<&Sna
         // Per subrun, its latest attempt's task; attempts before an `osa rerun` no longer count.
         let floor = known.attempt_floor.get(&s.run).copied().unwrap_or(0);
         let mut latest: BTreeMap<u32, (u32, TaskState, Option<i64>)> = BTreeMap::new();
-        for t in rows.tasks.iter().filter(|t| t.run == s.run && t.attempt > floor) {
+        for t in subruns.iter().filter(|t| t.run == s.run && t.attempt > floor) {
             if latest.get(&t.subrun).is_none_or(|(a, _, _)| t.attempt >= *a) {
                 latest.insert(t.subrun, (t.attempt, t.state, t.exit_code));
             }

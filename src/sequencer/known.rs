@@ -1,5 +1,6 @@
 //! What the planner knows about a night, folded from rows already loaded: submissions (jobs),
-//! the tasks' last stored states, the operators' audit log, and this cycle's poll. Pure, like
+//! the tasks' last stored states (counted per attempt), the operators' audit log, and this
+//! cycle's poll. Pure, like
 //! [`super::plan`]: the caller reads the rows once ([`NightRows`]) and both the sequencer and
 //! the closer fold the same rows.
 //!
@@ -16,7 +17,7 @@ use std::collections::HashMap;
 use chrono::NaiveDateTime;
 
 use super::plan::{Attempt, KnownState};
-use crate::db::{AuditEntry, JobRecord, TaskRecord};
+use crate::db::{AuditEntry, JobRecord, TaskTally};
 use crate::executor::{Snapshot, parse_array_spec};
 use crate::model::{AuditAction, JobOutcome, Stage, TASK_DISK_FULL, TaskState};
 
@@ -25,8 +26,8 @@ use crate::model::{AuditAction, JobOutcome, Stage, TASK_DISK_FULL, TaskState};
 pub struct NightRows {
     /// Submissions, by run then attempt.
     pub jobs: Vec<JobRecord>,
-    /// Task states as last stored, every attempt.
-    pub tasks: Vec<TaskRecord>,
+    /// Task states as last stored, counted per attempt (every attempt).
+    pub tallies: Vec<TaskTally>,
     /// Operator actions, oldest first.
     pub audit: Vec<AuditEntry>,
 }
@@ -49,14 +50,9 @@ impl NightRows {
         self.jobs.iter().filter(move |j| j.intent.run == run && j.intent.stage == *stage && rerun.is_none_or(|at| j.intent_at > at))
     }
 
-    /// The stored tasks of one attempt of a run's sequence.
-    pub fn tasks_of(&self, run: u32, attempt: u32) -> impl Iterator<Item = &TaskRecord> {
-        self.tasks_of_stage(run, &Stage::Sequence, attempt)
-    }
-
-    /// The stored tasks of one attempt of a stage of a run.
-    pub fn tasks_of_stage<'s>(&'s self, run: u32, stage: &'s Stage, attempt: u32) -> impl Iterator<Item = &'s TaskRecord> {
-        self.tasks.iter().filter(move |t| t.run == run && t.stage == *stage && t.attempt == attempt)
+    /// The stored task counts of one attempt of a stage of a run.
+    pub fn tallies_of<'s>(&'s self, run: u32, stage: &'s Stage, attempt: u32) -> impl Iterator<Item = &'s TaskTally> {
+        self.tallies.iter().filter(move |t| t.run == run && t.stage == *stage && t.attempt == attempt)
     }
 }
 
@@ -89,8 +85,10 @@ pub fn known_state_of(rows: &NightRows, snapshot: Option<&Snapshot>, stage: &Sta
                 let live: Vec<(TaskState, Option<&str>)> =
                     snapshot.map(|s| s.tasks_of(id).map(|t| (t.state, t.reason.as_deref())).collect()).unwrap_or_default();
                 if live.is_empty() {
-                    let stored: Vec<(TaskState, Option<&str>)> =
-                        rows.tasks_of_stage(run, stage, job.intent.attempt).map(|t| (t.state, None)).collect();
+                    let stored: Vec<(TaskState, Option<&str>)> = rows
+                        .tallies_of(run, stage, job.intent.attempt)
+                        .flat_map(|t| std::iter::repeat_n((t.state, None), t.count as usize))
+                        .collect();
                     JobOutcome::from_tasks(&stored, expected)
                 } else {
                     JobOutcome::from_tasks(&live, expected)
@@ -132,7 +130,7 @@ pub fn known_state_of(rows: &NightRows, snapshot: Option<&Snapshot>, stage: &Sta
     for job in rows.jobs.iter().filter(|j| j.intent.stage == *stage) {
         let run = job.intent.run;
         let counted = rows.rerun_at(run).is_none_or(|at| job.intent_at > at) && lifted.get(&run).is_none_or(|at| job.intent_at > *at);
-        if counted && rows.tasks_of_stage(run, stage, job.intent.attempt).any(|t| t.exit_code == Some(TASK_DISK_FULL)) {
+        if counted && rows.tallies_of(run, stage, job.intent.attempt).any(|t| t.exit_code == Some(TASK_DISK_FULL)) {
             *known.disk_full_attempts.entry(run).or_insert(0) += 1;
         }
     }
@@ -179,21 +177,8 @@ mod tests {
         }
     }
 
-    fn task(run: u32, subrun: u32, attempt: u32, state: TaskState) -> TaskRecord {
-        TaskRecord {
-            night: night(),
-            run,
-            stage: Stage::Sequence,
-            subrun,
-            attempt,
-            state,
-            exit_code: None,
-            cpu_seconds: None,
-            max_rss_kb: None,
-            node: None,
-            started_at: None,
-            ended_at: None,
-        }
+    fn tally(run: u32, attempt: u32, state: TaskState, count: u32) -> TaskTally {
+        TaskTally { run, stage: Stage::Sequence, attempt, state, exit_code: None, count }
     }
 
     /// A task as a poll reports it.
@@ -221,7 +206,7 @@ mod tests {
     fn failed_twice(run: u32) -> NightRows {
         NightRows {
             jobs: vec![job(run, 1, Some("10"), 1), job(run, 2, Some("11"), 3)],
-            tasks: [1, 2].into_iter().flat_map(|a| [task(run, 0, a, TaskState::Failed), task(run, 1, a, TaskState::Completed)]).collect(),
+            tallies: [1, 2].into_iter().flat_map(|a| [tally(run, a, TaskState::Failed, 1), tally(run, a, TaskState::Completed, 1)]).collect(),
             audit: Vec::new(),
         }
     }
@@ -288,7 +273,7 @@ mod tests {
     fn children_of_a_cancelled_parent_are_blocked() {
         let rows = NightRows {
             jobs: vec![job(101, 1, Some("7"), 1), job(102, 1, Some("8"), 1)],
-            tasks: vec![task(101, 0, 1, TaskState::Cancelled), task(101, 1, 1, TaskState::Cancelled)],
+            tallies: vec![tally(101, 1, TaskState::Cancelled, 2)],
             audit: Vec::new(),
         };
         let waiting = Some(crate::model::DEPENDENCY_NEVER_SATISFIED);
@@ -318,7 +303,7 @@ mod tests {
     #[test]
     fn an_attempt_that_ended_on_a_full_disk_is_not_a_try() {
         let mut rows = failed_twice(102);
-        for t in rows.tasks.iter_mut().filter(|t| t.attempt == 2 && t.state == TaskState::Failed) {
+        for t in rows.tallies.iter_mut().filter(|t| t.attempt == 2 && t.state == TaskState::Failed) {
             t.exit_code = Some(TASK_DISK_FULL);
         }
         let known = known_state(&rows, None);
@@ -330,12 +315,7 @@ mod tests {
     fn a_child_blocked_by_its_failed_parent_waits_on_it() {
         let rows = NightRows {
             jobs: vec![job(101, 1, Some("7"), 1), job(102, 1, Some("8"), 1)],
-            tasks: vec![
-                task(101, 0, 1, TaskState::Failed),
-                task(101, 1, 1, TaskState::Failed),
-                task(102, 0, 1, TaskState::Blocked),
-                task(102, 1, 1, TaskState::Blocked),
-            ],
+            tallies: vec![tally(101, 1, TaskState::Failed, 2), tally(102, 1, TaskState::Blocked, 2)],
             audit: Vec::new(),
         };
         let known = known_state(&rows, None);
@@ -343,7 +323,7 @@ mod tests {
         assert_eq!(known.attempts[&102][0].outcome, JobOutcome::DependencyNeverSatisfied, "blocked, not failed");
 
         let mut cancelled = rows.clone();
-        for t in cancelled.tasks.iter_mut().filter(|t| t.run == 102) {
+        for t in cancelled.tallies.iter_mut().filter(|t| t.run == 102) {
             t.state = TaskState::Cancelled;
         }
         let known = known_state(&cancelled, None);

@@ -181,9 +181,9 @@ impl Sequencer<'_> {
         Ok(())
     }
 
-    /// The night's jobs, tasks and audit log, read once for the pure folds.
+    /// The night's jobs, task counts and audit log, read once for the pure folds.
     pub fn night_rows(&self, night: NightDate) -> Result<NightRows, SequencerError> {
-        Ok(NightRows { jobs: self.db.jobs_of_night(night)?, tasks: self.db.tasks_of_night(night)?, audit: self.db.audit_of_night(night)? })
+        Ok(NightRows { jobs: self.db.jobs_of_night(night)?, tallies: self.db.task_tallies(night)?, audit: self.db.audit_of_night(night)? })
     }
 
     /// Finished calibrations of closed nights within the lookback.
