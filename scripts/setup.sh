@@ -11,6 +11,8 @@ if ! python3 -c "import h5py" >/dev/null 2>&1; then
   echo "setup: installing Python test packages (tests/requirements.txt)"
   python3 -m pip install --quiet -r tests/requirements.txt
 fi
+# The real lstchain (pinned) for the tests that run it on the simulator's files.
+bash scripts/lstchain-env.sh >/dev/null
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "setup: installing cargo-nextest"
   cargo install --locked cargo-nextest

@@ -1,7 +1,9 @@
 //! `lstchain-sim`: a stand-in for the lstchain programs osa runs, for the demo and the tests
 //! (lstchain cannot run here: no real R0 data). Called through a symlink named like the real
 //! program (or as `lstchain-sim <program> ARGS...`), it takes the same arguments and writes
-//! real outputs: DL1 HDF5 with one row per R0 event, muons FITS, datacheck HDF5, DRS4
+//! real outputs: DL1 HDF5 in lstchain's own layout (instrument description, images,
+//! parameters and monitoring; the real lstchain programs after DL1a read them, see
+//! `tests/real_lstchain.rs`) with one row per R0 event, muons FITS, datacheck HDF5, DRS4
 //! baseline and charge calibration HDF5, and the closing programs' merged DL1 and muons,
 //! run-wise data check (HDF5 + PDF), DL2 and the night's long-term check. osa does not know
 //! it is talking to a simulator.
@@ -19,7 +21,9 @@
 //!   `exit` (default 1) and `attempts` (fail only the first N calls; default: every call).
 
 mod closing;
+mod layout;
 mod outputs;
+mod showers;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

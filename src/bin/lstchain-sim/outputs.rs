@@ -9,11 +9,14 @@ use fitsio::FitsFile;
 use fitsio::hdu::HduInfo;
 use fitsio::tables::{ColumnDataType, ColumnDescription};
 
+use super::layout;
+use super::showers::{PARAMETER_UNITS, Subrun, dl1_tables};
 use super::{Args, Call, closing, run_subrun_of, sleep_for_events};
 
 pub const DL1_TABLE: &str = "dl1/event/telescope/parameters/LST_LSTCam";
 
-/// One DL1 event row, named as lstchain names its columns.
+/// The columns of a DL1 parameters row the simulated programs read (the file has all of
+/// lstchain's, see `layout`).
 #[derive(hdf5::H5Type, Clone, Copy, Debug)]
 #[repr(C)]
 pub struct Dl1Event {
@@ -127,8 +130,8 @@ pub fn read_events(path: &Path) -> Result<Vec<Dl1Event>, String> {
     dataset.read_raw::<Dl1Event>().map_err(h5err)
 }
 
-/// The R0 stand-in's event ids and types.
-fn read_r0(path: &Path) -> Result<(Vec<i64>, Vec<i64>), String> {
+/// The R0 stand-in's events: ids, types and trigger times.
+fn read_r0(path: &Path, run: u32, subrun: u32) -> Result<Subrun, String> {
     let mut fits = FitsFile::open(path).map_err(|e| format!("cannot open R0 file {}: {}", path.display(), fitserr(e)))?;
     let hdus = fits.num_hdus().map_err(fitserr)?;
     for index in 1..hdus {
@@ -140,7 +143,8 @@ fn read_r0(path: &Path) -> Result<(Vec<i64>, Vec<i64>), String> {
         let column = |name: &str| column_descriptions.iter().find(|c| c.name.eq_ignore_ascii_case(name)).map(|c| c.name.clone());
         let ids = hdu.read_col::<i64>(&mut fits, &column("event_id").ok_or("no event_id column")?).map_err(fitserr)?;
         let types = hdu.read_col::<i64>(&mut fits, &column("event_type").ok_or("no event_type column")?).map_err(fitserr)?;
-        return Ok((ids, types));
+        let times = hdu.read_col::<f64>(&mut fits, &column("trigger_time").ok_or("no trigger_time column")?).map_err(fitserr)?;
+        return Ok(Subrun { run, subrun, ids, types, times });
     }
     Err(format!("{}: no EVENTS table", path.display()))
 }
@@ -152,71 +156,56 @@ fn r0_to_dl1(args: &Args, short: bool) -> Result<Vec<PathBuf>, String> {
     let dl1 = out_dir.join(format!("dl1_LST-1.Run{run:05}.{subrun:04}.h5"));
     let muons = out_dir.join(format!("muons_LST-1.Run{run:05}.{subrun:04}.fits"));
     refuse_existing(&dl1)?;
-    let (mut ids, mut types) = read_r0(Path::new(input))?;
-    sleep_for_events(ids.len());
+    let mut events = read_r0(Path::new(input), run, subrun)?;
+    sleep_for_events(events.ids.len());
     if short {
-        ids.truncate(ids.len() / 2);
-        types.truncate(types.len() / 2);
+        let half = events.ids.len() / 2;
+        events.ids.truncate(half);
+        events.types.truncate(half);
+        events.times.truncate(half);
     }
-    let events: Vec<Dl1Event> = ids
-        .iter()
-        .zip(&types)
-        .map(|(&event_id, &event_type)| {
-            let f = (event_id % 97) as f64;
-            Dl1Event {
-                obs_id: i64::from(run),
-                event_id,
-                event_type,
-                tel_id: 1,
-                intensity: 50.0 + 10.0 * f,
-                x: 0.01 * f - 0.5,
-                y: 0.5 - 0.01 * f,
-                r: 0.2 + 0.005 * f,
-                phi: 0.06 * f,
-                length: 0.05 + 0.001 * f,
-                width: 0.02 + 0.0005 * f,
-                psi: 0.03 * f - 1.5,
-                skewness: 0.1,
-                kurtosis: 2.5,
-                time_gradient: 1.0,
-                intercept: 10.0,
-                leakage_intensity_width_2: 0.0,
-                n_pixels: 10 + event_id % 40,
-                dragon_time: 1.7e9 + event_id as f64 * 1e-3,
-            }
-        })
-        .collect();
     std::fs::create_dir_all(&out_dir).map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
+    // The configuration lstchain ran with travels in the file (`lstchain_dl1ab` reads it back).
+    let config = match args.get("config") {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| format!("cannot read --config {path}: {e}"))?,
+        None => "{}".to_string(),
+    };
+    let tables = dl1_tables(&events);
     let file = hdf5::File::create(&dl1).map_err(h5err)?;
-    write_table(&file, DL1_TABLE, &events)?;
-    let pedestals = types.iter().filter(|&&t| t == 2).count() as i64;
-    write_table(
-        &file,
-        "dl1/event/telescope/monitoring/pedestal",
-        &[CheckRow { n_events: ids.len() as i64, n_pedestals: pedestals, n_flatfield: 0, mean_intensity: 0.0 }],
-    )?;
+    layout::versions(&file)?;
+    layout::write_instrument(&file)?;
+    layout::write_event_table(&file, layout::IMAGE_TABLE, &tables.image, &[], &[], &config)?;
+    layout::write_event_table(&file, layout::PARAMETERS_TABLE, &tables.parameters, PARAMETER_UNITS, &["event_type"], &config)?;
+    let span = [events.times.first().copied().unwrap_or(0.0), events.times.last().copied().unwrap_or(0.0)];
+    layout::write_monitoring(&file, span, &config)?;
     drop(file);
 
-    let muon_ids: Vec<i64> = ids.iter().copied().filter(|id| id % 50 == 0).collect();
+    let muon_ids: Vec<i64> = events.ids.iter().copied().filter(|id| id % 50 == 0).collect();
     write_muons(&muons, &muon_ids, &vec![1.1f64; muon_ids.len()], &vec![0.05f64; muon_ids.len()])?;
     Ok(vec![dl1, muons])
 }
 
+/// `lstchain_dl1ab`: the DL1a file's layout, instrument and monitoring kept, its images
+/// dropped with `--no-image`.
 fn dl1ab(args: &Args, short: bool) -> Result<Vec<PathBuf>, String> {
     let input = PathBuf::from(args.require("input-file")?);
     let output = PathBuf::from(args.require("output-file")?);
     refuse_existing(&output)?;
-    let mut events = read_events(&input)?;
+    let events = read_events(&input)?;
     sleep_for_events(events.len());
-    if short {
-        events.truncate(events.len() / 2);
-    }
-    let cleaned: Vec<Dl1Event> = events.iter().map(|e| Dl1Event { intensity: e.intensity * 0.9, ..*e }).collect();
     if let Some(dir) = output.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    let file = hdf5::File::create(&output).map_err(h5err)?;
-    write_table(&file, DL1_TABLE, &cleaned)?;
+    std::fs::copy(&input, &output).map_err(|e| format!("cannot write {}: {e}", output.display()))?;
+    let file = hdf5::File::open_rw(&output).map_err(h5err)?;
+    if args.has("no-image") {
+        file.unlink(layout::IMAGE_TABLE).map_err(h5err)?;
+    }
+    if short {
+        for table in [layout::IMAGE_TABLE, layout::PARAMETERS_TABLE].iter().filter_map(|t| file.dataset(t).ok()) {
+            table.resize(events.len() / 2).map_err(h5err)?;
+        }
+    }
     Ok(vec![output])
 }
 
@@ -374,14 +363,22 @@ fn merge(args: &Args) -> Result<Vec<PathBuf>, String> {
     if inputs.is_empty() {
         return Err(format!("no {pattern} file of run {run} in {}", dir.display()));
     }
-    let mut events = Vec::new();
-    for input in &inputs {
-        events.extend(read_events(input)?);
-    }
     if let Some(parent) = output.parent() {
         std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
     }
-    let file = hdf5::File::create(&output).map_err(h5err)?;
-    write_table(&file, DL1_TABLE, &events)?;
+    // The first file's instrument and configuration, every file's events in name order.
+    std::fs::copy(&inputs[0], &output).map_err(|e| format!("cannot write {}: {e}", output.display()))?;
+    let file = hdf5::File::open_rw(&output).map_err(h5err)?;
+    if args.has("no-image") && file.dataset(layout::IMAGE_TABLE).is_ok() {
+        file.unlink(layout::IMAGE_TABLE).map_err(h5err)?;
+    }
+    let targets = layout::event_tables(&file);
+    for input in &inputs[1..] {
+        let source = hdf5::File::open(input).map_err(|e| format!("cannot open {}: {e}", input.display()))?;
+        for target in &targets {
+            let source_table = source.dataset(&target.name()).map_err(|e| format!("{}: no {}: {e}", input.display(), target.name()))?;
+            layout::append_rows(target, &source_table)?;
+        }
+    }
     Ok(vec![output])
 }

@@ -1,0 +1,156 @@
+//! The simulator's files, opened by the real lstchain programs that consume them in
+//! production (lstchain pinned by `scripts/lstchain-env.sh`, installed by `scripts/setup.sh`):
+//! what the fast demo writes is what lstchain writes.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use chrono::TimeZone;
+
+/// The real lstchain's programs: `$OSA_LSTCHAIN_BIN`, else the environment the set-up makes.
+fn lstchain_bin() -> PathBuf {
+    let bin = std::env::var_os("OSA_LSTCHAIN_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/opt/osa/lstchain-env/bin"));
+    assert!(bin.join("lstchain_dl1ab").is_file(), "no real lstchain in {}: run `bash scripts/lstchain-env.sh`", bin.display());
+    bin
+}
+
+fn run(program: &Path, args: &[&str]) -> String {
+    // astropy's settings from the environment's set-up: no downloads on a closed network.
+    let etc = lstchain_bin().with_file_name("etc");
+    let out =
+        Command::new(program).env("XDG_CONFIG_HOME", etc).args(args).output().unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{} {args:?} failed:\n{text}", program.display());
+    text
+}
+
+fn simulator(program: &str, args: &[&str]) {
+    let sim = Path::new(env!("CARGO_BIN_EXE_lstchain-sim"));
+    let mut all = vec![program];
+    all.extend_from_slice(args);
+    run(sim, &all);
+}
+
+/// Python from the lstchain environment, for lstchain's own readers.
+fn python(code: &str) -> String {
+    run(&lstchain_bin().join("python"), &["-c", code]).trim().to_string()
+}
+
+const RUN: u32 = 1234;
+const EVENTS: usize = 120;
+
+/// Two subruns of R0 stand-ins (10% pedestals, 10% flat-field) turned into DL1a files by the
+/// simulator's `lstchain_data_r0_to_dl1`, in `dir/dl1a`.
+fn simulated_dl1a(dir: &Path) -> PathBuf {
+    let config = dir.join("config.json");
+    std::fs::write(&config, "{}").unwrap();
+    let out = dir.join("dl1a");
+    for subrun in 0..2u32 {
+        let types: Vec<i64> = (0..EVENTS as i64)
+            .map(|i| {
+                if i % 10 == 0 {
+                    2
+                } else if i % 10 == 5 {
+                    0
+                } else {
+                    32
+                }
+            })
+            .collect();
+        let r0 = dir.join(format!("LST-1.1.Run{RUN:05}.{subrun:04}.fits"));
+        let start = chrono::Utc.with_ymd_and_hms(2026, 1, 5, 22, 0, subrun * 10).unwrap();
+        osa::demo::write_r0(&r0, RUN, subrun, &types, start).unwrap();
+        simulator(
+            "lstchain_data_r0_to_dl1",
+            &[&format!("--input-file={}", r0.display()), &format!("--output-dir={}", out.display()), &format!("--config={}", config.display())],
+        );
+    }
+    out
+}
+
+fn standard_config() -> String {
+    python("import lstchain, os; print(os.path.join(os.path.dirname(lstchain.__file__), 'data', 'lstchain_standard_config.json'))")
+}
+
+fn subrun_file(dir: &Path, subrun: u32) -> String {
+    dir.join(format!("dl1_LST-1.Run{RUN:05}.{subrun:04}.h5")).display().to_string()
+}
+
+fn events_of(file: &str) -> String {
+    python(&format!(
+        "import pandas as pd; d = pd.read_hdf('{file}', key='dl1/event/telescope/parameters/LST_LSTCam'); \
+         print(len(d), sorted(d.event_type.value_counts().items()))"
+    ))
+}
+
+/// DL1a: the real `lstchain_dl1ab` cleans the simulator's images again and recomputes the
+/// parameters with the instrument description, monitoring and configuration in the file.
+#[test]
+fn real_dl1ab_reads_the_simulators_dl1a() {
+    let bin = lstchain_bin();
+    let dir = tempfile::tempdir().unwrap();
+    let dl1a = simulated_dl1a(dir.path());
+    let dl1b = dir.path().join("dl1b");
+    std::fs::create_dir_all(&dl1b).unwrap();
+    let log = run(
+        &bin.join("lstchain_dl1ab"),
+        &["--input-file", &subrun_file(&dl1a, 0), "--output-file", &subrun_file(&dl1b, 0), "--config", &standard_config()],
+    );
+    assert!(log.contains("Tailcut clean with pedestal threshold"), "cleaned with the file's pedestal monitoring:\n{log}");
+    assert_eq!(events_of(&subrun_file(&dl1b, 0)), format!("{EVENTS} [(0, 12), (2, 12), (32, 96)]"));
+    let survived = python(&format!(
+        "import pandas as pd; d = pd.read_hdf('{}', key='dl1/event/telescope/parameters/LST_LSTCam'); \
+         print(int((d[d.event_type == 32].intensity > 50).sum()))",
+        subrun_file(&dl1b, 0)
+    ));
+    assert!(survived.parse::<usize>().unwrap() > 48, "most showers keep an image after lstchain's cleaning: {survived}");
+}
+
+/// DL1b: the real `lstchain_merge_hdf5_files` merges the simulator's `lstchain_dl1ab`
+/// subrun files (as the closer's merge stage calls it), and the real `lstchain_check_dl1`
+/// makes its data check of one (it reads the images too).
+#[test]
+fn real_merge_and_data_check_read_the_simulators_dl1b() {
+    let bin = lstchain_bin();
+    let dir = tempfile::tempdir().unwrap();
+    let dl1a = simulated_dl1a(dir.path());
+    let dl1b = dir.path().join("dl1b");
+    for subrun in 0..2 {
+        simulator("lstchain_dl1ab", &["--input-file", &subrun_file(&dl1a, subrun), "--output-file", &subrun_file(&dl1b, subrun)]);
+    }
+    let merged = dir.path().join("merged.h5").display().to_string();
+    let pattern = format!("dl1_LST-1.Run{RUN:05}.????.h5");
+    run(
+        &bin.join("lstchain_merge_hdf5_files"),
+        &[
+            "--input-dir",
+            &dl1b.display().to_string(),
+            "--output-file",
+            &merged,
+            "--run-number",
+            &RUN.to_string(),
+            "--pattern",
+            &pattern,
+            "--no-image",
+            "--no-progress",
+        ],
+    );
+    assert_eq!(events_of(&merged), format!("{} [(0, 24), (2, 24), (32, 192)]", 2 * EVENTS));
+
+    let datacheck = dir.path().join("datacheck");
+    std::fs::create_dir_all(&datacheck).unwrap();
+    run(
+        &bin.join("lstchain_check_dl1"),
+        &[
+            "--input-file",
+            &subrun_file(&dl1b, 0),
+            "--output-dir",
+            &datacheck.display().to_string(),
+            "--muons-dir",
+            &dl1a.display().to_string(),
+            "--omit-pdf",
+            "--batch",
+        ],
+    );
+    assert!(datacheck.join(format!("datacheck_dl1_LST-1.Run{RUN:05}.0000.h5")).is_file());
+}
