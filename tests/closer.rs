@@ -338,7 +338,7 @@ fn a_full_disk_is_named_waited_out_and_costs_no_tries() {
         c.paths.dl2_dir = c.paths.analysis_dir.join("DL2");
         let analysis = c.paths.data_root.join(&c.paths.analysis_dir);
         std::fs::create_dir_all(&analysis).unwrap();
-        let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"]).arg(&analysis).status().unwrap();
+        let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"]).arg(&analysis).status().unwrap();
         assert!(mounted.success(), "this test mounts a small tmpfs (root)");
         mount = Some(Mounted(analysis));
     });

@@ -31,9 +31,11 @@ fn simulator(program: &str, args: &[&str]) {
     run(sim, &all);
 }
 
-/// Python from the lstchain environment, for lstchain's own readers.
+/// Python from the lstchain environment, for lstchain's own readers: what it prints.
 fn python(code: &str) -> String {
-    run(&lstchain_bin().join("python"), &["-c", code]).trim().to_string()
+    let out = Command::new(lstchain_bin().join("python")).args(["-c", code]).output().unwrap();
+    assert!(out.status.success(), "python {code:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 const RUN: u32 = 1234;
@@ -153,4 +155,86 @@ fn real_merge_and_data_check_read_the_simulators_dl1b() {
         ],
     );
     assert!(datacheck.join(format!("datacheck_dl1_LST-1.Run{RUN:05}.0000.h5")).is_file());
+}
+
+/// Muons: the real `lstchain_merge_muon_files` stacks the simulator's subrun ring files (as
+/// the closer's muon stage calls it) and astropy reads lstchain's columns back.
+#[test]
+fn real_muon_merge_reads_the_simulators_rings() {
+    let bin = lstchain_bin();
+    let dir = tempfile::tempdir().unwrap();
+    let dl1a = simulated_dl1a(dir.path());
+    let merged = dir.path().join(format!("muons_LST-1.Run{RUN:05}.fits")).display().to_string();
+    let pattern = format!("muons_LST-1.Run{RUN:05}.????.fits");
+    run(
+        &bin.join("lstchain_merge_muon_files"),
+        &["--input-dir", &dl1a.display().to_string(), "--output-file", &merged, "--run-number", &RUN.to_string(), "--pattern", &pattern],
+    );
+    let read = python(&format!(
+        "from astropy.table import Table; t = Table.read('{merged}'); \
+         print(len(t), len(t.colnames), bool(t['good_ring'].all()), float(t['muon_efficiency'].mean()) > 0.1)"
+    ));
+    // Ids 50, 100 in subrun 0 and 150, 200 in subrun 1 (one ring in fifty events).
+    assert_eq!(read, "4 23 True True");
+}
+
+/// Data checks: the real run-wise `lstchain_check_dl1` (the closer's `datacheck_run` stage)
+/// reads the simulator's subrun data checks, and the real `lstchain_longterm_dl1_check` (the
+/// night's `longterm` stage) reads the simulator's run-wise one.
+#[test]
+fn real_run_and_longterm_checks_read_the_simulators_data_checks() {
+    let bin = lstchain_bin();
+    let dir = tempfile::tempdir().unwrap();
+    let dl1a = simulated_dl1a(dir.path());
+    let dl1b = dir.path().join("dl1b");
+    let datacheck = dir.path().join("datacheck");
+    for subrun in 0..2 {
+        simulator("lstchain_dl1ab", &["--input-file", &subrun_file(&dl1a, subrun), "--output-file", &subrun_file(&dl1b, subrun)]);
+        simulator(
+            "lstchain_check_dl1",
+            &[
+                "--input-file",
+                &subrun_file(&dl1b, subrun),
+                "--output-dir",
+                &datacheck.display().to_string(),
+                "--muons-dir",
+                &dl1a.display().to_string(),
+                "--omit-pdf",
+                "--batch",
+            ],
+        );
+    }
+    // The real run-wise check in a copy (it writes its run file next to the subrun files).
+    let real = dir.path().join("real");
+    std::fs::create_dir_all(&real).unwrap();
+    for subrun in 0..2u32 {
+        let name = format!("datacheck_dl1_LST-1.Run{RUN:05}.{subrun:04}.h5");
+        std::fs::copy(datacheck.join(&name), real.join(&name)).unwrap();
+    }
+    let real_pattern = real.join(format!("datacheck_dl1_LST-1.Run{RUN:05}.????.h5")).display().to_string();
+    run(
+        &bin.join("lstchain_check_dl1"),
+        &["--input-file", &real_pattern, "--output-dir", &real.display().to_string(), "--muons-dir", &dl1a.display().to_string(), "--batch"],
+    );
+    assert!(real.join(format!("datacheck_dl1_LST-1.Run{RUN:05}.pdf")).is_file(), "the real run-wise check made its PDF");
+    let counted = python(&format!(
+        "import tables; f = tables.open_file('{}'); \
+         print([int(f.get_node('/dl1datacheck/' + c).col('num_events').sum()) for c in ('cosmics', 'pedestals', 'flatfield')])",
+        real.join(format!("datacheck_dl1_LST-1.Run{RUN:05}.h5")).display()
+    ));
+    assert_eq!(counted, "[192, 24, 24]", "the real check's run file counts the simulator's subrun rows");
+
+    // The simulator's run-wise check, read by the real long-term check.
+    let pattern = datacheck.join(format!("datacheck_dl1_LST-1.Run{RUN:05}.????.h5")).display().to_string();
+    simulator("lstchain_check_dl1", &["--input-file", &pattern, "--output-dir", &datacheck.display().to_string(), "--omit-pdf", "--batch"]);
+    let longterm = dir.path().join("DL1_datacheck_20260105.h5").display().to_string();
+    run(
+        &bin.join("lstchain_longterm_dl1_check"),
+        &["--input-dir", &datacheck.display().to_string(), "--output-file", &longterm, "--muons-dir", &dl1a.display().to_string(), "--batch"],
+    );
+    let summary = python(&format!(
+        "import pandas as pd; s = pd.read_hdf('{longterm}', key='runsummary'); \
+         print(int(s.runnumber.iloc[0]), int(s.num_cosmics.iloc[0]), int(s.num_pedestals.iloc[0]), int(s.num_flatfield.iloc[0]))"
+    ));
+    assert_eq!(summary, format!("{RUN} 192 24 24"));
 }

@@ -36,6 +36,10 @@ use crate::sequencer::submit::{Resubmission, Sequencer, SequencerError};
 use failures::{Decision, FailedTask};
 use verify::{Checked, Verdict, calibration_products, data_products, verify};
 
+/// Below this much room (MiB) on the analysis disk no run is resubmitted, whatever it failed
+/// on (bounded by `closer.min_free_mib`).
+const RESUBMIT_FLOOR_MIB: u64 = 64;
+
 #[derive(Debug, thiserror::Error)]
 pub enum CloserError {
     #[error(transparent)]
@@ -481,14 +485,30 @@ impl<'a> Closer<'a> {
                 );
             }
             Decision::Resubmit { subruns, time, mem_per_cpu, clean, reason } => {
+                if !simulate && clean {
+                    self.delete_outputs(night, sequence, &subruns, plan);
+                }
+                // Whatever failed, a job sent onto a full disk fails again (or cannot even be
+                // written): wait for room, without counting a try. The bar is the room a
+                // subrun's products take, not the room wanted after a disk-full failure.
+                let dir = self.layout.analysis_dir(night);
+                let free = crate::disk::free_bytes(&dir).unwrap_or(u64::MAX);
+                let floor_mib = self.config.closer.min_free_mib.min(RESUBMIT_FLOOR_MIB);
+                if free < floor_mib << 20 {
+                    tracing::warn!(night.date = %night, run.id = sequence.run, free, "disk full: waiting for room before resubmitting");
+                    report.problems.push(format!(
+                        "run {:05}: disk full on {} ({} MiB free, {floor_mib} MiB wanted): it goes again once there is room ({reason})",
+                        sequence.run,
+                        dir.display(),
+                        free >> 20,
+                    ));
+                    return Ok(());
+                }
                 tracing::info!(night.date = %night, run.id = sequence.run, "resubmitting subruns {subruns:?}: {reason}");
                 report.decisions.push(format!("run {:05}: resubmit subrun(s) {subruns:?}: {reason}", sequence.run));
                 retried.push(sequence.run);
                 if simulate {
                     return Ok(());
-                }
-                if clean {
-                    self.delete_outputs(night, sequence, &subruns, plan);
                 }
                 // Raised resources stay raised: start from the last attempt's.
                 let last = last_intent(rows, sequence);

@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use super::Args;
-use super::outputs::{CheckRow, Dl1Event, h5err, read_events, refuse_existing, write_table};
+use super::datacheck::{self, SubrunCheck};
+use super::outputs::{Dl1Event, h5err, read_events, refuse_existing, write_table};
 
 /// lstchain's DL2 event table.
 pub const DL2_TABLE: &str = "dl2/event/telescope/parameters/LST_LSTCam";
@@ -51,20 +52,13 @@ pub struct Dl2Event {
 
 #[derive(hdf5::H5Type, Clone, Copy, Debug)]
 #[repr(C)]
-struct HistogramBinning {
-    hist_intensity: [f64; 8],
-    hist_delta_t: [f64; 8],
-}
-
-#[derive(hdf5::H5Type, Clone, Copy, Debug)]
-#[repr(C)]
 struct RunSummaryRow {
     runnumber: i64,
     subruns: i64,
     num_events: i64,
     num_pedestals: i64,
     num_flatfield: i64,
-    mean_intensity: f64,
+    elapsed_time: f64,
 }
 
 #[derive(hdf5::H5Type, Clone, Copy, Debug)]
@@ -80,25 +74,6 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
     move |e| format!("{}: {e}", path.display())
 }
 
-/// The tables of a data-check file (subrun or run): `/dl1datacheck/{cosmics, pedestals,
-/// flatfield, histogram_binning, used_trigger_tag}`.
-pub fn write_datacheck(file: &hdf5::File, rows: &[CheckRow]) -> Result<(), String> {
-    for table in ["cosmics", "pedestals", "flatfield"] {
-        write_table(file, &format!("dl1datacheck/{table}"), rows)?;
-    }
-    let binning = HistogramBinning { hist_intensity: [10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0], hist_delta_t: [0.0; 8] };
-    write_table(file, "dl1datacheck/histogram_binning", &[binning])?;
-    let group = file.group("dl1datacheck").map_err(h5err)?;
-    let tag = hdf5::types::FixedAscii::<32>::from_ascii(b"event_type").map_err(|e| e.to_string())?;
-    group.new_dataset_builder().with_data(&[tag]).create("used_trigger_tag").map_err(h5err)?;
-    Ok(())
-}
-
-fn read_check_rows(path: &Path) -> Result<Vec<CheckRow>, String> {
-    let file = hdf5::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    file.dataset("dl1datacheck/cosmics").and_then(|d| d.read_raw::<CheckRow>()).map_err(|e| format!("{}: {e}", path.display()))
-}
-
 /// lstchain's run-wise mode: the subrun rows in `datacheck_dl1_LST-1.RunRRRRR.h5` next to
 /// the inputs, the PDF in `out_dir`.
 pub fn check_run(pattern: &str, out_dir: &Path, omit_pdf: bool) -> Result<Vec<PathBuf>, String> {
@@ -109,18 +84,21 @@ pub fn check_run(pattern: &str, out_dir: &Path, omit_pdf: bool) -> Result<Vec<Pa
     let dir = first.parent().unwrap_or(Path::new("."));
     let output = dir.join(format!("datacheck_dl1_LST-1.Run{run}.h5"));
     refuse_existing(&output)?;
-    let mut rows = Vec::new();
-    for input in &inputs {
-        rows.extend(read_check_rows(input)?);
-    }
-    let file = hdf5::File::create(&output).map_err(h5err)?;
-    write_datacheck(&file, &rows)?;
+    datacheck::write_run(&output, &inputs)?;
+    let [cosmics, pedestals, flatfield] = datacheck::class_rows(&output)?;
     let mut written = vec![output];
     if !omit_pdf {
         std::fs::create_dir_all(out_dir).map_err(io(out_dir))?;
         let pdf = out_dir.join(format!("datacheck_dl1_LST-1.Run{run}.pdf"));
-        let events: i64 = rows.iter().map(|r| r.n_events).sum();
-        std::fs::write(&pdf, pdf_document(&format!("LST-1 run {run}: {} subruns, {events} events", rows.len()))).map_err(io(&pdf))?;
+        let count = |rows: &[SubrunCheck]| rows.iter().map(|r| r.num_events).sum::<i64>();
+        let text = format!(
+            "LST-1 run {run}: {} subruns, {} cosmics, {} pedestals, {} flat-field events",
+            inputs.len(),
+            count(&cosmics),
+            count(&pedestals),
+            count(&flatfield)
+        );
+        std::fs::write(&pdf, pdf_document(&text)).map_err(io(&pdf))?;
         written.push(pdf);
     }
     Ok(written)
@@ -244,16 +222,17 @@ pub fn longterm(args: &Args) -> Result<Vec<PathBuf>, String> {
     let mut summary = Vec::new();
     let mut all = Vec::new();
     for input in &inputs {
-        let rows = read_check_rows(input)?;
+        let [cosmics, pedestals, flatfield] = datacheck::class_rows(input)?;
+        let count = |rows: &[SubrunCheck]| rows.iter().map(|r| r.num_events).sum::<i64>();
         summary.push(RunSummaryRow {
             runnumber: run_number(input),
-            subruns: rows.len() as i64,
-            num_events: rows.iter().map(|r| r.n_events).sum(),
-            num_pedestals: rows.iter().map(|r| r.n_pedestals).sum(),
-            num_flatfield: rows.iter().map(|r| r.n_flatfield).sum(),
-            mean_intensity: rows.iter().map(|r| r.mean_intensity).sum::<f64>() / rows.len().max(1) as f64,
+            subruns: cosmics.len() as i64,
+            num_events: count(&cosmics),
+            num_pedestals: count(&pedestals),
+            num_flatfield: count(&flatfield),
+            elapsed_time: cosmics.iter().map(|r| r.elapsed_time).sum(),
         });
-        all.extend(rows);
+        all.extend(cosmics);
     }
     if let Some(parent) = output.parent() {
         std::fs::create_dir_all(parent).map_err(io(parent))?;
@@ -261,9 +240,7 @@ pub fn longterm(args: &Args) -> Result<Vec<PathBuf>, String> {
     // pandas `to_hdf(mode="w")`: the file is written anew.
     let file = hdf5::File::create(&output).map_err(h5err)?;
     write_table(&file, "runsummary/table", &summary)?;
-    for table in ["cosmics", "pedestals", "flatfield"] {
-        write_table(&file, &format!("{table}/table"), &all)?;
-    }
+    write_table(&file, "cosmics/table", &all)?;
     drop(file);
     let log = output.with_extension("log");
     std::fs::write(&log, format!("lstchain_longterm_dl1_check: {} runs from {}\n", inputs.len(), dir.display())).map_err(io(&log))?;
@@ -281,12 +258,13 @@ pub fn transparency(args: &Args) -> Result<Vec<PathBuf>, String> {
     let dir = PathBuf::from(args.require("input-dir")?);
     let mut rows = Vec::new();
     for input in run_files(&dir)? {
-        for (subrun, row) in read_check_rows(&input)?.iter().enumerate() {
+        let [cosmics, _, _] = datacheck::class_rows(&input)?;
+        for row in &cosmics {
             rows.push(IntensitySpectrumRow {
                 runnumber: run_number(&input),
-                subrun: subrun as i64,
-                light_yield: row.mean_intensity / 50.0,
-                cosmics_rate_at_422_pe: row.n_events as f64 / 10.0,
+                subrun: row.subrun_index,
+                light_yield: row.num_cleaned_events as f64 / row.num_events.max(1) as f64,
+                cosmics_rate_at_422_pe: row.num_events as f64 / row.elapsed_time.max(1e-3),
             });
         }
     }

@@ -12,9 +12,10 @@
 //!   (`CTAFIELD_<i>_TRANSFORM`, `_UNIT`, `_ENUM`, `_MAXLEN`): units are required
 //!   (`lstchain_check_dl1` builds angles from them).
 //!
-//! Tables are one-dimensional compound datasets, chunked and extendable, as PyTables reads
-//! them; per-gain pixel fields are two-dimensional HDF5 array types (nested one-dimensional
-//! arrays crash PyTables). Strings in attributes are UTF-8 (ctapipe rejects bytes).
+//! Tables are one-dimensional compound datasets, chunked, compressed and extendable, as
+//! PyTables reads them; per-gain pixel fields are two-dimensional HDF5 array types (nested one-dimensional
+//! arrays crash PyTables); booleans are 8-bit bitfields as PyTables writes them. Strings in
+//! attributes are UTF-8 (ctapipe rejects bytes).
 
 use std::ffi::CString;
 
@@ -22,11 +23,11 @@ use hdf5::types::{VarLenAscii, VarLenUnicode};
 use hdf5_sys::h5::hsize_t;
 use hdf5_sys::h5d::{H5Dcreate2, H5Dwrite};
 use hdf5_sys::h5i::hid_t;
-use hdf5_sys::h5p::{H5P_CLS_DATASET_CREATE, H5P_DEFAULT, H5Pclose, H5Pcreate, H5Pset_chunk};
+use hdf5_sys::h5p::{H5P_CLS_DATASET_CREATE, H5P_DEFAULT, H5Pclose, H5Pcreate, H5Pset_chunk, H5Pset_deflate};
 use hdf5_sys::h5s::{H5S_ALL, H5S_UNLIMITED, H5Sclose, H5Screate_simple};
 use hdf5_sys::h5t::{
-    H5T_C_S1, H5T_COMPOUND, H5T_IEEE_F32LE, H5T_IEEE_F64LE, H5T_NATIVE_INT8, H5T_STD_I8LE, H5T_STD_I64LE, H5T_STD_U8LE, H5T_STD_U16LE, H5T_STD_U64LE,
-    H5T_str_t, H5Tarray_create2, H5Tclose, H5Tcopy, H5Tcreate, H5Tenum_create, H5Tenum_insert, H5Tinsert, H5Tset_size, H5Tset_strpad,
+    H5T_C_S1, H5T_COMPOUND, H5T_IEEE_F32LE, H5T_IEEE_F64LE, H5T_STD_B8LE, H5T_STD_I8LE, H5T_STD_I64LE, H5T_STD_U8LE, H5T_STD_U16LE, H5T_STD_U64LE,
+    H5T_str_t, H5Tarray_create2, H5Tclose, H5Tcopy, H5Tcreate, H5Tinsert, H5Tset_size, H5Tset_strpad,
 };
 
 use super::outputs::h5err;
@@ -114,14 +115,9 @@ impl Values {
     unsafe fn h5_type(&self) -> hid_t {
         unsafe {
             match self {
-                // h5py's and the hdf5 crate's bool: an 8-bit enum FALSE/TRUE.
-                Self::Bool(_) => {
-                    let t = H5Tenum_create(*H5T_NATIVE_INT8);
-                    for (name, value) in [(c"FALSE", 0i8), (c"TRUE", 1i8)] {
-                        H5Tenum_insert(t, name.as_ptr(), (&value as *const i8).cast());
-                    }
-                    t
-                }
+                // PyTables' BoolCol, read back as booleans (a uint8 column breaks the long-term
+                // check's sums).
+                Self::Bool(_) => H5Tcopy(*H5T_STD_B8LE),
                 Self::I8(_) => H5Tcopy(*H5T_STD_I8LE),
                 Self::U8(_) => H5Tcopy(*H5T_STD_U8LE),
                 Self::U16(_) => H5Tcopy(*H5T_STD_U16LE),
@@ -208,6 +204,9 @@ pub fn write_table(file: &hdf5::File, path: &str, columns: &[Column]) -> Result<
         let space = H5Screate_simple(1, dims.as_ptr(), max.as_ptr());
         let dcpl = H5Pcreate(*H5P_CLS_DATASET_CREATE);
         H5Pset_chunk(dcpl, 1, [chunk].as_ptr());
+        // lstchain compresses (blosc); gzip is the filter every HDF5 reader has. The per-pixel
+        // monitoring rows are megabytes uncompressed.
+        H5Pset_deflate(dcpl, 1);
         let dataset = H5Dcreate2(group.id(), c_name.as_ptr(), compound, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
         let status = if dataset < 0 {
             -1
@@ -256,7 +255,7 @@ fn float_attr(location: &hdf5::Location, name: &str, value: f64) -> Result<(), S
 
 /// ctapipe's column metadata: units (`""`: a dimensionless quantity), fixed-length strings
 /// and the event-type enum, by column name.
-fn column_meta(table: &hdf5::Dataset, columns: &[Column], units: &[(&str, &str)], enums: &[&str]) -> Result<(), String> {
+pub fn column_meta(table: &hdf5::Dataset, columns: &[Column], units: &[(&str, &str)], enums: &[&str]) -> Result<(), String> {
     for (i, column) in columns.iter().enumerate() {
         if let Some((_, unit)) = units.iter().find(|(name, _)| *name == column.name) {
             text_attr(table, &format!("CTAFIELD_{i}_TRANSFORM"), "quantity")?;
@@ -486,11 +485,11 @@ pub fn write_monitoring(file: &hdf5::File, times: [f64; 2], config: &str) -> Res
     Ok(())
 }
 
-/// The event tables of a DL1 file present in it (images are absent from `--no-image` files).
-pub fn event_tables(file: &hdf5::File) -> Vec<hdf5::Dataset> {
-    let mut tables: Vec<hdf5::Dataset> = [IMAGE_TABLE, PARAMETERS_TABLE].iter().filter_map(|path| file.dataset(path).ok()).collect();
-    if let Ok(group) = file.group(MONITORING_GROUP) {
-        tables.extend(group.datasets().unwrap_or_default());
+/// Every table under `group`, depth first.
+pub fn all_tables(group: &hdf5::Group) -> Vec<hdf5::Dataset> {
+    let mut tables = group.datasets().unwrap_or_default();
+    for child in group.groups().unwrap_or_default() {
+        tables.extend(all_tables(&child));
     }
     tables
 }

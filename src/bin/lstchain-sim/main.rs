@@ -21,7 +21,9 @@
 //!   `exit` (default 1) and `attempts` (fail only the first N calls; default: every call).
 
 mod closing;
+mod datacheck;
 mod layout;
+mod muons;
 mod outputs;
 mod showers;
 

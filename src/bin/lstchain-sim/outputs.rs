@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 
 use fitsio::FitsFile;
 use fitsio::hdu::HduInfo;
-use fitsio::tables::{ColumnDataType, ColumnDescription};
+use hdf5::types::VarLenUnicode;
 
+use super::datacheck::{self, PixelRow};
 use super::layout;
+use super::muons::Rings;
 use super::showers::{PARAMETER_UNITS, Subrun, dl1_tables};
 use super::{Args, Call, closing, run_subrun_of, sleep_for_events};
 
@@ -39,15 +41,10 @@ pub struct Dl1Event {
     pub leakage_intensity_width_2: f64,
     pub n_pixels: i64,
     pub dragon_time: f64,
-}
-
-#[derive(hdf5::H5Type, Clone, Copy, Debug)]
-#[repr(C)]
-pub struct CheckRow {
-    pub n_events: i64,
-    pub n_pedestals: i64,
-    pub n_flatfield: i64,
-    pub mean_intensity: f64,
+    pub n_islands: i64,
+    pub alt_tel: f64,
+    pub az_tel: f64,
+    pub trigger_type: i64,
 }
 
 pub fn call_of(program: &str, args: &Args) -> Call {
@@ -180,8 +177,9 @@ fn r0_to_dl1(args: &Args, short: bool) -> Result<Vec<PathBuf>, String> {
     layout::write_monitoring(&file, span, &config)?;
     drop(file);
 
-    let muon_ids: Vec<i64> = events.ids.iter().copied().filter(|id| id % 50 == 0).collect();
-    write_muons(&muons, &muon_ids, &vec![1.1f64; muon_ids.len()], &vec![0.05f64; muon_ids.len()])?;
+    // One muon ring in fifty events.
+    let rings: Vec<(i64, f64)> = events.ids.iter().zip(&events.times).filter(|(id, _)| *id % 50 == 0).map(|(id, t)| (*id, *t)).collect();
+    Rings::of_events(&rings).write(&muons)?;
     Ok(vec![dl1, muons])
 }
 
@@ -222,13 +220,16 @@ fn check_dl1(args: &Args) -> Result<Vec<PathBuf>, String> {
     let input = PathBuf::from(input);
     let output = out_dir.join(format!("datacheck_{name}"));
     refuse_existing(&output)?;
+    let (_, subrun) = run_subrun_of(&input.display().to_string()).ok_or_else(|| format!("cannot tell run and subrun from {}", input.display()))?;
     let events = read_events(&input)?;
-    let count = |t: i64| events.iter().filter(|e| e.event_type == t).count() as i64;
-    let mean = events.iter().map(|e| e.intensity).sum::<f64>() / events.len().max(1) as f64;
+    let file = hdf5::File::open(&input).map_err(|e| format!("cannot open {}: {e}", input.display()))?;
+    // lstchain's check reads the images (a `--no-image` DL1 file has none: it fails).
+    let images = file.dataset(layout::IMAGE_TABLE).map_err(|e| format!("{}: no {}: {e}", input.display(), layout::IMAGE_TABLE))?;
+    let pixels = images.read_raw::<PixelRow>().map_err(h5err)?;
+    let config = file.dataset(layout::PARAMETERS_TABLE).and_then(|t| t.attr("config")).and_then(|a| a.read_scalar::<VarLenUnicode>());
+    let config = config.map(|c| c.as_str().to_string()).unwrap_or_else(|_| "{}".to_string());
     std::fs::create_dir_all(&out_dir).map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
-    let file = hdf5::File::create(&output).map_err(h5err)?;
-    let row = CheckRow { n_events: events.len() as i64, n_pedestals: count(2), n_flatfield: count(0), mean_intensity: mean };
-    closing::write_datacheck(&file, &[row])?;
+    datacheck::write_subrun(&output, subrun, &events, &pixels, &config)?;
     Ok(vec![output])
 }
 
@@ -320,34 +321,15 @@ fn merge_muons(args: &Args) -> Result<Vec<PathBuf>, String> {
     if inputs.is_empty() {
         return Err(format!("IOError: no muon file of run {run} in {}", dir.display()));
     }
-    let (mut ids, mut radius, mut width) = (Vec::new(), Vec::new(), Vec::new());
+    let mut rings = Rings::default();
     for input in &inputs {
-        let mut fits = FitsFile::open(input).map_err(|e| format!("cannot open {}: {}", input.display(), fitserr(e)))?;
-        let hdu = fits.hdu("MUONS").map_err(fitserr)?;
-        ids.extend(hdu.read_col::<i64>(&mut fits, "event_id").map_err(fitserr)?);
-        radius.extend(hdu.read_col::<f64>(&mut fits, "ring_radius").map_err(fitserr)?);
-        width.extend(hdu.read_col::<f64>(&mut fits, "ring_width").map_err(fitserr)?);
+        rings.extend(Rings::read(input)?);
     }
     if let Some(parent) = output.parent() {
         std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
     }
-    write_muons(&output, &ids, &radius, &width)?;
+    rings.write(&output)?;
     Ok(vec![output])
-}
-
-/// A FITS binary table `MUONS` with lstchain's ring columns.
-pub fn write_muons(path: &Path, ids: &[i64], radius: &[f64], width: &[f64]) -> Result<(), String> {
-    let mut fits = FitsFile::create(path).open().map_err(fitserr)?;
-    let columns = [
-        ColumnDescription::new("event_id").with_type(ColumnDataType::LongLong).create().map_err(fitserr)?,
-        ColumnDescription::new("ring_radius").with_type(ColumnDataType::Double).create().map_err(fitserr)?,
-        ColumnDescription::new("ring_width").with_type(ColumnDataType::Double).create().map_err(fitserr)?,
-    ];
-    let hdu = fits.create_table("MUONS", &columns).map_err(fitserr)?;
-    hdu.write_col(&mut fits, "event_id", ids).map_err(fitserr)?;
-    hdu.write_col(&mut fits, "ring_radius", radius).map_err(fitserr)?;
-    hdu.write_col(&mut fits, "ring_width", width).map_err(fitserr)?;
-    Ok(())
 }
 
 /// `lstchain_merge_hdf5_files --input-dir DIR --output-file F --run-number R [--pattern P]
@@ -366,13 +348,17 @@ fn merge(args: &Args) -> Result<Vec<PathBuf>, String> {
     if let Some(parent) = output.parent() {
         std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
     }
-    // The first file's instrument and configuration, every file's events in name order.
+    // As lstchain's `auto_merge_h5files`: every table of the files appended in name order
+    // (the instrument tables too), the monitoring tables dropped.
     std::fs::copy(&inputs[0], &output).map_err(|e| format!("cannot write {}: {e}", output.display()))?;
     let file = hdf5::File::open_rw(&output).map_err(h5err)?;
+    if file.group(layout::MONITORING_GROUP).is_ok() {
+        file.unlink(layout::MONITORING_GROUP).map_err(h5err)?;
+    }
     if args.has("no-image") && file.dataset(layout::IMAGE_TABLE).is_ok() {
         file.unlink(layout::IMAGE_TABLE).map_err(h5err)?;
     }
-    let targets = layout::event_tables(&file);
+    let targets = layout::all_tables(&file.group("/").map_err(h5err)?);
     for input in &inputs[1..] {
         let source = hdf5::File::open(input).map_err(|e| format!("cannot open {}: {e}", input.display()))?;
         for target in &targets {
