@@ -238,3 +238,50 @@ fn real_run_and_longterm_checks_read_the_simulators_data_checks() {
     ));
     assert_eq!(summary, format!("{RUN} 192 24 24"));
 }
+
+/// DL2: lstchain's own reader (`lstchain.io.io.read_dl2_params`, what the DL3 step and the
+/// analysts use) reads the simulator's `lstchain_dl1_to_dl2` output of a merged run.
+#[test]
+fn lstchains_reader_reads_the_simulators_dl2() {
+    let dir = tempfile::tempdir().unwrap();
+    let dl1a = simulated_dl1a(dir.path());
+    let dl1b = dir.path().join("dl1b");
+    for subrun in 0..2 {
+        simulator("lstchain_dl1ab", &["--input-file", &subrun_file(&dl1a, subrun), "--output-file", &subrun_file(&dl1b, subrun)]);
+    }
+    let merged = dir.path().join("merged");
+    let pattern = format!("dl1_LST-1.Run{RUN:05}.????.h5");
+    let merged_file = merged.join(format!("dl1_LST-1.Run{RUN:05}.h5")).display().to_string();
+    simulator(
+        "lstchain_merge_hdf5_files",
+        &[
+            "--input-dir",
+            &dl1b.display().to_string(),
+            "--output-file",
+            &merged_file,
+            "--run-number",
+            &RUN.to_string(),
+            "--pattern",
+            &pattern,
+            "--no-image",
+        ],
+    );
+    let models = dir.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    for model in osa::demo::RF_MODEL_FILES {
+        std::fs::write(models.join(model), b"simulated model").unwrap();
+    }
+    let dl2 = dir.path().join("dl2");
+    simulator(
+        "lstchain_dl1_to_dl2",
+        &["--input-files", &merged_file, "--path-models", &models.display().to_string(), "--output-dir", &dl2.display().to_string()],
+    );
+    let read = python(&format!(
+        "from lstchain.io.io import read_dl2_params; d = read_dl2_params('{}'); \
+         print(len(d) > 150, len(d) < {}, len(d.columns), int((d.event_type == 2).sum()), bool(d.reco_energy.gt(0).all()), bool(d.gammaness.between(0, 1).all()))",
+        dl2.join(format!("dl2_LST-1.Run{RUN:05}.h5")).display(),
+        2 * EVENTS
+    ));
+    // Every shower with a usable image, no pedestal; lstchain's 60 columns.
+    assert_eq!(read, "True True 60 0 True True");
+}

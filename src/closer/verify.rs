@@ -167,10 +167,7 @@ fn content(product: &Product) -> (Option<u64>, Verdict) {
         }
         "{dl2_run_file}" => hdf5_check(path, |file| {
             let dataset = file.dataset(DL2_TABLE).map_err(|_| Verdict::Layout(format!("no {DL2_TABLE}")))?;
-            let fields: Vec<String> = match dataset.dtype().and_then(|t| t.to_descriptor()) {
-                Ok(hdf5::types::TypeDescriptor::Compound(c)) => c.fields.iter().map(|f| f.name.clone()).collect(),
-                _ => Vec::new(),
-            };
+            let fields = compound_fields(&dataset);
             let missing: Vec<&str> = DL2_COLUMNS.iter().copied().filter(|c| !fields.iter().any(|f| f == c)).collect();
             if !missing.is_empty() {
                 return Err(Verdict::Layout(format!("{DL2_TABLE} lacks {}", missing.join(", "))));
@@ -204,6 +201,28 @@ fn content(product: &Product) -> (Option<u64>, Verdict) {
             Err(e) => (None, Verdict::Unreadable(e.to_string())),
         },
         _ => (None, Verdict::Ok),
+    }
+}
+
+/// Member names of a table's compound type. Read from the type itself: PyTables' booleans
+/// are HDF5 bitfields, which the hdf5 crate's type descriptors do not cover (lstchain's DL2
+/// table has one).
+fn compound_fields(dataset: &hdf5::Dataset) -> Vec<String> {
+    // SAFETY: HDF5 calls on the dataset's own type, under the `HDF5` lock held by the caller;
+    // each member name is a C string the library allocated, copied then freed.
+    unsafe {
+        let dtype = hdf5_sys::h5d::H5Dget_type(dataset.id());
+        let count = hdf5_sys::h5t::H5Tget_nmembers(dtype).max(0) as u32;
+        let mut names = Vec::new();
+        for i in 0..count {
+            let name = hdf5_sys::h5t::H5Tget_member_name(dtype, i);
+            if !name.is_null() {
+                names.push(std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned());
+                hdf5_sys::h5::H5free_memory(name.cast());
+            }
+        }
+        hdf5_sys::h5t::H5Tclose(dtype);
+        names
     }
 }
 

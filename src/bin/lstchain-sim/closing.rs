@@ -7,47 +7,30 @@ use std::path::{Path, PathBuf};
 
 use super::Args;
 use super::datacheck::{self, SubrunCheck};
+use super::layout::{self, Values, scalar};
 use super::outputs::{Dl1Event, h5err, read_events, refuse_existing, write_table};
 
 /// lstchain's DL2 event table.
 pub const DL2_TABLE: &str = "dl2/event/telescope/parameters/LST_LSTCam";
 
-/// One DL2 event: the DL1 parameters and what the random forests reconstruct, under
-/// lstchain's column names (angles in radians, energy in TeV).
-#[derive(hdf5::H5Type, Clone, Copy, Debug)]
-#[repr(C)]
-pub struct Dl2Event {
-    pub obs_id: i64,
-    pub event_id: i64,
-    pub event_type: i64,
-    pub tel_id: i64,
-    pub intensity: f64,
-    pub x: f64,
-    pub y: f64,
-    pub r: f64,
-    pub phi: f64,
-    pub length: f64,
-    pub width: f64,
-    pub psi: f64,
-    pub skewness: f64,
-    pub kurtosis: f64,
-    pub time_gradient: f64,
-    pub intercept: f64,
-    pub leakage_intensity_width_2: f64,
-    pub n_pixels: i64,
-    pub dragon_time: f64,
-    pub log_reco_energy: f64,
-    pub reco_energy: f64,
-    pub reco_disp_norm: f64,
-    pub reco_disp_sign: f64,
-    pub reco_disp_dx: f64,
-    pub reco_disp_dy: f64,
-    pub reco_src_x: f64,
-    pub reco_src_y: f64,
-    pub reco_alt: f64,
-    pub reco_az: f64,
-    pub gammaness: f64,
-    pub reco_type: i64,
+/// What the random forests add to an event's DL1 parameters, under lstchain's column names
+/// (angles in radians, energy in TeV).
+struct Reco {
+    delta_t: f64,
+    log_reco_energy: f64,
+    reco_energy: f64,
+    reco_disp_norm: f64,
+    reco_disp_sign: i64,
+    reco_disp_sign_proba: f64,
+    reco_disp_dx: f64,
+    reco_disp_dy: f64,
+    reco_src_x: f64,
+    reco_src_y: f64,
+    signed_time_gradient: f64,
+    signed_skewness: f64,
+    reco_alt: f64,
+    reco_az: f64,
+    gammaness: f64,
 }
 
 #[derive(hdf5::H5Type, Clone, Copy, Debug)]
@@ -149,49 +132,81 @@ pub fn dl1_to_dl2(args: &Args) -> Result<Vec<PathBuf>, String> {
     }
     let events = read_events(&input)?;
     super::sleep_for_events(events.len());
-    let dl2: Vec<Dl2Event> = events.iter().map(reconstruct).collect();
+    let source = hdf5::File::open(&input).map_err(|e| format!("cannot open {}: {e}", input.display()))?;
+    let parameters = source.dataset(layout::PARAMETERS_TABLE).map_err(|e| format!("{}: no {}: {e}", input.display(), layout::PARAMETERS_TABLE))?;
+    let (row_type, rows) = layout::read_rows(&parameters)?;
+    let size = row_type.size();
+    // lstchain keeps the events whose features are finite (not the pedestals, nor images
+    // cleaned away), each with all its DL1 columns and the reconstruction after them.
+    let mut kept = Vec::new();
+    let mut reco = Vec::new();
+    for (i, event) in events.iter().enumerate() {
+        let usable = [event.intensity, event.width, event.length, event.skewness, event.kurtosis, event.time_gradient].iter().all(|v| v.is_finite())
+            && event.intensity > 0.0
+            && event.length > 0.0;
+        if usable {
+            let previous = if i == 0 { f64::NAN } else { event.dragon_time - events[i - 1].dragon_time };
+            kept.extend_from_slice(&rows[i * size..(i + 1) * size]);
+            reco.push(reconstruct(event, previous));
+        }
+    }
+    let f = |get: fn(&Reco) -> f64| Values::F64(reco.iter().map(get).collect());
+    let columns = vec![
+        scalar("delta_t", f(|r| r.delta_t)),
+        scalar("log_reco_energy", f(|r| r.log_reco_energy)),
+        scalar("reco_energy", f(|r| r.reco_energy)),
+        scalar("reco_disp_norm", f(|r| r.reco_disp_norm)),
+        scalar("reco_disp_sign", Values::I64(reco.iter().map(|r| r.reco_disp_sign).collect())),
+        scalar("reco_disp_sign_proba", f(|r| r.reco_disp_sign_proba)),
+        scalar("reco_disp_dx", f(|r| r.reco_disp_dx)),
+        scalar("reco_disp_dy", f(|r| r.reco_disp_dy)),
+        scalar("reco_src_x", f(|r| r.reco_src_x)),
+        scalar("reco_src_y", f(|r| r.reco_src_y)),
+        scalar("signed_time_gradient", f(|r| r.signed_time_gradient)),
+        scalar("signed_skewness", f(|r| r.signed_skewness)),
+        scalar("reco_alt", f(|r| r.reco_alt)),
+        scalar("reco_az", f(|r| r.reco_az)),
+        scalar("gammaness", f(|r| r.gammaness)),
+        // lstchain's code for a gamma-like reconstruction of an observed event.
+        scalar("reco_type", Values::I64(vec![101; reco.len()])),
+    ];
+    row_type.append(&columns)?;
+    let buffer = layout::join_rows(&kept, size, &columns);
+    let config = match args.get("config") {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| format!("cannot read --config {path}: {e}"))?,
+        None => "{}".to_string(),
+    };
     std::fs::create_dir_all(&out_dir).map_err(io(&out_dir))?;
     let file = hdf5::File::create(&output).map_err(h5err)?;
-    write_table(&file, DL2_TABLE, &dl2)?;
+    layout::versions(&file)?;
+    layout::copy_group(&source, &file, "configuration")?;
+    let table = layout::write_rows(&file, DL2_TABLE, &row_type, &buffer)?;
+    layout::versions(&table)?;
+    layout::text_attr(&table, "config", &config)?;
+    layout::write_strings(&file, "source_filenames/filenames", &[input.display().to_string()])?;
     Ok(vec![output])
 }
 
-fn reconstruct(e: &Dl1Event) -> Dl2Event {
+fn reconstruct(e: &Dl1Event, delta_t: f64) -> Reco {
     let reco_energy = 0.01 * e.intensity.max(1.0) / 50.0;
     let disp = 0.3 + e.length;
     let (dx, dy) = (disp * e.psi.cos(), disp * e.psi.sin());
-    Dl2Event {
-        obs_id: e.obs_id,
-        event_id: e.event_id,
-        event_type: e.event_type,
-        tel_id: e.tel_id,
-        intensity: e.intensity,
-        x: e.x,
-        y: e.y,
-        r: e.r,
-        phi: e.phi,
-        length: e.length,
-        width: e.width,
-        psi: e.psi,
-        skewness: e.skewness,
-        kurtosis: e.kurtosis,
-        time_gradient: e.time_gradient,
-        intercept: e.intercept,
-        leakage_intensity_width_2: e.leakage_intensity_width_2,
-        n_pixels: e.n_pixels,
-        dragon_time: e.dragon_time,
+    Reco {
+        delta_t,
         log_reco_energy: reco_energy.log10(),
         reco_energy,
         reco_disp_norm: disp,
-        reco_disp_sign: 1.0,
+        reco_disp_sign: 1,
+        reco_disp_sign_proba: 0.9,
         reco_disp_dx: dx,
         reco_disp_dy: dy,
         reco_src_x: e.x + dx,
         reco_src_y: e.y + dy,
-        reco_alt: 1.2 + 0.001 * e.y,
-        reco_az: 3.1 + 0.001 * e.x,
+        signed_time_gradient: e.time_gradient,
+        signed_skewness: e.skewness,
+        reco_alt: e.alt_tel + 0.001 * e.y,
+        reco_az: e.az_tel + 0.001 * e.x,
         gammaness: (e.width / e.length.max(1e-6)).clamp(0.0, 1.0),
-        reco_type: 101,
     }
 }
 

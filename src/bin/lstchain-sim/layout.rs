@@ -174,31 +174,108 @@ pub fn write_table(file: &hdf5::File, path: &str, columns: &[Column]) -> Result<
             }
         }
     }
+    let compound = RowType::new(row_size);
+    compound.append(columns)?;
+    write_rows(file, path, &compound, &buffer)
+}
+
+/// A compound row type (closed when dropped).
+pub struct RowType(hid_t);
+
+impl RowType {
+    fn new(size: usize) -> Self {
+        // SAFETY: creates a type id owned by the value.
+        Self(unsafe { H5Tcreate(H5T_COMPOUND, size) })
+    }
+
+    /// The row type of a table, to extend (`append` after `resize`).
+    pub fn of(table: &hdf5::Dataset) -> Self {
+        // SAFETY: a modifiable copy of the dataset's (read-only) type, owned by the value.
+        Self(unsafe {
+            let stored = hdf5_sys::h5d::H5Dget_type(table.id());
+            let copy = H5Tcopy(stored);
+            H5Tclose(stored);
+            copy
+        })
+    }
+
+    pub fn size(&self) -> usize {
+        // SAFETY: a valid type id.
+        unsafe { hdf5_sys::h5t::H5Tget_size(self.0) }
+    }
+
+    /// Appends `columns` (one row's worth: their per-row shape) after the current members,
+    /// growing the type.
+    pub fn append(&self, columns: &[Column]) -> Result<(), String> {
+        let mut offset = if self.members() == 0 { 0 } else { self.size() };
+        let added: usize = columns.iter().map(|c| c.per_row() * c.values.element_size()).sum();
+        // SAFETY: HDF5 calls on this type id and on member types created and closed here.
+        unsafe {
+            if self.members() > 0 {
+                hdf5_sys::h5t::H5Tset_size(self.0, offset + added);
+            }
+            for column in columns {
+                let base = column.values.h5_type();
+                let field = if column.shape.is_empty() {
+                    base
+                } else {
+                    let dims: Vec<hsize_t> = column.shape.iter().map(|d| *d as hsize_t).collect();
+                    let t = H5Tarray_create2(base, dims.len() as u32, dims.as_ptr());
+                    H5Tclose(base);
+                    t
+                };
+                let c_field = CString::new(column.name).map_err(|e| e.to_string())?;
+                let status = H5Tinsert(self.0, c_field.as_ptr(), offset, field);
+                H5Tclose(field);
+                if status < 0 {
+                    return Err(format!("cannot add column {} to a table type", column.name));
+                }
+                offset += column.per_row() * column.values.element_size();
+            }
+        }
+        Ok(())
+    }
+
+    fn members(&self) -> i32 {
+        // SAFETY: a valid compound type id.
+        unsafe { hdf5_sys::h5t::H5Tget_nmembers(self.0) }
+    }
+}
+
+impl Drop for RowType {
+    fn drop(&mut self) {
+        // SAFETY: the id is owned by this value.
+        unsafe {
+            H5Tclose(self.0);
+        }
+    }
+}
+
+/// Every row of `table`, as stored (its own type's packed bytes).
+pub fn read_rows(table: &hdf5::Dataset) -> Result<(RowType, Vec<u8>), String> {
+    let dtype = RowType::of(table);
+    let rows = table.shape().first().copied().unwrap_or(0);
+    let mut buffer = vec![0u8; dtype.size() * rows];
+    // SAFETY: the buffer holds `rows` rows of the dataset's own type.
+    let status = unsafe { hdf5_sys::h5d::H5Dread(table.id(), dtype.0, H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer.as_mut_ptr().cast()) };
+    if status < 0 {
+        return Err(format!("cannot read {}", table.name()));
+    }
+    Ok((dtype, buffer))
+}
+
+/// Writes packed rows of `row_type` as the table `path` (groups made as needed).
+pub fn write_rows(file: &hdf5::File, path: &str, row_type: &RowType, buffer: &[u8]) -> Result<hdf5::Dataset, String> {
+    let row_size = row_type.size();
+    let rows = buffer.len() / row_size.max(1);
     let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
     let group = group_path(file, parent)?;
     let c_name = CString::new(name).map_err(|e| e.to_string())?;
     // Chunks of about 64 kB, as PyTables sizes them.
     let chunk = (65536 / row_size.max(1)).clamp(1, rows.max(1)) as hsize_t;
     // SAFETY: HDF5 calls on ids created here and closed before returning; the buffer holds
-    // `rows` packed rows of the compound type built from the same columns.
+    // `rows` packed rows of `row_type`.
     let status = unsafe {
-        let compound = H5Tcreate(H5T_COMPOUND, row_size);
-        let mut offset = 0;
-        for column in columns {
-            let base = column.values.h5_type();
-            let field = if column.shape.is_empty() {
-                base
-            } else {
-                let dims: Vec<hsize_t> = column.shape.iter().map(|d| *d as hsize_t).collect();
-                let t = H5Tarray_create2(base, dims.len() as u32, dims.as_ptr());
-                H5Tclose(base);
-                t
-            };
-            let c_field = CString::new(column.name).map_err(|e| e.to_string())?;
-            H5Tinsert(compound, c_field.as_ptr(), offset, field);
-            H5Tclose(field);
-            offset += column.per_row() * column.values.element_size();
-        }
         let dims = [rows as hsize_t];
         let max = [H5S_UNLIMITED];
         let space = H5Screate_simple(1, dims.as_ptr(), max.as_ptr());
@@ -207,11 +284,11 @@ pub fn write_table(file: &hdf5::File, path: &str, columns: &[Column]) -> Result<
         // lstchain compresses (blosc); gzip is the filter every HDF5 reader has. The per-pixel
         // monitoring rows are megabytes uncompressed.
         H5Pset_deflate(dcpl, 1);
-        let dataset = H5Dcreate2(group.id(), c_name.as_ptr(), compound, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        let dataset = H5Dcreate2(group.id(), c_name.as_ptr(), row_type.0, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
         let status = if dataset < 0 {
             -1
         } else if rows > 0 {
-            H5Dwrite(dataset, compound, H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer.as_ptr().cast())
+            H5Dwrite(dataset, row_type.0, H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer.as_ptr().cast())
         } else {
             0
         };
@@ -220,7 +297,6 @@ pub fn write_table(file: &hdf5::File, path: &str, columns: &[Column]) -> Result<
         }
         H5Pclose(dcpl);
         H5Sclose(space);
-        H5Tclose(compound);
         status
     };
     if status < 0 {
@@ -526,6 +602,66 @@ pub fn append_rows(target: &hdf5::Dataset, source: &hdf5::Dataset) -> Result<(),
     };
     if status < 0 {
         return Err(format!("cannot append {} to {}", source.name(), target.name()));
+    }
+    Ok(())
+}
+
+/// Rows of `base` (packed, `base_size` bytes each), each followed by its row of `columns`.
+pub fn join_rows(base: &[u8], base_size: usize, columns: &[Column]) -> Vec<u8> {
+    let rows = base.len() / base_size.max(1);
+    let mut out = Vec::with_capacity(base.len() + rows * columns.iter().map(|c| c.per_row() * c.values.element_size()).sum::<usize>());
+    for row in 0..rows {
+        out.extend_from_slice(&base[row * base_size..(row + 1) * base_size]);
+        for column in columns {
+            let n = column.per_row();
+            for i in row * n..(row + 1) * n {
+                column.values.put(i, &mut out);
+            }
+        }
+    }
+    out
+}
+
+/// A one-dimensional array of fixed-length strings (what PyTables stores for a list of names).
+pub fn write_strings(file: &hdf5::File, path: &str, values: &[String]) -> Result<(), String> {
+    let width = values.iter().map(String::len).max().unwrap_or(1).max(1);
+    let mut buffer = Vec::with_capacity(width * values.len());
+    for value in values {
+        let mut bytes = value.as_bytes().to_vec();
+        bytes.resize(width, 0);
+        buffer.extend(bytes);
+    }
+    let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+    let group = group_path(file, parent)?;
+    let c_name = CString::new(name).map_err(|e| e.to_string())?;
+    // SAFETY: ids created and closed here; the buffer holds `values.len()` strings of `width`.
+    let status = unsafe {
+        let text = H5Tcopy(*H5T_C_S1);
+        H5Tset_size(text, width);
+        H5Tset_strpad(text, H5T_str_t::H5T_STR_NULLPAD);
+        let space = H5Screate_simple(1, [values.len() as hsize_t].as_ptr(), std::ptr::null());
+        let dataset = H5Dcreate2(group.id(), c_name.as_ptr(), text, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        let status = if dataset < 0 { -1 } else { H5Dwrite(dataset, text, H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer.as_ptr().cast()) };
+        if dataset >= 0 {
+            hdf5_sys::h5d::H5Dclose(dataset);
+        }
+        H5Sclose(space);
+        H5Tclose(text);
+        status
+    };
+    if status < 0 {
+        return Err(format!("cannot write {path} in {}", file.filename()));
+    }
+    Ok(())
+}
+
+/// Copies the group `path` (with everything under it) from `source` into `target`.
+pub fn copy_group(source: &hdf5::File, target: &hdf5::File, path: &str) -> Result<(), String> {
+    let c_path = CString::new(path).map_err(|e| e.to_string())?;
+    // SAFETY: both files are open; the path names an object of `source`.
+    let status = unsafe { hdf5_sys::h5o::H5Ocopy(source.id(), c_path.as_ptr(), target.id(), c_path.as_ptr(), H5P_DEFAULT, H5P_DEFAULT) };
+    if status < 0 {
+        return Err(format!("cannot copy {path} from {} to {}", source.filename(), target.filename()));
     }
     Ok(())
 }
