@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::Args;
 use super::datacheck::{self, SubrunCheck};
 use super::layout::{self, Values, scalar};
-use super::outputs::{Dl1Event, h5err, read_events, refuse_existing, write_table};
+use super::outputs::{Dl1Event, config_json, h5err, read_events, refuse_existing, write_table};
 
 /// lstchain's DL2 event table.
 pub const DL2_TABLE: &str = "dl2/event/telescope/parameters/LST_LSTCam";
@@ -172,10 +172,7 @@ pub fn dl1_to_dl2(args: &Args) -> Result<Vec<PathBuf>, String> {
     ];
     row_type.append(&columns)?;
     let buffer = layout::join_rows(&kept, size, &columns);
-    let config = match args.get("config") {
-        Some(path) => std::fs::read_to_string(path).map_err(|e| format!("cannot read --config {path}: {e}"))?,
-        None => "{}".to_string(),
-    };
+    let config = config_json(args)?;
     std::fs::create_dir_all(&out_dir).map_err(io(&out_dir))?;
     let file = hdf5::File::create(&output).map_err(h5err)?;
     layout::versions(&file)?;

@@ -305,7 +305,8 @@ pub fn write_rows(file: &hdf5::File, path: &str, row_type: &RowType, buffer: &[u
     file.dataset(path).map_err(h5err)
 }
 
-fn group_path(file: &hdf5::File, path: &str) -> Result<hdf5::Group, String> {
+/// The group `path` of `file`, made (with its parents) where missing.
+pub fn group_path(file: &hdf5::File, path: &str) -> Result<hdf5::Group, String> {
     let mut group = file.group("/").map_err(h5err)?;
     for part in path.split('/').filter(|p| !p.is_empty()) {
         group = match group.group(part) {

@@ -103,20 +103,17 @@ pub fn fitserr(e: fitsio::errors::Error) -> String {
 }
 
 /// Creates the groups of a slash path one level at a time.
-fn group_path(file: &hdf5::File, path: &str) -> Result<hdf5::Group, String> {
-    let mut group = file.group("/").map_err(h5err)?;
-    for part in path.split('/').filter(|p| !p.is_empty()) {
-        group = match group.group(part) {
-            Ok(g) => g,
-            Err(_) => group.create_group(part).map_err(h5err)?,
-        };
+/// The JSON of `--config` (lstchain stores the configuration it ran with), `{}` without one.
+pub fn config_json(args: &Args) -> Result<String, String> {
+    match args.get("config") {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| format!("cannot read --config {path}: {e}")),
+        None => Ok("{}".to_string()),
     }
-    Ok(group)
 }
 
 pub fn write_table<T: hdf5::H5Type>(file: &hdf5::File, path: &str, rows: &[T]) -> Result<(), String> {
     let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
-    let group = group_path(file, parent)?;
+    let group = layout::group_path(file, parent)?;
     group.new_dataset_builder().with_data(rows).create(name).map_err(h5err)?;
     Ok(())
 }
@@ -163,10 +160,7 @@ fn r0_to_dl1(args: &Args, short: bool) -> Result<Vec<PathBuf>, String> {
     }
     std::fs::create_dir_all(&out_dir).map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
     // The configuration lstchain ran with travels in the file (`lstchain_dl1ab` reads it back).
-    let config = match args.get("config") {
-        Some(path) => std::fs::read_to_string(path).map_err(|e| format!("cannot read --config {path}: {e}"))?,
-        None => "{}".to_string(),
-    };
+    let config = config_json(args)?;
     let tables = dl1_tables(&events);
     let file = hdf5::File::create(&dl1).map_err(h5err)?;
     layout::versions(&file)?;
@@ -265,7 +259,7 @@ fn drs4(args: &Args) -> Result<Vec<PathBuf>, String> {
     sleep_for_events(500);
     std::fs::create_dir_all(output.parent().expect("has a parent")).map_err(|e| e.to_string())?;
     let file = hdf5::File::create(&output).map_err(h5err)?;
-    let group = group_path(&file, "r1/monitoring/drs4_baseline/tel_1")?;
+    let group = layout::group_path(&file, "r1/monitoring/drs4_baseline/tel_1")?;
     group.new_dataset_builder().with_data(&vec![400.0f64; 1855 * 2]).create("baseline_mean").map_err(h5err)?;
     Ok(vec![output])
 }
@@ -287,7 +281,7 @@ fn charge(args: &Args) -> Result<Vec<PathBuf>, String> {
     sleep_for_events(500);
     std::fs::create_dir_all(output.parent().expect("has a parent")).map_err(|e| e.to_string())?;
     let file = hdf5::File::create(&output).map_err(h5err)?;
-    let group = group_path(&file, "tel_1")?;
+    let group = layout::group_path(&file, "tel_1")?;
     for (name, value) in [("calibration", 1.0f64), ("pedestal", 400.0), ("flatfield", 80.0), ("pixel_status", 0.0)] {
         group.new_dataset_builder().with_data(&vec![value; 1855 * 2]).create(name).map_err(h5err)?;
     }
