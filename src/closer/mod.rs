@@ -450,18 +450,8 @@ impl<'a> Closer<'a> {
                     let reason = format!("failed on a full disk {waits} times although room was there: check the data disk");
                     return self.apply(plan, sequence, Decision::Veto { reason }, simulate, rows, report, retried);
                 }
-                let dir = self.layout.analysis_dir(night);
-                let free = crate::disk::free_bytes(&dir).unwrap_or(0);
-                let needed = self.config.closer.min_free_mib << 20;
-                if free < needed {
-                    tracing::warn!(night.date = %night, run.id = sequence.run, free, "disk full: waiting for room before resubmitting");
-                    report.problems.push(format!(
-                        "run {:05}: disk full on {} ({} MiB free, {} MiB wanted): it goes again once there is room, without counting the try",
-                        sequence.run,
-                        dir.display(),
-                        free >> 20,
-                        self.config.closer.min_free_mib
-                    ));
+                let free = crate::disk::free_bytes(&self.layout.analysis_dir(night)).unwrap_or(0);
+                if self.waits_for_room(night, sequence.run, free, self.config.closer.min_free_mib, ", without counting the try", report) {
                     return Ok(());
                 }
                 if !simulate {
@@ -491,17 +481,9 @@ impl<'a> Closer<'a> {
                 // Whatever failed, a job sent onto a full disk fails again (or cannot even be
                 // written): wait for room, without counting a try. The bar is the room a
                 // subrun's products take, not the room wanted after a disk-full failure.
-                let dir = self.layout.analysis_dir(night);
-                let free = crate::disk::free_bytes(&dir).unwrap_or(u64::MAX);
+                let free = crate::disk::free_bytes(&self.layout.analysis_dir(night)).unwrap_or(u64::MAX);
                 let floor_mib = self.config.closer.min_free_mib.min(RESUBMIT_FLOOR_MIB);
-                if free < floor_mib << 20 {
-                    tracing::warn!(night.date = %night, run.id = sequence.run, free, "disk full: waiting for room before resubmitting");
-                    report.problems.push(format!(
-                        "run {:05}: disk full on {} ({} MiB free, {floor_mib} MiB wanted): it goes again once there is room ({reason})",
-                        sequence.run,
-                        dir.display(),
-                        free >> 20,
-                    ));
+                if self.waits_for_room(night, sequence.run, free, floor_mib, &format!(" ({reason})"), report) {
                     return Ok(());
                 }
                 tracing::info!(night.date = %night, run.id = sequence.run, "resubmitting subruns {subruns:?}: {reason}");
@@ -519,6 +501,22 @@ impl<'a> Closer<'a> {
             }
         }
         Ok(())
+    }
+
+    /// With less than `wanted_mib` free on the analysis disk, reports the run as waiting for
+    /// room (`why` ends the problem line) and says so.
+    fn waits_for_room(&self, night: NightDate, run: u32, free: u64, wanted_mib: u64, why: &str, report: &mut Report) -> bool {
+        if free >= wanted_mib << 20 {
+            return false;
+        }
+        tracing::warn!(night.date = %night, run.id = run, free, "disk full: waiting for room before resubmitting");
+        let dir = self.layout.analysis_dir(night);
+        report.problems.push(format!(
+            "run {run:05}: disk full on {} ({} MiB free, {wanted_mib} MiB wanted): it goes again once there is room{why}",
+            dir.display(),
+            free >> 20
+        ));
+        true
     }
 
     /// Removes the outputs of subruns about to be redone (lstchain refuses to overwrite).
