@@ -176,6 +176,35 @@ fn slurm_a_daemon_killed_between_the_merge_and_dl2_submissions_submits_nothing_t
     }
 }
 
+#[test]
+fn a_product_spoilt_while_the_daemon_runs_the_closing_stages_is_found_before_the_night_closes() {
+    let h = NightHarness::with("local", &unique_night(55), None, fast);
+    let victim = data_run(&h.night.to_string(), 0);
+    let layout = Layout::new(&h.config);
+    // DL1a stays in running_analysis and no stage reads it: only the closer looks at it again.
+    let dl1a = layout.dl1a_file(h.night, victim, 0);
+    let mut daemon = h.spawn_daemon(&[]);
+    let start = Instant::now();
+    loop {
+        let merging = h.db().jobs_of_night(h.night).unwrap().iter().any(|j| j.intent.run == victim && j.intent.stage == Stage::closing("merge_dl1"));
+        if merging {
+            break;
+        }
+        assert!(daemon.try_wait().unwrap().is_none(), "the daemon ended before the stages:\n{}", h.daemon_log());
+        assert!(start.elapsed() < Duration::from_secs(300), "no merge submitted:\n{}", h.daemon_log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The run is settled (verified, moved, its stages submitted) when its merge is submitted.
+    std::fs::write(&dl1a, b"spoilt").unwrap();
+    let status = exited(&mut daemon, &h);
+    assert!(status.success(), "{}", h.daemon_log());
+    let mut file = std::fs::File::open(&dl1a).unwrap();
+    let mut head = [0u8; 8];
+    std::io::Read::read_exact(&mut file, &mut head).unwrap();
+    assert_eq!(&head, b"\x89HDF\r\n\x1a\n", "{} was made again before the night closed:\n{}", dl1a.display(), h.daemon_log());
+    assert_eq!(attempts(&h)[&(victim, "sequence".to_string())], vec![1, 2], "the spoilt subrun went back once");
+}
+
 /// How a daemon ended (within 400 s).
 fn exited(daemon: &mut std::process::Child, h: &NightHarness) -> std::process::ExitStatus {
     let start = Instant::now();

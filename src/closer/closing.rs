@@ -456,7 +456,8 @@ impl Closer<'_> {
         runs: &[Run],
     ) -> Result<Option<Decision>, CloserError> {
         let context = stage_context(self.config, &self.layout, night, s.run, calibration, s.rf_models.as_deref());
-        let known: HashMap<String, OutputRecord> = self.db.outputs_of_run(night, s.run)?.into_iter().map(|o| (o.kind.clone(), o)).collect();
+        let kinds: Vec<String> = config.outputs.iter().map(|t| t.trim_matches(['{', '}']).to_string()).collect();
+        let known: HashMap<String, OutputRecord> = self.db.outputs_of_kinds(night, s.run, &kinds)?.into_iter().map(|o| (o.kind.clone(), o)).collect();
         let subruns = runs.iter().find(|r| r.run == s.run).map(|r| r.subruns).unwrap_or(0);
         let products: Vec<Product> = config
             .outputs

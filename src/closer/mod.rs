@@ -107,6 +107,35 @@ pub struct Report {
     pub stages: Vec<stages::PlannedStage>,
 }
 
+/// DATA runs whose subrun products a long-running closer verified and moved to the final
+/// layout, with the sequence job that made them. While the closing stages run, the daemon's
+/// closer passes every few seconds; without this memory each pass would read every run's
+/// output rows and `stat` every subrun product again (a 200-run night: 120 000 files a pass).
+/// A run is trusted only for the same job (a retry or rerun makes a new one), and the pass
+/// that would close the night forgets the night, so its products are all looked at once more.
+#[derive(Debug, Default)]
+pub struct Settled {
+    runs: std::sync::Mutex<std::collections::HashMap<(NightDate, u32), String>>,
+}
+
+impl Settled {
+    fn holds(&self, night: NightDate, run: u32, job_id: &str) -> bool {
+        self.runs.lock().unwrap_or_else(|p| p.into_inner()).get(&(night, run)).is_some_and(|j| j == job_id)
+    }
+
+    fn remember(&self, night: NightDate, run: u32, job_id: String) {
+        self.runs.lock().unwrap_or_else(|p| p.into_inner()).insert((night, run), job_id);
+    }
+
+    /// Forgets the night's runs; true if it knew any.
+    fn forget(&self, night: NightDate) -> bool {
+        let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+        let before = runs.len();
+        runs.retain(|(n, _), _| *n != night);
+        runs.len() != before
+    }
+}
+
 pub struct Closer<'a> {
     config: &'a Config,
     layout: Layout,
@@ -114,11 +143,17 @@ pub struct Closer<'a> {
     /// Plans the night (one poll) and submits the retries.
     sequencer: Sequencer<'a>,
     now: DateTime<Utc>,
+    settled: Option<&'a Settled>,
 }
 
 impl<'a> Closer<'a> {
     pub fn new(sequencer: Sequencer<'a>, now: DateTime<Utc>) -> Self {
-        Self { config: sequencer.config, layout: sequencer.layout.clone(), db: sequencer.db, sequencer, now }
+        Self { config: sequencer.config, layout: sequencer.layout.clone(), db: sequencer.db, sequencer, now, settled: None }
+    }
+
+    /// A closer that remembers the runs it settled across passes (the daemon's).
+    pub fn remembering(self, settled: &'a Settled) -> Self {
+        Self { settled: Some(settled), ..self }
     }
 
     pub fn close(&self, night: NightDate, simulate: bool, force: bool) -> Result<Report, CloserError> {
@@ -186,8 +221,18 @@ impl<'a> Closer<'a> {
         let calibration = plan.calibration.runs(night);
         // (run, subruns) of the DATA runs found right.
         let mut verified: Vec<(u32, u32)> = Vec::new();
+        // The sequence job of each DATA run settled in an earlier pass and trusted in this one.
+        let mut trusted: std::collections::HashSet<u32> = std::collections::HashSet::new();
         for sequence in plan.sequences.iter().filter(|s| s.action == Action::Done) {
             let Some(calibration) = calibration else { continue };
+            if sequence.kind == SequenceKind::Data
+                && let (Some(settled), Some(job_id)) = (self.settled, last_job_id(&rows, sequence.run))
+                && settled.holds(night, sequence.run, job_id)
+            {
+                verified.push((sequence.run, sequence.subruns));
+                trusted.insert(sequence.run);
+                continue;
+            }
             let products = match sequence.kind {
                 SequenceKind::Calibration => calibration_products(self.config, &self.layout, night, calibration),
                 SequenceKind::Data => {
@@ -232,6 +277,8 @@ impl<'a> Closer<'a> {
         }
         // Only once nothing is sent back: it reads every finished task's history file.
         self.check_history(night, &plan, &rows, &mut report)?;
+        let job_ids: std::collections::HashMap<u32, String> =
+            verified.iter().filter_map(|(run, _)| Some((*run, last_job_id(&rows, *run)?.to_string()))).collect();
         // The subruns' rows are not needed further: the stage plan reads its own.
         drop(rows);
         if simulate {
@@ -258,7 +305,17 @@ impl<'a> Closer<'a> {
             return Ok(report);
         };
         self.db.set_night_state(night, NightState::Closing)?;
-        let ready = self.finalize_layout(night, calibration, &verified, &mut report)?;
+        let to_move: Vec<(u32, u32)> = verified.iter().copied().filter(|(run, _)| !trusted.contains(run)).collect();
+        let mut ready = self.finalize_layout(night, calibration, &to_move, &mut report)?;
+        if let Some(settled) = self.settled {
+            for run in &ready {
+                if let Some(job_id) = job_ids.get(run) {
+                    settled.remember(night, *run, job_id.clone());
+                }
+            }
+        }
+        ready.extend(trusted.iter().copied());
+        ready.sort_unstable();
         let settled = plan
             .sequences
             .iter()
@@ -287,6 +344,11 @@ impl<'a> Closer<'a> {
         // `--force` closes what could not be finished (it is audited with the problems).
         if !force && (!settled || !progress.all_done) {
             report.status = Status::Stages { active: progress.active };
+            return Ok(report);
+        }
+        if !trusted.is_empty() && self.settled.is_some_and(|s| s.forget(night)) {
+            report.decisions.push("every product is looked at once more before the night closes".to_string());
+            report.status = Status::Stages { active: 0 };
             return Ok(report);
         }
         let merged = self.merge_provenance(night, &plan)?;
@@ -617,6 +679,11 @@ impl<'a> Closer<'a> {
 /// starts from).
 fn last_intent<'r>(rows: &'r NightRows, sequence: &PlannedSequence) -> Option<&'r JobIntent> {
     rows.current_jobs(sequence.run).max_by_key(|j| j.intent.attempt).map(|j| &j.intent)
+}
+
+/// The job id of the run's latest submission that counts.
+fn last_job_id(rows: &NightRows, run: u32) -> Option<&str> {
+    rows.current_jobs(run).max_by_key(|j| j.intent.attempt).and_then(|j| j.job_id.as_deref())
 }
 
 /// Where a product is recorded: a product moved to the final layout where it is, not at its

@@ -276,6 +276,8 @@ async fn serve(options: DaemonOptions, config: Config, me: LeaseHolder) -> anyho
     let _ = tx.send(Trigger::Poll);
     let _ = tx.send(Trigger::Close);
     let mut config = config;
+    // The closer's memory of settled runs, kept across pieces of work (see `closer::Settled`).
+    let mut settled = std::sync::Arc::new(crate::closer::Settled::default());
     let debounce = Duration::from_millis(config.watch.debounce_ms);
     while let Some(first) = rx.recv().await {
         // Coalesce: a burst of file events (or ticks) becomes one piece of work.
@@ -307,6 +309,8 @@ async fn serve(options: DaemonOptions, config: Config, me: LeaseHolder) -> anyho
                 Ok(new) => {
                     tracing::info!("config reloaded");
                     config = new;
+                    // The steps (hence the products) may have changed: look at every one again.
+                    settled = std::sync::Arc::new(crate::closer::Settled::default());
                 }
                 Err(e) => tracing::error!("config not reloaded, keeping the old one: {e}"),
             }
@@ -318,7 +322,7 @@ async fn serve(options: DaemonOptions, config: Config, me: LeaseHolder) -> anyho
         let work_config = config.clone();
         let source = options.config_source.clone();
         let now = options.now;
-        let work = Work { summaries, poll, close, cleanup, now, starting: !migrated, lease: me.clone() };
+        let work = Work { summaries, poll, close, cleanup, now, starting: !migrated, lease: me.clone(), settled: settled.clone() };
         let result = tokio::task::spawn_blocking(move || work.run(work_config, &source)).await;
         let at = Utc::now().to_rfc3339();
         match result {
@@ -381,6 +385,7 @@ struct Work {
     starting: bool,
     /// This daemon's lease on the database, renewed by every piece of work.
     lease: LeaseHolder,
+    settled: std::sync::Arc<crate::closer::Settled>,
 }
 
 impl Work {
@@ -435,7 +440,7 @@ impl Work {
         }
         let mut nights = None;
         if self.close {
-            let closer = services.closer(now);
+            let closer = services.closer(now).remembering(&self.settled);
             let mut health = Vec::new();
             for record in db.open_nights()? {
                 let night = record.night;

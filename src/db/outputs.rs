@@ -71,14 +71,28 @@ impl Db {
     }
 
     pub fn outputs_of_run(&self, night: NightDate, run: u32) -> Result<Vec<OutputRecord>, DbError> {
+        self.outputs_where(night, run, None)
+    }
+
+    /// The run's rows of these kinds only (a closing stage's few outputs among the run's
+    /// subrun products).
+    pub fn outputs_of_kinds(&self, night: NightDate, run: u32, kinds: &[String]) -> Result<Vec<OutputRecord>, DbError> {
+        self.outputs_where(night, run, Some(kinds))
+    }
+
+    fn outputs_where(&self, night: NightDate, run: u32, kinds: Option<&[String]>) -> Result<Vec<OutputRecord>, DbError> {
         self.transaction(
             || format!("reading the outputs of night {night} run {run}"),
             |c| {
-                let rows = outputs::table
+                let mut query = outputs::table
                     .filter(outputs::night.eq(night.to_string()).and(outputs::run.eq(i64::from(run))))
                     .order((outputs::subrun.asc(), outputs::kind.asc()))
                     .select(OutputRow::as_select())
-                    .load(c)?;
+                    .into_boxed();
+                if let Some(kinds) = kinds {
+                    query = query.filter(outputs::kind.eq_any(kinds));
+                }
+                let rows = query.load(c)?;
                 rows.into_iter()
                     .map(|r| {
                         Ok(OutputRecord {

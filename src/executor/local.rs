@@ -114,11 +114,7 @@ impl Local {
             .spawn()
             .map_err(|source| ExecutorError::Spawn { command: format!("{} executor-local", self.program.display()), source })?;
         let pid = child.id() as i32;
-        // Reap it in the background so it does not linger as a zombie while we run.
-        std::thread::spawn(move || {
-            let mut child = child;
-            let _ = child.wait();
-        });
+        reap_supervisors(Some(child));
         let path = dir.join("spec.json");
         let mut job: JobFile = read_json(&path)?;
         job.supervisor_pid = Some(pid);
@@ -189,6 +185,7 @@ impl Executor for Local {
     }
 
     fn poll(&self) -> Result<Snapshot, ExecutorError> {
+        reap_supervisors(None);
         let mut snapshot = Snapshot::default();
         for id in self.job_ids() {
             let dir = self.job_dir(&id);
@@ -230,6 +227,17 @@ impl Executor for Local {
         }
         Ok(())
     }
+}
+
+/// Supervisors this process started and has not reaped yet, with a new one to keep. Reaped
+/// at each submission and poll, so an ended one does not linger as a zombie while a daemon
+/// runs; a thread waiting on each would cost the daemon one thread per queued job (hundreds
+/// while a night's closing stages wait for their turn).
+fn reap_supervisors(new: Option<std::process::Child>) {
+    static STARTED: Mutex<Vec<std::process::Child>> = Mutex::new(Vec::new());
+    let mut started = STARTED.lock().unwrap_or_else(|p| p.into_inner());
+    started.retain_mut(|child| matches!(child.try_wait(), Ok(None)));
+    started.extend(new);
 }
 
 /// The supervisor of one job (`osa executor-local`): waits for the dependency, then runs the
