@@ -65,3 +65,79 @@ pub fn resolve_program(program: &str, bin_dir: Option<&Path>) -> PathBuf {
         None => PathBuf::from(program),
     }
 }
+
+/// The package a program comes from and its version (`lstchain 0.12.3`), for provenance: a
+/// Python console script names its interpreter on its first line, and the package that
+/// declares the script among its entry points is in that interpreter's environment. `None`
+/// for anything else (a compiled program, a script no installed package declares).
+pub fn package_version(program: &Path) -> Option<String> {
+    let program = std::fs::canonicalize(program).ok()?;
+    let name = program.file_name()?.to_str()?.to_string();
+    let mut head = [0u8; 512];
+    let read = std::fs::File::open(&program).and_then(|mut f| f.read(&mut head)).ok()?;
+    let first = std::str::from_utf8(&head[..read]).ok()?.lines().next()?;
+    let interpreter = Path::new(first.strip_prefix("#!")?.split_whitespace().next()?);
+    let environment = interpreter.parent()?.parent()?;
+    for lib in std::fs::read_dir(environment.join("lib")).ok()?.flatten() {
+        for entry in std::fs::read_dir(lib.path().join("site-packages")).into_iter().flatten().flatten() {
+            let dist = entry.path();
+            if dist.extension().is_none_or(|e| e != "dist-info") || !declares_script(&dist.join("entry_points.txt"), &name) {
+                continue;
+            }
+            let metadata = std::fs::read_to_string(dist.join("METADATA")).ok()?;
+            let field = |key: &str| metadata.lines().find_map(|l| l.strip_prefix(key)).map(str::trim);
+            return Some(format!("{} {}", field("Name:")?, field("Version:")?));
+        }
+    }
+    None
+}
+
+/// Whether an `entry_points.txt` lists `name` under `[console_scripts]`.
+fn declares_script(entry_points: &Path, name: &str) -> bool {
+    let Ok(text) = std::fs::read_to_string(entry_points) else { return false };
+    let mut in_scripts = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_scripts = line == "[console_scripts]";
+        } else if in_scripts && line.split('=').next().is_some_and(|k| k.trim() == name) {
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_console_script_is_traced_to_its_package_and_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = dir.path().join("env");
+        let site = env.join("lib/python3.11/site-packages");
+        std::fs::create_dir_all(env.join("bin")).unwrap();
+        for (package, version, script) in [("lstchain", "0.12.3", "lstchain_dl1ab"), ("ctapipe", "0.25.1", "ctapipe-info")] {
+            let dist = site.join(format!("{package}-{version}.dist-info"));
+            std::fs::create_dir_all(&dist).unwrap();
+            std::fs::write(dist.join("METADATA"), format!("Metadata-Version: 2.1\nName: {package}\nVersion: {version}\n\nlstchain_dl1ab\n")).unwrap();
+            std::fs::write(
+                dist.join("entry_points.txt"),
+                format!("[gui_scripts]\nlstchain_dl1ab = x:y\n\n[console_scripts]\n{script} = {package}.cli:main\n"),
+            )
+            .unwrap();
+        }
+        let script = env.join("bin/lstchain_dl1ab");
+        std::fs::write(&script, format!("#!{}/bin/python3.11\nimport sys\n", env.display())).unwrap();
+        // Through a link, as a configured bin_dir holds it.
+        let link = dir.path().join("lstchain_dl1ab");
+        std::os::unix::fs::symlink(&script, &link).unwrap();
+        assert_eq!(package_version(&link).as_deref(), Some("lstchain 0.12.3"));
+
+        let undeclared = env.join("bin/other_tool");
+        std::fs::write(&undeclared, format!("#!{}/bin/python3.11\n", env.display())).unwrap();
+        assert_eq!(package_version(&undeclared), None);
+        let compiled = dir.path().join("compiled");
+        std::fs::write(&compiled, b"\x7fELF\x02\x01\x01\0").unwrap();
+        assert_eq!(package_version(&compiled), None);
+    }
+}

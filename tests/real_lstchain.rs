@@ -2,41 +2,12 @@
 //! production (lstchain pinned by `scripts/lstchain-env.sh`, installed by `scripts/setup.sh`):
 //! what the fast demo writes is what lstchain writes.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use chrono::TimeZone;
-
-/// The real lstchain's programs: `$OSA_LSTCHAIN_BIN`, else the environment the set-up makes.
-fn lstchain_bin() -> PathBuf {
-    let bin = std::env::var_os("OSA_LSTCHAIN_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/opt/osa/lstchain-env/bin"));
-    assert!(bin.join("lstchain_dl1ab").is_file(), "no real lstchain in {}: run `bash scripts/lstchain-env.sh`", bin.display());
-    bin
-}
-
-fn run(program: &Path, args: &[&str]) -> String {
-    // astropy's settings from the environment's set-up: no downloads on a closed network.
-    let etc = lstchain_bin().with_file_name("etc");
-    let out =
-        Command::new(program).env("XDG_CONFIG_HOME", etc).args(args).output().unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{} {args:?} failed:\n{text}", program.display());
-    text
-}
-
-fn simulator(program: &str, args: &[&str]) {
-    let sim = Path::new(env!("CARGO_BIN_EXE_lstchain-sim"));
-    let mut all = vec![program];
-    all.extend_from_slice(args);
-    run(sim, &all);
-}
-
-/// Python from the lstchain environment, for lstchain's own readers: what it prints.
-fn python(code: &str) -> String {
-    let out = Command::new(lstchain_bin().join("python")).args(["-c", code]).output().unwrap();
-    assert!(out.status.success(), "python {code:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+use common::lstchain::{lstchain_bin, python, run, simulator, standard_config};
 
 const RUN: u32 = 1234;
 const EVENTS: usize = 120;
@@ -68,10 +39,6 @@ fn simulated_dl1a(dir: &Path) -> PathBuf {
         );
     }
     out
-}
-
-fn standard_config() -> String {
-    python("import lstchain, os; print(os.path.join(os.path.dirname(lstchain.__file__), 'data', 'lstchain_standard_config.json'))")
 }
 
 fn subrun_file(dir: &Path, subrun: u32) -> String {

@@ -228,7 +228,10 @@ impl Closer<'_> {
                     self.apply_stage_decision(night, calibration, config, s, decision, last.as_ref(), report, &mut progress)?;
                 }
                 Action::Vetoed => {
-                    report.problems.push(format!("{what} is vetoed (`osa veto lift --date {night} --run {} --stage {}` to retry it)", s.run, s.stage))
+                    let why = rows.veto_reason(s.run, &Stage::closing(&s.stage)).map(|r| format!(": {r}")).unwrap_or_default();
+                    report
+                        .problems
+                        .push(format!("{what} is vetoed{why} (`osa veto lift --date {night} --run {} --stage {}` to retry it)", s.run, s.stage))
                 }
                 Action::Blocked { reason } => {
                     let why = s.blocked_why.as_deref().map(|w| format!(" ({w})")).unwrap_or_default();

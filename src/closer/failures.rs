@@ -42,8 +42,14 @@ pub fn decide(retries: &RetryConfig, failed: &[FailedTask], tries: u32, time: &s
     if failed.iter().any(|t| t.exit_code == Some(TASK_DISK_FULL)) {
         return Decision::DiskFull { subruns };
     }
-    let rule = retries.known_failures.iter().find(|rule| failed.iter().any(|t| matches(rule, t)));
-    let what = match rule {
+    // No try counts since the last `osa veto lift`: the failure seen is the one the human who
+    // lifted the veto dealt with (a model folder put right, say), not a new one.
+    if tries == 0 {
+        return Decision::Resubmit { subruns, time: None, mem_per_cpu: None, clean: true, reason: "veto lifted: resubmitting".to_string() };
+    }
+    let found = retries.known_failures.iter().find_map(|rule| failed.iter().find(|t| matches(rule, t)).map(|t| (rule, t)));
+    let rule = found.map(|(rule, _)| rule);
+    let base = match rule {
         Some(rule) => format!("known failure `{}`", rule.name),
         None => {
             let first = failed.first();
@@ -53,6 +59,15 @@ pub fn decide(retries: &RetryConfig, failed: &[FailedTask], tries: u32, time: &s
                 first.and_then(|t| t.exit_code).map(|c| c.to_string()).unwrap_or_else(|| "?".to_string())
             )
         }
+    };
+    // The program's own words, so the human reading the reason need not open the log first.
+    let said = match found {
+        Some((rule, task)) => program_said(task, rule.log_regex.as_deref()),
+        None => failed.first().and_then(|t| program_said(t, None)),
+    };
+    let what = match said {
+        Some(line) => format!("{base} (the program said: {line})"),
+        None => base,
     };
     if tries >= retries.max_tries_per_run {
         return Decision::Veto { reason: format!("{what} after {tries} tries (limit {})", retries.max_tries_per_run) };
@@ -81,6 +96,20 @@ pub fn decide(retries: &RetryConfig, failed: &[FailedTask], tries: u32, time: &s
     }
 }
 
+/// The log line a rule matched, else the last line of the log that is not blank.
+fn program_said(task: &FailedTask, regex: Option<&str>) -> Option<String> {
+    let lines = || task.log_tail.lines().map(str::trim).filter(|l| !l.is_empty());
+    let line = match regex.and_then(|r| regex::Regex::new(r).ok()) {
+        Some(re) => lines().find(|l| re.is_match(l)).or_else(|| lines().last()),
+        None => lines().last(),
+    }?;
+    const MAX: usize = 240;
+    Some(match line.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}…", &line[..at]),
+        None => line.to_string(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,8 +133,27 @@ mod tests {
             Decision::Resubmit { clean, reason, .. } => assert!(clean && reason.contains("output_exists"), "{reason}"),
             other => panic!("{other:?}"),
         }
-        let pedestal = "tables.exceptions.NoSuchNodeError: ... named ``/dl1/event/telescope/monitoring/pedestal``";
-        assert!(matches!(decide(&retries, &[task(TaskState::Failed, 11, pedestal)], 1, "01:15:00"), Decision::Veto { .. }));
+        let pedestal = "Traceback (most recent call last):\n  File \"x.py\"\ntables.exceptions.NoSuchNodeError: ... named ``/dl1/event/telescope/monitoring/pedestal``\nexit";
+        match decide(&retries, &[task(TaskState::Failed, 11, pedestal)], 1, "01:15:00") {
+            Decision::Veto { reason } => {
+                assert!(reason.contains("the program said: tables.exceptions.NoSuchNodeError"), "the matched line: {reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn after_a_veto_lift_the_failure_the_human_dealt_with_is_resubmitted() {
+        let retries = RetryConfig::default();
+        let models = "FileNotFoundError: [Errno 2] No such file or directory: '/models/dec_2276/reg_energy.sav'";
+        match decide(&retries, &[task(TaskState::Failed, 1, models)], 1, "01:15:00") {
+            Decision::Veto { reason } => assert!(reason.contains("rf_models_unreadable") && reason.contains("reg_energy.sav"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        match decide(&retries, &[task(TaskState::Failed, 1, models)], 0, "01:15:00") {
+            Decision::Resubmit { reason, clean, .. } => assert!(clean && reason.contains("veto lifted"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -120,7 +168,7 @@ mod tests {
         let retries = RetryConfig::default();
         let decision = decide(&retries, &[task(TaskState::Failed, 10, "boom")], retries.max_tries_per_run, "01:15:00");
         match decision {
-            Decision::Veto { reason } => assert!(reason.contains("after 3 tries"), "{reason}"),
+            Decision::Veto { reason } => assert!(reason.contains("after 3 tries") && reason.contains("said: boom"), "{reason}"),
             other => panic!("{other:?}"),
         }
         assert!(matches!(decide(&retries, &[task(TaskState::Failed, 10, "boom")], 1, "01:15:00"), Decision::Resubmit { .. }));

@@ -205,9 +205,12 @@ impl<'a> Closer<'a> {
                     let decision = failures::decide(&self.config.retries, &failed, sequence.attempts, &time);
                     self.apply(&plan, sequence, decision, simulate, &rows, &mut report, &mut retried)?;
                 }
-                Action::Vetoed => report
-                    .problems
-                    .push(format!("run {:05} is vetoed (`osa veto lift --date {night} --run {}` to retry it)", sequence.run, sequence.run)),
+                Action::Vetoed => {
+                    let why = rows.veto_reason(sequence.run, &Stage::Sequence).map(|r| format!(": {r}")).unwrap_or_default();
+                    report
+                        .problems
+                        .push(format!("run {:05} is vetoed{why} (`osa veto lift --date {night} --run {}` to retry it)", sequence.run, sequence.run))
+                }
                 Action::Blocked { reason } => report.problems.push(format!("run {:05} is blocked: {reason}", sequence.run)),
                 _ => {}
             }

@@ -60,6 +60,10 @@ pub struct RetryConfig {
     pub known_failures: Vec<KnownFailure>,
 }
 
+/// A DL2 that cannot load its random-forest models: retrying cannot help, a human must
+/// put the models right (then `osa veto lift`).
+const RF_MODELS_UNREADABLE: &str = r"(?i)(No such file or directory|Permission denied|UnpicklingError|EOFError).*\.sav";
+
 impl Default for RetryConfig {
     fn default() -> Self {
         Self {
@@ -90,6 +94,12 @@ impl Default for RetryConfig {
                     name: "missing_pedestal_table".to_string(),
                     log_regex: Some(r"NoSuchNodeError.*monitoring/pedestal".to_string()),
                     action: FailureAction::DropLastSubrun,
+                    ..KnownFailure::default()
+                },
+                KnownFailure {
+                    name: "rf_models_unreadable".to_string(),
+                    log_regex: Some(RF_MODELS_UNREADABLE.to_string()),
+                    action: FailureAction::NeedsHuman,
                     ..KnownFailure::default()
                 },
             ],

@@ -350,6 +350,13 @@ pub fn run_task(task: &Task, mut db: Option<&Db>) -> Result<TaskReport, JobError
             continue;
         }
 
+        // Programs write into folders they expect to exist (lstchain's check_dl1 refuses a
+        // missing `--output-dir`): the folders of the step's declared outputs are made first.
+        for dir in outputs.iter().filter_map(|(_, p)| p.parent()) {
+            if let Err(e) = std::fs::create_dir_all(dir) {
+                say!("osa job: night {} {tag}: step {}: cannot create {}: {e}", task.night, step.name, dir.display());
+            }
+        }
         let input_hashes: Vec<Option<String>> = inputs.iter().map(|(_, p)| sha256_file(p).ok()).collect();
         // A closing stage's job runs its program once: a failure goes through the closer's
         // known-failure table (more time, more memory, or a veto), as LSTOSA's closer jobs.
@@ -500,7 +507,8 @@ fn step_records(
             ("attempt", json!(task.attempt)),
             ("host", json!(nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()))),
             ("slurm_job", json!(std::env::var("SLURM_JOB_ID").ok())),
-            ("software", json!(format!("osa {}", env!("CARGO_PKG_VERSION")))),
+            // The program's own package where it says (lstchain's version), else osa's.
+            ("software", json!(crate::program::package_version(program).unwrap_or_else(|| format!("osa {}", env!("CARGO_PKG_VERSION"))))),
             ("session_tag", json!(session_tag)),
         ]),
         record(vec![

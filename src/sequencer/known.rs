@@ -38,6 +38,11 @@ impl NightRows {
         self.audit.iter().filter(|e| e.reruns(run)).map(|e| e.at).max()
     }
 
+    /// Why the run's stage was last vetoed (the closer's words, or the operator's).
+    pub fn veto_reason(&self, run: u32, stage: &Stage) -> Option<&str> {
+        self.audit.iter().rev().find(|e| e.run == Some(run) && &e.stage == stage && e.action == AuditAction::Veto).map(|e| e.reason.as_str())
+    }
+
     /// The submissions of a run's sequence that still count (made after its last rerun),
     /// oldest first.
     pub fn current_jobs(&self, run: u32) -> impl Iterator<Item = &JobRecord> {

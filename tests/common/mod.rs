@@ -5,6 +5,7 @@
 
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
+pub mod lstchain;
 pub mod night;
 pub mod proxy;
 

@@ -36,6 +36,11 @@ impl NightHarness {
 
     /// As [`NightHarness::new`], with the config changed by `tweak` before it is written.
     pub fn with(executor: &'static str, night: &str, sim_fail: Option<&'static str>, tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::sized(executor, night, sim_fail, DemoOptions { data_runs: 3, subruns: 4, events: 50, ..DemoOptions::default() }, tweak)
+    }
+
+    /// As [`NightHarness::with`], for a night of another size.
+    pub fn sized(executor: &'static str, night: &str, sim_fail: Option<&'static str>, size: DemoOptions, tweak: impl FnOnce(&mut Config)) -> Self {
         // Under /tmp, not a private mount: slurmd (root) runs the tasks there.
         let dir = tempfile::Builder::new().prefix("osa-night-").tempdir_in("/tmp").unwrap();
         let mut config = Config::default();
@@ -69,7 +74,7 @@ impl NightHarness {
         // As an installation does (`osa db migrate`): commands and tasks refuse an old schema.
         Db::open_and_migrate(&config.database_url()).unwrap();
         let night: NightDate = night.parse().unwrap();
-        make_night(&Layout::new(&config), night, &DemoOptions { data_runs: 3, subruns: 4, events: 50, ..DemoOptions::default() }).unwrap();
+        make_night(&Layout::new(&config), night, &size).unwrap();
         Self { dir, config_file, config, night, executor, sim_fail }
     }
 

@@ -8,6 +8,9 @@
 //! run-wise data check (HDF5 + PDF), DL2 and the night's long-term check. osa does not know
 //! it is talking to a simulator.
 //!
+//! `lstchain-sim mc-training --particle gamma|proton --events N --output FILE` writes an MC
+//! DL1 file for the real `lstchain_mc_trainpipe` (the tests' RF models; see `training.rs`).
+//!
 //! Environment:
 //! - `LSTCHAIN_SIM_EVENT_MS`: milliseconds slept per event (realistic job durations), default 0.
 //! - `LSTCHAIN_SIM_VERSION`: version folder of calibration products, default `v0.10.12`.
@@ -26,6 +29,7 @@ mod layout;
 mod muons;
 mod outputs;
 mod showers;
+mod training;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -183,6 +187,16 @@ pub fn sleep_for_events(events: usize) {
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
     let invoked = Path::new(&argv[0]).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if argv.get(1).is_some_and(|a| a == "mc-training") {
+        match training::mc_training(&Args::parse(&argv[2..])) {
+            Ok(written) => written.iter().for_each(|p| println!("mc-training: wrote {}", p.display())),
+            Err(message) => {
+                eprintln!("mc-training: {message}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
     let (program, raw) = if PROGRAMS.contains(&invoked.as_str()) {
         (invoked, &argv[1..])
     } else if argv.len() > 1 && PROGRAMS.contains(&argv[1].as_str()) {
