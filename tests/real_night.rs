@@ -124,6 +124,9 @@ fn slurm_a_night_analysed_by_the_real_lstchain_closes_verified_and_traced_to_r0(
         assert!(outputs.iter().any(|o| o.kind == kind), "{kind} verified: {outputs:#?}");
     }
 
+    let night_wide = h.db().outputs_of_run(h.night, osa::model::NIGHT_WIDE).unwrap();
+    assert!(night_wide.iter().any(|o| o.kind == "longterm_file") && night_wide.iter().all(|o| o.verdict == "ok"), "{night_wide:#?}");
+
     // lstchain's own reader takes the DL2.
     let dl2 = outputs.iter().find(|o| o.kind == "dl2_run_file").unwrap().path.clone();
     let read = python(&format!(

@@ -324,6 +324,7 @@ async fn serve(options: DaemonOptions, config: Config, me: LeaseHolder) -> anyho
         let now = options.now;
         let work = Work { summaries, poll, close, cleanup, now, starting: !migrated, lease: me.clone(), settled: settled.clone() };
         let result = tokio::task::spawn_blocking(move || work.run(work_config, &source)).await;
+        give_back_freed_memory();
         let at = Utc::now().to_rfc3339();
         match result {
             Ok(Ok(WorkOutcome { closed, problems, nights, unsettled })) => {
@@ -369,6 +370,18 @@ async fn serve(options: DaemonOptions, config: Config, me: LeaseHolder) -> anyho
     renewal.abort();
     let _ = scheduler.shutdown().await;
     Ok(())
+}
+
+/// Hands the memory a piece of work freed back to the system. glibc keeps freed blocks in
+/// its per-thread arenas, and the blocks a pass leaves between live ones are not returned by
+/// themselves: over a night of passes a long-running daemon would creep up to the sum of its
+/// largest passes.
+fn give_back_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: a plain libc call; it only releases memory no allocation holds.
+    unsafe {
+        nix::libc::malloc_trim(0);
+    }
 }
 
 /// One piece of work, run on a blocking thread: what the batch of triggers asked for.
