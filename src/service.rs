@@ -24,6 +24,10 @@ pub enum ServiceError {
     Program(std::io::Error),
     #[error("cannot make the config path {path} absolute for the job scripts: {source}")]
     ConfigPath { path: PathBuf, source: std::io::Error },
+    #[error(
+        "data root {0} does not exist: is its filesystem mounted, are OSA_DATA_ROOT and paths.data_root right? (only the daemon and the demo create it)"
+    )]
+    NoDataRoot(PathBuf),
 }
 
 /// Everything a night's work needs besides the night.
@@ -47,6 +51,11 @@ impl Services {
 
     /// Opens the database (its schema must be current: see `db`) and builds the services.
     pub fn open(config: Config, source: &ConfigSource) -> Result<Self, ServiceError> {
+        // A command never makes an installation out of a mistyped path: the root must be there.
+        let root = config.paths.data_root.clone();
+        if !root.is_dir() {
+            return Err(ServiceError::NoDataRoot(root));
+        }
         let db = Db::open(&config.database_url())?;
         Self::with_db(config, source, db)
     }
@@ -64,7 +73,9 @@ impl Services {
 /// The executor the config (or `OSA_EXECUTOR`) names.
 pub fn executor_for(config: &Config) -> Box<dyn Executor> {
     match config.executor.kind {
-        ExecutorKind::Slurm => Box::new(Slurm::new(config.slurm.bin_dir.clone())),
+        ExecutorKind::Slurm => {
+            Box::new(Slurm::new(config.slurm.bin_dir.clone(), std::time::Duration::from_secs(config.slurm.command_timeout_seconds)))
+        }
         ExecutorKind::Local => Box::new(Local::new(config.resolve(&config.paths.osa_dir).join("local-executor"), config.executor.local_concurrency)),
     }
 }

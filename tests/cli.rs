@@ -226,3 +226,53 @@ fn a_summary_linked_outside_the_data_root_is_not_followed() {
     assert!(stderr.contains("outside the data root") && stderr.contains("RunSummary_20200112.ecsv:1:"), "{stderr}");
     assert!(!stderr.contains("root:") && !text(&out.stdout).contains("root:"), "{stderr}");
 }
+
+/// Read-only commands never make an installation out of a mistyped path: a data root or
+/// database that is not there is an error naming it, and nothing is created.
+#[test]
+fn a_wrong_data_root_or_database_url_is_an_error_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("wrong");
+    let out = Command::new(env!("CARGO_BIN_EXE_osa")).arg("status").env("OSA_DATA_ROOT", &wrong).env_remove("OSA_DATABASE_URL").output().unwrap();
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    assert!(text(&out.stderr).contains(&format!("data root {} does not exist", wrong.display())), "{}", text(&out.stderr));
+    assert!(!wrong.exists(), "nothing made under the wrong root");
+
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let missing = dir.path().join("nonexistent/dir/osa.sqlite");
+    let out = Command::new(env!("CARGO_BIN_EXE_osa"))
+        .arg("status")
+        .env("OSA_DATA_ROOT", &root)
+        .env("OSA_DATABASE_URL", format!("sqlite://{}", missing.display()))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    assert!(text(&out.stderr).contains("does not exist") && text(&out.stderr).contains("nonexistent/dir"), "{}", text(&out.stderr));
+    assert!(!dir.path().join("nonexistent").exists(), "no folder made for a mistyped URL");
+
+    let typo = dir.path().join("typo.sqlite");
+    let out = osa(&["db", "status", "--url", &format!("sqlite://{}", typo.display())]);
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    assert!(text(&out.stderr).contains("osa db migrate` creates it"), "{}", text(&out.stderr));
+    assert!(!typo.exists(), "`db status` of a mistyped URL creates no file");
+    let out = osa(&["db", "migrate", "--url", &format!("sqlite://{}", typo.display())]);
+    assert!(out.status.success() && typo.is_file(), "`db migrate` creates it: {}", text(&out.stderr));
+}
+
+/// `osa … | head -1`: a reader that goes away ends the command quietly, never with a panic.
+#[test]
+fn a_closed_pipe_ends_a_command_quietly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_osa"))
+        .args(["summary", "show", "fixtures/demo-night/monitoring/RunSummary/RunSummary_20231120.ecsv"])
+        .env_remove("OSA_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader is gone before the command writes its first line.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(!text(&out.stderr).contains("panicked"), "{}", text(&out.stderr));
+    assert_ne!(out.status.code(), Some(101), "no panic exit");
+}

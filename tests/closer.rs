@@ -201,9 +201,31 @@ fn a_run_failing_every_try_is_vetoed_and_the_night_needs_a_human() {
     assert_eq!(code, 21);
     assert_eq!(h.db().jobs_of_night(h.night).unwrap().iter().filter(|j| j.intent.run as u64 == victim).count(), 2);
 
-    let lifted = h.osa(&["veto", "lift", "--date", &h.night.to_string(), "--run", &victim.to_string(), "--reason", "check_dl1 fixed"], &[]);
+    let list = h.osa(&["veto", "list", "--date", &h.night.to_string()], &[]);
+    let listed = String::from_utf8_lossy(&list.stdout).to_string();
+    assert!(listed.contains(&format!("run {victim:05} sequence: ")) && listed.contains("after 2 tries"), "the veto and its reason: {listed}");
+
+    // Only a vetoed run can be lifted; the actor is the person behind `sudo -u lstanalyzer`.
+    let other = data_run(&night, 0);
+    let refused = h.osa(&["veto", "lift", "--date", &h.night.to_string(), "--run", &other.to_string()], &[]);
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("not vetoed"), "{refused:?}");
+    let lifted = h.osa(
+        &["veto", "lift", "--date", &h.night.to_string(), "--run", &victim.to_string(), "--reason", "check_dl1 fixed"],
+        &[("SUDO_USER", "alice")],
+    );
     assert!(lifted.status.success());
-    assert!(h.db().audit_of_night(h.night).unwrap().iter().any(|e| e.action == AuditAction::Unveto && e.reason == "check_dl1 fixed"));
+    let audit = h.db().audit_of_night(h.night).unwrap();
+    assert!(audit.iter().any(|e| e.action == AuditAction::Unveto && e.reason == "check_dl1 fixed" && e.actor == "alice"), "{audit:#?}");
+    assert_eq!(audit.iter().filter(|e| e.action == AuditAction::Unveto).count(), 1, "the refused lift left no row");
+    let printed = String::from_utf8_lossy(&h.osa(&["audit", "--date", &h.night.to_string()], &[]).stdout).to_string();
+    assert!(printed.contains(&format!("run {victim:05}: unveto by alice: check_dl1 fixed")), "{printed}");
+
+    // A rerun of a night or run osa never saw is refused, and leaves no night behind.
+    let unknown = h.osa(&["rerun", "--date", "2025-06-01"], &[]);
+    assert!(!unknown.status.success() && String::from_utf8_lossy(&unknown.stderr).contains("never seen"), "{unknown:?}");
+    assert!(h.db().night("2025-06-01".parse().unwrap()).unwrap().is_none());
+    let unknown = h.osa(&["rerun", "--date", &h.night.to_string(), "--run", "99999"], &[]);
+    assert!(!unknown.status.success() && String::from_utf8_lossy(&unknown.stderr).contains("not one of its runs"), "{unknown:?}");
 
     // Lifted: the run gets a fresh budget of tries, and with the problem gone the night closes.
     let fixed = NightHarness { sim_fail: None, ..h };

@@ -56,7 +56,7 @@ fn intent(run: u32, attempt: u32) -> JobIntent {
 }
 
 fn migrations_apply_from_empty_and_are_idempotent(t: &TestDb) {
-    let db = Db::connect(&t.url).unwrap();
+    let db = Db::connect_creating(&t.url).unwrap();
     let before = db.migration_status().unwrap();
     assert!(before.applied.is_empty());
     let mut folders: Vec<String> = std::fs::read_dir("sql/sqlite").unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();

@@ -172,7 +172,7 @@ fn an_sbatch_in_flight_holds_its_submission() {
     let sbatch = dir.path().join("sbatch");
     std::fs::write(&sbatch, "#!/bin/sh\nsleep 2\necho 4242\n").unwrap();
     std::fs::set_permissions(&sbatch, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let slurm = std::sync::Arc::new(Slurm::new(Some(dir.path().to_path_buf())));
+    let slurm = std::sync::Arc::new(Slurm::new(Some(dir.path().to_path_buf()), std::time::Duration::from_secs(60)));
     let spec = JobSpec {
         name: "LST1_00001".to_string(),
         comment: "osa:2026-01-05:1:1".to_string(),

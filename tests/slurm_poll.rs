@@ -40,7 +40,7 @@ fn one_squeue_and_one_sacct_per_poll_over_50_jobs() {
         assert!(out.status.success(), "sbatch: {}", String::from_utf8_lossy(&out.stderr));
         ids.push(String::from_utf8(out.stdout).unwrap().trim().to_string());
     }
-    let slurm = osa::executor::slurm::Slurm::new(Some(dir.path().to_path_buf()));
+    let slurm = osa::executor::slurm::Slurm::new(Some(dir.path().to_path_buf()), std::time::Duration::from_secs(60));
     let snapshot = slurm.poll();
     Command::new("scancel").args(&ids).status().unwrap();
     let snapshot = snapshot.unwrap();
@@ -51,4 +51,22 @@ fn one_squeue_and_one_sacct_per_poll_over_50_jobs() {
         let task = snapshot.tasks_of(id).next().unwrap_or_else(|| panic!("job {id} missing from the poll"));
         assert_eq!(task.state, TaskState::Pending);
     }
+}
+
+/// A SLURM command that hangs (a shim that sleeps) is killed after the configured timeout:
+/// the poll's outcome is unknown (job states unknown this cycle), never a failure.
+#[test]
+fn a_hanging_squeue_is_killed_at_the_timeout_and_the_poll_is_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, body) in [("squeue", "exec sleep 300".to_string()), ("sacct", "exec sacct \"$@\"".to_string())] {
+        let shim = dir.path().join(name);
+        std::fs::write(&shim, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let slurm = osa::executor::slurm::Slurm::new(Some(dir.path().to_path_buf()), std::time::Duration::from_secs(2));
+    let start = std::time::Instant::now();
+    let err = slurm.poll().expect_err("squeue never answers");
+    assert!(start.elapsed() < std::time::Duration::from_secs(20), "killed at the timeout, not waited for: {:?}", start.elapsed());
+    assert!(matches!(err, osa::executor::ExecutorError::TimedOut { seconds: 2, .. }), "{err}");
+    assert!(err.outcome_unknown(), "a timed-out call is unknown, never failed");
 }

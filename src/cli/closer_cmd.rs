@@ -47,6 +47,11 @@ pub enum VetoCommand {
         #[arg(long, default_value = "lifted by an operator")]
         reason: String,
     },
+    /// The vetoes in force, and why (default: every open night).
+    List {
+        #[arg(long)]
+        date: Option<NightDate>,
+    },
 }
 
 pub fn run(context: &Context, args: CloserArgs) -> anyhow::Result<Outcome> {
@@ -93,8 +98,11 @@ pub fn run(context: &Context, args: CloserArgs) -> anyhow::Result<Outcome> {
 }
 
 pub fn veto(context: &Context, command: VetoCommand) -> anyhow::Result<Outcome> {
-    let VetoCommand::Lift { date, run, stage, reason } = command;
     let config = context.config()?;
+    let (date, run, stage, reason) = match command {
+        VetoCommand::Lift { date, run, stage, reason } => (date, run, stage, reason),
+        VetoCommand::List { date } => return list_vetoes(&config, date),
+    };
     let stage = match stage {
         Some(name) => match config.closer.stage(&name) {
             Some(_) => crate::model::Stage::closing(&name),
@@ -105,5 +113,47 @@ pub fn veto(context: &Context, command: VetoCommand) -> anyhow::Result<Outcome> 
     let db = Db::open(&config.database_url())?;
     let entry = crate::operator::veto::lift(&db, date, run, &stage, &reason)?;
     println!("night {date} run {run:05} ({stage}): veto lifted by {} ({reason})", entry.actor);
+    Ok(Outcome::Success)
+}
+
+fn list_vetoes(config: &crate::config::Config, date: Option<NightDate>) -> anyhow::Result<Outcome> {
+    let db = Db::open(&config.database_url())?;
+    let nights = match date {
+        Some(night) => vec![night],
+        None => db.open_nights()?.into_iter().map(|n| n.night).collect(),
+    };
+    let stages: Vec<crate::model::Stage> =
+        std::iter::once(crate::model::Stage::Sequence).chain(config.closer.stages.iter().map(|s| crate::model::Stage::closing(&s.name))).collect();
+    let mut any = false;
+    for night in nights {
+        for v in crate::operator::veto::vetoes(&db, night, &stages)? {
+            any = true;
+            println!("{} run {:05} {}: {}", v.night, v.run, v.stage, v.reason.as_deref().unwrap_or("(no reason recorded)"));
+            let stage = if v.stage.is_sequence() { String::new() } else { format!(" --stage {}", v.stage) };
+            println!("    lift: osa veto lift --date {} --run {}{stage} --reason '...'", v.night, v.run);
+        }
+    }
+    if !any {
+        println!("no veto in force");
+    }
+    Ok(Outcome::Success)
+}
+
+/// `osa audit [--date D]`: the operator actions, oldest first.
+pub fn audit(context: &Context, date: Option<NightDate>, limit: i64) -> anyhow::Result<Outcome> {
+    let config = context.config()?;
+    let db = Db::open(&config.database_url())?;
+    let entries = match date {
+        Some(night) => db.audit_of_night(night)?,
+        None => db.recent_audit(limit)?,
+    };
+    for e in &entries {
+        let run = e.run.map(|r| format!(" run {r:05}")).unwrap_or_default();
+        let stage = if e.stage.is_sequence() { String::new() } else { format!(" {}", e.stage) };
+        println!("{} {}{run}{stage}: {} by {}: {}", e.at.format("%Y-%m-%d %H:%M:%S"), e.night, e.action.as_str(), e.actor, e.reason);
+    }
+    if entries.is_empty() {
+        println!("no operator action recorded");
+    }
     Ok(Outcome::Success)
 }

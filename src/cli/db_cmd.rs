@@ -29,7 +29,11 @@ pub fn run(context: &Context, command: DbCommand) -> anyhow::Result<Outcome> {
         Some(url) => url.clone(),
         None => context.config()?.database_url(),
     };
-    let db = Db::connect(&url)?;
+    // Only `migrate` creates the database; `status` of a mistyped URL says it does not exist.
+    let db = match command {
+        DbCommand::Migrate(_) => Db::connect_creating(&url)?,
+        DbCommand::Status(_) => Db::connect(&url)?,
+    };
     match command {
         DbCommand::Migrate(args) => {
             let applied = db.migrate()?;

@@ -80,6 +80,14 @@ pub enum Command {
     /// Operator decisions on vetoed runs.
     #[command(subcommand)]
     Veto(closer_cmd::VetoCommand),
+    /// The audit log: operator actions (vetoes and their lifts, reruns, forced closes).
+    Audit {
+        /// One night (default: the last `--limit` actions of every night).
+        #[arg(long)]
+        date: Option<crate::night::NightDate>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
     /// Where products come from (from the database), PROV-JSON export.
     #[command(subcommand)]
     Provenance(provenance_cmd::ProvenanceCommand),
@@ -140,6 +148,13 @@ pub fn main() -> ExitCode {
             None
         }
     };
+    // A reader that goes away (`osa status | head -1`) ends a command quietly, as it does any
+    // Unix tool. The daemon, tasks and supervisors keep Rust's default (the write fails, they
+    // carry on); commands print after they have acted, so nothing is cut half-way.
+    if !matches!(cli.command, Command::Daemon(_) | Command::Job(_) | Command::ExecutorLocal(_) | Command::Demo(_)) {
+        // SAFETY: setting a signal disposition at start, before any thread is spawned.
+        let _ = unsafe { nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) };
+    }
     let context = Context { config_source: config::locate(cli.config.as_deref()), color: cli.color };
     let result = match cli.command {
         Command::Config(command) => config_cmd::run(&context, command),
@@ -155,6 +170,7 @@ pub fn main() -> ExitCode {
         Command::Daemon(args) => daemon_cmd::run(&context, args),
         Command::Rerun(args) => rerun_cmd::run(&context, args),
         Command::Veto(command) => closer_cmd::veto(&context, command),
+        Command::Audit { date, limit } => closer_cmd::audit(&context, date, limit),
         Command::Provenance(command) => provenance_cmd::run(&context, command),
     };
     match result {

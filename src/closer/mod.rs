@@ -391,7 +391,7 @@ impl<'a> Closer<'a> {
             .map_err(io("writing NightFinished"))?;
         self.db.set_night_state(night, NightState::Closed)?;
         if force {
-            let actor = crate::account::user_name();
+            let actor = crate::account::operator_name();
             self.db.record_audit(
                 night,
                 None,

@@ -35,6 +35,10 @@ pub struct SlurmConfig {
     pub extra_sbatch_args: Vec<String>,
     /// Folder of sbatch/squeue/sacct/scancel when they are not on `PATH`.
     pub bin_dir: Option<PathBuf>,
+    /// Seconds one sbatch/squeue/sacct/scancel call may take; then it is killed and its
+    /// outcome is unknown (a poll: job states unknown this cycle; a submission: looked up by
+    /// its comment before any new one), never a failure.
+    pub command_timeout_seconds: u64,
 }
 
 impl Default for SlurmConfig {
@@ -45,6 +49,7 @@ impl Default for SlurmConfig {
             data: SlurmJobConfig { partition: "short".to_string(), time: "01:15:00".to_string(), mem_per_cpu: "6G".to_string() },
             extra_sbatch_args: Vec::new(),
             bin_dir: None,
+            command_timeout_seconds: 60,
         }
     }
 }

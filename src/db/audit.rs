@@ -85,20 +85,36 @@ impl Db {
                     .order(audit_log::id.asc())
                     .select(AuditRow::as_select())
                     .load(c)?;
-                rows.into_iter()
-                    .map(|r| {
-                        Ok(AuditEntry {
-                            night: stored_night("audit_log.night", &r.night)?,
-                            run: r.run.map(|r| r as u32),
-                            stage: r.stage,
-                            action: r.action,
-                            actor: r.actor,
-                            reason: r.reason,
-                            at: r.at,
-                        })
-                    })
-                    .collect()
+                entries(rows)
             },
         )
     }
+
+    /// The last `limit` operator actions of every night, oldest first.
+    pub fn recent_audit(&self, limit: i64) -> Result<Vec<AuditEntry>, DbError> {
+        self.transaction(
+            || "reading the audit log".to_string(),
+            |c| {
+                let mut rows = audit_log::table.order(audit_log::id.desc()).limit(limit).select(AuditRow::as_select()).load(c)?;
+                rows.reverse();
+                entries(rows)
+            },
+        )
+    }
+}
+
+fn entries(rows: Vec<AuditRow>) -> QueryResult<Vec<AuditEntry>> {
+    rows.into_iter()
+        .map(|r| {
+            Ok(AuditEntry {
+                night: stored_night("audit_log.night", &r.night)?,
+                run: r.run.map(|r| r as u32),
+                stage: r.stage,
+                action: r.action,
+                actor: r.actor,
+                reason: r.reason,
+                at: r.at,
+            })
+        })
+        .collect()
 }

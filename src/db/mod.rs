@@ -107,6 +107,9 @@ pub enum DbError {
     Url { url: String, message: String },
     #[error("cannot connect to database {url}: {message}")]
     Connect { url: String, message: String },
+    /// Only `osa db migrate`, the daemon's start and the demo create a database.
+    #[error("database {url} does not exist ({what}): is the URL right, is its filesystem mounted? `osa db migrate` creates it")]
+    Missing { url: String, what: String },
     #[error("database {url}: migrations failed: {message}")]
     Migration { url: String, message: String },
     #[error("database {url}: the schema is behind this osa ({} migration(s) pending: {}); run `osa db migrate` (the daemon does it when it starts)", pending.len(), pending.join(", "))]
@@ -218,7 +221,7 @@ impl Db {
     /// Connects (creating the MySQL database or SQLite file if missing) and applies pending
     /// migrations: for `osa db migrate`, the daemon's start and the demo.
     pub fn open_and_migrate(url: &str) -> Result<Self, DbError> {
-        let db = Self::connect(url)?;
+        let db = Self::connect_creating(url)?;
         db.migrate()?;
         Ok(db)
     }
@@ -234,13 +237,31 @@ impl Db {
         Ok(db)
     }
 
-    /// Connects without migrating.
+    /// Connects without migrating, to a database that exists: a mistyped URL or an unmounted
+    /// filesystem is [`DbError::Missing`], never a new empty database.
     pub fn connect(url: &str) -> Result<Self, DbError> {
+        let url = DbUrl::parse(url)?;
+        if let DbUrl::Sqlite { path } = &url
+            && !path.is_file()
+        {
+            let what = match path.parent().filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
+                Some(dir) => format!("no folder {}", dir.display()),
+                None => format!("no file {}", path.display()),
+            };
+            return Err(DbError::Missing { url: url.redacted(), what });
+        }
+        let conn = establish(&url, false)?;
+        Ok(Self { url, conn: Mutex::new(Some(conn)), retry: RetryPolicy::default() })
+    }
+
+    /// Connects without migrating, creating the MySQL database or the SQLite file (and its
+    /// folder) if missing: for `osa db migrate` and what opens through it.
+    pub fn connect_creating(url: &str) -> Result<Self, DbError> {
         let url = DbUrl::parse(url)?;
         if let DbUrl::Mysql { server_url, database, .. } = &url {
             create_mysql_database(server_url, database, &url)?;
         }
-        let conn = establish(&url)?;
+        let conn = establish(&url, true)?;
         Ok(Self { url, conn: Mutex::new(Some(conn)), retry: RetryPolicy::default() })
     }
 
@@ -282,7 +303,7 @@ impl Db {
 
     fn connection<'a>(&self, guard: &'a mut Option<DbConnection>) -> Result<&'a mut DbConnection, String> {
         if guard.is_none() {
-            *guard = Some(establish(&self.url).map_err(|e| e.to_string())?);
+            *guard = Some(establish(&self.url, false).map_err(|e| e.to_string())?);
         }
         Ok(guard.as_mut().expect("just set"))
     }
@@ -354,17 +375,24 @@ fn is_transient(error: &QueryError) -> bool {
     }
 }
 
-fn establish(url: &DbUrl) -> Result<DbConnection, DbError> {
+fn establish(url: &DbUrl, create: bool) -> Result<DbConnection, DbError> {
     let failed = |message: String| DbError::Connect { url: url.redacted(), message };
     match url {
-        DbUrl::Mysql { url: raw, .. } => {
-            let mut conn = MysqlConnection::establish(raw).map_err(|e| failed(e.to_string()))?;
+        DbUrl::Mysql { url: raw, database, .. } => {
+            let mut conn = MysqlConnection::establish(raw).map_err(|e| {
+                let message = e.to_string();
+                if message.contains("Unknown database") {
+                    DbError::Missing { url: url.redacted(), what: format!("the server has no database {database}") }
+                } else {
+                    failed(message)
+                }
+            })?;
             // Times are stored as UTC DATETIMEs: make the session agree whatever the server says.
             conn.batch_execute("SET time_zone = '+00:00'").map_err(|e| failed(e.to_string()))?;
             Ok(DbConnection::Mysql(conn))
         }
         DbUrl::Sqlite { path } => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if let Some(dir) = path.parent().filter(|d| create && !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| failed(format!("cannot create {}: {e}", dir.display())))?;
             }
             let text = path.to_str().ok_or_else(|| failed("the path is not UTF-8".to_string()))?;

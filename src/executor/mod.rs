@@ -138,13 +138,16 @@ pub enum ExecutorError {
     InFlight { comment: String, lock: PathBuf },
     #[error("cannot lock {path} for the submission: {source}")]
     Lock { path: PathBuf, source: std::io::Error },
+    /// Killed after `slurm.command_timeout_seconds`: whether it took effect is unknown.
+    #[error("`{command}` did not answer within {seconds} s (killed; its outcome is unknown)")]
+    TimedOut { command: String, seconds: u64 },
 }
 
 impl ExecutorError {
     /// The call may or may not have taken effect (busy or unreachable controller, garbled
     /// answer): look the job up by its comment key before submitting again.
     pub fn outcome_unknown(&self) -> bool {
-        matches!(self, Self::Failed { transient: true, .. } | Self::UnexpectedOutput { .. } | Self::Spawn { .. })
+        matches!(self, Self::Failed { transient: true, .. } | Self::UnexpectedOutput { .. } | Self::Spawn { .. } | Self::TimedOut { .. })
     }
 }
 

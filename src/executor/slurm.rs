@@ -5,10 +5,12 @@
 //! alone answers.
 
 use std::collections::HashMap;
+use std::io::Read;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use chrono::NaiveDateTime;
+use wait_timeout::ChildExt;
 
 use super::{Executor, ExecutorError, JobSpec, Snapshot, TaskState, TaskStatus};
 use crate::model::ExecutorKind;
@@ -18,6 +20,8 @@ pub struct Slurm {
     bin_dir: Option<PathBuf>,
     /// How far back `sacct` looks, in days: open nights are at most this old.
     sacct_days: u32,
+    /// How long one command may take before it is killed and its outcome taken as unknown.
+    timeout: std::time::Duration,
 }
 
 /// stderr fragments of a busy or unreachable controller: retry, but reconcile first.
@@ -35,8 +39,8 @@ pub const SQUEUE_FORMAT: &str = "%i|%F|%K|%j|%T|%r|%N|%k";
 pub const SACCT_FIELDS: &str = "JobID,JobName,State,ExitCode,CPUTimeRAW,MaxRSS,NodeList,Start,End,Comment";
 
 impl Slurm {
-    pub fn new(bin_dir: Option<PathBuf>) -> Self {
-        Self { bin_dir, sacct_days: 14 }
+    pub fn new(bin_dir: Option<PathBuf>, timeout: std::time::Duration) -> Self {
+        Self { bin_dir, sacct_days: 14, timeout }
     }
 
     fn run(&self, program: &str, args: &[String]) -> Result<String, ExecutorError> {
@@ -68,13 +72,36 @@ impl Slurm {
                 });
             }
         }
-        let out = child.output().map_err(|source| ExecutorError::Spawn { command: command.clone(), source })?;
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        if !out.status.success() {
+        child.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = child.spawn().map_err(|source| ExecutorError::Spawn { command: command.clone(), source })?;
+        // Both pipes drained while waiting: a command writing much never blocks on them.
+        let drain = |pipe: Option<Box<dyn Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                if let Some(mut pipe) = pipe {
+                    let _ = pipe.read_to_end(&mut bytes);
+                }
+                bytes
+            })
+        };
+        let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+        let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+        let status = match child.wait_timeout(self.timeout) {
+            Ok(Some(status)) => status,
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(ExecutorError::TimedOut { command, seconds: self.timeout.as_secs() });
+            }
+            Err(source) => return Err(ExecutorError::Spawn { command, source }),
+        };
+        let stdout = stdout.join().unwrap_or_default();
+        let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
+        if !status.success() {
             let transient = TRANSIENT.iter().any(|t| stderr.contains(t));
-            return Err(ExecutorError::Failed { command, status: out.status.to_string(), stderr, transient });
+            return Err(ExecutorError::Failed { command, status: status.to_string(), stderr, transient });
         }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        Ok(String::from_utf8_lossy(&stdout).into_owned())
     }
 }
 

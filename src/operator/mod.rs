@@ -24,4 +24,8 @@ pub enum OperatorError {
     MoveAside { night: NightDate, path: PathBuf, source: std::io::Error },
     #[error("night {night} run {run:05} ({stage}): not vetoed, nothing to lift")]
     NotVetoed { night: NightDate, run: u32, stage: crate::model::Stage },
+    #[error("night {night}: osa has never seen it (no summary was planned for it); check the date")]
+    UnknownNight { night: NightDate },
+    #[error("night {night}: run {run:05} is not one of its runs ({known}); check the run number")]
+    UnknownRun { night: NightDate, run: u32, known: String },
 }

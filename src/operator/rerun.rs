@@ -28,6 +28,18 @@ pub struct Rerun {
 
 /// Reruns `night` (or only `run`), recording `reason` in the audit log.
 pub fn rerun(sequencer: &Sequencer, night: NightDate, run: Option<u32>, reason: &str) -> Result<Rerun, OperatorError> {
+    // Only what osa has planned can be rerun: a mistyped date must not become a night that
+    // is polled forever.
+    if sequencer.db.night(night)?.is_none() {
+        return Err(OperatorError::UnknownNight { night });
+    }
+    if let Some(run) = run {
+        let runs: Vec<u32> = sequencer.db.runs_of_night(night)?.iter().map(|r| r.run).collect();
+        if !runs.contains(&run) {
+            let known = runs.iter().map(|r| format!("{r:05}")).collect::<Vec<_>>().join(", ");
+            return Err(OperatorError::UnknownRun { night, run, known });
+        }
+    }
     let layout = &sequencer.layout;
     let suffix = format!(".before-rerun-{}", Utc::now().format("%Y%m%dT%H%M%S"));
     let mut moved = Vec::new();
@@ -114,7 +126,7 @@ pub fn rerun(sequencer: &Sequencer, night: NightDate, run: Option<u32>, reason: 
             aside(&layout.night_finished_flag(night))?;
         }
     }
-    sequencer.db.record_audit(night, run, AuditAction::Rerun, &crate::account::user_name(), reason)?;
+    sequencer.db.record_audit(night, run, AuditAction::Rerun, &crate::account::operator_name(), reason)?;
     sequencer.db.set_night_state(night, NightState::Waiting)?;
     Ok(Rerun { suffix, moved })
 }

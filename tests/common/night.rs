@@ -223,7 +223,7 @@ pub fn job_ids(cycle: &serde_json::Value) -> Vec<String> {
 
 fn executor_of(h: &NightHarness) -> Box<dyn osa::executor::Executor> {
     match h.executor {
-        "slurm" => Box::new(osa::executor::slurm::Slurm::new(None)),
+        "slurm" => Box::new(osa::executor::slurm::Slurm::new(None, std::time::Duration::from_secs(60))),
         _ => Box::new(
             osa::executor::local::Local::new(h.root().join("data/OSA/local-executor"), 2).with_program(PathBuf::from(env!("CARGO_BIN_EXE_osa"))),
         ),
