@@ -420,3 +420,42 @@ fn a_run_appended_after_closing_is_refused_not_half_processed() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(json["nights"][0]["problems"].to_string().contains("appeared after the night closed"), "{json:#}");
 }
+
+/// The daemon mails a warning the moment a night needs a human (LSTOSA's "not closed yet"),
+/// with the reason and the commands, once: not again at the next closer ticks.
+#[test]
+fn the_daemon_mails_one_warning_when_a_run_is_vetoed() {
+    let smtp = SmtpSink::start();
+    let night = unique_night(15);
+    let victim = data_run(&night, 1);
+    let rule = leak(format!("program=lstchain_dl1ab,run={victim},message=OSError: broken DL1a of run {victim}"));
+    let h = NightHarness::with("local", &night, Some(rule), |c| {
+        c.retries.max_tries_per_run = 1;
+        c.retries.tries_per_step = 1;
+        c.schedules.poll = "*/2 * * * * *".to_string();
+        c.schedules.closer = "*/2 * * * * *".to_string();
+        c.schedules.poll_jitter_seconds = 0;
+        c.mail.enabled = true;
+        c.mail.smtp_host = "127.0.0.1".to_string();
+        c.mail.smtp_port = smtp.port;
+        c.mail.to = vec!["shifters@lst1.example".to_string()];
+    });
+    let mut daemon = h.spawn_daemon(&[]);
+    let warnings = || smtp.messages().into_iter().filter(|m| m.contains("is not closed yet")).collect::<Vec<_>>();
+    let start = std::time::Instant::now();
+    while warnings().is_empty() {
+        assert!(daemon.try_wait().unwrap().is_none(), "the daemon ended:\n{}", h.daemon_log());
+        assert!(start.elapsed() < Duration::from_secs(240), "no warning mail:\n{}", h.daemon_log());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // Several closer ticks later, still one.
+    std::thread::sleep(Duration::from_secs(8));
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let sent = warnings();
+    assert_eq!(sent.len(), 1, "one warning, not one per tick: {} sent", sent.len());
+    assert!(sent[0].contains(&format!("Subject: [osa] WARNING: {night} is not closed yet")), "{}", sent[0]);
+    let body = sent[0].replace("=\n", "");
+    assert!(body.contains(&format!("run {victim:05}")) && body.contains("broken DL1a"), "the reason, in the program's words: {body}");
+    assert!(body.contains(&format!("osa veto lift --date {night}")), "the command to act: {body}");
+}

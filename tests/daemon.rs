@@ -49,7 +49,8 @@ fn assert_each_run_submitted_once(h: &NightHarness) {
     let keys: std::collections::BTreeSet<(u32, String)> = jobs.iter().map(|j| (j.intent.run, j.intent.stage.to_string())).collect();
     assert_eq!(jobs.len(), keys.len(), "one submission per run and stage: {jobs:#?}");
     for job in &jobs {
-        assert_eq!(jobs_with_comment(h, &job.intent.comment_key).len(), 1, "{} reached the scheduler once", job.intent.comment_key);
+        let found = jobs_with_comment(h, &job.intent.comment_key);
+        assert_eq!(found.len(), 1, "{} reached the scheduler once ({found:?}); the daemon's log:\n{}", job.intent.comment_key, h.daemon_log());
     }
 }
 

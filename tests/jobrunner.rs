@@ -226,6 +226,8 @@ print(len(t), ','.join(sorted(t.dtype.names)))\n";
 fn a_task_refuses_a_database_whose_schema_is_behind() {
     let h = JobHarness::new();
     let stale = format!("sqlite://{}", h.dir.path().join("stale.sqlite").display());
+    // A database made by an older osa: there, without this osa's migrations.
+    drop(osa::db::Db::connect_creating(&stale).unwrap());
     let (drs4, pedcal) = (h.runs[0].to_string(), h.runs[1].to_string());
     let out =
         h.osa(&["job", "calibration", "--date", &h.night.to_string(), "--drs4-run", &drs4, "--pedcal-run", &pedcal], &[("OSA_DATABASE_URL", &stale)]);

@@ -232,7 +232,9 @@ fn init_daemon_logging(source: &ConfigSource) -> Option<tracing_appender::non_bl
     use tracing_subscriber::util::SubscriberInitExt;
     let config = Config::load(source).ok();
     let level = config.as_ref().map(|c| c.logging.level.clone()).unwrap_or_else(|| "info".to_string());
-    let filter = || tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.as_str().into());
+    // The scheduler's own bookkeeping ("Job creator created", ...) is not news for an operator.
+    let default = format!("{level},tokio_cron_scheduler=warn");
+    let filter = || tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.as_str().into());
     use std::io::IsTerminal;
     // journald wants plain text; colours only on a terminal.
     let stderr = tracing_subscriber::fmt::layer().with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr).with_filter(filter());

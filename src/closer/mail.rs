@@ -1,6 +1,7 @@
-//! The closing mail (lettre): one message per closed night with the summary table and what
-//! needs a human, sent through the configured SMTP relay, or written as an `.eml` file when
-//! `mail.file_dir` is set.
+//! The mails (lettre): the closing mail, one per closed night with the summary table and what
+//! needs a human; the warning mail, when what needs a human in an open night changes (LSTOSA's
+//! "WARNING: YYYY-MM-DD is not closed yet"). Sent through the configured SMTP relay, or written
+//! as an `.eml` file when `mail.file_dir` is set.
 
 use std::fmt::Write as _;
 
@@ -9,6 +10,7 @@ use lettre::{Message, SmtpTransport, Transport};
 
 use super::Report;
 use crate::config::Config;
+use crate::night::NightDate;
 use crate::sequencer::plan::NightPlan;
 
 #[derive(Debug, thiserror::Error)]
@@ -58,18 +60,35 @@ pub fn body(report: &Report, plan: &NightPlan) -> String {
     text
 }
 
-/// Sends (or files) the mail; `Ok(None)` when mail is disabled. Returns where it went.
+/// Sends (or files) the closing mail; `Ok(None)` when mail is disabled. Returns where it went.
 pub fn send(config: &Config, report: &Report, plan: &NightPlan) -> Result<Option<String>, MailError> {
+    deliver(config, subject(report), body(report, plan))
+}
+
+/// The warning mail of a night that needs a human: what, and the commands to look and act.
+pub fn send_warning(config: &Config, night: NightDate, problems: &[String]) -> Result<Option<String>, MailError> {
+    let subject = format!("[osa] WARNING: {night} is not closed yet: {} problem(s) need a human", problems.len());
+    let mut text = format!("Night {night} is not closed yet: it needs a human.\n\n");
+    for problem in problems {
+        let _ = writeln!(text, "  - {problem}");
+    }
+    let _ = writeln!(text, "\nTo look:\n  osa status --date {night}\n  osa veto list --date {night}\n  osa audit --date {night}");
+    let _ = writeln!(text, "To act, once the cause is fixed:\n  osa veto lift --date {night} --run RUN [--stage STAGE] --reason '...'");
+    let _ = writeln!(text, "  osa rerun --date {night} [--run RUN]\nThis mail comes again only if what needs a human changes.");
+    deliver(config, subject, text)
+}
+
+fn deliver(config: &Config, subject: String, body: String) -> Result<Option<String>, MailError> {
     let mail = &config.mail;
     if !mail.enabled {
         return Ok(None);
     }
     let parse = |key: &'static str, text: &str| text.parse::<Mailbox>().map_err(|e| MailError::Address { key, message: format!("{text:?}: {e}") });
-    let mut builder = Message::builder().from(parse("mail.from", &mail.from)?).subject(subject(report));
+    let mut builder = Message::builder().from(parse("mail.from", &mail.from)?).subject(subject);
     for to in &mail.to {
         builder = builder.to(parse("mail.to", to)?);
     }
-    let message = builder.body(body(report, plan))?;
+    let message = builder.body(body)?;
     if let Some(dir) = &mail.file_dir {
         std::fs::create_dir_all(dir).map_err(|e| MailError::File { dir: dir.display().to_string(), message: e.to_string() })?;
         let id =

@@ -35,9 +35,9 @@ pub struct SlurmConfig {
     pub extra_sbatch_args: Vec<String>,
     /// Folder of sbatch/squeue/sacct/scancel when they are not on `PATH`.
     pub bin_dir: Option<PathBuf>,
-    /// Seconds one sbatch/squeue/sacct/scancel call may take; then it is killed and its
-    /// outcome is unknown (a poll: job states unknown this cycle; a submission: looked up by
-    /// its comment before any new one), never a failure.
+    /// Seconds one sbatch/squeue/sacct/scancel call is waited for; then its outcome is unknown
+    /// (a poll: job states unknown this cycle; a submission: looked up by its comment before
+    /// any new one), never a failure. A query is killed; an sbatch is left to finish.
     pub command_timeout_seconds: u64,
 }
 

@@ -278,6 +278,7 @@ async fn serve(options: DaemonOptions, config: Config, me: LeaseHolder) -> anyho
     let mut config = config;
     // The closer's memory of settled runs, kept across pieces of work (see `closer::Settled`).
     let mut settled = std::sync::Arc::new(crate::closer::Settled::default());
+    let told = std::sync::Arc::new(Told::default());
     let debounce = Duration::from_millis(config.watch.debounce_ms);
     while let Some(first) = rx.recv().await {
         // Coalesce: a burst of file events (or ticks) becomes one piece of work.
@@ -322,7 +323,8 @@ async fn serve(options: DaemonOptions, config: Config, me: LeaseHolder) -> anyho
         let work_config = config.clone();
         let source = options.config_source.clone();
         let now = options.now;
-        let work = Work { summaries, poll, close, cleanup, now, starting: !migrated, lease: me.clone(), settled: settled.clone() };
+        let work =
+            Work { summaries, poll, close, cleanup, now, starting: !migrated, lease: me.clone(), settled: settled.clone(), told: told.clone() };
         let result = tokio::task::spawn_blocking(move || work.run(work_config, &source)).await;
         give_back_freed_memory();
         let at = Utc::now().to_rfc3339();
@@ -399,6 +401,28 @@ struct Work {
     /// This daemon's lease on the database, renewed by every piece of work.
     lease: LeaseHolder,
     settled: std::sync::Arc<crate::closer::Settled>,
+    told: std::sync::Arc<Told>,
+}
+
+/// What this daemon last said needs a human in each night: the warning (log line and mail)
+/// comes once per change of it, not at every closer tick.
+#[derive(Default)]
+struct Told(std::sync::Mutex<std::collections::HashMap<NightDate, Vec<String>>>);
+
+impl Told {
+    /// Whether `problems` differ from what was last told for the night (and remembers them).
+    fn is_news(&self, night: NightDate, problems: &[String]) -> bool {
+        let mut told = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if told.get(&night).is_some_and(|last| last == problems) {
+            return false;
+        }
+        told.insert(night, problems.to_vec());
+        true
+    }
+
+    fn forget(&self, night: NightDate) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(&night);
+    }
 }
 
 impl Work {
@@ -460,8 +484,19 @@ impl Work {
                 // One night's trouble (a rejected summary, say) must not keep the others open.
                 match closer.close(night, false, false) {
                     Ok(report) => match &report.status {
-                        Status::Closed => tracing::info!(night.date = %night, verified = report.verified, "night closed"),
-                        Status::NeedsHuman => tracing::warn!(night.date = %night, "needs a human: {}", report.problems.join("; ")),
+                        Status::Closed => {
+                            tracing::info!(night.date = %night, verified = report.verified, "night closed");
+                            self.told.forget(night);
+                        }
+                        Status::NeedsHuman if self.told.is_news(night, &report.problems) => {
+                            tracing::warn!(night.date = %night, "needs a human: {}", report.problems.join("; "));
+                            match crate::closer::mail::send_warning(&services.config, night, &report.problems) {
+                                Ok(Some(to)) => tracing::info!(night.date = %night, "warning mail sent ({to})"),
+                                Ok(None) => {}
+                                Err(e) => tracing::warn!(night.date = %night, "warning mail NOT sent: {e}"),
+                            }
+                        }
+                        Status::NeedsHuman => tracing::debug!(night.date = %night, "still needs a human (told already)"),
                         Status::Retrying { runs } => tracing::info!(night.date = %night, "runs sent back: {runs:?}"),
                         _ => {}
                     },

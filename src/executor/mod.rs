@@ -138,8 +138,9 @@ pub enum ExecutorError {
     InFlight { comment: String, lock: PathBuf },
     #[error("cannot lock {path} for the submission: {source}")]
     Lock { path: PathBuf, source: std::io::Error },
-    /// Killed after `slurm.command_timeout_seconds`: whether it took effect is unknown.
-    #[error("`{command}` did not answer within {seconds} s (killed; its outcome is unknown)")]
+    /// No answer within `slurm.command_timeout_seconds` (a query is killed, an `sbatch` left
+    /// to finish): whether it took effect is unknown.
+    #[error("`{command}` did not answer within {seconds} s: its outcome is unknown")]
     TimedOut { command: String, seconds: u64 },
 }
 

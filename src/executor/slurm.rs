@@ -88,6 +88,14 @@ impl Slurm {
         let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
         let status = match child.wait_timeout(self.timeout) {
             Ok(Some(status)) => status,
+            Ok(None) if held.is_some() => {
+                // An `sbatch` is never killed: slurmctld may still register its job, and the
+                // lock it holds until it ends is what keeps a resubmission from racing it. It
+                // is left to finish (reaped by a thread of its own); its job, if any, is found
+                // by its comment.
+                std::thread::spawn(move || child.wait());
+                return Err(ExecutorError::TimedOut { command, seconds: self.timeout.as_secs() });
+            }
             Ok(None) => {
                 let _ = child.kill();
                 let _ = child.wait();
