@@ -100,8 +100,8 @@ pub fn decide(retries: &RetryConfig, failed: &[FailedTask], tries: u32, time: &s
 fn program_said(task: &FailedTask, regex: Option<&str>) -> Option<String> {
     let lines = || task.log_tail.lines().map(str::trim).filter(|l| !l.is_empty());
     let line = match regex.and_then(|r| regex::Regex::new(r).ok()) {
-        Some(re) => lines().find(|l| re.is_match(l)).or_else(|| lines().last()),
-        None => lines().last(),
+        Some(re) => lines().find(|l| re.is_match(l)).or_else(|| lines().next_back()),
+        None => lines().next_back(),
     }?;
     const MAX: usize = 240;
     Some(match line.char_indices().nth(MAX) {

@@ -681,12 +681,16 @@ impl<'a> Closer<'a> {
 /// The run's latest submission that still counts (its walltime and memory are where a retry
 /// starts from).
 fn last_intent<'r>(rows: &'r NightRows, sequence: &PlannedSequence) -> Option<&'r JobIntent> {
-    rows.current_jobs(sequence.run).max_by_key(|j| j.intent.attempt).map(|j| &j.intent)
+    last_job(rows, sequence.run).map(|j| &j.intent)
 }
 
 /// The job id of the run's latest submission that counts.
 fn last_job_id(rows: &NightRows, run: u32) -> Option<&str> {
-    rows.current_jobs(run).max_by_key(|j| j.intent.attempt).and_then(|j| j.job_id.as_deref())
+    last_job(rows, run).and_then(|j| j.job_id.as_deref())
+}
+
+fn last_job(rows: &NightRows, run: u32) -> Option<&crate::db::JobRecord> {
+    rows.current_jobs(run).max_by_key(|j| j.intent.attempt)
 }
 
 /// Where a product is recorded: a product moved to the final layout where it is, not at its
