@@ -11,7 +11,7 @@ use crate::sequencer::known::{NightRows, known_state_of};
 /// Lifts the veto of `run`'s `stage` (its sequence, or a closing stage); refuses one that is
 /// not vetoed (a typo would otherwise give a fresh budget of tries to the wrong run).
 pub fn lift(db: &Db, night: NightDate, run: u32, stage: &Stage, reason: &str) -> Result<AuditEntry, OperatorError> {
-    let rows = NightRows { jobs: db.jobs_of_night(night)?, tallies: db.task_tallies(night)?, audit: db.audit_of_night(night)? };
+    let rows = NightRows::read(db, night)?;
     if !known_state_of(&rows, None, stage).vetoed.contains(&run) {
         return Err(OperatorError::NotVetoed { night, run, stage: stage.clone() });
     }
@@ -29,7 +29,7 @@ pub struct Vetoed {
 
 /// The vetoes in force in a night, for the run sequences and the given closing stages.
 pub fn vetoes(db: &Db, night: NightDate, stages: &[Stage]) -> Result<Vec<Vetoed>, OperatorError> {
-    let rows = NightRows { jobs: db.jobs_of_night(night)?, tallies: db.task_tallies(night)?, audit: db.audit_of_night(night)? };
+    let rows = NightRows::read(db, night)?;
     let mut found = Vec::new();
     for stage in stages {
         let mut runs: Vec<u32> = known_state_of(&rows, None, stage).vetoed.into_iter().collect();

@@ -183,7 +183,7 @@ impl Sequencer<'_> {
 
     /// The night's jobs, task counts and audit log, read once for the pure folds.
     pub fn night_rows(&self, night: NightDate) -> Result<NightRows, SequencerError> {
-        Ok(NightRows { jobs: self.db.jobs_of_night(night)?, tallies: self.db.task_tallies(night)?, audit: self.db.audit_of_night(night)? })
+        Ok(NightRows::read(self.db, night)?)
     }
 
     /// Finished calibrations of closed nights within the lookback.
