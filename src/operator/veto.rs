@@ -6,12 +6,13 @@ use super::OperatorError;
 use crate::db::{AuditEntry, Db};
 use crate::model::{AuditAction, Stage};
 use crate::night::NightDate;
-use crate::sequencer::known::{NightRows, known_state_of};
+use crate::sequencer::known::known_state_of;
+use crate::sequencer::submit::read_night_rows;
 
 /// Lifts the veto of `run`'s `stage` (its sequence, or a closing stage); refuses one that is
 /// not vetoed (a typo would otherwise give a fresh budget of tries to the wrong run).
 pub fn lift(db: &Db, night: NightDate, run: u32, stage: &Stage, reason: &str) -> Result<AuditEntry, OperatorError> {
-    let rows = NightRows::read(db, night)?;
+    let rows = read_night_rows(db, night)?;
     if !known_state_of(&rows, None, stage).vetoed.contains(&run) {
         return Err(OperatorError::NotVetoed { night, run, stage: stage.clone() });
     }
@@ -29,7 +30,7 @@ pub struct Vetoed {
 
 /// The vetoes in force in a night, for the run sequences and the given closing stages.
 pub fn vetoes(db: &Db, night: NightDate, stages: &[Stage]) -> Result<Vec<Vetoed>, OperatorError> {
-    let rows = NightRows::read(db, night)?;
+    let rows = read_night_rows(db, night)?;
     let mut found = Vec::new();
     for stage in stages {
         let mut runs: Vec<u32> = known_state_of(&rows, None, stage).vetoed.into_iter().collect();

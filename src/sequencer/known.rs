@@ -33,11 +33,6 @@ pub struct NightRows {
 }
 
 impl NightRows {
-    /// The night's rows as stored now.
-    pub fn read(db: &crate::db::Db, night: crate::night::NightDate) -> Result<Self, crate::db::DbError> {
-        Ok(Self { jobs: db.jobs_of_night(night)?, tallies: db.task_tallies(night)?, audit: db.audit_of_night(night)? })
-    }
-
     /// When the run (or its whole night) was last rerun.
     pub fn rerun_at(&self, run: u32) -> Option<NaiveDateTime> {
         self.audit.iter().filter(|e| e.reruns(run)).map(|e| e.at).max()

@@ -183,7 +183,7 @@ impl Sequencer<'_> {
 
     /// The night's jobs, task counts and audit log, read once for the pure folds.
     pub fn night_rows(&self, night: NightDate) -> Result<NightRows, SequencerError> {
-        Ok(NightRows::read(self.db, night)?)
+        Ok(read_night_rows(self.db, night)?)
     }
 
     /// Finished calibrations of closed nights within the lookback.
@@ -601,4 +601,10 @@ fn sequence_records(plan: &NightPlan) -> Vec<SequenceRecord> {
             calibration_night: if s.kind == SequenceKind::Data { calibration_night } else { None },
         })
         .collect()
+}
+
+/// A night's rows as stored now (jobs, task counts, audit log), for the pure folds of
+/// [`super::known`].
+pub fn read_night_rows(db: &Db, night: NightDate) -> Result<NightRows, DbError> {
+    Ok(NightRows { jobs: db.jobs_of_night(night)?, tallies: db.task_tallies(night)?, audit: db.audit_of_night(night)? })
 }
