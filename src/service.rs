@@ -74,7 +74,10 @@ impl Services {
 pub fn executor_for(config: &Config) -> Box<dyn Executor> {
     match config.executor.kind {
         ExecutorKind::Slurm => {
-            Box::new(Slurm::new(config.slurm.bin_dir.clone(), std::time::Duration::from_secs(config.slurm.command_timeout_seconds)))
+            let user = Some(config.slurm.user.clone()).filter(|u| !u.is_empty());
+            Box::new(
+                Slurm::new(config.slurm.bin_dir.clone(), std::time::Duration::from_secs(config.slurm.command_timeout_seconds)).polling_user(user),
+            )
         }
         ExecutorKind::Local => Box::new(Local::new(config.resolve(&config.paths.osa_dir).join("local-executor"), config.executor.local_concurrency)),
     }

@@ -31,11 +31,20 @@ fn status_says_why_in_words() {
     let h = NightHarness::new("local", &unique_night(31), Some(CALIBRATION_FAILS));
     h.run_to_end(Duration::from_secs(180));
     let out = h.osa(&["status", "--date", &h.night.to_string(), "--json"], &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "no daemon runs: exit 2\n{}", String::from_utf8_lossy(&out.stderr));
     follows_the_schema(&h, &out.stdout);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["daemon"]["state"], "down", "{json:#}");
     let night = &json["nights"][0];
     assert_eq!(night["state"], "needs_human", "{json:#}");
+    assert_eq!(night["totals"]["failed"], 1, "{json:#}");
+    assert_eq!(night["totals"]["blocked"], 3, "{json:#}");
+    // Where to look: the failing step by name, the task's log, its last lines.
+    let failure = &night["runs"][0]["failure"];
+    assert_eq!(failure["step"], "drs4_baseline", "{json:#}");
+    let log = std::path::PathBuf::from(failure["log"].as_str().unwrap());
+    assert!(log.is_file(), "the log named is the task's: {}", log.display());
+    assert!(!failure["tail"].as_array().unwrap().is_empty(), "{json:#}");
     let states: Vec<&str> = night["runs"].as_array().unwrap().iter().map(|r| r["state"].as_str().unwrap()).collect();
     assert_eq!(states, ["failed: a task failed", "blocked: calibration failed", "blocked: calibration failed", "blocked: calibration failed"]);
     let problems = night["problems"].to_string();
@@ -45,6 +54,70 @@ fn status_says_why_in_words() {
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("blocked: calibration failed") && table.contains("failed: a task failed"), "{table}");
     assert!(!table.contains("Failed {") && !table.contains("ParentFailed"), "{table}");
+    assert!(table.contains("4 runs: 0 done, 1 failed, 3 blocked"), "the night's totals: {table}");
+    assert!(table.contains("step drs4_baseline failed; log "), "{table}");
+
+    // Only the failed runs.
+    let out = h.osa(&["status", "--date", &h.night.to_string(), "--state", "failed", "--json"], &[]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runs: Vec<&str> = json["nights"][0]["runs"].as_array().unwrap().iter().map(|r| r["state"].as_str().unwrap()).collect();
+    assert_eq!(runs, ["failed: a task failed"]);
+
+    // A daemon alive (its lock held, a fresh cycle): the night needing a human is exit 1;
+    // its last cycle 20 minutes old is a stale daemon, exit 2.
+    let layout = osa::paths::Layout::new(&h.config);
+    let _lock = osa::daemon::take_lock(&layout).unwrap();
+    for (minutes, code, state) in [(0, 1, "running"), (20, 2, "stale")] {
+        let at = chrono::Utc::now() - chrono::Duration::minutes(minutes);
+        let health = osa::daemon::DaemonState { pid: std::process::id(), last_cycle_at: Some(at.to_rfc3339()), ..Default::default() };
+        std::fs::write(osa::daemon::state_file(&layout), serde_json::to_string(&health).unwrap()).unwrap();
+        let out = h.osa(&["status", "--date", &h.night.to_string(), "--json"], &[]);
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!((out.status.code(), json["daemon"]["state"].as_str()), (Some(code), Some(state)), "{json:#}");
+    }
+}
+
+/// A 200-run night on an 80x24 terminal: the header (what is shown, the daemon) and the
+/// night's totals come before the run table, on the first screen.
+#[test]
+fn a_200_run_night_says_how_it_is_on_the_first_screen() {
+    let size = osa::demo::DemoOptions { data_runs: 199, subruns: 1, events: 50, ..Default::default() };
+    let h = NightHarness::sized("local", &unique_night(32), None, size, |_| {});
+    let out = h.osa(&["status", "--date", &h.night.to_string(), "--json"], &[]);
+    follows_the_schema(&h, &out.stdout);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["nights"][0]["totals"]["runs"], 200, "{}", json["nights"][0]["totals"]);
+
+    let session = format!("osa-status-200-{}", std::process::id());
+    let command = format!("{} --config {} status --date {}; sleep 30", env!("CARGO_BIN_EXE_osa"), h.config_file.display(), h.night);
+    let started = Command::new("tmux").args(["new-session", "-d", "-s", &session, "-x", "80", "-y", "24", &command]).status().unwrap();
+    assert!(started.success());
+    let mut screen = String::new();
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(200));
+        // The whole scrollback from its first line: what the shifter saw first.
+        let out = Command::new("tmux").args(["capture-pane", "-p", "-S", "-", "-E", "-", "-t", &session]).output().unwrap();
+        screen = String::from_utf8_lossy(&out.stdout).into_owned();
+        if screen.matches("waiting").count() > 2 {
+            break;
+        }
+    }
+    let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
+    println!("{screen}");
+    let first: Vec<&str> = screen.lines().take(24).collect();
+    let first = first.join("\n");
+    for wanted in [
+        "config:    /",
+        "data root: /",
+        "database:  sqlite://",
+        "daemon:    not running",
+        "executor:  local",
+        &format!("night {}: ", h.night),
+        "200 runs: 0 done, 200 waiting",
+        "Run ",
+    ] {
+        assert!(first.contains(wanted), "{wanted:?} is not on the first screen:\n{first}");
+    }
 }
 
 #[test]
@@ -55,9 +128,11 @@ fn status_json_follows_its_schema_and_the_table_reads_on_a_terminal() {
     assert_eq!(code, 0);
 
     let out = h.osa(&["status", "--date", &h.night.to_string(), "--json"], &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "no daemon runs: exit 2\n{}", String::from_utf8_lossy(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["nights"][0]["state"], "closed");
+    assert_eq!(json["nights"][0]["totals"]["dl1_percent"], 100, "{json:#}");
+    assert_eq!(json["nights"][0]["totals"]["dl2_percent"], 100, "{json:#}");
     assert_eq!(json["nights"][0]["runs"].as_array().unwrap().len(), 4);
     // The closing stages: each DATA run's DL2 and data check, the night's long-term check.
     assert_eq!(json["nights"][0]["longterm"], "longterm: done");

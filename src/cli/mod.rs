@@ -107,6 +107,8 @@ pub enum Command {
 pub enum Outcome {
     Success = 0,
     Failure = 1,
+    /// `osa status`: the daemon is not running, or stuck.
+    DaemonDown = 2,
     InvalidInput = 3,
     IncompleteInput = 4,
     SchemaBehind = 5,
@@ -236,9 +238,13 @@ fn init_daemon_logging(source: &ConfigSource) -> Option<tracing_appender::non_bl
     let default = format!("{level},tokio_cron_scheduler=warn");
     let filter = || tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.as_str().into());
     use std::io::IsTerminal;
-    // journald wants plain text; colours only on a terminal.
-    let stderr = tracing_subscriber::fmt::layer().with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr).with_filter(filter());
-    let appender = config.map(|c| c.resolve(&c.paths.osa_dir).join(&c.logging.dir)).filter(|d| std::fs::create_dir_all(d).is_ok()).map(|dir| {
+    // Under systemd (JOURNAL_STREAM set) the journal gets each line with its priority
+    // (`journalctl -u osa -p warning`); elsewhere stderr, colours only on a terminal.
+    let journald = std::env::var_os("JOURNAL_STREAM").and_then(|_| tracing_journald::layer().ok()).map(|l| l.with_filter(filter()));
+    let stderr = journald
+        .is_none()
+        .then(|| tracing_subscriber::fmt::layer().with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr).with_filter(filter()));
+    let appender = config.map(|c| crate::daemon::log_dir(&c)).filter(|d| std::fs::create_dir_all(d).is_ok()).map(|dir| {
         tracing_appender::rolling::Builder::new()
             .rotation(tracing_appender::rolling::Rotation::DAILY)
             .filename_prefix("osa-daemon.log")
@@ -248,7 +254,7 @@ fn init_daemon_logging(source: &ConfigSource) -> Option<tracing_appender::non_bl
     let appender = match appender {
         Some(Ok(appender)) => appender,
         other => {
-            let _ = tracing_subscriber::registry().with(stderr).try_init();
+            let _ = tracing_subscriber::registry().with(stderr).with(journald).try_init();
             if let Some(Err((dir, e))) = other {
                 tracing::warn!("no log file in {} ({e}): logging to stderr only", dir.display());
             }
@@ -257,7 +263,7 @@ fn init_daemon_logging(source: &ConfigSource) -> Option<tracing_appender::non_bl
     };
     let (writer, guard) = tracing_appender::non_blocking(appender);
     let file = tracing_subscriber::fmt::layer().with_ansi(false).with_writer(writer).with_filter(filter());
-    let _ = tracing_subscriber::registry().with(stderr).with(file).try_init();
+    let _ = tracing_subscriber::registry().with(stderr).with(journald).with(file).try_init();
     Some(guard)
 }
 

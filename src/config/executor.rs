@@ -39,6 +39,9 @@ pub struct SlurmConfig {
     /// (a poll: job states unknown this cycle; a submission: looked up by its comment before
     /// any new one), never a failure. A query is killed; an sbatch is left to finish.
     pub command_timeout_seconds: u64,
+    /// Whose jobs a poll reads: the account the daemon runs as, so that `osa status` under a
+    /// shifter's own account shows them. Empty: the user running the command.
+    pub user: String,
 }
 
 impl Default for SlurmConfig {
@@ -50,6 +53,7 @@ impl Default for SlurmConfig {
             extra_sbatch_args: Vec::new(),
             bin_dir: None,
             command_timeout_seconds: 60,
+            user: String::new(),
         }
     }
 }

@@ -280,6 +280,8 @@ async fn serve(options: DaemonOptions, config: Config, me: LeaseHolder) -> anyho
     let mut settled = std::sync::Arc::new(crate::closer::Settled::default());
     let told = std::sync::Arc::new(Told::default());
     let debounce = Duration::from_millis(config.watch.debounce_ms);
+    // systemd (Type=notify) hears "ready" once the first cycle (the repair) is over.
+    let mut told_ready = false;
     while let Some(first) = rx.recv().await {
         // Coalesce: a burst of file events (or ticks) becomes one piece of work.
         let mut batch = vec![first];
@@ -368,10 +370,47 @@ async fn serve(options: DaemonOptions, config: Config, me: LeaseHolder) -> anyho
             }
         }
         write_state(&layout, &state);
+        tell_systemd(&state, !told_ready);
+        told_ready = true;
     }
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     renewal.abort();
     let _ = scheduler.shutdown().await;
     Ok(())
+}
+
+/// Tells systemd how the daemon is after a cycle: alive (`WATCHDOG=1`: a loop stuck for the
+/// unit's `WatchdogSec=` gets the daemon restarted), a one-line state for `systemctl status`,
+/// and ready after the first. Without `NOTIFY_SOCKET` (not under systemd) nothing is sent.
+fn tell_systemd(state: &DaemonState, ready: bool) {
+    use sd_notify::NotifyState;
+    let line = status_line(state);
+    let mut message = vec![NotifyState::Watchdog, NotifyState::Status(&line)];
+    if ready {
+        message.push(NotifyState::Ready);
+    }
+    if let Err(e) = sd_notify::notify(&message) {
+        tracing::warn!("systemd not told the daemon's state ({e}): is NOTIFY_SOCKET right?");
+    }
+}
+
+/// The daemon's state in one line: the open nights, or the last cycle's failure.
+pub fn status_line(state: &DaemonState) -> String {
+    if let Some(error) = &state.last_error {
+        let short: String = error.chars().take(200).collect();
+        return format!("last cycle failed: {short}");
+    }
+    let nights: Vec<String> = state.nights.iter().map(|n| format!("{} {}", n.date, n.state.as_str())).collect();
+    let at = state
+        .last_cycle_at
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.to_utc().format("%H:%M:%S UTC").to_string());
+    match (nights.is_empty(), at) {
+        (true, Some(at)) => format!("no open night; last cycle {at}"),
+        (false, Some(at)) => format!("{}; last cycle {at}", nights.join(", ")),
+        (_, None) => "starting".to_string(),
+    }
 }
 
 /// Hands the memory a piece of work freed back to the system. glibc keeps freed blocks in
@@ -557,9 +596,19 @@ struct WorkOutcome {
     unsettled: Vec<(PathBuf, Duration)>,
 }
 
+/// The daemon's rolling log files: systemd's `LogsDirectory=` when the unit gives one
+/// (`LOGS_DIRECTORY`), else `<osa_dir>/<logging.dir>` under the data root.
+pub fn log_dir(config: &Config) -> PathBuf {
+    match std::env::var_os("LOGS_DIRECTORY").filter(|d| !d.is_empty()) {
+        // systemd lists one folder per LogsDirectory= entry, separated by ':'; ours is the first.
+        Some(dirs) => PathBuf::from(dirs.to_string_lossy().split(':').next().unwrap_or_default()),
+        None => config.resolve(&config.paths.osa_dir).join(&config.logging.dir),
+    }
+}
+
 /// Deletes the daemon's log files older than `logging.keep_days`.
 fn clean_logs(config: &Config) {
-    let dir = config.resolve(&config.paths.osa_dir).join(&config.logging.dir);
+    let dir = log_dir(config);
     let limit = std::time::SystemTime::now() - Duration::from_secs(u64::from(config.logging.keep_days) * 86400);
     for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
         let ours = entry.file_name().to_string_lossy().starts_with("osa-daemon.log");
@@ -569,7 +618,9 @@ fn clean_logs(config: &Config) {
     }
 }
 
-/// Watches the summary folders (created if missing, so a watch never fails on a fresh root).
+/// Watches the summary folders. Those under the data root are created if missing (a watch
+/// never fails on a fresh root); an extra folder elsewhere is not the daemon's to create: a
+/// missing one is an error naming it.
 fn watch(config: &Config, tx: mpsc::UnboundedSender<Trigger>) -> anyhow::Result<Box<dyn Watcher + Send>> {
     let handler = move |event: notify::Result<notify::Event>| {
         use notify::EventKind;
@@ -599,8 +650,17 @@ fn watch(config: &Config, tx: mpsc::UnboundedSender<Trigger>) -> anyhow::Result<
     } else {
         Box::new(notify::recommended_watcher(handler)?)
     };
+    let data_root = config.paths.data_root.clone();
     for dir in config.summary_dirs() {
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating the watched folder {}", dir.display()))?;
+        if dir.starts_with(&data_root) {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating the watched folder {}", dir.display()))?;
+        } else if !dir.is_dir() {
+            anyhow::bail!(
+                "the watched folder {} (watch.extra_dirs, relative to the config file's folder {}) does not exist: create it, or remove it from the config",
+                dir.display(),
+                config.config_dir.as_deref().unwrap_or(Path::new(".")).display()
+            );
+        }
         watcher.watch(&dir, notify::RecursiveMode::NonRecursive).with_context(|| format!("watching {}", dir.display()))?;
         tracing::info!("watching {}", dir.display());
     }

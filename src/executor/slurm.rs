@@ -22,6 +22,8 @@ pub struct Slurm {
     sacct_days: u32,
     /// How long one command may take before it is killed and its outcome taken as unknown.
     timeout: std::time::Duration,
+    /// Whose jobs a poll reads; `None`: the user running this process.
+    user: Option<String>,
 }
 
 /// stderr fragments of a busy or unreachable controller: retry, but reconcile first.
@@ -40,7 +42,14 @@ pub const SACCT_FIELDS: &str = "JobID,JobName,State,ExitCode,CPUTimeRAW,MaxRSS,N
 
 impl Slurm {
     pub fn new(bin_dir: Option<PathBuf>, timeout: std::time::Duration) -> Self {
-        Self { bin_dir, sacct_days: 14, timeout }
+        Self { bin_dir, sacct_days: 14, timeout, user: None }
+    }
+
+    /// Polls `user`'s jobs: the service account's, whoever runs the poll (a shifter's
+    /// `osa status` sees the daemon's jobs).
+    pub fn polling_user(mut self, user: Option<String>) -> Self {
+        self.user = user;
+        self
     }
 
     fn run(&self, program: &str, args: &[String]) -> Result<String, ExecutorError> {
@@ -401,7 +410,7 @@ impl Executor for Slurm {
     }
 
     fn poll(&self) -> Result<Snapshot, ExecutorError> {
-        let user = crate::account::user_name();
+        let user = self.user.clone().unwrap_or_else(crate::account::user_name);
         let squeue = self.run("squeue", &["-h".into(), "-r".into(), "-u".into(), user.clone(), "-o".into(), SQUEUE_FORMAT.into()])?;
         let live = parse_squeue(&squeue)?;
         let since = format!("now-{}days", self.sacct_days);

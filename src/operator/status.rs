@@ -5,15 +5,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
+use std::path::PathBuf;
 
 use super::OperatorError;
 use crate::config::{StageConfig, StageKind, StageScope};
-use crate::executor::Snapshot;
+use crate::executor::{Snapshot, expand_pattern};
 use crate::model::{NIGHT_WIDE, Stage};
 use crate::model::{NightState, RunType, SequenceKind, TaskState};
 use crate::night::NightDate;
-use crate::sequencer::known::{known_state, known_state_of};
-use crate::sequencer::plan::{Action, KnownState, action_of};
+use crate::sequencer::known::{NightRows, known_state, known_state_of};
+use crate::sequencer::plan::{Action, KnownState, PlannedSequence, action_of};
+use crate::sequencer::script::log_patterns;
 use crate::sequencer::submit::Sequencer;
 
 /// One night for the shifters.
@@ -26,7 +28,85 @@ pub struct NightView {
     pub problems: Vec<String>,
     /// The night's long-term data check in words (`None`: not submitted yet, or none).
     pub longterm: Option<String>,
+    pub totals: Totals,
 }
+
+/// A night in one line: how many runs are where, and how far its products are.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub runs: u32,
+    pub done: u32,
+    /// In the executor's hands (pending or running).
+    pub running: u32,
+    /// Not submitted yet (or being resubmitted).
+    pub waiting: u32,
+    pub failed: u32,
+    pub vetoed: u32,
+    pub blocked: u32,
+    /// DL1 files present over all DATA subruns, in percent (`None`: no DATA run).
+    pub dl1_percent: Option<u32>,
+    /// DATA runs whose DL2 stage is done, in percent (`None`: no DL2 stage or no DATA run).
+    pub dl2_percent: Option<u32>,
+}
+
+impl Totals {
+    fn of(runs: &[RunView]) -> Self {
+        let mut totals = Self { runs: runs.len() as u32, ..Self::default() };
+        for r in runs {
+            match r.action {
+                Action::Done => totals.done += 1,
+                Action::Submitted { .. } => totals.running += 1,
+                Action::Submit { .. } | Action::Reconcile { .. } => totals.waiting += 1,
+                Action::Failed { .. } => totals.failed += 1,
+                Action::Vetoed => totals.vetoed += 1,
+                Action::Blocked { .. } => totals.blocked += 1,
+            }
+        }
+        let data: Vec<&RunView> = runs.iter().filter(|r| r.kind == SequenceKind::Data).collect();
+        let subruns: u32 = data.iter().map(|r| r.subruns).sum();
+        let found: u32 = data.iter().map(|r| r.dl1_percent.unwrap_or(0) * r.subruns / 100).sum();
+        totals.dl1_percent = (subruns > 0).then(|| 100 * found / subruns);
+        let dl2: Vec<u32> = data.iter().filter_map(|r| r.dl2_percent).collect();
+        totals.dl2_percent = (!dl2.is_empty()).then(|| dl2.iter().sum::<u32>() / dl2.len() as u32);
+        totals
+    }
+}
+
+/// Where a run's job is, as this call's poll sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobPhase {
+    /// Queued: no task started yet.
+    Pending,
+    /// At least one task running.
+    Running,
+    /// Every task ended (the database has the outcome).
+    Finished,
+}
+
+impl JobPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Finished => "finished",
+        }
+    }
+}
+
+/// What failed in a run that needs a human, and where to read more.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailureView {
+    pub subrun: u32,
+    /// The analysis step that failed (`r0_to_dl1`, ...), from the task's history.
+    pub step: Option<String>,
+    /// The task's error log.
+    pub log: PathBuf,
+    /// Its last lines that are not blank.
+    pub tail: Vec<String>,
+}
+
+/// Lines of a failed task's log shown by `osa status`.
+const TAIL_LINES: usize = 5;
 
 /// One run (one sequence) of a night.
 #[derive(Clone, Debug, PartialEq)]
@@ -48,6 +128,12 @@ pub struct RunView {
     pub dl2_percent: Option<u32>,
     /// Its run-wise data check stage in words (`None`: not submitted yet, or none).
     pub datacheck: Option<String>,
+    /// Its job as the poll sees it (`None`: no job, or one the poll does not know).
+    pub job_state: Option<JobPhase>,
+    /// Seconds pending (since its submission) or running (since its first task started).
+    pub elapsed_seconds: Option<i64>,
+    /// For a failed or vetoed run: the failing step, its log and the log's last lines.
+    pub failure: Option<FailureView>,
 }
 
 /// The night's view; `snapshot`: this call's poll, `None` if the executor did not answer
@@ -70,7 +156,7 @@ pub fn night_view(sequencer: &Sequencer, night: NightDate, snapshot: Option<&Sna
             (false, false) => NightState::NeedsHuman,
             (false, true) => NightState::Waiting,
         };
-        return Ok(NightView { night, state, runs: Vec::new(), problems, longterm: None });
+        return Ok(NightView { night, state, runs: Vec::new(), problems, longterm: None, totals: Totals::default() });
     };
     let rows = sequencer.night_rows(night)?;
     let subruns = sequencer.db.subrun_states(night)?;
@@ -111,6 +197,13 @@ pub fn night_view(sequencer: &Sequencer, night: NightDate, snapshot: Option<&Sna
             _ => {}
         }
         let calibration = s.kind == SequenceKind::Calibration;
+        let (job_state, elapsed_seconds) = job_phase(s, &rows, snapshot);
+        let failure = if matches!(s.action, Action::Failed { .. } | Action::Vetoed) {
+            let failed = latest.iter().find(|(_, (_, state, _))| state.is_failure()).map(|(subrun, (attempt, _, _))| (*subrun, *attempt));
+            failed.map(|(subrun, attempt)| failure_of(sequencer, night, s, subrun, attempt))
+        } else {
+            None
+        };
         runs.push(RunView {
             run: s.run,
             run_type: s.run_type,
@@ -130,6 +223,9 @@ pub fn night_view(sequencer: &Sequencer, night: NightDate, snapshot: Option<&Sna
             dl2_percent: (!calibration && stages.iter().any(|(c, _)| c.kind == StageKind::Dl2))
                 .then(|| if stage_word(StageKind::Dl2, s.run).is_some_and(|(a, _)| a == Action::Done) { 100 } else { 0 }),
             datacheck: if calibration { None } else { stage_word(StageKind::Datacheck, s.run).map(|(_, w)| w) },
+            job_state,
+            elapsed_seconds,
+            failure,
         });
     }
     problems.extend(plan.needs_human.iter().cloned());
@@ -145,5 +241,41 @@ pub fn night_view(sequencer: &Sequencer, night: NightDate, snapshot: Option<&Sna
         NightState::Running
     };
     let longterm = stage_word(StageKind::Datacheck, NIGHT_WIDE).map(|(_, w)| w);
-    Ok(NightView { night, state, runs, problems, longterm })
+    let totals = Totals::of(&runs);
+    Ok(NightView { night, state, runs, problems, longterm, totals })
+}
+
+/// The run's current job as the poll sees it, and for how long it has been so.
+fn job_phase(s: &PlannedSequence, rows: &NightRows, snapshot: Option<&Snapshot>) -> (Option<JobPhase>, Option<i64>) {
+    let (Some(job_id), Some(snapshot)) = (&s.last_job_id, snapshot) else { return (None, None) };
+    let tasks: Vec<_> = snapshot.tasks_of(job_id).collect();
+    if tasks.is_empty() {
+        return (None, None);
+    }
+    let now = chrono::Utc::now().naive_utc();
+    if tasks.iter().any(|t| t.state == TaskState::Running) {
+        let started = tasks.iter().filter(|t| t.state == TaskState::Running).filter_map(|t| t.started_at).min();
+        return (Some(JobPhase::Running), started.map(|at| (now - at).num_seconds().max(0)));
+    }
+    if tasks.iter().any(|t| t.state == TaskState::Pending) {
+        let submitted = rows.current_jobs(s.run).filter(|j| j.job_id.as_deref() == Some(job_id)).find_map(|j| j.submitted_at);
+        return (Some(JobPhase::Pending), submitted.map(|at| (now - at).num_seconds().max(0)));
+    }
+    (Some(JobPhase::Finished), None)
+}
+
+/// The failing step of a run's failed task, its error log and the log's last lines.
+fn failure_of(sequencer: &Sequencer, night: NightDate, s: &PlannedSequence, subrun: u32, attempt: u32) -> FailureView {
+    let history = sequencer.db.history_of_task(night, s.run, &Stage::Sequence, subrun).unwrap_or_default();
+    let failed = history.iter().filter(|h| h.attempt == attempt).find(|h| h.return_code != 0);
+    let job_id = s.last_job_id.clone().unwrap_or_default();
+    let task = (s.kind == SequenceKind::Data).then_some(subrun);
+    let log = sequencer.layout.analysis_dir(night).join(expand_pattern(&log_patterns(s.run, s.kind).1, &job_id, task));
+    let mut text = crate::closer::tail_of(&log);
+    if text.trim().is_empty() {
+        text = failed.and_then(|h| h.log_tail.clone()).unwrap_or_default();
+    }
+    let lines: Vec<String> = text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect();
+    let tail = lines[lines.len().saturating_sub(TAIL_LINES)..].to_vec();
+    FailureView { subrun, step: failed.map(|h| h.step.clone()), log, tail }
 }
