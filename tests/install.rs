@@ -184,3 +184,76 @@ fn slurm_installed_as_lstanalyzer_a_night_closes_and_a_shifter_sees_its_jobs() {
     }
     let _: PathBuf = socket_path;
 }
+
+/// Under systemd (JOURNAL_STREAM set) every log line reaches the journal with the priority of
+/// its level, so `journalctl -u osa -p warning` finds the warnings and errors. The journal's
+/// socket is played by the test (these machines run no journald).
+#[test]
+fn under_systemd_the_journal_gets_each_line_with_its_priority() {
+    let journal = Path::new("/run/systemd/journal/socket");
+    assert!(!journal.exists(), "a real journald runs here: this test plays its socket and needs the path free");
+    std::fs::create_dir_all(journal.parent().unwrap()).unwrap();
+    let socket = std::os::unix::net::UnixDatagram::bind(journal).unwrap();
+    struct Unbind<'a>(&'a Path);
+    impl Drop for Unbind<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(self.0);
+        }
+    }
+    let _unbind = Unbind(journal);
+    socket.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+
+    // A database that does not answer: a warning at start, an error at the first cycle.
+    let h = NightHarness::new("local", &unique_night(61), None);
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_osa"))
+        .arg("--config")
+        .arg(&h.config_file)
+        .arg("daemon")
+        .env("OSA_DATABASE_URL", "mysql://root@127.0.0.1:1/osa_nowhere")
+        .env("JOURNAL_STREAM", "8:12345")
+        .env("RUST_LOG", "osa=info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    // (PRIORITY, MESSAGE) of each entry.
+    let mut entries: Vec<(String, String)> = Vec::new();
+    let mut buffer = vec![0u8; 65536];
+    let has = |entries: &[(String, String)], priority: &str, needle: &str| entries.iter().any(|(p, m)| p == priority && m.contains(needle));
+    while start.elapsed() < Duration::from_secs(60) {
+        if let Ok(n) = socket.recv(&mut buffer) {
+            let fields = journal_fields(&buffer[..n]);
+            let field = |key: &str| fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default();
+            entries.push((field("PRIORITY"), field("MESSAGE")));
+        }
+        if has(&entries, "3", "cycle failed") && has(&entries, "4", "database not reachable at start") && has(&entries, "5", "osa daemon started") {
+            break;
+        }
+    }
+    let _ = daemon.kill();
+    let out = daemon.wait_with_output().unwrap();
+    let all = format!("{entries:#?}");
+    assert!(has(&entries, "5", "osa daemon started"), "info is notice (5):\n{all}");
+    assert!(has(&entries, "4", "database not reachable at start"), "warn is warning (4):\n{all}");
+    assert!(has(&entries, "3", "cycle failed"), "error is err (3):\n{all}");
+    assert!(text(&out.stderr).trim().is_empty(), "under systemd the lines go to the journal, not twice through stderr:\n{}", text(&out.stderr));
+}
+
+/// The fields of one entry in journald's native protocol: `KEY=value\n`, or `KEY\n` followed
+/// by the value's length (8 bytes, little-endian), the value and `\n`.
+fn journal_fields(mut data: &[u8]) -> Vec<(String, String)> {
+    let mut fields = Vec::new();
+    while !data.is_empty() {
+        let Some(end) = data.iter().position(|b| *b == b'\n') else { break };
+        let line = &data[..end];
+        if let Some(eq) = line.iter().position(|b| *b == b'=') {
+            fields.push((text(&line[..eq]), text(&line[eq + 1..])));
+            data = &data[end + 1..];
+        } else {
+            let size = u64::from_le_bytes(data[end + 1..end + 9].try_into().unwrap()) as usize;
+            fields.push((text(line), text(&data[end + 9..end + 9 + size])));
+            data = &data[(end + 10 + size).min(data.len())..];
+        }
+    }
+    fields
+}
