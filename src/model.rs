@@ -449,9 +449,14 @@ pub enum AuditAction {
     /// The run failed on a full disk and goes again now there is room: that failure does
     /// not count as a try.
     DiskFull,
+    /// Its jobs cancelled by an operator (`osa cancel`): held like a veto, until `osa veto
+    /// lift` or `osa rerun`, so the closer does not retry what a human stopped.
+    Cancel,
+    /// The night's rows removed (`osa night forget`): the audit log keeps this row.
+    Forget,
 }
 
-stored_words!(AuditAction, "audit action", { Rerun => "rerun", Close => "close", Veto => "veto", Unveto => "unveto", DiskFull => "disk_full" });
+stored_words!(AuditAction, "audit action", { Rerun => "rerun", Close => "close", Veto => "veto", Unveto => "unveto", DiskFull => "disk_full", Cancel => "cancel", Forget => "forget" });
 
 #[cfg(test)]
 mod tests {

@@ -59,7 +59,8 @@ fn as_user(user: &str, bin: &Path, config: &Path, args: &[&str], env: &[(&str, S
 fn ensure_shifter() -> &'static str {
     let shifter = "osashifter";
     if nix::unistd::User::from_name(shifter).unwrap().is_none() {
-        let made = Command::new("useradd").args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "-G", "lstanalyzer", shifter]).status();
+        let made =
+            Command::new("useradd").args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "-G", "lstanalyzer", shifter]).status();
         assert!(made.unwrap().success(), "useradd {shifter}");
     }
     shifter
@@ -148,7 +149,11 @@ fn slurm_installed_as_lstanalyzer_a_night_closes_and_a_shifter_sees_its_jobs() {
         if seen.is_none() {
             let out: Output = as_user(shifter, &bin, &config_file, &["status", "--date", &night, "--json"], &[]).output().unwrap();
             if let Ok(json) = serde_json::from_slice::<serde_json::Value>(&out.stdout) {
-                let active = json["nights"][0]["runs"].as_array().into_iter().flatten().any(|r| matches!(r["job_state"].as_str(), Some("pending" | "running")));
+                let active = json["nights"][0]["runs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|r| matches!(r["job_state"].as_str(), Some("pending" | "running")));
                 if active {
                     assert_eq!(json["executor"]["polled_user"], "lstanalyzer", "{json:#}");
                     assert_eq!(out.status.code(), Some(0), "the daemon runs and nothing needs a human: {json:#}\n{}", text(&out.stderr));

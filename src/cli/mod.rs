@@ -11,6 +11,7 @@
 //! - 5: the database schema is behind this osa: run `osa db migrate`
 //! - 21: `osa closer`: the night needs a human
 
+mod cancel_cmd;
 mod classify_cmd;
 mod closer_cmd;
 mod config_cmd;
@@ -80,7 +81,7 @@ pub enum Command {
     /// Operator decisions on vetoed runs.
     #[command(subcommand)]
     Veto(closer_cmd::VetoCommand),
-    /// The audit log: operator actions (vetoes and their lifts, reruns, forced closes).
+    /// The audit log: operator actions (vetoes and their lifts, reruns, cancels, forced closes).
     Audit {
         /// One night (default: the last `--limit` actions of every night).
         #[arg(long)]
@@ -95,6 +96,11 @@ pub enum Command {
     Daemon(daemon_cmd::DaemonArgs),
     /// Process a night (or one run) again, keeping the previous attempt aside.
     Rerun(rerun_cmd::RerunArgs),
+    /// Stop a night's (or a run's) jobs and hold its runs until `veto lift` or `rerun`.
+    Cancel(cancel_cmd::CancelArgs),
+    /// Nights as a whole: forget one osa should never have planned.
+    #[command(subcommand)]
+    Night(cancel_cmd::NightCommand),
     /// The shifters' view: every open night, its runs and what needs a human.
     Status(status_cmd::StatusArgs),
     /// Supervisor of one local-executor job (started by the local executor).
@@ -171,6 +177,8 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status_cmd::run(&context, args),
         Command::Daemon(args) => daemon_cmd::run(&context, args),
         Command::Rerun(args) => rerun_cmd::run(&context, args),
+        Command::Cancel(args) => cancel_cmd::cancel(&context, args),
+        Command::Night(command) => cancel_cmd::night(&context, command),
         Command::Veto(command) => closer_cmd::veto(&context, command),
         Command::Audit { date, limit } => closer_cmd::audit(&context, date, limit),
         Command::Provenance(command) => provenance_cmd::run(&context, command),

@@ -140,4 +140,27 @@ impl Db {
             },
         )
     }
+
+    /// Removes every row of a night that planning and running made (night, runs, sequences,
+    /// submissions, tasks, history, outputs), in one transaction. The audit log is kept: it
+    /// is the record of who did this. `osa night forget` checks first that nothing of the
+    /// night exists on disk or in the executor.
+    pub fn forget_night(&self, night: NightDate) -> Result<usize, DbError> {
+        use super::schema::{history, jobs, outputs, runs, sequences, tasks};
+        let key = night.to_string();
+        self.transaction(
+            || format!("forgetting night {night}"),
+            |c| {
+                let mut removed = 0;
+                removed += diesel::delete(outputs::table.filter(outputs::night.eq(&key))).execute(c)?;
+                removed += diesel::delete(history::table.filter(history::night.eq(&key))).execute(c)?;
+                removed += diesel::delete(tasks::table.filter(tasks::night.eq(&key))).execute(c)?;
+                removed += diesel::delete(jobs::table.filter(jobs::night.eq(&key))).execute(c)?;
+                removed += diesel::delete(sequences::table.filter(sequences::night.eq(&key))).execute(c)?;
+                removed += diesel::delete(runs::table.filter(runs::night.eq(&key))).execute(c)?;
+                removed += diesel::delete(nights::table.filter(nights::night.eq(&key))).execute(c)?;
+                Ok(removed)
+            },
+        )
+    }
 }

@@ -22,24 +22,16 @@ use crate::sequencer::submit::Sequencer;
 pub struct Rerun {
     /// The suffix every moved path got.
     pub suffix: String,
-    /// Where each moved path is now.
+    /// Where each moved path is now (with `dry_run`: would be).
     pub moved: Vec<PathBuf>,
 }
 
-/// Reruns `night` (or only `run`), recording `reason` in the audit log.
-pub fn rerun(sequencer: &Sequencer, night: NightDate, run: Option<u32>, reason: &str) -> Result<Rerun, OperatorError> {
+/// Reruns `night` (or only `run`), recording `reason` in the audit log. `dry_run`: the same
+/// checks, and `moved` lists what would be moved aside; nothing is moved, recorded or reset.
+pub fn rerun(sequencer: &Sequencer, night: NightDate, run: Option<u32>, reason: &str, dry_run: bool) -> Result<Rerun, OperatorError> {
     // Only what osa has planned can be rerun: a mistyped date must not become a night that
     // is polled forever.
-    if sequencer.db.night(night)?.is_none() {
-        return Err(OperatorError::UnknownNight { night });
-    }
-    if let Some(run) = run {
-        let runs: Vec<u32> = sequencer.db.runs_of_night(night)?.iter().map(|r| r.run).collect();
-        if !runs.contains(&run) {
-            let known = runs.iter().map(|r| format!("{r:05}")).collect::<Vec<_>>().join(", ");
-            return Err(OperatorError::UnknownRun { night, run, known });
-        }
-    }
+    super::check_known(sequencer, night, run)?;
     let layout = &sequencer.layout;
     let suffix = format!(".before-rerun-{}", Utc::now().format("%Y%m%dT%H%M%S"));
     let mut moved = Vec::new();
@@ -79,7 +71,7 @@ pub fn rerun(sequencer: &Sequencer, night: NightDate, run: Option<u32>, reason: 
             return Err(OperatorError::Busy { night, runs: busy });
         }
     }
-    let mut aside = |path: &Path| move_aside(night, path, &suffix, &mut moved);
+    let mut aside = |path: &Path| move_aside(night, path, &suffix, &mut moved, dry_run);
     match run {
         None => {
             // The night's calibration products too: lstchain refuses to overwrite them.
@@ -126,18 +118,25 @@ pub fn rerun(sequencer: &Sequencer, night: NightDate, run: Option<u32>, reason: 
             aside(&layout.night_finished_flag(night))?;
         }
     }
+    if dry_run {
+        return Ok(Rerun { suffix, moved });
+    }
     sequencer.db.record_audit(night, run, AuditAction::Rerun, &crate::account::operator_name(), reason)?;
     sequencer.db.set_night_state(night, NightState::Waiting)?;
     Ok(Rerun { suffix, moved })
 }
 
-fn move_aside(night: NightDate, path: &Path, suffix: &str, moved: &mut Vec<PathBuf>) -> Result<(), OperatorError> {
+fn move_aside(night: NightDate, path: &Path, suffix: &str, moved: &mut Vec<PathBuf>, dry_run: bool) -> Result<(), OperatorError> {
     if path.symlink_metadata().is_err() {
         return Ok(());
     }
     let mut target = path.as_os_str().to_owned();
     target.push(suffix);
     let target = PathBuf::from(target);
+    if dry_run {
+        moved.push(target);
+        return Ok(());
+    }
     std::fs::rename(path, &target).map_err(|source| OperatorError::MoveAside { night, path: path.to_path_buf(), source })?;
     moved.push(target);
     Ok(())

@@ -40,7 +40,11 @@ impl NightRows {
 
     /// Why the run's stage was last vetoed (the closer's words, or the operator's).
     pub fn veto_reason(&self, run: u32, stage: &Stage) -> Option<&str> {
-        self.audit.iter().rev().find(|e| e.run == Some(run) && &e.stage == stage && e.action == AuditAction::Veto).map(|e| e.reason.as_str())
+        self.audit
+            .iter()
+            .rev()
+            .find(|e| e.run == Some(run) && &e.stage == stage && matches!(e.action, AuditAction::Veto | AuditAction::Cancel))
+            .map(|e| e.reason.as_str())
     }
 
     /// The submissions of a run's sequence that still count (made after its last rerun),
@@ -115,14 +119,14 @@ pub fn known_state_of(rows: &NightRows, snapshot: Option<&Snapshot>, stage: &Sta
             continue;
         }
         match entry.action {
-            AuditAction::Veto => {
+            AuditAction::Veto | AuditAction::Cancel => {
                 known.vetoed.insert(run);
             }
             AuditAction::Unveto => {
                 known.vetoed.remove(&run);
                 lifted.insert(run, entry.at);
             }
-            AuditAction::Rerun | AuditAction::Close | AuditAction::DiskFull => {}
+            AuditAction::Rerun | AuditAction::Close | AuditAction::DiskFull | AuditAction::Forget => {}
         }
     }
     // A lifted veto gives the run a fresh budget of tries: attempts before the last lift no
