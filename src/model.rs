@@ -454,9 +454,12 @@ pub enum AuditAction {
     Cancel,
     /// The night's rows removed (`osa night forget`): the audit log keeps this row.
     Forget,
+    /// The closer sent a failed run (or closing stage) again, by itself (actor `osa`); the
+    /// reason says what failed and what changed. The closing mail lists them.
+    Retry,
 }
 
-stored_words!(AuditAction, "audit action", { Rerun => "rerun", Close => "close", Veto => "veto", Unveto => "unveto", DiskFull => "disk_full", Cancel => "cancel", Forget => "forget" });
+stored_words!(AuditAction, "audit action", { Rerun => "rerun", Close => "close", Veto => "veto", Unveto => "unveto", DiskFull => "disk_full", Cancel => "cancel", Forget => "forget", Retry => "retry" });
 
 #[cfg(test)]
 mod tests {

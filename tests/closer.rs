@@ -109,6 +109,7 @@ fn a_clean_night_closes_verified_hashed_mailed_and_traceable() {
     assert_eq!(messages.len(), 1, "one mail");
     assert!(messages[0].contains(&format!("Subject: [osa] LST1 night {} closed", h.night)), "{}", messages[0]);
     assert!(messages[0].contains("Nothing needs a human."), "{}", messages[0]);
+    assert!(messages[0].contains("Nothing was retried."), "{}", messages[0]);
 
     // Idempotent: a second call changes nothing.
     let outputs_before = db.outputs_of_run(h.night, runs[2].0).unwrap();
@@ -154,9 +155,13 @@ fn a_timeout_is_resubmitted_with_more_time_and_succeeds() {
     let night = unique_night(12);
     let victim = data_run(&night, 1);
     let rule = leak(format!("program=lstchain_data_r0_to_dl1,run={victim},subrun=0,kind=timeout,attempts=1"));
+    let mail = tempfile::tempdir().unwrap();
     let h = NightHarness::with("local", &night, Some(rule), |c| {
         c.slurm.data.time = "0:06".to_string();
         c.retries.more_time = "00:01:00".to_string();
+        c.mail.enabled = true;
+        c.mail.file_dir = Some(mail.path().to_path_buf());
+        c.mail.to = vec!["shifters@lst1.example".to_string()];
     });
     let end = h.run_to_end(Duration::from_secs(180));
     assert!(actions(&end).contains(&(victim, "failed".to_string())), "{end:#}");
@@ -172,6 +177,13 @@ fn a_timeout_is_resubmitted_with_more_time_and_succeeds() {
     h.run_to_end(Duration::from_secs(180));
     let (code, report) = h.close_to_end(&[], Duration::from_secs(180));
     assert_eq!((code, status(&report)), (0, "closed"), "{report:#}");
+    // The closing mail says what was retried and why.
+    let sent = std::fs::read_dir(mail.path()).unwrap().flatten().map(|e| std::fs::read_to_string(e.path()).unwrap()).collect::<Vec<_>>().join("\n");
+    // Quoted-printable: soft line breaks and `=` escaped.
+    let sent = sent.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
+    assert!(sent.contains("Retried by osa (1):"), "{sent}");
+    assert!(sent.contains(&format!("run {victim:05}: subrun(s) 0: known failure `timeout`")), "{sent}");
+    assert!(sent.contains("resubmitting with --time=00:01:06"), "{sent}");
 }
 
 #[test]
@@ -458,4 +470,9 @@ fn the_daemon_mails_one_warning_when_a_run_is_vetoed() {
     let body = sent[0].replace("=\n", "");
     assert!(body.contains(&format!("run {victim:05}")) && body.contains("broken DL1a"), "the reason, in the program's words: {body}");
     assert!(body.contains(&format!("osa veto lift --date {night}")), "the command to act: {body}");
+    let where_ = format!("run {victim:05} subrun ");
+    let line =
+        body.lines().find(|l| l.contains(&where_) && l.contains("step dl1ab failed; log ")).unwrap_or_else(|| panic!("the log to read: {body}"));
+    let log = line.split("; log ").nth(1).unwrap().trim();
+    assert!(std::path::Path::new(log).is_file(), "the log named exists: {log}");
 }

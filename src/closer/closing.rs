@@ -316,6 +316,7 @@ impl Closer<'_> {
         tracing::info!(night.date = %night, run.id = s.run, stage = %s.stage, "resubmitting: {reason}");
         report.decisions.push(format!("{}: resubmitted: {reason}", stage_label(s)));
         progress.retried.push(s.run);
+        self.db.record_stage_audit(night, Some(s.run), &Stage::closing(&s.stage), AuditAction::Retry, "osa", reason)?;
         // lstchain refuses to overwrite: what the failed try left goes first.
         let context = stage_context(self.config, &self.layout, night, s.run, calibration, s.rf_models.as_deref());
         // A file another stage makes and this one updates in place (the transparency's

@@ -1,5 +1,5 @@
-//! The mails (lettre): the closing mail, one per closed night with the summary table and what
-//! needs a human; the warning mail, when what needs a human in an open night changes (LSTOSA's
+//! The mails (lettre): the closing mail, one per closed night with the summary table, what the
+//! closer retried and why, and what needs a human; the warning mail, when what needs a human in an open night changes (LSTOSA's
 //! "WARNING: YYYY-MM-DD is not closed yet"). Sent through the configured SMTP relay, or written
 //! as an `.eml` file when `mail.file_dir` is set.
 
@@ -30,7 +30,8 @@ pub fn subject(report: &Report) -> String {
     format!("[osa] LST1 night {} closed: {} products verified{human}", report.night, report.verified)
 }
 
-pub fn body(report: &Report, plan: &NightPlan) -> String {
+/// `retries`: what the closer sent again during the night, and why, one line each.
+pub fn body(report: &Report, plan: &NightPlan, retries: &[String]) -> String {
     let mut text = format!("Night {} is closed.\n\n", report.night);
     let _ = writeln!(text, "{:<5} {:<9} {:>6} {:>8} {:>6}  {}", "Seq", "Type", "Run", "Subruns", "Tries", "Action");
     for s in &plan.sequences {
@@ -46,6 +47,14 @@ pub fn body(report: &Report, plan: &NightPlan) -> String {
         );
     }
     let _ = writeln!(text, "\nProducts verified: {} ({} bad, sent back before closing).", report.verified, report.bad);
+    if retries.is_empty() {
+        text.push_str("Nothing was retried.\n");
+    } else {
+        let _ = writeln!(text, "\nRetried by osa ({}):", retries.len());
+        for retry in retries {
+            let _ = writeln!(text, "  - {retry}");
+        }
+    }
     if report.problems.is_empty() {
         text.push_str("Nothing needs a human.\n");
     } else {
@@ -61,16 +70,23 @@ pub fn body(report: &Report, plan: &NightPlan) -> String {
 }
 
 /// Sends (or files) the closing mail; `Ok(None)` when mail is disabled. Returns where it went.
-pub fn send(config: &Config, report: &Report, plan: &NightPlan) -> Result<Option<String>, MailError> {
-    deliver(config, subject(report), body(report, plan))
+pub fn send(config: &Config, report: &Report, plan: &NightPlan, retries: &[String]) -> Result<Option<String>, MailError> {
+    deliver(config, subject(report), body(report, plan, retries))
 }
 
-/// The warning mail of a night that needs a human: what, and the commands to look and act.
-pub fn send_warning(config: &Config, night: NightDate, problems: &[String]) -> Result<Option<String>, MailError> {
+/// The warning mail of a night that needs a human: what, where to read more (`failures`: the
+/// failing step, its log and last lines, per run), and the commands to look and act.
+pub fn send_warning(config: &Config, night: NightDate, problems: &[String], failures: &[String]) -> Result<Option<String>, MailError> {
     let subject = format!("[osa] WARNING: {night} is not closed yet: {} problem(s) need a human", problems.len());
     let mut text = format!("Night {night} is not closed yet: it needs a human.\n\n");
     for problem in problems {
         let _ = writeln!(text, "  - {problem}");
+    }
+    if !failures.is_empty() {
+        text.push_str("\nWhere it failed:\n");
+        for failure in failures {
+            let _ = writeln!(text, "  {failure}");
+        }
     }
     let _ = writeln!(text, "\nTo look:\n  osa status --date {night}\n  osa veto list --date {night}\n  osa audit --date {night}");
     let _ = writeln!(text, "To act, once the cause is fixed:\n  osa veto lift --date {night} --run RUN [--stage STAGE] --reason '...'");

@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::db::{Db, JobIntent, OutputRecord, TaskRecord};
-use crate::executor::expand_pattern;
+use crate::executor::{array_spec, expand_pattern};
 use crate::model::{AuditAction, FailureCause, NightState, SequenceKind, Stage};
 use crate::night::NightDate;
 use crate::paths::Layout;
@@ -401,7 +401,18 @@ impl<'a> Closer<'a> {
             )?;
         }
         report.status = Status::Closed;
-        match mail::send(self.config, &report, &plan) {
+        let retries: Vec<String> = self
+            .db
+            .audit_of_night(night)?
+            .into_iter()
+            .filter(|e| e.action == AuditAction::Retry)
+            .map(|e| {
+                let run = e.run.map(|r| format!("run {r:05}")).unwrap_or_default();
+                let stage = if e.stage.is_sequence() { String::new() } else { format!(" {}", e.stage) };
+                format!("{} {run}{stage}: {}", e.at.format("%H:%M"), e.reason)
+            })
+            .collect();
+        match mail::send(self.config, &report, &plan, &retries) {
             Ok(sent) => report.mail = sent,
             Err(e) => {
                 tracing::warn!(night.date = %night, "closing mail not sent: {e}");
@@ -561,6 +572,8 @@ impl<'a> Closer<'a> {
                 let last = last_intent(rows, sequence);
                 let time = time.or_else(|| last.as_ref().map(|i| i.time_limit.clone()));
                 let mem_per_cpu = mem_per_cpu.or_else(|| last.as_ref().map(|i| i.mem_per_cpu.clone()));
+                let why = format!("subrun(s) {}: {reason}", array_spec(&subruns));
+                self.db.record_audit(night, Some(sequence.run), AuditAction::Retry, "osa", &why)?;
                 let retry = Resubmission { subruns: Some(subruns), time, mem_per_cpu, resume: false };
                 self.sequencer.submit(plan, sequence, sequence.last_attempt + 1, None, &retry)?;
             }

@@ -379,6 +379,21 @@ async fn serve(options: DaemonOptions, config: Config, me: LeaseHolder) -> anyho
     Ok(())
 }
 
+/// The failing step, task log and its last lines of each run of the night that failed, for
+/// the warning mail (the shifters' `osa status` view).
+fn failure_lines(services: &crate::service::Services, night: NightDate) -> Vec<String> {
+    let Ok(view) = crate::operator::status::night_view(&services.sequencer(), night, None) else { return Vec::new() };
+    let mut lines = Vec::new();
+    for r in &view.runs {
+        if let Some(f) = &r.failure {
+            let step = f.step.as_deref().map(|s| format!("step {s}")).unwrap_or_else(|| "the task".to_string());
+            lines.push(format!("run {:05} subrun {}: {step} failed; log {}", r.run, f.subrun, f.log.display()));
+            lines.extend(f.tail.iter().map(|l| format!("    | {l}")));
+        }
+    }
+    lines
+}
+
 /// Tells systemd how the daemon is after a cycle: alive (`WATCHDOG=1`: a loop stuck for the
 /// unit's `WatchdogSec=` gets the daemon restarted), a one-line state for `systemctl status`,
 /// and ready after the first. Without `NOTIFY_SOCKET` (not under systemd) nothing is sent.
@@ -529,7 +544,7 @@ impl Work {
                         }
                         Status::NeedsHuman if self.told.is_news(night, &report.problems) => {
                             tracing::warn!(night.date = %night, "needs a human: {}", report.problems.join("; "));
-                            match crate::closer::mail::send_warning(&services.config, night, &report.problems) {
+                            match crate::closer::mail::send_warning(&services.config, night, &report.problems, &failure_lines(&services, night)) {
                                 Ok(Some(to)) => tracing::info!(night.date = %night, "warning mail sent ({to})"),
                                 Ok(None) => {}
                                 Err(e) => tracing::warn!(night.date = %night, "warning mail NOT sent: {e}"),

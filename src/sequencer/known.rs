@@ -126,7 +126,7 @@ pub fn known_state_of(rows: &NightRows, snapshot: Option<&Snapshot>, stage: &Sta
                 known.vetoed.remove(&run);
                 lifted.insert(run, entry.at);
             }
-            AuditAction::Rerun | AuditAction::Close | AuditAction::DiskFull | AuditAction::Forget => {}
+            AuditAction::Rerun | AuditAction::Close | AuditAction::DiskFull | AuditAction::Forget | AuditAction::Retry => {}
         }
     }
     // A lifted veto gives the run a fresh budget of tries: attempts before the last lift no
