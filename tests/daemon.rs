@@ -414,3 +414,18 @@ fn a_summary_still_being_written_is_planned_once_complete() {
     assert_eq!(jobs.len(), 4, "one sequence per run: {jobs:#?}");
     assert!(jobs.iter().all(|j| j.intent_at >= complete), "a run was submitted from the half-written summary: {jobs:#?}");
 }
+
+/// A watched folder outside the data root is not the daemon's to create (installed next to
+/// /etc/osa, `../night_summaries` would be /etc/night_summaries): a missing one stops the
+/// start with an error naming it, and nothing is created.
+#[test]
+fn a_missing_extra_watch_folder_is_named_not_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("night_summaries");
+    let h = NightHarness::with("local", &unique_night(62), None, |c| c.watch.extra_dirs = vec![missing.clone()]);
+    let mut daemon = h.spawn_daemon(&[]);
+    let status = wait(&mut daemon, Duration::from_secs(60), &h);
+    assert!(!status.success(), "{}", h.daemon_log());
+    assert!(h.daemon_log().contains(&format!("the watched folder {} (watch.extra_dirs", missing.display())), "{}", h.daemon_log());
+    assert!(!missing.exists(), "not created");
+}

@@ -165,3 +165,38 @@ fn status_json_follows_its_schema_and_the_table_reads_on_a_terminal() {
     assert!(screen.contains("4/4"), "{screen}");
     assert!(screen.contains("DL2%") && screen.contains("datacheck_run: done") && screen.contains("long-term data check: longterm: done"), "{screen}");
 }
+
+/// `--watch` redraws the screen: a cycle that submits the night shows up without a new
+/// command.
+#[test]
+fn status_watch_redraws_what_changed() {
+    let h = NightHarness::new("local", &unique_night(33), None);
+    let session = format!("osa-status-watch-{}", std::process::id());
+    let command = format!("{} --config {} status --date {} --watch 1", env!("CARGO_BIN_EXE_osa"), h.config_file.display(), h.night);
+    assert!(Command::new("tmux").args(["new-session", "-d", "-s", &session, "-x", "200", "-y", "50", &command]).status().unwrap().success());
+    let screen = || text_of(Command::new("tmux").args(["capture-pane", "-p", "-t", &session]).output().unwrap().stdout);
+    let seen = |wanted: &str| {
+        let start = std::time::Instant::now();
+        loop {
+            let now = screen();
+            if now.contains(wanted) {
+                return now;
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
+                panic!("{wanted:?} never shown:\n{now}");
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    };
+    let before = seen("4 runs: 0 done, 4 waiting");
+    assert!(before.starts_with("config:"), "drawn from the top of a cleared screen:\n{before}");
+    h.run_to_end(Duration::from_secs(180));
+    let after = seen("4 runs: 4 done");
+    let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
+    assert!(!after.contains("waiting"), "{after}");
+}
+
+fn text_of(bytes: Vec<u8>) -> String {
+    String::from_utf8_lossy(&bytes).into_owned()
+}
