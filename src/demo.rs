@@ -108,17 +108,20 @@ pub fn plan_runs(night: NightDate, options: &DemoOptions) -> Vec<DemoRun> {
 
 /// Event types of one subrun: DRS4 runs are all physics-tagged (that is how lstchain tells
 /// them), calibration runs interleave ~30% pedestals with flat-field events, sky data carries
-/// ~1.5% interleaved pedestals and ~1.5% flat-field events.
+/// interleaved pedestal and flat-field triggers at a fixed rate (one of each per 64 events,
+/// ~1.5%), as the camera's interleaved triggers come: never none by chance, which would leave
+/// lstchain's long-term check without a pedestal to plot.
 pub fn event_types(run_type: RunType, events: u32, rng: &mut StdRng) -> Vec<i64> {
     (0..events)
-        .map(|_| {
+        .map(|i| {
+            // Drawn for every event whatever the run type, so a night's draws stay as they were.
             let x: f64 = rng.random();
             match run_type {
                 RunType::Drs4 => event_type::SUBARRAY,
                 RunType::Pedcalib if x < 0.3 => event_type::SKY_PEDESTAL,
                 RunType::Pedcalib => event_type::FLATFIELD,
-                _ if x < 0.015 => event_type::SKY_PEDESTAL,
-                _ if x < 0.03 => event_type::FLATFIELD,
+                _ if i % 64 == 3 => event_type::SKY_PEDESTAL,
+                _ if i % 64 == 35 => event_type::FLATFIELD,
                 _ => event_type::SUBARRAY,
             }
         })

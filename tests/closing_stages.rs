@@ -126,7 +126,10 @@ fn slurm_a_dl2_failing_every_try_vetoes_that_runs_dl2_only() {
     assert_eq!((vetoes[0].run, vetoes[0].stage.clone()), (Some(victim), Stage::closing("dl2")));
 
     // Everything else is done: the other runs' DL2, the victim's merges and data check, the
-    // night's long-term check.
+    // night's long-term check. Read at the next pass: the pass that decided the veto planned
+    // the DL2 as failed.
+    let (code, report) = h.closer(&[]);
+    assert_eq!((code, status(&report)), (21, "needs_human"), "{report:#}");
     let layout = Layout::new(&h.config);
     let stages: Vec<(u32, String, String)> = report["stages"]
         .as_array()

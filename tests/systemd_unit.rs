@@ -5,7 +5,12 @@
 fn the_service_unit_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let unit = std::fs::read_to_string("systemd/osa.service").unwrap();
-    assert!(unit.contains("User=lstanalyzer") && unit.contains("Restart=on-failure") && unit.contains("Type=notify") && unit.contains("LogsDirectory=osa"));
+    assert!(
+        unit.contains("User=lstanalyzer")
+            && unit.contains("Restart=on-failure")
+            && unit.contains("Type=notify")
+            && unit.contains("LogsDirectory=osa")
+    );
     let unit = unit.replace("/usr/local/bin/osa", env!("CARGO_BIN_EXE_osa"));
     let path = dir.path().join("osa.service");
     std::fs::write(&path, unit).unwrap();

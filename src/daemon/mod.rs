@@ -513,16 +513,10 @@ impl Work {
             let nights: Vec<NightDate> = considered.iter().copied().collect();
             let (results, polled) = sequencer.cycle_nights(&nights)?;
             for (night, result) in results {
-                match result {
-                    Ok(cycle) => {
-                        for (run, job) in &cycle.submitted {
-                            tracing::info!(night.date = %night, run.id = run, job.id = %job, "submitted");
-                        }
-                    }
-                    Err(e) => {
-                        tracing::error!(night.date = %night, "cycle failed: {e}");
-                        problems.push(format!("night {night}: {e}"));
-                    }
+                // Each submission is logged once, by the sequencer that made it.
+                if let Err(e) = result {
+                    tracing::error!(night.date = %night, "cycle failed: {e}");
+                    problems.push(format!("night {night}: {e}"));
                 }
             }
             if !polled {
@@ -551,7 +545,6 @@ impl Work {
                             }
                         }
                         Status::NeedsHuman => tracing::debug!(night.date = %night, "still needs a human (told already)"),
-                        Status::Retrying { runs } => tracing::info!(night.date = %night, "runs sent back: {runs:?}"),
                         _ => {}
                     },
                     Err(e) => {
