@@ -145,6 +145,8 @@ pub fn make_night(layout: &Layout, night: NightDate, options: &DemoOptions) -> R
             writer.fits(&path, run.run, subrun, &types, start)?;
         }
     }
+    // On site the gain selection writes it once the night's R0 files are in R0G.
+    writer.text(&layout.contain(&layout.gain_selection_flag(night))?, "gain selection finished (demo night: R0 files written gain-selected)\n")?;
 
     let run_summary = layout.contain(&layout.run_summary_file(night))?;
     writer.text(&run_summary, &run_summary_text(night, &runs))?;

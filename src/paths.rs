@@ -334,6 +334,11 @@ impl Layout {
 
     /// `OSA/Closer/YYYYMMDD/<prod_id>/NightFinished.txt`: LSTOSA's flag that a night is closed,
     /// kept so site scripts that look for it still work.
+    /// Written once the night's R0 files are gain-selected (LSTOSA's gain-selection check).
+    pub fn gain_selection_flag(&self, night: NightDate) -> PathBuf {
+        self.osa.join("GainSel").join(night.compact()).join("GainSelFinished.txt")
+    }
+
     pub fn night_finished_flag(&self, night: NightDate) -> PathBuf {
         self.osa.join("Closer").join(night.compact()).join(&self.prod_id).join("NightFinished.txt")
     }

@@ -115,10 +115,11 @@ fn demo_night_is_idempotent_and_never_overwrites_silently() {
     let args = ["demo", "make-night", "--dir", root, "--date", "2024-02-10", "--runs", "1", "--subruns", "2", "--events", "50"];
     let first = osa(&args);
     assert!(first.status.success(), "{}", text(&first.stderr));
-    // R0 files, summaries, catalog, drive log, the tail-cut finder's files and the RF models.
-    assert!(text(&first.stdout).contains("21 file(s) written, 0 already up to date"), "{}", text(&first.stdout));
+    // R0 files, the gain-selection flag, summaries, catalog, drive log, the tail-cut finder's
+    // files and the RF models.
+    assert!(text(&first.stdout).contains("22 file(s) written, 0 already up to date"), "{}", text(&first.stdout));
     let again = osa(&args);
-    assert!(text(&again.stdout).contains("0 file(s) written, 21 already up to date"), "{}", text(&again.stdout));
+    assert!(text(&again.stdout).contains("0 file(s) written, 22 already up to date"), "{}", text(&again.stdout));
 
     let summary = Path::new(root).join("monitoring/RunSummary/RunSummary_20240210.ecsv");
     std::fs::write(&summary, "hand edited\n").unwrap();

@@ -212,6 +212,7 @@ fn reason(action: &Action) -> Option<String> {
     match action {
         Action::Blocked { reason } => Some(reason.to_string()),
         Action::Failed { cause } => Some(cause.to_string()),
+        Action::Waiting { missing } => Some(missing.clone()),
         _ => None,
     }
 }

@@ -212,6 +212,8 @@ impl<'a> Closer<'a> {
                         .push(format!("run {:05} is vetoed{why} (`osa veto lift --date {night} --run {}` to retry it)", sequence.run, sequence.run))
                 }
                 Action::Blocked { reason } => report.problems.push(format!("run {:05} is blocked: {reason}", sequence.run)),
+                // The closer's hour has come and its inputs have not: a human must find out why.
+                Action::Waiting { missing } => report.problems.push(format!("run {:05} is still waiting for {missing}", sequence.run)),
                 _ => {}
             }
         }
@@ -323,7 +325,7 @@ impl<'a> Closer<'a> {
             .sequences
             .iter()
             .filter(|s| s.kind == SequenceKind::Data)
-            .all(|s| ready.contains(&s.run) || matches!(s.action, Action::Vetoed | Action::Blocked { .. }));
+            .all(|s| ready.contains(&s.run) || matches!(s.action, Action::Vetoed | Action::Blocked { .. } | Action::Waiting { .. }));
         let runs = cycle.summary.as_ref().map(|s| s.runs.clone()).unwrap_or_default();
         let (planned, stage_rows) = self.plan_stages(night, &runs, &ready, settled, cycle.snapshot.as_ref())?;
         let progress = self.apply_stages(night, calibration, planned, &stage_rows, &runs, cycle.snapshot.as_ref(), &mut report)?;

@@ -12,13 +12,14 @@
 //! One file per section (as crates.io splits its config): [`paths`], [`database`],
 //! [`executor`] (`[executor]` and `[slurm]`), [`analysis`] (`[analysis]` and `[calibration]`),
 //! [`retries`], [`closer`] (`[closer]` and `[mail]`), [`daemon`] (`[schedules]`, `[watch]`,
-//! `[logging]`), [`limits`]. This file holds the whole, its loading and the validation of every key.
+//! `[logging]`), [`limits`], [`inputs`]. This file holds the whole, its loading and the validation of every key.
 
 mod analysis;
 mod closer;
 mod daemon;
 mod database;
 mod executor;
+mod inputs;
 mod limits;
 mod paths;
 mod retries;
@@ -28,6 +29,7 @@ pub use closer::{CloserConfig, MailConfig, StageConfig, StageKind, StageScope};
 pub use daemon::{LoggingConfig, ScheduleConfig, WatchConfig};
 pub use database::{DatabaseConfig, redact_url};
 pub use executor::{ExecutorConfig, SlurmConfig, SlurmJobConfig, add_slurm_times, slurm_time_seconds};
+pub use inputs::InputsConfig;
 pub use limits::LimitsConfig;
 pub use paths::PathsConfig;
 pub use retries::{FailureAction, KnownFailure, RetryConfig};
@@ -132,6 +134,8 @@ pub struct Config {
     pub logging: LoggingConfig,
     /// How large a night's input may be.
     pub limits: LimitsConfig,
+    /// What must be on disk before a run is submitted.
+    pub inputs: InputsConfig,
     /// The directory of the config file: relative `watch.extra_dirs` resolve against it.
     #[serde(skip)]
     pub config_dir: Option<PathBuf>,

@@ -56,7 +56,7 @@ impl Totals {
             match r.action {
                 Action::Done => totals.done += 1,
                 Action::Submitted { .. } => totals.running += 1,
-                Action::Submit { .. } | Action::Reconcile { .. } => totals.waiting += 1,
+                Action::Submit { .. } | Action::Reconcile { .. } | Action::Waiting { .. } => totals.waiting += 1,
                 Action::Failed { .. } => totals.failed += 1,
                 Action::Vetoed => totals.vetoed += 1,
                 Action::Blocked { .. } => totals.blocked += 1,

@@ -304,6 +304,7 @@ mod tests {
             earlier: &[],
             lookback_nights: 7,
             max_tries: 3,
+            inputs: &crate::sequencer::plan::InputGaps::default(),
         });
         let actions: Vec<String> = plan.sequences.iter().map(|s| s.action.to_string()).collect();
         assert_eq!(actions, ["failed: a task was cancelled", "blocked: calibration failed"]);

@@ -12,10 +12,15 @@
 //! - A run's type is the summary's; where the summary says ERROR or something unknown, the
 //!   stored R0 verdict decides. Operator-excluded runs are never planned.
 //! - Each sequence gets one action: submit, reconcile (an intent without a job id), submitted,
-//!   done, failed, vetoed or blocked. A child of a failed or blocked parent is blocked, never
-//!   submitted.
+//!   done, failed, vetoed, blocked or waiting. A child of a failed or blocked parent is
+//!   blocked, never submitted.
+//! - Input gates: a run that would be submitted waits while its inputs are not there (the
+//!   night's gain-selection flag, its R0 folder, each R0 subrun file the summary announces;
+//!   the calibration sequence also needs its DRS4 run's), saying what is missing; the
+//!   children of a waiting calibration wait for it. [`InputGaps`] is what the effects side
+//!   found missing.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 use serde::Serialize;
@@ -59,6 +64,31 @@ pub struct PlanInput<'a> {
     pub lookback_nights: u32,
     /// Refused submissions are retried up to this many attempts.
     pub max_tries: u32,
+    /// What is missing on disk before runs may be submitted.
+    pub inputs: &'a InputGaps,
+}
+
+/// What a night's runs still lack on disk, found by the effects side (see the module doc).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InputGaps {
+    /// Missing for every run: the gain-selection flag, the R0 folder.
+    pub night: Option<String>,
+    /// Missing per run: its R0 subrun files.
+    pub runs: BTreeMap<u32, String>,
+}
+
+impl InputGaps {
+    /// What `run` waits for, if anything.
+    pub fn of(&self, run: u32) -> Option<&str> {
+        self.night.as_deref().or_else(|| self.runs.get(&run).map(String::as_str))
+    }
+}
+
+/// A run about to be submitted waits while `missing` is missing.
+fn gate(action: &mut Action, missing: Option<&str>) {
+    if let (Action::Submit { .. }, Some(missing)) = (&action, missing) {
+        *action = Action::Waiting { missing: missing.to_string() };
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -107,6 +137,10 @@ pub enum Action {
     Blocked {
         reason: BlockReason,
     },
+    /// Not submitted yet: an input is not there (the daemon looks again every cycle).
+    Waiting {
+        missing: String,
+    },
 }
 
 impl Action {
@@ -119,6 +153,7 @@ impl Action {
             Self::Failed { .. } => "failed",
             Self::Vetoed => "vetoed",
             Self::Blocked { .. } => "blocked",
+            Self::Waiting { .. } => "waiting",
         }
     }
 
@@ -135,6 +170,7 @@ impl fmt::Display for Action {
         match self {
             Self::Failed { cause } => write!(f, "failed: {cause}"),
             Self::Blocked { reason } => write!(f, "blocked: {reason}"),
+            Self::Waiting { missing } => write!(f, "waiting for {missing}"),
             other => f.write_str(other.label()),
         }
     }
@@ -253,8 +289,9 @@ pub fn plan(input: &PlanInput) -> NightPlan {
     };
 
     let mut sequences = Vec::new();
-    if let Some((_, pedcal)) = tonight {
-        let (action, tries, last_job_id) = action_for(input, pedcal.run);
+    if let Some((drs4, pedcal)) = tonight {
+        let (mut action, tries, last_job_id) = action_for(input, pedcal.run);
+        gate(&mut action, input.inputs.of(pedcal.run).or_else(|| input.inputs.of(drs4.run)));
         sequences.push(PlannedSequence {
             seq: 1,
             parent: None,
@@ -284,6 +321,13 @@ pub fn plan(input: &PlanInput) -> NightPlan {
                 Action::Failed { .. } => Some(Action::Blocked { reason: BlockReason::ParentFailed }),
                 Action::Vetoed => Some(Action::Blocked { reason: BlockReason::ParentVetoed }),
                 Action::Blocked { .. } => Some(Action::Blocked { reason: BlockReason::ParentBlocked }),
+                Action::Waiting { .. } => Some(Action::Waiting {
+                    missing: input
+                        .inputs
+                        .night
+                        .clone()
+                        .unwrap_or_else(|| format!("its calibration (run {:05})", tonight.map(|t| t.1.run).unwrap_or_default())),
+                }),
                 _ => None,
             },
             (_, None) => None,
@@ -306,6 +350,7 @@ pub fn plan(input: &PlanInput) -> NightPlan {
             }
             _ => {}
         }
+        gate(&mut action, input.inputs.of(run.run));
         sequences.push(PlannedSequence {
             seq: sequences.len() as u32 + 1,
             parent: parent.as_ref().map(|p| p.0),
@@ -404,7 +449,7 @@ mod tests {
     }
 
     fn plan_of(runs: &[Run], known: &KnownState, earlier: &[CalibrationRuns]) -> NightPlan {
-        plan(&PlanInput { night: night(), runs, known, earlier, lookback_nights: 7, max_tries: 3 })
+        plan(&PlanInput { night: night(), runs, known, earlier, lookback_nights: 7, max_tries: 3, inputs: &InputGaps::default() })
     }
 
     fn summary(plan: &NightPlan) -> Vec<(u32, Option<u32>, u32, &'static str)> {
@@ -425,6 +470,56 @@ mod tests {
         assert_eq!(plan.sequences[1].tasks, 4);
         assert_eq!(plan.sequences[1].action, Action::Submit { attempt: 1, after_parent: true });
         assert!(plan.notes.is_empty(), "{:?}", plan.notes);
+    }
+
+    #[test]
+    fn runs_wait_for_their_inputs_and_say_what_is_missing() {
+        let all = |missing: &str| InputGaps { night: Some(missing.to_string()), runs: BTreeMap::new() };
+        let planned = plan(&PlanInput {
+            night: night(),
+            runs: &standard_night(),
+            known: &KnownState::default(),
+            earlier: &[],
+            lookback_nights: 7,
+            max_tries: 3,
+            inputs: &all("the gain selection"),
+        });
+        let words: Vec<String> = planned.sequences.iter().map(|s| s.action.to_string()).collect();
+        assert_eq!(words, ["waiting for the gain selection", "waiting for the gain selection", "waiting for the gain selection"]);
+
+        // The DRS4 run's R0 missing holds the calibration, and its children wait for it; a
+        // DATA run missing a subrun waits alone.
+        let mut gaps = InputGaps::default();
+        gaps.runs.insert(100, "R0 subrun 0001 of run 00100".to_string());
+        let planned = plan(&PlanInput {
+            night: night(),
+            runs: &standard_night(),
+            known: &KnownState::default(),
+            earlier: &[],
+            lookback_nights: 7,
+            max_tries: 3,
+            inputs: &gaps,
+        });
+        let words: Vec<String> = planned.sequences.iter().map(|s| s.action.to_string()).collect();
+        assert_eq!(
+            words,
+            ["waiting for R0 subrun 0001 of run 00100", "waiting for its calibration (run 00101)", "waiting for its calibration (run 00101)"]
+        );
+
+        let mut gaps = InputGaps::default();
+        gaps.runs.insert(103, "R0 subrun 0002".to_string());
+        let mut known = KnownState::default();
+        known.attempts.insert(101, vec![attempt(1, Some("7"), JobOutcome::Completed)]);
+        let planned = plan(&PlanInput {
+            night: night(),
+            runs: &standard_night(),
+            known: &known,
+            earlier: &[],
+            lookback_nights: 7,
+            max_tries: 3,
+            inputs: &gaps,
+        });
+        assert_eq!(summary(&planned), [(1, None, 101, "done"), (2, Some(1), 102, "submit"), (3, Some(1), 103, "waiting")]);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::model::{CalibrationRuns, JobOutcome, NightState, SequenceKind, Stage,
 use crate::night::NightDate;
 use crate::paths::Layout;
 use crate::sequencer::known::{NightRows, known_state};
-use crate::sequencer::plan::{self, Action, Calibration, KnownState, NightPlan, PlanInput, PlannedSequence};
+use crate::sequencer::plan::{self, Action, Calibration, InputGaps, KnownState, NightPlan, PlanInput, PlannedSequence};
 use crate::sequencer::script::{OsaCommand, ScriptInput, job_script, log_patterns};
 use crate::summary::classify::classify_run;
 use crate::summary::{self, NightSummary, Run, SummaryError};
@@ -221,6 +221,7 @@ impl Sequencer<'_> {
     /// As [`Sequencer::plan`], for a caller that already read the known state.
     pub fn plan_known(&self, night: NightDate, runs: &[Run], known: &KnownState) -> Result<NightPlan, SequencerError> {
         let earlier = self.earlier_calibrations(night)?;
+        let inputs = self.input_gaps(night, runs, known);
         Ok(plan::plan(&PlanInput {
             night,
             runs,
@@ -228,7 +229,30 @@ impl Sequencer<'_> {
             earlier: &earlier,
             lookback_nights: self.config.calibration.lookback_nights,
             max_tries: self.config.retries.max_tries_per_run,
+            inputs: &inputs,
         }))
+    }
+
+    /// What the night's runs still lack on disk (`[inputs]`). Runs submitted before are not
+    /// looked at: only a first submission waits for its inputs.
+    fn input_gaps(&self, night: NightDate, runs: &[Run], known: &KnownState) -> InputGaps {
+        let mut gaps = InputGaps::default();
+        let flag = self.layout.gain_selection_flag(night);
+        let r0_dir = self.layout.r0_night_dir(night);
+        if self.config.inputs.gain_selection && !flag.is_file() {
+            gaps.night = Some(format!("the gain selection ({} missing)", flag.display()));
+        } else if self.config.inputs.r0_files && !r0_dir.is_dir() {
+            gaps.night = Some(format!("the R0 folder {}", r0_dir.display()));
+        } else if self.config.inputs.r0_files {
+            for run in runs.iter().filter(|r| !known.attempts.contains_key(&r.run)) {
+                let missing: Vec<u32> = (0..run.subruns).filter(|s| !self.layout.r0_file(night, 1, run.run, *s).is_file()).collect();
+                if let Some(first) = missing.first() {
+                    let more = if missing.len() > 1 { format!(" and {} more", missing.len() - 1) } else { String::new() };
+                    gaps.runs.insert(run.run, format!("R0 subrun {first:04}{more} ({})", self.layout.r0_file(night, 1, run.run, *first).display()));
+                }
+            }
+        }
+        gaps
     }
 
     /// One full cycle for a night. `simulate`: read and plan only, nothing written or submitted.

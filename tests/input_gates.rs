@@ -1,0 +1,96 @@
+//! Input gates: a run is submitted only once its inputs are on disk (the night's
+//! gain-selection flag, its R0 folder and every R0 subrun file the summary announces). Until
+//! then it is "waiting for ..." with what is missing; each cycle looks again; still waiting
+//! at the closer's hour, the night needs a human.
+
+mod common;
+
+use common::night::*;
+use osa::paths::Layout;
+
+fn states(h: &NightHarness) -> Vec<String> {
+    let out = h.osa(&["status", "--date", &h.night.to_string(), "--json"], &[]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    json["nights"][0]["runs"].as_array().unwrap().iter().map(|r| r["state"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn a_night_without_its_r0_folder_waits_then_runs_when_the_files_appear() {
+    let h = NightHarness::new("local", &unique_night(80), None);
+    let layout = Layout::new(&h.config);
+    let r0 = layout.r0_night_dir(h.night);
+    let aside = h.root().join("r0-not-yet");
+    std::fs::rename(&r0, &aside).unwrap();
+    for _ in 0..2 {
+        let cycle = h.sequencer(&[]);
+        assert!(cycle["submitted"].as_array().unwrap().is_empty(), "{cycle:#}");
+        assert!(actions(&cycle).iter().all(|(_, a)| a == "waiting"), "{cycle:#}");
+    }
+    let wanted = format!("waiting for the R0 folder {}", r0.display());
+    assert!(states(&h).iter().all(|s| *s == wanted), "{:?}", states(&h));
+
+    std::fs::rename(&aside, &r0).unwrap();
+    let cycle = h.sequencer(&[]);
+    assert_eq!(cycle["submitted"].as_array().unwrap().len(), 4, "the files are there: everything goes: {cycle:#}");
+}
+
+#[test]
+fn a_missing_middle_subrun_keeps_its_run_waiting_and_the_closer_asks_a_human() {
+    let h = NightHarness::new("local", &unique_night(81), None);
+    let layout = Layout::new(&h.config);
+    // The night as planned (nothing written): its second DATA run loses its middle subrun.
+    let out = h.osa(&["sequencer", "--date", &h.night.to_string(), "--simulate", "--json"], &[]);
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let data: Vec<&serde_json::Value> = plan["sequences"].as_array().unwrap().iter().filter(|s| s["type"] == "DATA").collect();
+    let victim = data[1]["run"].as_u64().unwrap() as u32;
+    assert!(data[1]["subruns"].as_u64().unwrap() >= 3, "{plan:#}");
+    let missing = layout.r0_file(h.night, 1, victim, 2);
+    let aside = h.root().join("subrun-not-yet.fits.fz");
+    std::fs::rename(&missing, &aside).unwrap();
+
+    let start = std::time::Instant::now();
+    let end = loop {
+        let cycle = h.sequencer(&[]);
+        if actions(&cycle).iter().all(|(_, a)| a == "done" || a == "waiting") {
+            break cycle;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(180), "{cycle:#}");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    let waiting: Vec<(u64, String)> = actions(&end).into_iter().filter(|(_, a)| a != "done").collect();
+    assert_eq!(waiting, [(u64::from(victim), "waiting".to_string())], "the others went: {end:#}");
+    let state = states(&h).into_iter().find(|s| s.starts_with("waiting")).unwrap();
+    assert_eq!(state, format!("waiting for R0 subrun 0002 ({})", missing.display()));
+
+    // The closer's hour: the night needs a human, who is told what is missing.
+    let (code, report) = h.close_to_end(&[], std::time::Duration::from_secs(180));
+    assert_eq!(code, 21, "the others' closing stages ran, then the night waits for a human: {report:#}");
+    assert!(report["problems"].to_string().contains(&format!("run {victim:05} is still waiting for R0 subrun 0002")), "{report:#}");
+
+    std::fs::rename(&aside, &missing).unwrap();
+    let cycle = h.sequencer(&[]);
+    let submitted: Vec<u64> = cycle["submitted"].as_array().unwrap().iter().map(|s| s["run"].as_u64().unwrap()).collect();
+    assert_eq!(submitted, [u64::from(victim)], "{cycle:#}");
+}
+
+#[test]
+fn without_the_gain_selection_flag_nothing_is_submitted_and_with_it_everything_is() {
+    let h = NightHarness::new("local", &unique_night(82), None);
+    let flag = Layout::new(&h.config).gain_selection_flag(h.night);
+    std::fs::remove_file(&flag).unwrap();
+    let cycle = h.sequencer(&[]);
+    assert!(cycle["submitted"].as_array().unwrap().is_empty(), "{cycle:#}");
+    assert!(states(&h).iter().all(|s| s.starts_with("waiting for the gain selection")), "{:?}", states(&h));
+
+    std::fs::write(&flag, "done\n").unwrap();
+    let cycle = h.sequencer(&[]);
+    assert_eq!(cycle["submitted"].as_array().unwrap().len(), 4, "{cycle:#}");
+}
+
+#[test]
+fn the_gain_selection_gate_can_be_turned_off() {
+    let h = NightHarness::with("local", &unique_night(83), None, |c| c.inputs.gain_selection = false);
+    std::fs::remove_file(Layout::new(&h.config).gain_selection_flag(h.night)).unwrap();
+    let cycle = h.sequencer(&[]);
+    assert_eq!(cycle["submitted"].as_array().unwrap().len(), 4, "{cycle:#}");
+}
