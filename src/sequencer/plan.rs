@@ -217,7 +217,12 @@ impl NightPlan {
     /// For a closed night: runs its summary gained afterwards are refused, never planned. Adds
     /// the note (also for a human) and returns it, if there are such runs.
     pub fn refuse_late_runs(&mut self) -> Option<String> {
-        let late: Vec<String> = self.sequences.iter().filter(|s| s.action.is_active()).map(|s| format!("{:05}", s.run)).collect();
+        let late: Vec<String> = self
+            .sequences
+            .iter()
+            .filter(|s| s.action.is_active() || matches!(s.action, Action::Waiting { .. }))
+            .map(|s| format!("{:05}", s.run))
+            .collect();
         if late.is_empty() {
             return None;
         }
