@@ -436,14 +436,8 @@ fn screen(context: &Context, look: &Look) -> String {
             ]);
         }
         let _ = writeln!(out, "{t}");
-        for r in &night.runs {
-            if let Some(f) = &r.failure {
-                let step = f.step.as_deref().map(|s| format!("step {s}")).unwrap_or_else(|| "the task".to_string());
-                let _ = writeln!(out, "  run {:05} subrun {}: {step} failed; log {}", r.run, f.subrun, f.log.display());
-                for line in &f.tail {
-                    let _ = writeln!(out, "    | {line}");
-                }
-            }
+        for line in night.failure_lines() {
+            let _ = writeln!(out, "  {line}");
         }
     }
     out

@@ -382,16 +382,7 @@ async fn serve(options: DaemonOptions, config: Config, me: LeaseHolder) -> anyho
 /// The failing step, task log and its last lines of each run of the night that failed, for
 /// the warning mail (the shifters' `osa status` view).
 fn failure_lines(services: &crate::service::Services, night: NightDate) -> Vec<String> {
-    let Ok(view) = crate::operator::status::night_view(&services.sequencer(), night, None) else { return Vec::new() };
-    let mut lines = Vec::new();
-    for r in &view.runs {
-        if let Some(f) = &r.failure {
-            let step = f.step.as_deref().map(|s| format!("step {s}")).unwrap_or_else(|| "the task".to_string());
-            lines.push(format!("run {:05} subrun {}: {step} failed; log {}", r.run, f.subrun, f.log.display()));
-            lines.extend(f.tail.iter().map(|l| format!("    | {l}")));
-        }
-    }
-    lines
+    crate::operator::status::night_view(&services.sequencer(), night, None).map(|view| view.failure_lines()).unwrap_or_default()
 }
 
 /// Tells systemd how the daemon is after a cycle: alive (`WATCHDOG=1`: a loop stuck for the

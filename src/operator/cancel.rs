@@ -60,7 +60,7 @@ pub fn cancel(sequencer: &Sequencer, night: NightDate, run: Option<u32>, reason:
             run: *job_run,
             stage: stage.clone(),
             job_id: job_id.clone(),
-            source,
+            source: Box::new(source),
         })?;
         let which = if *job_run == NIGHT_WIDE { "night-wide".to_string() } else { format!("run {job_run:05}") };
         tracing::info!(night.date = %night, job.id = %job_id, "cancelled {which} {stage} by {actor}");

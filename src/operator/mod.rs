@@ -35,7 +35,7 @@ pub enum OperatorError {
     #[error("night {night}: the executor did not answer, so which jobs are the night's is unknown; nothing was changed, try again")]
     ExecutorSilent { night: NightDate },
     #[error("night {night} run {run:05} ({stage}): cancelling job {job_id}: {source}; the run is held, give the command again")]
-    Cancel { night: NightDate, run: u32, stage: Stage, job_id: String, source: ExecutorError },
+    Cancel { night: NightDate, run: u32, stage: Stage, job_id: String, source: Box<ExecutorError> },
     #[error("night {night}: its summary {} is still there and would be planned again; move it away first", file.display())]
     SummaryStillThere { night: NightDate, file: PathBuf },
     #[error("night {night}: it has files on disk (first found: {}); forget is for nights that left nothing: use `osa rerun`, or move its files away first", file.display())]

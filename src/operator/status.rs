@@ -108,6 +108,22 @@ pub struct FailureView {
 /// Lines of a failed task's log shown by `osa status`.
 const TAIL_LINES: usize = 5;
 
+impl NightView {
+    /// Where each failed run failed, as `osa status` and the warning mail say it: the step
+    /// and the log on one line, then the log's last lines.
+    pub fn failure_lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for r in &self.runs {
+            if let Some(f) = &r.failure {
+                let step = f.step.as_deref().map(|s| format!("step {s}")).unwrap_or_else(|| "the task".to_string());
+                lines.push(format!("run {:05} subrun {}: {step} failed; log {}", r.run, f.subrun, f.log.display()));
+                lines.extend(f.tail.iter().map(|l| format!("    | {l}")));
+            }
+        }
+        lines
+    }
+}
+
 /// One run (one sequence) of a night.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunView {
