@@ -150,7 +150,7 @@ pub struct NightStatus {
     pub date: String,
     /// `NightState`'s stored word: waiting, running, closing, closed, needs_human.
     pub state: &'static str,
-    pub totals: TotalsJson,
+    pub totals: Totals,
     pub runs: Vec<RunStatus>,
     pub problems: Vec<String>,
     /// The night's long-term data check stage, in words.
@@ -190,41 +190,12 @@ pub struct FailureJson {
     pub tail: Vec<String>,
 }
 
-#[derive(Serialize)]
-pub struct TotalsJson {
-    pub runs: u32,
-    pub done: u32,
-    pub running: u32,
-    pub waiting: u32,
-    pub failed: u32,
-    pub vetoed: u32,
-    pub blocked: u32,
-    pub dl1_percent: Option<u32>,
-    pub dl2_percent: Option<u32>,
-}
-
-impl From<&Totals> for TotalsJson {
-    fn from(t: &Totals) -> Self {
-        Self {
-            runs: t.runs,
-            done: t.done,
-            running: t.running,
-            waiting: t.waiting,
-            failed: t.failed,
-            vetoed: t.vetoed,
-            blocked: t.blocked,
-            dl1_percent: t.dl1_percent,
-            dl2_percent: t.dl2_percent,
-        }
-    }
-}
-
 impl From<NightView> for NightStatus {
     fn from(view: NightView) -> Self {
         Self {
             date: view.night.to_string(),
             state: view.state.as_str(),
-            totals: TotalsJson::from(&view.totals),
+            totals: view.totals.clone(),
             runs: view
                 .runs
                 .into_iter()

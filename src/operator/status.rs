@@ -31,8 +31,9 @@ pub struct NightView {
     pub totals: Totals,
 }
 
-/// A night in one line: how many runs are where, and how far its products are.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// A night in one line: how many runs are where, and how far its products are (`osa status
+/// --json` prints it as it is).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Totals {
     pub runs: u32,
     pub done: u32,

@@ -480,15 +480,10 @@ mod tests {
     #[test]
     fn runs_wait_for_their_inputs_and_say_what_is_missing() {
         let all = |missing: &str| InputGaps { night: Some(missing.to_string()), runs: BTreeMap::new() };
-        let planned = plan(&PlanInput {
-            night: night(),
-            runs: &standard_night(),
-            known: &KnownState::default(),
-            earlier: &[],
-            lookback_nights: 7,
-            max_tries: 3,
-            inputs: &all("the gain selection"),
-        });
+        let with_gaps = |known: &KnownState, inputs: &InputGaps| {
+            plan(&PlanInput { night: night(), runs: &standard_night(), known, earlier: &[], lookback_nights: 7, max_tries: 3, inputs })
+        };
+        let planned = with_gaps(&KnownState::default(), &all("the gain selection"));
         let words: Vec<String> = planned.sequences.iter().map(|s| s.action.to_string()).collect();
         assert_eq!(words, ["waiting for the gain selection", "waiting for the gain selection", "waiting for the gain selection"]);
 
@@ -496,15 +491,7 @@ mod tests {
         // DATA run missing a subrun waits alone.
         let mut gaps = InputGaps::default();
         gaps.runs.insert(100, "R0 subrun 0001 of run 00100".to_string());
-        let planned = plan(&PlanInput {
-            night: night(),
-            runs: &standard_night(),
-            known: &KnownState::default(),
-            earlier: &[],
-            lookback_nights: 7,
-            max_tries: 3,
-            inputs: &gaps,
-        });
+        let planned = with_gaps(&KnownState::default(), &gaps);
         let words: Vec<String> = planned.sequences.iter().map(|s| s.action.to_string()).collect();
         assert_eq!(
             words,
@@ -515,15 +502,7 @@ mod tests {
         gaps.runs.insert(103, "R0 subrun 0002".to_string());
         let mut known = KnownState::default();
         known.attempts.insert(101, vec![attempt(1, Some("7"), JobOutcome::Completed)]);
-        let planned = plan(&PlanInput {
-            night: night(),
-            runs: &standard_night(),
-            known: &known,
-            earlier: &[],
-            lookback_nights: 7,
-            max_tries: 3,
-            inputs: &gaps,
-        });
+        let planned = with_gaps(&known, &gaps);
         assert_eq!(summary(&planned), [(1, None, 101, "done"), (2, Some(1), 102, "submit"), (3, Some(1), 103, "waiting")]);
     }
 
