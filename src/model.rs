@@ -457,9 +457,12 @@ pub enum AuditAction {
     /// The closer sent a failed run (or closing stage) again, by itself (actor `osa`); the
     /// reason says what failed and what changed. The closing mail lists them.
     Retry,
+    /// The run's last subrun dropped (the known-failure action `drop_last_subrun`): the run
+    /// closes with the subruns before it; the entry holds the new count.
+    DropSubrun,
 }
 
-stored_words!(AuditAction, "audit action", { Rerun => "rerun", Close => "close", Veto => "veto", Unveto => "unveto", DiskFull => "disk_full", Cancel => "cancel", Forget => "forget", Retry => "retry" });
+stored_words!(AuditAction, "audit action", { Rerun => "rerun", Close => "close", Veto => "veto", Unveto => "unveto", DiskFull => "disk_full", Cancel => "cancel", Forget => "forget", Retry => "retry", DropSubrun => "drop_subrun" });
 
 #[cfg(test)]
 mod tests {

@@ -69,6 +69,16 @@ pub fn run_subrun(run: u32, subrun: u32) -> String {
     format!("{run:05}.{subrun:04}")
 }
 
+/// The names in a folder (none if it cannot be read).
+fn file_names(dir: &Path) -> impl Iterator<Item = String> {
+    std::fs::read_dir(dir).into_iter().flatten().flatten().filter_map(|e| e.file_name().into_string().ok())
+}
+
+/// `v0.10.12` -> [0, 10, 12], so versions sort as numbers (`v0.9` before `v0.10`).
+fn version_key(version: &str) -> Vec<u64> {
+    version.trim_start_matches('v').split('.').map(|p| p.parse().unwrap_or(0)).collect()
+}
+
 impl Layout {
     pub fn new(config: &Config) -> Self {
         let p = &config.paths;
@@ -330,6 +340,63 @@ impl Layout {
             .join(format!("calibration_filters_52.Run{run:05}.0000.h5"))
     }
 
+    /// The DRS4 baseline of `run` taken on `night` as it is on disk: osa's own file, else the
+    /// one a site's earlier pipeline left (see [`Layout::cat_a_dirs`]); none found, where
+    /// osa's calibration job writes it.
+    pub fn existing_drs4_file(&self, night: NightDate, run: u32) -> PathBuf {
+        let predicted = self.drs4_file(night, run);
+        if predicted.is_file() {
+            return predicted;
+        }
+        let name = format!("drs4_pedestal.Run{run:05}.0000.h5");
+        self.cat_a_file("drs4_baseline", night, |n| n == name).unwrap_or(predicted)
+    }
+
+    /// As [`Layout::existing_drs4_file`] for the charge calibration, whatever its filters
+    /// (`calibration_filters_*.RunRRRRR.0000.h5`).
+    pub fn existing_calibration_file(&self, night: NightDate, run: u32) -> PathBuf {
+        let predicted = self.calibration_file(night, run);
+        if predicted.is_file() {
+            return predicted;
+        }
+        let tail = format!(".Run{run:05}.0000.h5");
+        self.cat_a_file("calibration", night, |n| n.starts_with("calibration_filters_") && n.ends_with(&tail)).unwrap_or(predicted)
+    }
+
+    /// The calibrations of `night` whose Cat-A files are on disk, as (DRS4 run, PEDCALIB run):
+    /// each charge calibration with the baseline of the latest DRS4 run taken before it.
+    pub fn cat_a_calibrations(&self, night: NightDate) -> Vec<(u32, u32)> {
+        let runs_of = |kind: &str, prefix: &str| -> std::collections::BTreeSet<u32> {
+            self.cat_a_dirs(kind, night)
+                .iter()
+                .flat_map(|dir| file_names(dir))
+                .filter(|n| n.starts_with(prefix))
+                .filter_map(|n| n.strip_suffix(".0000.h5")?.rsplit_once(".Run")?.1.parse().ok())
+                .collect()
+        };
+        let drs4 = runs_of("drs4_baseline", "drs4_pedestal.");
+        runs_of("calibration", "calibration_filters_").into_iter().filter_map(|p| drs4.range(..p).next_back().map(|d| (*d, p))).collect()
+    }
+
+    /// The version folders of a night's Cat-A folder, in the order a file is looked up in
+    /// them: osa's configured version, the night's `pro` link (LSTOSA's current one), then
+    /// the other `v*` folders, newest version first.
+    fn cat_a_dirs(&self, kind: &str, night: NightDate) -> Vec<PathBuf> {
+        let base = self.calibration.join("Cat-A").join(kind).join(night.compact());
+        let mut others: Vec<String> = file_names(&base).filter(|n| n.starts_with('v') && *n != self.calibration_version).collect();
+        others.sort_by_cached_key(|v| std::cmp::Reverse(version_key(v)));
+        [self.calibration_version.clone(), "pro".to_string()].into_iter().chain(others).map(|v| base.join(v)).filter(|d| d.is_dir()).collect()
+    }
+
+    /// The first of [`Layout::cat_a_dirs`] holding a file whose name matches (the last such
+    /// name there, as LSTOSA takes the last match of its glob).
+    fn cat_a_file(&self, kind: &str, night: NightDate, matches: impl Fn(&str) -> bool) -> Option<PathBuf> {
+        self.cat_a_dirs(kind, night).into_iter().find_map(|dir| {
+            let name = file_names(&dir).filter(|n| matches(n)).max()?;
+            Some(dir.join(name))
+        })
+    }
+
     // ---- osa's own records ----
 
     /// `OSA/Closer/YYYYMMDD/<prod_id>/NightFinished.txt`: LSTOSA's flag that a night is closed,
@@ -396,6 +463,40 @@ mod tests {
             Layout::dl2_run_file(&l.dl2_dir(n).join("nsb_tuning_0.14"), 12003),
             Path::new("/data/DL2/20260105/v0.10/tailcut84/nsb_tuning_0.14/dl2_LST-1.Run12003.h5")
         );
+    }
+
+    #[test]
+    fn cat_a_files_left_by_lstosa_are_found_under_pro_or_the_newest_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.paths.data_root = dir.path().to_path_buf();
+        let l = Layout::new(&config);
+        let n: NightDate = "2026-01-02".parse().unwrap();
+        let cat_a = dir.path().join("monitoring/PixelCalibration/Cat-A");
+        let touch = |rel: &str| {
+            let path = cat_a.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, b"").unwrap();
+        };
+        touch("drs4_baseline/20260102/v0.9.2/drs4_pedestal.Run05000.0000.h5");
+        touch("drs4_baseline/20260102/v0.10.3/drs4_pedestal.Run05000.0000.h5");
+        touch("calibration/20260102/v0.1.0/calibration_filters_52.Run05001.0000.h5");
+        touch("calibration/20260102/v0.1.0/calibration_filters_49.Run05003.0000.h5");
+        std::os::unix::fs::symlink("v0.1.0", cat_a.join("calibration/20260102/pro")).unwrap();
+
+        assert_eq!(
+            l.existing_drs4_file(n, 5000),
+            cat_a.join("drs4_baseline/20260102/v0.10.3/drs4_pedestal.Run05000.0000.h5"),
+            "v0.10 is newer than v0.9"
+        );
+        assert_eq!(l.existing_calibration_file(n, 5001), cat_a.join("calibration/20260102/pro/calibration_filters_52.Run05001.0000.h5"));
+        assert_eq!(l.existing_calibration_file(n, 5003), cat_a.join("calibration/20260102/pro/calibration_filters_49.Run05003.0000.h5"));
+        assert_eq!(l.existing_calibration_file(n, 5009), l.calibration_file(n, 5009), "none on disk: where osa writes it");
+        assert_eq!(l.cat_a_calibrations(n), [(5000, 5001), (5000, 5003)]);
+
+        touch("calibration/20260102/v0.10.12/calibration_filters_52.Run05001.0000.h5");
+        assert_eq!(l.existing_calibration_file(n, 5001), l.calibration_file(n, 5001), "osa's own version comes first");
+        assert!(l.cat_a_calibrations("2026-01-01".parse().unwrap()).is_empty());
     }
 
     #[test]

@@ -64,8 +64,18 @@ fn common(config: &Config, layout: &Layout, night: NightDate, calibration: Calib
     c.set("drs4_run", calibration.drs4_run);
     c.set("pedcal_run", calibration.pedcal_run);
     c.set("drs4_r0_file", layout.r0_file(calibration.night, 1, calibration.drs4_run, 0).display());
-    c.set("drs4_file", layout.drs4_file(calibration.night, calibration.drs4_run).display());
-    c.set("calibration_file", layout.calibration_file(calibration.night, calibration.pedcal_run).display());
+    // Tonight's calibration is where tonight's job writes it; an earlier night's is the file
+    // on disk, which a site's earlier pipeline may have left under another version.
+    let (drs4_file, calibration_file) = if calibration.night == night {
+        (layout.drs4_file(night, calibration.drs4_run), layout.calibration_file(night, calibration.pedcal_run))
+    } else {
+        (
+            layout.existing_drs4_file(calibration.night, calibration.drs4_run),
+            layout.existing_calibration_file(calibration.night, calibration.pedcal_run),
+        )
+    };
+    c.set("drs4_file", drs4_file.display());
+    c.set("calibration_file", calibration_file.display());
     c.set("calibration_version", &config.analysis.calibration_version);
     c.set("drive_file", layout.drive_file(night).display());
     c.set("run_summary", layout.run_summary_file(night).display());

@@ -57,7 +57,7 @@ fn every_slurm_state_a_rule_may_name_matches_a_task_stored_in_it() {
         let stored = map_state(word).expect("the parser knows every word of its table");
         assert_eq!(rule.slurm_state, Some(stored), "{word}");
         let task = FailedTask { subrun: 3, state: Some(stored), exit_code: Some(1), log_tail: String::new() };
-        match decide(&config.retries, &[task], 1, "01:00:00") {
+        match decide(&config.retries, &[task], 1, "01:00:00", Some(7)) {
             Decision::Veto { reason } => assert!(reason.contains("known failure `rule`"), "{word}: {reason}"),
             other => panic!("{word}: {other:?}"),
         }

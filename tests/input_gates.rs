@@ -1,7 +1,8 @@
-//! Input gates: a run is submitted only once its inputs are on disk (the night's
-//! gain-selection flag, its R0 folder and every R0 subrun file the summary announces). Until
-//! then it is "waiting for ..." with what is missing; each cycle looks again; still waiting
-//! at the closer's hour, the night needs a human.
+//! What a run needs before it starts. Input gates: a run is submitted only once its inputs
+//! are on disk (the night's gain-selection flag, its R0 folder and every R0 subrun file the
+//! summary announces). Until then it is "waiting for ..." with what is missing; each cycle
+//! looks again; still waiting at the closer's hour, the night needs a human. A night without
+//! calibration runs uses an earlier night's, also one LSTOSA left on disk.
 
 mod common;
 
@@ -93,4 +94,59 @@ fn the_gain_selection_gate_can_be_turned_off() {
     std::fs::remove_file(Layout::new(&h.config).gain_selection_flag(h.night)).unwrap();
     let cycle = h.sequencer(&[]);
     assert_eq!(cycle["submitted"].as_array().unwrap().len(), 4, "{cycle:#}");
+}
+
+/// LSTOSA's Cat-A tree for one calibration of `night`: files under a version folder, `pro`
+/// links to it, as `onsite_create_*` leave them. Returns the DRS4 and charge files through
+/// the links.
+fn lstosa_calibration(layout: &Layout, night: osa::night::NightDate, drs4_run: u32, pedcal_run: u32) -> Vec<std::path::PathBuf> {
+    let cat_a = layout.drs4_file(night, 0).ancestors().nth(4).unwrap().to_path_buf();
+    let mut files = Vec::new();
+    for (kind, name) in [
+        ("drs4_baseline", format!("drs4_pedestal.Run{drs4_run:05}.0000.h5")),
+        ("calibration", format!("calibration_filters_52.Run{pedcal_run:05}.0000.h5")),
+    ] {
+        let dir = cat_a.join(kind).join(night.compact());
+        std::fs::create_dir_all(dir.join("v0.1.1")).unwrap();
+        hdf5::File::create(dir.join("v0.1.1").join(&name)).unwrap().create_group("tel_1").unwrap();
+        std::os::unix::fs::symlink("v0.1.1", dir.join("pro")).unwrap();
+        files.push(dir.join("pro").join(name));
+    }
+    files
+}
+
+#[test]
+fn a_night_without_calibration_uses_lstosas_cat_a_files_three_nights_earlier() {
+    let h = NightHarness::new("local", &unique_night(84), None);
+    let layout = Layout::new(&h.config);
+    // Tonight took no calibration runs.
+    let summary = layout.run_summary_file(h.night);
+    let text = std::fs::read_to_string(&summary).unwrap();
+    let kept: Vec<&str> = text.lines().filter(|l| !l.split(',').any(|f| f == "DRS4" || f == "PEDCALIB")).collect();
+    std::fs::write(&summary, kept.join("\n") + "\n").unwrap();
+    let plan = h.osa(&["sequencer", "--date", &h.night.to_string(), "--simulate", "--json"], &[]);
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert!(plan["sequences"].as_array().unwrap().iter().all(|s| s["action"] == "blocked"), "nothing to calibrate with yet: {plan:#}");
+
+    let earlier = h.night.previous().previous().previous();
+    let files = lstosa_calibration(&layout, earlier, 500, 501);
+    let plan = h.osa(&["sequencer", "--date", &h.night.to_string(), "--simulate", "--json"], &[]);
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let said = format!("no calibration tonight: using night {earlier}'s (DRS4 run 500, PEDCALIB run 501), found on disk: {}", files[1].display());
+    assert!(plan["notes"].as_array().unwrap().iter().any(|n| n == &said), "{plan:#}");
+
+    let end = h.run_to_end(std::time::Duration::from_secs(180));
+    assert!(actions(&end).iter().all(|(_, a)| a == "done"), "{end:#}");
+    let (code, report) = h.close_to_end(&[], std::time::Duration::from_secs(180));
+    assert_eq!(code, 0, "{report:#}");
+
+    // Each DL1a file was calibrated with LSTOSA's files, found through the `pro` links.
+    let run = plan["sequences"][0]["run"].as_u64().unwrap() as u32;
+    let dl1a = layout.dl1a_file(h.night, run, 0);
+    let out = h.osa(&["provenance", "trace", dl1a.to_str().unwrap(), "--json"], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let trace = String::from_utf8_lossy(&out.stdout).into_owned();
+    for file in &files {
+        assert!(trace.contains(&file.display().to_string()), "trace lacks {}:\n{trace}", file.display());
+    }
 }

@@ -138,10 +138,11 @@ pub fn run(context: &Context, command: ProvenanceCommand) -> anyhow::Result<Outc
                 Some(db) => db.sequences_of_night(date)?.into_iter().find(|s| s.kind == crate::model::SequenceKind::Calibration).map(|s| s.run),
                 None => None,
             };
-            let options = crate::provenance::merge::MergeOptions {
-                calibration_run,
-                dl2_steps: config.closer.stages.iter().filter(|s| s.kind == crate::config::StageKind::Dl2).map(|s| s.name.clone()).collect(),
+            let rows = match &db {
+                Some(db) => crate::sequencer::submit::read_night_rows(db, date)?,
+                None => Default::default(),
             };
+            let options = crate::closer::merge_options(&config, calibration_run, &rows);
             let report = merge_night(date, &layout.provenance_log(date), &layout.provenance_records_dir(date), db.as_ref(), &options)?;
             for problem in &report.problems {
                 eprintln!("skipped: {problem}");

@@ -21,7 +21,8 @@
 //! words: `done`, `failed: a task timed out`, `blocked: no calibration`, ...), "job_state"
 //! (pending | running | finished | null), "elapsed_seconds", "subruns_done", "subruns",
 //! "tries", "exit", "job_id", "dl1_percent", "dl2_percent", "datacheck", "failure": {"subrun",
-//! "step", "log", "tail"} | null}], "problems", "longterm"}]}`. The night view itself is
+//! "step", "log", "tail"} | null, "dropped" (a dropped last subrun, in words) | null}],
+//! "problems", "longterm"}]}`. The night view itself is
 //! `operator::status`.
 
 use std::collections::BTreeSet;
@@ -180,6 +181,9 @@ pub struct RunStatus {
     /// Seconds pending (since submission) or running (since its first task started).
     pub elapsed_seconds: Option<i64>,
     pub failure: Option<FailureJson>,
+    /// The run's last subrun dropped (`subrun 0007 dropped: ...`, by whom and when): the run
+    /// counts without it.
+    pub dropped: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -214,6 +218,7 @@ impl From<NightView> for NightStatus {
                     job_state: r.job_state.map(|p| p.as_str()),
                     elapsed_seconds: r.elapsed_seconds,
                     failure: r.failure.map(|f| FailureJson { subrun: f.subrun, step: f.step, log: f.log.display().to_string(), tail: f.tail }),
+                    dropped: r.dropped,
                 })
                 .collect(),
             problems: view.problems,
@@ -397,7 +402,7 @@ fn screen(context: &Context, look: &Look) -> String {
                 Cell::new(r.run_type),
                 if bad { alarm(&state, color) } else { Cell::new(&state) },
                 Cell::new(job),
-                Cell::new(format!("{}/{}", r.subruns_done, r.subruns)),
+                Cell::new(format!("{}/{}{}", r.subruns_done, r.subruns, if r.dropped.is_some() { " (last dropped)" } else { "" })),
                 Cell::new(or_dash(r.dl1_percent)),
                 Cell::new(or_dash(r.dl2_percent)),
                 Cell::new(or_dash(r.datacheck.as_deref())),
@@ -409,6 +414,11 @@ fn screen(context: &Context, look: &Look) -> String {
         let _ = writeln!(out, "{t}");
         for line in night.failure_lines() {
             let _ = writeln!(out, "  {line}");
+        }
+        for r in &night.runs {
+            if let Some(dropped) = &r.dropped {
+                let _ = writeln!(out, "  run {:05}: {dropped}", r.run);
+            }
         }
     }
     out

@@ -224,7 +224,7 @@ impl Closer<'_> {
                     let failed = self.failed_stage(night, s, rows, cause);
                     let last = rows.current_jobs_of(s.run, &Stage::closing(&s.stage)).max_by_key(|j| j.intent.attempt).map(|j| j.intent.clone());
                     let time = last.as_ref().map(|i| i.time_limit.clone()).unwrap_or_else(|| self.stage_time(config));
-                    let decision = failures::decide(&self.config.retries, &failed, s.attempts, &time);
+                    let decision = failures::decide(&self.config.retries, &failed, s.attempts, &time, None);
                     self.apply_stage_decision(night, calibration, config, s, decision, last.as_ref(), report, &mut progress)?;
                 }
                 Action::Vetoed => {
@@ -275,7 +275,8 @@ impl Closer<'_> {
     ) -> Result<(), CloserError> {
         let what = stage_label(s);
         match decision {
-            Decision::Veto { reason } => {
+            // A stage has no subruns to drop (`decide` is given none): a veto either way.
+            Decision::Veto { reason } | Decision::DropLastSubrun { reason, .. } => {
                 tracing::warn!(night.date = %night, run.id = s.run, stage = %s.stage, "vetoed: {reason}");
                 report.decisions.push(format!("{what}: vetoed: {reason}"));
                 report.problems.push(format!("{what} vetoed: {reason}"));

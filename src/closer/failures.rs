@@ -26,6 +26,9 @@ pub enum Decision {
     Veto { reason: String },
     /// The disk was full: resubmit these subruns once there is room, the try not counted.
     DiskFull { subruns: Vec<u32> },
+    /// The run's last subrun alone failed in a way its data cannot get over (no pedestal
+    /// events): the run goes on without it, the RunSummary untouched.
+    DropLastSubrun { subrun: u32, reason: String },
 }
 
 fn matches(rule: &KnownFailure, task: &FailedTask) -> bool {
@@ -35,8 +38,9 @@ fn matches(rule: &KnownFailure, task: &FailedTask) -> bool {
 }
 
 /// Decides for a run whose last attempt failed. `tries`: submissions so far; `time`: the last
-/// attempt's walltime.
-pub fn decide(retries: &RetryConfig, failed: &[FailedTask], tries: u32, time: &str) -> Decision {
+/// attempt's walltime; `last_subrun`: the last subrun of a DATA run (none for other jobs,
+/// which have no subrun to drop).
+pub fn decide(retries: &RetryConfig, failed: &[FailedTask], tries: u32, time: &str, last_subrun: Option<u32>) -> Decision {
     let subruns: Vec<u32> = failed.iter().map(|t| t.subrun).collect();
     // Before the tries are counted: a full disk is not the run's fault.
     if failed.iter().any(|t| t.exit_code == Some(TASK_DISK_FULL)) {
@@ -69,7 +73,9 @@ pub fn decide(retries: &RetryConfig, failed: &[FailedTask], tries: u32, time: &s
         Some(line) => format!("{base} (the program said: {line})"),
         None => base,
     };
-    if tries >= retries.max_tries_per_run {
+    // Whatever the tries: no try brings pedestal events into a subrun that has none.
+    let drops = rule.is_some_and(|r| r.action == FailureAction::DropLastSubrun);
+    if tries >= retries.max_tries_per_run && !drops {
         return Decision::Veto { reason: format!("{what} after {tries} tries (limit {})", retries.max_tries_per_run) };
     }
     let resubmit = |time: Option<String>, mem_per_cpu: Option<String>, clean: bool, why: &str| Decision::Resubmit {
@@ -88,8 +94,16 @@ pub fn decide(retries: &RetryConfig, failed: &[FailedTask], tries: u32, time: &s
             resubmit(None, Some(retries.more_memory.clone()), true, &format!("resubmitting with --mem-per-cpu={}", retries.more_memory))
         }
         Some(FailureAction::DeleteOutputAndResubmit) => resubmit(None, None, true, "stale outputs deleted, resubmitting"),
-        Some(FailureAction::DropLastSubrun) => Decision::Veto {
-            reason: format!("{what}: the last subrun lacks its monitoring tables; drop it from the run by hand, then `osa veto lift`"),
+        Some(FailureAction::DropLastSubrun) => match last_subrun {
+            Some(last) if last > 0 && failed.iter().all(|t| t.subrun == last) => {
+                Decision::DropLastSubrun { subrun: last, reason: format!("{what}: the run goes on with its {last} subrun(s) before it") }
+            }
+            _ => Decision::Veto {
+                reason: format!(
+                    "{what}: in subrun(s) {}, not only the run's last (only a last subrun is dropped): needs a human",
+                    failed.iter().map(|t| format!("{:04}", t.subrun)).collect::<Vec<_>>().join(", ")
+                ),
+            },
         },
         Some(FailureAction::NeedsHuman) => Decision::Veto { reason: format!("{what}: needs a human") },
         None => resubmit(None, None, true, "resubmitting the failed subruns"),
@@ -121,36 +135,44 @@ mod tests {
     #[test]
     fn known_failures_pick_their_action() {
         let retries = RetryConfig::default();
-        match decide(&retries, &[task(TaskState::Timeout, 0, "")], 1, "01:15:00") {
+        match decide(&retries, &[task(TaskState::Timeout, 0, "")], 1, "01:15:00", None) {
             Decision::Resubmit { time, subruns, .. } => assert_eq!((time.as_deref(), subruns), (Some("02:15:00"), vec![3])),
             other => panic!("{other:?}"),
         }
-        match decide(&retries, &[task(TaskState::OutOfMemory, 0, "")], 1, "01:15:00") {
+        match decide(&retries, &[task(TaskState::OutOfMemory, 0, "")], 1, "01:15:00", None) {
             Decision::Resubmit { mem_per_cpu, .. } => assert_eq!(mem_per_cpu.as_deref(), Some("10G")),
             other => panic!("{other:?}"),
         }
-        match decide(&retries, &[task(TaskState::Failed, 10, "OSError: Output file exists already. Stop")], 1, "01:15:00") {
+        match decide(&retries, &[task(TaskState::Failed, 10, "OSError: Output file exists already. Stop")], 1, "01:15:00", None) {
             Decision::Resubmit { clean, reason, .. } => assert!(clean && reason.contains("output_exists"), "{reason}"),
             other => panic!("{other:?}"),
         }
         let pedestal = "Traceback (most recent call last):\n  File \"x.py\"\ntables.exceptions.NoSuchNodeError: ... named ``/dl1/event/telescope/monitoring/pedestal``\nexit";
-        match decide(&retries, &[task(TaskState::Failed, 11, pedestal)], 1, "01:15:00") {
-            Decision::Veto { reason } => {
+        match decide(&retries, &[task(TaskState::Failed, 11, pedestal)], 1, "01:15:00", Some(3)) {
+            Decision::DropLastSubrun { subrun, reason } => {
+                assert_eq!(subrun, 3);
                 assert!(reason.contains("the program said: tables.exceptions.NoSuchNodeError"), "the matched line: {reason}")
             }
             other => panic!("{other:?}"),
         }
+        let at_the_limit = decide(&retries, &[task(TaskState::Failed, 11, pedestal)], retries.max_tries_per_run, "01:15:00", Some(3));
+        assert!(matches!(at_the_limit, Decision::DropLastSubrun { subrun: 3, .. }), "no try brings pedestals: {at_the_limit:?}");
+        match decide(&retries, &[task(TaskState::Failed, 11, pedestal)], 1, "01:15:00", Some(7)) {
+            Decision::Veto { reason } => assert!(reason.contains("in subrun(s) 0003, not only the run's last"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(decide(&retries, &[task(TaskState::Failed, 11, pedestal)], 1, "01:15:00", None), Decision::Veto { .. }), "no subruns");
     }
 
     #[test]
     fn after_a_veto_lift_the_failure_the_human_dealt_with_is_resubmitted() {
         let retries = RetryConfig::default();
         let models = "FileNotFoundError: [Errno 2] No such file or directory: '/models/dec_2276/reg_energy.sav'";
-        match decide(&retries, &[task(TaskState::Failed, 1, models)], 1, "01:15:00") {
+        match decide(&retries, &[task(TaskState::Failed, 1, models)], 1, "01:15:00", None) {
             Decision::Veto { reason } => assert!(reason.contains("rf_models_unreadable") && reason.contains("reg_energy.sav"), "{reason}"),
             other => panic!("{other:?}"),
         }
-        match decide(&retries, &[task(TaskState::Failed, 1, models)], 0, "01:15:00") {
+        match decide(&retries, &[task(TaskState::Failed, 1, models)], 0, "01:15:00", None) {
             Decision::Resubmit { reason, clean, .. } => assert!(clean && reason.contains("veto lifted"), "{reason}"),
             other => panic!("{other:?}"),
         }
@@ -160,17 +182,17 @@ mod tests {
     fn a_full_disk_waits_for_room_whatever_the_tries() {
         let retries = RetryConfig::default();
         let full = FailedTask { subrun: 3, state: Some(TaskState::Failed), exit_code: Some(TASK_DISK_FULL), log_tail: String::new() };
-        assert_eq!(decide(&retries, &[full], retries.max_tries_per_run, "01:15:00"), Decision::DiskFull { subruns: vec![3] });
+        assert_eq!(decide(&retries, &[full], retries.max_tries_per_run, "01:15:00", None), Decision::DiskFull { subruns: vec![3] });
     }
 
     #[test]
     fn tries_are_bounded() {
         let retries = RetryConfig::default();
-        let decision = decide(&retries, &[task(TaskState::Failed, 10, "boom")], retries.max_tries_per_run, "01:15:00");
+        let decision = decide(&retries, &[task(TaskState::Failed, 10, "boom")], retries.max_tries_per_run, "01:15:00", None);
         match decision {
             Decision::Veto { reason } => assert!(reason.contains("after 3 tries") && reason.contains("said: boom"), "{reason}"),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(decide(&retries, &[task(TaskState::Failed, 10, "boom")], 1, "01:15:00"), Decision::Resubmit { .. }));
+        assert!(matches!(decide(&retries, &[task(TaskState::Failed, 10, "boom")], 1, "01:15:00", None), Decision::Resubmit { .. }));
     }
 }

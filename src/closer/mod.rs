@@ -202,7 +202,8 @@ impl<'a> Closer<'a> {
                 Action::Failed { cause } => {
                     let failed = self.failed_tasks(night, sequence, cause, &rows, &failed_run_tasks);
                     let time = last_intent(&rows, sequence).map(|i| i.time_limit.clone()).unwrap_or_else(|| self.config.slurm.data.time.clone());
-                    let decision = failures::decide(&self.config.retries, &failed, sequence.attempts, &time);
+                    let last_subrun = (sequence.kind == SequenceKind::Data).then(|| sequence.subruns.saturating_sub(1));
+                    let decision = failures::decide(&self.config.retries, &failed, sequence.attempts, &time, last_subrun);
                     self.apply(&plan, sequence, decision, simulate, &rows, &mut report, &mut retried)?;
                 }
                 Action::Vetoed => {
@@ -521,6 +522,15 @@ impl<'a> Closer<'a> {
                     self.db.record_audit(night, Some(sequence.run), AuditAction::Veto, "osa", &reason)?;
                 }
             }
+            Decision::DropLastSubrun { subrun, reason } => {
+                tracing::warn!(night.date = %night, run.id = sequence.run, subrun, "subrun dropped: {reason}");
+                report.decisions.push(format!("run {:05}: subrun {subrun:04} dropped: {reason}", sequence.run));
+                retried.push(sequence.run);
+                if !simulate {
+                    let why = format!("subrun {subrun:04} dropped: {reason}");
+                    self.db.record_subrun_override(night, sequence.run, subrun, "osa", &why)?;
+                }
+            }
             Decision::DiskFull { subruns } => {
                 // A task that keeps failing "disk full" with room on the disk is something else.
                 let waits = rows.audit.iter().filter(|e| e.action == AuditAction::DiskFull && e.run == Some(sequence.run)).count() as u32;
@@ -682,14 +692,22 @@ impl<'a> Closer<'a> {
         if !log.exists() {
             return Ok(MergeReport::default());
         }
-        let options = MergeOptions {
-            calibration_run: match plan.calibration {
-                crate::sequencer::plan::Calibration::Tonight { pedcal_run, .. } => Some(pedcal_run),
-                _ => None,
-            },
-            dl2_steps: self.config.closer.stages.iter().filter(|s| s.kind == crate::config::StageKind::Dl2).map(|s| s.name.clone()).collect(),
+        let calibration_run = match plan.calibration {
+            crate::sequencer::plan::Calibration::Tonight { pedcal_run, .. } => Some(pedcal_run),
+            _ => None,
         };
+        let options = merge_options(self.config, calibration_run, &self.sequencer.night_rows(night)?);
         Ok(merge_night(night, &log, &layout.provenance_records_dir(night), Some(self.db), &options)?)
+    }
+}
+
+/// What the provenance merge of a night needs besides its log: its calibration run, the
+/// configured DL2 steps and the runs' subrun drops (from the audit log).
+pub fn merge_options(config: &Config, calibration_run: Option<u32>, rows: &NightRows) -> MergeOptions {
+    MergeOptions {
+        calibration_run,
+        dl2_steps: config.closer.stages.iter().filter(|s| s.kind == crate::config::StageKind::Dl2).map(|s| s.name.clone()).collect(),
+        subrun_overrides: rows.subrun_overrides().into_iter().filter_map(|(run, e)| Some((run, (e.subruns?, e.in_words())))).collect(),
     }
 }
 

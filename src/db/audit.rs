@@ -18,9 +18,16 @@ pub struct AuditEntry {
     pub actor: String,
     pub reason: String,
     pub at: NaiveDateTime,
+    /// `drop_subrun`: the run's subrun count from this entry on.
+    pub subruns: Option<u32>,
 }
 
 impl AuditEntry {
+    /// `<reason> (by <actor>, <when> UTC)`, as status and provenance show an entry.
+    pub fn in_words(&self) -> String {
+        format!("{} (by {}, {} UTC)", self.reason, self.actor, self.at.format("%Y-%m-%d %H:%M:%S"))
+    }
+
     /// Whether this is an `osa rerun` of `run` (or of its whole night): work on the run from
     /// before it no longer counts.
     pub fn reruns(&self, run: u32) -> bool {
@@ -39,6 +46,7 @@ struct AuditRow {
     reason: String,
     at: NaiveDateTime,
     stage: Stage,
+    subruns: Option<i64>,
 }
 
 impl Db {
@@ -57,18 +65,41 @@ impl Db {
         actor: &str,
         reason: &str,
     ) -> Result<AuditEntry, DbError> {
-        let entry = AuditEntry { night, run, stage: stage.clone(), action, actor: actor.to_string(), reason: reason.to_string(), at: now() };
+        let entry =
+            AuditEntry { night, run, stage: stage.clone(), action, actor: actor.to_string(), reason: reason.to_string(), at: now(), subruns: None };
+        self.insert_audit(entry)
+    }
+
+    /// Records that `run` has `subruns` subruns from now on (its last ones dropped), audited;
+    /// the RunSummary is left as it is.
+    pub fn record_subrun_override(&self, night: NightDate, run: u32, subruns: u32, actor: &str, reason: &str) -> Result<AuditEntry, DbError> {
+        let entry = AuditEntry {
+            night,
+            run: Some(run),
+            stage: Stage::Sequence,
+            action: AuditAction::DropSubrun,
+            actor: actor.to_string(),
+            reason: reason.to_string(),
+            at: now(),
+            subruns: Some(subruns),
+        };
+        self.insert_audit(entry)
+    }
+
+    fn insert_audit(&self, entry: AuditEntry) -> Result<AuditEntry, DbError> {
+        let (night, actor, action) = (entry.night, entry.actor.clone(), entry.action);
         self.transaction(
             || format!("auditing {} of night {night} by {actor}", action.as_str()),
             |c| {
                 let row = AuditRow {
                     night: night.to_string(),
-                    run: run.map(i64::from),
+                    run: entry.run.map(i64::from),
                     action,
-                    actor: actor.to_string(),
-                    reason: reason.to_string(),
+                    actor: actor.clone(),
+                    reason: entry.reason.clone(),
                     at: entry.at,
-                    stage: stage.clone(),
+                    stage: entry.stage.clone(),
+                    subruns: entry.subruns.map(i64::from),
                 };
                 diesel::insert_into(audit_log::table).values(&row).execute(c)
             },
@@ -114,6 +145,7 @@ fn entries(rows: Vec<AuditRow>) -> QueryResult<Vec<AuditEntry>> {
                 actor: r.actor,
                 reason: r.reason,
                 at: r.at,
+                subruns: r.subruns.map(|s| s as u32),
             })
         })
         .collect()

@@ -199,6 +199,7 @@ diesel::table! {
         reason -> Text,
         at -> Timestamp,
         stage -> Text,
+        subruns -> Nullable<BigInt>,
     }
 }
 

@@ -151,6 +151,8 @@ pub struct RunView {
     pub elapsed_seconds: Option<i64>,
     /// For a failed or vetoed run: the failing step, its log and the log's last lines.
     pub failure: Option<FailureView>,
+    /// Its last subrun dropped (`subrun 0007 dropped: ...`, by whom): it counts without it.
+    pub dropped: Option<String>,
 }
 
 /// The night's view; `snapshot`: this call's poll, `None` if the executor did not answer
@@ -201,7 +203,8 @@ pub fn night_view(sequencer: &Sequencer, night: NightDate, snapshot: Option<&Sna
         // Per subrun, its latest attempt's task; attempts before an `osa rerun` no longer count.
         let floor = known.attempt_floor.get(&s.run).copied().unwrap_or(0);
         let mut latest: BTreeMap<u32, (u32, TaskState, Option<i64>)> = BTreeMap::new();
-        for t in subruns.iter().filter(|t| t.run == s.run && t.attempt > floor) {
+        // Subruns dropped from the run no longer count.
+        for t in subruns.iter().filter(|t| t.run == s.run && t.attempt > floor && t.subrun < s.subruns.max(1)) {
             if latest.get(&t.subrun).is_none_or(|(a, _, _)| t.attempt >= *a) {
                 latest.insert(t.subrun, (t.attempt, t.state, t.exit_code));
             }
@@ -243,6 +246,7 @@ pub fn night_view(sequencer: &Sequencer, night: NightDate, snapshot: Option<&Sna
             job_state,
             elapsed_seconds,
             failure,
+            dropped: rows.subrun_override(s.run).map(|e| e.in_words()),
         });
     }
     problems.extend(plan.needs_human.iter().cloned());

@@ -43,6 +43,9 @@ pub struct MergeOptions {
     pub calibration_run: Option<u32>,
     /// Steps that make DL2: only in the `calibration_to_dl2` documents.
     pub dl2_steps: BTreeSet<String>,
+    /// Runs whose last subrun was dropped: the subruns kept and the audited words, written on
+    /// the run's session.
+    pub subrun_overrides: BTreeMap<u32, (u32, String)>,
 }
 
 /// What a merge produced.
@@ -664,7 +667,12 @@ pub fn merge_night(night: NightDate, log: &Path, out_dir: &Path, db: Option<&Db>
             vec![(format!("calibration_to_dl1_{run:05}"), whole.without(&options.dl2_steps)), (format!("calibration_to_dl2_{run:05}"), whole)]
         };
         for (name, record) in documents {
-            let doc = run_prov_json(night, &record);
+            let mut doc = run_prov_json(night, &record);
+            if let Some((kept, why)) = options.subrun_overrides.get(run) {
+                let session = &mut doc["entity"][id(&format!("{}{run:05}", night.compact()))];
+                session["subruns_kept"] = json!(kept);
+                session["subrun_override"] = json!(why);
+            }
             let json_path = out_dir.join(format!("{name}_prov.json"));
             let svg_path = out_dir.join(format!("{name}_prov.svg"));
             std::fs::write(&json_path, serde_json::to_vec_pretty(&doc).expect("JSON values serialise")).map_err(io(&json_path))?;

@@ -47,6 +47,23 @@ impl NightRows {
             .map(|e| e.reason.as_str())
     }
 
+    /// The run's last subrun drop that still holds (made after its last rerun): the audit
+    /// entry gives the subruns kept, who and why.
+    pub fn subrun_override(&self, run: u32) -> Option<&AuditEntry> {
+        let rerun = self.rerun_at(run);
+        self.audit
+            .iter()
+            .rev()
+            .find(|e| e.run == Some(run) && e.action == AuditAction::DropSubrun && e.subruns.is_some())
+            .filter(|e| rerun.is_none_or(|at| e.at > at))
+    }
+
+    /// Every run's subrun drop that still holds, by run.
+    pub fn subrun_overrides(&self) -> std::collections::BTreeMap<u32, &AuditEntry> {
+        let runs: std::collections::BTreeSet<u32> = self.audit.iter().filter(|e| e.action == AuditAction::DropSubrun).filter_map(|e| e.run).collect();
+        runs.into_iter().filter_map(|run| Some((run, self.subrun_override(run)?))).collect()
+    }
+
     /// The submissions of a run's sequence that still count (made after its last rerun),
     /// oldest first.
     pub fn current_jobs(&self, run: u32) -> impl Iterator<Item = &JobRecord> {
@@ -70,6 +87,19 @@ pub fn tasks_in_range(range: &str) -> u32 {
     parse_array_spec(range).len().max(1) as u32
 }
 
+/// Stored counts say how many tasks ended in each state, not which subrun: the dropped
+/// subruns' tasks are taken out of the failures (a subrun is dropped only when it alone
+/// failed, see `closer::failures`).
+fn without_dropped(mut states: Vec<(TaskState, Option<&str>)>, dropped: u32) -> Vec<(TaskState, Option<&str>)> {
+    let mut left = dropped;
+    states.retain(|(state, _)| {
+        let drop = left > 0 && state.is_failure();
+        left -= u32::from(drop);
+        !drop
+    });
+    states
+}
+
 /// Folds the night's rows (and this cycle's poll, if the executor answered) into what the
 /// planner knows of the runs' sequences.
 pub fn known_state(rows: &NightRows, snapshot: Option<&Snapshot>) -> KnownState {
@@ -80,6 +110,9 @@ pub fn known_state(rows: &NightRows, snapshot: Option<&Snapshot>) -> KnownState 
 /// applies to all its stages).
 pub fn known_state_of(rows: &NightRows, snapshot: Option<&Snapshot>, stage: &Stage) -> KnownState {
     let mut known = KnownState::default();
+    if *stage == Stage::Sequence {
+        known.subruns = rows.subrun_overrides().into_iter().filter_map(|(run, e)| Some((run, e.subruns?))).collect();
+    }
     for job in rows.jobs.iter().filter(|j| j.intent.stage == *stage) {
         let run = job.intent.run;
         if rows.rerun_at(run).is_some_and(|at| job.intent_at <= at) {
@@ -87,18 +120,23 @@ pub fn known_state_of(rows: &NightRows, snapshot: Option<&Snapshot>, stage: &Sta
             *floor = (*floor).max(job.intent.attempt);
             continue;
         }
-        let expected = tasks_in_range(&job.intent.array_range);
+        // Tasks of dropped subruns no longer count: the run is judged on the ones it keeps.
+        let kept = known.subruns.get(&run).copied().unwrap_or(u32::MAX);
+        let dropped = parse_array_spec(&job.intent.array_range).iter().filter(|t| **t >= kept).count() as u32;
+        let expected = tasks_in_range(&job.intent.array_range) - dropped;
         let outcome = match &job.job_id {
             None => JobOutcome::Unknown,
+            Some(_) if dropped > 0 && expected == 0 => JobOutcome::Completed,
             Some(id) => {
-                let live: Vec<(TaskState, Option<&str>)> =
-                    snapshot.map(|s| s.tasks_of(id).map(|t| (t.state, t.reason.as_deref())).collect()).unwrap_or_default();
+                let live: Vec<(TaskState, Option<&str>)> = snapshot
+                    .map(|s| s.tasks_of(id).filter(|t| t.task.is_none_or(|i| i < kept)).map(|t| (t.state, t.reason.as_deref())).collect())
+                    .unwrap_or_default();
                 if live.is_empty() {
                     let stored: Vec<(TaskState, Option<&str>)> = rows
                         .tallies_of(run, stage, job.intent.attempt)
                         .flat_map(|t| std::iter::repeat_n((t.state, None), t.count as usize))
                         .collect();
-                    JobOutcome::from_tasks(&stored, expected)
+                    JobOutcome::from_tasks(&without_dropped(stored, dropped), expected)
                 } else {
                     JobOutcome::from_tasks(&live, expected)
                 }
@@ -126,7 +164,7 @@ pub fn known_state_of(rows: &NightRows, snapshot: Option<&Snapshot>, stage: &Sta
                 known.vetoed.remove(&run);
                 lifted.insert(run, entry.at);
             }
-            AuditAction::Rerun | AuditAction::Close | AuditAction::DiskFull | AuditAction::Forget | AuditAction::Retry => {}
+            AuditAction::Rerun | AuditAction::Close | AuditAction::DiskFull | AuditAction::Forget | AuditAction::Retry | AuditAction::DropSubrun => {}
         }
     }
     // A lifted veto gives the run a fresh budget of tries: attempts before the last lift no
@@ -209,7 +247,16 @@ mod tests {
     }
 
     fn audit(run: Option<u32>, action: AuditAction, minute: u32) -> AuditEntry {
-        AuditEntry { night: night(), run, stage: Stage::Sequence, action, actor: "shifter".to_string(), reason: "test".to_string(), at: at(minute) }
+        AuditEntry {
+            night: night(),
+            run,
+            stage: Stage::Sequence,
+            action,
+            actor: "shifter".to_string(),
+            reason: "test".to_string(),
+            at: at(minute),
+            subruns: None,
+        }
     }
 
     fn failed_twice(run: u32) -> NightRows {
@@ -338,5 +385,29 @@ mod tests {
         }
         let known = known_state(&cancelled, None);
         assert_eq!(known.attempts[&102][0].outcome, JobOutcome::Failed { state: TaskState::Cancelled }, "the planner turns this into blocked");
+    }
+
+    /// Attempt 1 ran subruns 0-1 and the last failed; the closer dropped it: the run is
+    /// complete with one subrun. A retry of that subrun alone counts as done too.
+    #[test]
+    fn a_dropped_last_subrun_no_longer_fails_its_run() {
+        let mut rows = NightRows {
+            jobs: vec![job(102, 1, Some("10"), 1)],
+            tallies: vec![tally(102, 1, TaskState::Failed, 1), tally(102, 1, TaskState::Completed, 1)],
+            audit: Vec::new(),
+        };
+        assert_eq!(known_state(&rows, None).attempts[&102][0].outcome, JobOutcome::Failed { state: TaskState::Failed });
+        rows.audit.push(AuditEntry { subruns: Some(1), ..audit(Some(102), AuditAction::DropSubrun, 2) });
+        let known = known_state(&rows, None);
+        assert_eq!(known.subruns.get(&102), Some(&1));
+        assert_eq!(known.attempts[&102][0].outcome, JobOutcome::Completed);
+
+        let mut only_the_last = rows.clone();
+        only_the_last.jobs[0].intent.array_range = "1".to_string();
+        only_the_last.tallies = vec![tally(102, 1, TaskState::Failed, 1)];
+        assert_eq!(known_state(&only_the_last, None).attempts[&102][0].outcome, JobOutcome::Completed);
+
+        rows.audit.push(audit(Some(102), AuditAction::Rerun, 3));
+        assert!(known_state(&rows, None).subruns.is_empty(), "a rerun brings the subrun back");
     }
 }

@@ -52,6 +52,9 @@ pub struct KnownState {
     pub attempt_floor: HashMap<u32, u32>,
     /// Attempts that ended on a full disk: not counted as tries.
     pub disk_full_attempts: HashMap<u32, u32>,
+    /// Runs whose last subruns were dropped (`drop_subrun` in the audit log): how many
+    /// subruns they keep.
+    pub subruns: HashMap<u32, u32>,
 }
 
 pub struct PlanInput<'a> {
@@ -59,13 +62,22 @@ pub struct PlanInput<'a> {
     /// Runs of the night's summary, with stored R0 verdicts.
     pub runs: &'a [Run],
     pub known: &'a KnownState,
-    /// Finished calibrations of earlier closed nights, any order.
-    pub earlier: &'a [CalibrationRuns],
+    /// Finished calibrations of earlier nights, any order.
+    pub earlier: &'a [EarlierCalibration],
     pub lookback_nights: u32,
     /// Refused submissions are retried up to this many attempts.
     pub max_tries: u32,
     /// What is missing on disk before runs may be submitted.
     pub inputs: &'a InputGaps,
+}
+
+/// A calibration of an earlier night the DATA runs may use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EarlierCalibration {
+    pub runs: CalibrationRuns,
+    /// Found on disk only (a night osa has no record of, e.g. LSTOSA's history): its charge
+    /// calibration file.
+    pub on_disk: Option<String>,
 }
 
 /// What a night's runs still lack on disk, found by the effects side (see the module doc).
@@ -278,13 +290,20 @@ pub fn plan(input: &PlanInput) -> NightPlan {
     let earliest = NightDate::new(input.night.date() - chrono::Duration::days(i64::from(input.lookback_nights)));
     let calibration = match tonight {
         Some((drs4, pedcal)) => Calibration::Tonight { drs4_run: drs4.run, pedcal_run: pedcal.run },
-        None => match input.earlier.iter().filter(|c| c.night < input.night && c.night >= earliest).max_by_key(|c| (c.night, c.pedcal_run)) {
+        None => match input
+            .earlier
+            .iter()
+            .filter(|c| c.runs.night < input.night && c.runs.night >= earliest)
+            .max_by_key(|c| (c.runs.night, c.runs.pedcal_run))
+        {
             Some(earlier) => {
+                let c = earlier.runs;
+                let found = earlier.on_disk.as_ref().map(|file| format!(", found on disk: {file}")).unwrap_or_default();
                 notes.push(format!(
-                    "no calibration tonight: using night {}'s (DRS4 run {}, PEDCALIB run {})",
-                    earlier.night, earlier.drs4_run, earlier.pedcal_run
+                    "no calibration tonight: using night {}'s (DRS4 run {}, PEDCALIB run {}){found}",
+                    c.night, c.drs4_run, c.pedcal_run
                 ));
-                Calibration::Earlier(*earlier)
+                Calibration::Earlier(c)
             }
             None => {
                 needs_human.push(format!("no calibration tonight nor in the {} nights before: DATA runs blocked", input.lookback_nights));
@@ -356,13 +375,15 @@ pub fn plan(input: &PlanInput) -> NightPlan {
             _ => {}
         }
         gate(&mut action, input.inputs.of(run.run));
+        // A dropped last subrun: the run is planned, verified and closed without it.
+        let subruns = input.known.subruns.get(&run.run).map_or(run.subruns, |kept| (*kept).min(run.subruns));
         sequences.push(PlannedSequence {
             seq: sequences.len() as u32 + 1,
             parent: parent.as_ref().map(|p| p.0),
             kind: SequenceKind::Data,
             run: run.run,
-            tasks: run.subruns.max(1),
-            subruns: run.subruns,
+            tasks: subruns.max(1),
+            subruns,
             source: run.source.clone(),
             job_name: job_name(run.run),
             run_type: RunType::Data,
@@ -453,7 +474,7 @@ mod tests {
         vec![run(100, "DRS4", 2), run(101, "PEDCALIB", 2), run(102, "DATA", 4), run(103, "DATA", 3)]
     }
 
-    fn plan_of(runs: &[Run], known: &KnownState, earlier: &[CalibrationRuns]) -> NightPlan {
+    fn plan_of(runs: &[Run], known: &KnownState, earlier: &[EarlierCalibration]) -> NightPlan {
         plan(&PlanInput { night: night(), runs, known, earlier, lookback_nights: 7, max_tries: 3, inputs: &InputGaps::default() })
     }
 
@@ -515,18 +536,22 @@ mod tests {
     #[test]
     fn data_without_calibration_uses_an_earlier_night_within_the_lookback() {
         let runs = vec![run(102, "DATA", 4)];
-        let earlier = [
-            CalibrationRuns { night: "2025-12-20".parse().unwrap(), drs4_run: 10, pedcal_run: 11 },
-            CalibrationRuns { night: "2026-01-01".parse().unwrap(), drs4_run: 50, pedcal_run: 51 },
-            CalibrationRuns { night: "2026-01-06".parse().unwrap(), drs4_run: 150, pedcal_run: 151 },
-        ];
+        let osa_closed = |night: &str, drs4_run, pedcal_run| EarlierCalibration {
+            runs: CalibrationRuns { night: night.parse().unwrap(), drs4_run, pedcal_run },
+            on_disk: None,
+        };
+        let earlier = [osa_closed("2025-12-20", 10, 11), osa_closed("2026-01-01", 50, 51), osa_closed("2026-01-06", 150, 151)];
         let plan = plan_of(&runs, &KnownState::default(), &earlier);
-        assert_eq!(plan.calibration, Calibration::Earlier(earlier[1]), "the latest earlier one, never a later night");
+        assert_eq!(plan.calibration, Calibration::Earlier(earlier[1].runs), "the latest earlier one, never a later night");
         assert_eq!(summary(&plan), [(1, None, 102, "submit")]);
         assert_eq!(plan.sequences[0].action, Action::Submit { attempt: 1, after_parent: false }, "no SLURM dependency");
-        assert!(plan.notes[0].contains("using night 2026-01-01"), "{:?}", plan.notes);
+        assert_eq!(plan.notes, ["no calibration tonight: using night 2026-01-01's (DRS4 run 50, PEDCALIB run 51)"]);
 
-        let too_old = [earlier[0]];
+        let on_disk = [earlier[1].clone(), EarlierCalibration { on_disk: Some("/cal/pro/c.h5".into()), ..osa_closed("2026-01-03", 70, 71) }];
+        let plan = plan_of(&runs, &KnownState::default(), &on_disk);
+        assert_eq!(plan.notes, ["no calibration tonight: using night 2026-01-03's (DRS4 run 70, PEDCALIB run 71), found on disk: /cal/pro/c.h5"]);
+
+        let too_old = [earlier[0].clone()];
         let plan = plan_of(&runs, &KnownState::default(), &too_old);
         assert_eq!(plan.calibration, Calibration::Missing, "8 nights back is beyond the lookback of 7");
         assert_eq!(plan.sequences[0].action, Action::Blocked { reason: BlockReason::NoCalibration });

@@ -19,7 +19,7 @@ use crate::model::{CalibrationRuns, JobOutcome, NightState, SequenceKind, Stage,
 use crate::night::NightDate;
 use crate::paths::Layout;
 use crate::sequencer::known::{NightRows, known_state};
-use crate::sequencer::plan::{self, Action, Calibration, InputGaps, KnownState, NightPlan, PlanInput, PlannedSequence};
+use crate::sequencer::plan::{self, Action, Calibration, EarlierCalibration, InputGaps, KnownState, NightPlan, PlanInput, PlannedSequence};
 use crate::sequencer::script::{OsaCommand, ScriptInput, job_script, log_patterns};
 use crate::summary::classify::classify_run;
 use crate::summary::{self, NightSummary, Run, SummaryError};
@@ -186,13 +186,23 @@ impl Sequencer<'_> {
         Ok(read_night_rows(self.db, night)?)
     }
 
-    /// Finished calibrations of closed nights within the lookback.
-    pub fn earlier_calibrations(&self, night: NightDate) -> Result<Vec<CalibrationRuns>, SequencerError> {
+    /// Finished calibrations within the lookback: those of nights osa closed, and the Cat-A
+    /// files on disk of nights osa has no record of (a site's history from LSTOSA).
+    pub fn earlier_calibrations(&self, night: NightDate) -> Result<Vec<EarlierCalibration>, SequencerError> {
         let mut found = Vec::new();
         let mut earlier = night;
         for _ in 0..self.config.calibration.lookback_nights {
             earlier = earlier.previous();
-            let Some(record) = self.db.night(earlier)? else { continue };
+            let Some(record) = self.db.night(earlier)? else {
+                for (drs4_run, pedcal_run) in self.layout.cat_a_calibrations(earlier) {
+                    let file = self.layout.existing_calibration_file(earlier, pedcal_run);
+                    found.push(EarlierCalibration {
+                        runs: CalibrationRuns { night: earlier, drs4_run, pedcal_run },
+                        on_disk: Some(file.display().to_string()),
+                    });
+                }
+                continue;
+            };
             if !record.closed {
                 continue;
             }
@@ -206,7 +216,7 @@ impl Sequencer<'_> {
                     .max();
                 let done = known.attempts.get(&sequence.run).and_then(|a| a.last()).map(|a| a.outcome == JobOutcome::Completed);
                 if let (Some(drs4_run), Some(true)) = (drs4, done) {
-                    found.push(CalibrationRuns { night: earlier, drs4_run, pedcal_run: sequence.run });
+                    found.push(EarlierCalibration { runs: CalibrationRuns { night: earlier, drs4_run, pedcal_run: sequence.run }, on_disk: None });
                 }
             }
         }
