@@ -186,6 +186,49 @@ fn a_timeout_is_resubmitted_with_more_time_and_succeeds() {
     assert!(sent.contains("resubmitting with --time=00:01:06"), "{sent}");
 }
 
+/// LSTOSA's most frequent manual fix, done by the closer: a run's last subrun has no pedestal
+/// events (`missing_pedestal_table`), so no try can help; the subrun is dropped (audited), the
+/// run closes with the others, and the RunSummary is left as it was.
+#[test]
+fn a_last_subrun_without_pedestals_is_dropped_and_its_run_closes_without_it() {
+    let night = unique_night(16);
+    let victim = data_run(&night, 1) as u32;
+    let rule = leak(format!("program=lstchain_dl1ab,run={victim},subrun=3,kind=pedestal"));
+    let h = NightHarness::new("local", &night, Some(rule));
+    let layout = osa::paths::Layout::new(&h.config);
+    let summary = std::fs::read(layout.run_summary_file(h.night)).unwrap();
+    h.run_to_end(Duration::from_secs(180));
+
+    let (code, report) = h.close_to_end(&[], Duration::from_secs(240));
+    assert_eq!((code, status(&report)), (0, "closed"), "{report:#}");
+    let audit = h.db().audit_of_night(h.night).unwrap();
+    let dropped: Vec<_> = audit.iter().filter(|e| e.action == AuditAction::DropSubrun).collect();
+    assert_eq!(dropped.len(), 1, "{audit:#?}");
+    assert_eq!((dropped[0].run, dropped[0].subruns, dropped[0].actor.as_str()), (Some(victim), Some(3), "osa"));
+    assert!(dropped[0].reason.starts_with("subrun 0003 dropped: known failure `missing_pedestal_table`"), "{}", dropped[0].reason);
+    assert!(!audit.iter().any(|e| e.action == AuditAction::Veto), "no veto: {audit:#?}");
+    assert_eq!(std::fs::read(layout.run_summary_file(h.night)).unwrap(), summary, "the RunSummary is never edited");
+
+    // Closed with three subruns: their products in the final layout, none of the fourth.
+    for subrun in 0..3 {
+        assert!(layout.final_dl1b_file(h.night, victim, subrun).is_file(), "subrun {subrun}");
+    }
+    assert!(!layout.final_dl1b_file(h.night, victim, 3).exists());
+    assert!(layout.dl1_run_file(h.night, victim).is_file());
+
+    let out = h.osa(&["status", "--date", &h.night.to_string(), "--json"], &[]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run = json["nights"][0]["runs"].as_array().unwrap().iter().find(|r| r["run"] == victim).unwrap().clone();
+    assert_eq!((run["state"].as_str(), run["subruns_done"].as_u64(), run["subruns"].as_u64()), (Some("done"), Some(3), Some(3)), "{run:#}");
+    assert!(run["dropped"].as_str().is_some_and(|d| d.starts_with("subrun 0003 dropped") && d.contains("(by osa, ")), "{run:#}");
+
+    let doc = layout.provenance_records_dir(h.night).join(format!("calibration_to_dl1_{victim:05}_prov.json"));
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&doc).unwrap()).unwrap();
+    let session = &doc["entity"][format!("id:{}{victim:05}", h.night.compact())];
+    assert_eq!(session["subruns_kept"], 3, "{doc:#}");
+    assert!(session["subrun_override"].as_str().is_some_and(|o| o.starts_with("subrun 0003 dropped")), "{session:#}");
+}
+
 #[test]
 fn a_run_failing_every_try_is_vetoed_and_the_night_needs_a_human() {
     let night = unique_night(13);

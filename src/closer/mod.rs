@@ -327,7 +327,13 @@ impl<'a> Closer<'a> {
             .iter()
             .filter(|s| s.kind == SequenceKind::Data)
             .all(|s| ready.contains(&s.run) || matches!(s.action, Action::Vetoed | Action::Blocked { .. } | Action::Waiting { .. }));
-        let runs = cycle.summary.as_ref().map(|s| s.runs.clone()).unwrap_or_default();
+        // The runs as planned: a run whose last subrun was dropped closes without it.
+        let mut runs = cycle.summary.as_ref().map(|s| s.runs.clone()).unwrap_or_default();
+        for run in &mut runs {
+            if let Some(s) = plan.sequences.iter().find(|s| s.run == run.run && s.kind == SequenceKind::Data) {
+                run.subruns = s.subruns;
+            }
+        }
         let (planned, stage_rows) = self.plan_stages(night, &runs, &ready, settled, cycle.snapshot.as_ref())?;
         let progress = self.apply_stages(night, calibration, planned, &stage_rows, &runs, cycle.snapshot.as_ref(), &mut report)?;
         report.stages = progress.planned;
