@@ -65,7 +65,7 @@ fn main() {
     }
     let config_file = dir.path().join("osa.toml");
     std::fs::write(&config_file, config.to_toml()).unwrap();
-    let db = Db::open_and_migrate(&config.database_url()).unwrap();
+    let db = Db::open_and_migrate(&config.database_url(), &config.analysis.prod_id).unwrap();
     let layout = Layout::new(&config);
     let night: NightDate = "2026-02-03".parse().unwrap();
     let options = DemoOptions { data_runs: runs, subruns, events: 1, ..DemoOptions::default() };
@@ -112,7 +112,7 @@ fn main() {
             attempt: 1,
             executor: ExecutorKind::Local,
             job_name: format!("LST1_{run:05}"),
-            comment_key: osa::executor::comment_key(night, run, &Stage::Sequence, 1),
+            comment_key: osa::executor::comment_key("v0.10", night, run, &Stage::Sequence, 1),
             array_range: if calibration { "0".to_string() } else { format!("0-{}", subruns - 1) },
             partition: "short".to_string(),
             account: "dpps".to_string(),

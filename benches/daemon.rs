@@ -51,7 +51,7 @@ fn main() {
     config.paths.data_root = dir.path().join("data");
     let config_file = dir.path().join("osa.toml");
     std::fs::write(&config_file, config.to_toml()).unwrap();
-    let db = Db::open_and_migrate(&config.database_url()).unwrap();
+    let db = Db::open_and_migrate(&config.database_url(), &config.analysis.prod_id).unwrap();
     let first: NightDate = "2026-01-01".parse().unwrap();
     let mut night = first;
     for _ in 0..30 {
@@ -101,7 +101,7 @@ fn main() {
     let mut tasks = Vec::new();
     for (i, run) in runs.iter().enumerate() {
         let subruns = if run.run_type == osa::model::RunType::Data { 150 } else { 1 };
-        let comment = comment_key(night, run.run, &osa::model::Stage::Sequence, 1);
+        let comment = comment_key("v0.10", night, run.run, &osa::model::Stage::Sequence, 1);
         db.record_submission_intent(&JobIntent {
             stage: osa::model::Stage::Sequence,
             night,

@@ -113,7 +113,7 @@ fn records(night: NightDate, run: u32, subruns: u32, t0: NaiveDateTime) -> RunRe
 }
 
 fn bench(label: &str, url: &str, runs: u32, subruns: u32) {
-    let db = Db::open_and_migrate(url).unwrap_or_else(|e| panic!("{label}: {e}"));
+    let db = Db::open_and_migrate(url, "v0.10").unwrap_or_else(|e| panic!("{label}: {e}"));
     let night: NightDate = "2026-01-05".parse().unwrap();
     let t0 = night.date().and_hms_opt(21, 0, 0).unwrap();
     let (mut tasks, mut history, mut prov) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);

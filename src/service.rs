@@ -56,7 +56,7 @@ impl Services {
         if !root.is_dir() {
             return Err(ServiceError::NoDataRoot(root));
         }
-        let db = Db::open(&config.database_url())?;
+        let db = Db::open(&config.database_url(), &config.analysis.prod_id)?;
         Self::with_db(config, source, db)
     }
 

@@ -149,7 +149,7 @@ fn the_demo_night_closes_with_its_closing_products_made_by_jobs() {
     config.paths.data_root = dir.path().to_path_buf();
     let layout = osa::paths::Layout::new(&config);
     let night: osa::night::NightDate = "2024-03-04".parse().unwrap();
-    let db = osa::db::Db::open(&config.database_url()).unwrap();
+    let db = osa::db::Db::open(&config.database_url(), &config.analysis.prod_id).unwrap();
     let runs: Vec<u32> =
         db.runs_of_night(night).unwrap().into_iter().filter(|r| r.summary_type == osa::model::RunType::Data).map(|r| r.run).collect();
     assert_eq!(runs.len(), 2);

@@ -48,7 +48,7 @@ fn a_connection_cut_mid_test_is_survived_by_the_retry() {
     let proxy = Proxy::start(&target);
     let name = t.database_name().unwrap();
     let through_proxy = format!("mysql://{user}@127.0.0.1:{}/{name}", proxy.port);
-    let db = Db::open_and_migrate(&through_proxy).unwrap().with_retry(RetryPolicy {
+    let db = Db::open_and_migrate(&through_proxy, "v0.10").unwrap().with_retry(RetryPolicy {
         attempts: 40,
         first_delay: Duration::from_millis(50),
         max_delay: Duration::from_millis(200),
@@ -79,7 +79,7 @@ fn a_write_that_finally_fails_is_reported_not_swallowed() {
     let (user, target) = server_address();
     let proxy = Proxy::start(&target);
     let through_proxy = format!("mysql://{user}@127.0.0.1:{}/{}", proxy.port, t.database_name().unwrap());
-    let db = Db::open_and_migrate(&through_proxy).unwrap().with_retry(RetryPolicy {
+    let db = Db::open_and_migrate(&through_proxy, "v0.10").unwrap().with_retry(RetryPolicy {
         attempts: 3,
         first_delay: Duration::from_millis(10),
         max_delay: Duration::from_millis(20),
@@ -95,7 +95,7 @@ fn a_write_that_finally_fails_is_reported_not_swallowed() {
 
 #[test]
 fn unreachable_server_gives_one_clear_error_without_the_password() {
-    let err = Db::open("mysql://osa:hunter2@127.0.0.1:1/osa").err().expect("port 1 does not answer");
+    let err = Db::open("mysql://osa:hunter2@127.0.0.1:1/osa", "v0.10").err().expect("port 1 does not answer");
     let text = err.to_string();
     assert!(matches!(err, DbError::Connect { .. }));
     assert!(text.contains("mysql://osa:***@127.0.0.1:1/osa") && !text.contains("hunter2"), "{text}");
@@ -106,7 +106,7 @@ fn a_mistyped_url_never_creates_an_sqlite_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("osa.sqlite");
     for url in [path.display().to_string(), format!("sqlit://{}", path.display()), format!("file://{}", path.display())] {
-        assert!(matches!(Db::open(&url), Err(DbError::Url { .. })), "{url}");
+        assert!(matches!(Db::open(&url, "v0.10"), Err(DbError::Url { .. })), "{url}");
     }
     assert!(!path.exists());
 }

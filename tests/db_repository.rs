@@ -56,14 +56,14 @@ fn intent(run: u32, attempt: u32) -> JobIntent {
 }
 
 fn migrations_apply_from_empty_and_are_idempotent(t: &TestDb) {
-    let db = Db::connect_creating(&t.url).unwrap();
+    let db = Db::connect_creating(&t.url, common::PRODUCTION).unwrap();
     let before = db.migration_status().unwrap();
     assert!(before.applied.is_empty());
     let mut folders: Vec<String> = std::fs::read_dir("sql/sqlite").unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     folders.sort();
     assert_eq!(before.pending, folders, "every migration folder, in order");
     let all = folders.len();
-    let err = Db::open(&t.url).err().expect("a schema behind is refused");
+    let err = Db::open(&t.url, common::PRODUCTION).err().expect("a schema behind is refused");
     assert!(matches!(&err, DbError::SchemaBehind { pending, .. } if pending.len() == all), "{err}");
     assert!(err.to_string().contains("osa db migrate"), "{err}");
     assert_eq!(db.migrate().unwrap().len(), all);
@@ -71,8 +71,41 @@ fn migrations_apply_from_empty_and_are_idempotent(t: &TestDb) {
     let after = db.migration_status().unwrap();
     assert_eq!((after.applied.len(), after.pending.len()), (all, 0));
     drop(db);
-    let again = Db::open(&t.url).unwrap();
+    let again = Db::open(&t.url, common::PRODUCTION).unwrap();
     assert_eq!(again.migration_status().unwrap().applied.len(), all, "opening an up-to-date database changes nothing");
+}
+
+/// A database from before productions (its rows keyed by date alone) keeps working: `osa db
+/// migrate` gives its rows the configured production; another production sees none of them
+/// and can process the same night beside them.
+fn rows_from_before_productions_belong_to_the_configured_production(t: &TestDb) {
+    use diesel_migrations::{FileBasedMigrations, MigrationHarness};
+    let legacy = "INSERT INTO nights (night, state, closed, created_at, updated_at) VALUES ('2026-01-05', 'closed', 1, '2026-01-06 08:00:00', '2026-01-06 08:00:00')";
+    let folder = |backend: &str| FileBasedMigrations::from_path(format!("sql/{backend}")).unwrap();
+    drop(Db::connect_creating(&t.url, common::PRODUCTION).unwrap());
+    macro_rules! up_to_productions_then_a_night {
+        ($conn:expr, $backend:literal) => {{
+            let mut conn = $conn;
+            while !conn.pending_migrations(folder($backend)).unwrap()[0].name().to_string().contains("productions") {
+                conn.run_next_migration(folder($backend)).unwrap();
+            }
+            diesel::sql_query(legacy).execute(&mut conn).unwrap();
+        }};
+    }
+    match t.database_name() {
+        None => up_to_productions_then_a_night!(diesel::SqliteConnection::establish(t.url.trim_start_matches("sqlite://")).unwrap(), "sqlite"),
+        Some(_) => up_to_productions_then_a_night!(diesel::MysqlConnection::establish(&t.url).unwrap(), "mysql"),
+    }
+    let db = t.open();
+    assert!(db.night(night()).unwrap().is_some_and(|n| n.closed), "the night of before is the configured production's");
+    let other = Db::open(&t.url, "v0.11").unwrap();
+    assert_eq!(other.production(), "v0.11");
+    assert!(other.night(night()).unwrap().is_none(), "another production has no rows of that night");
+    other.ensure_night(night()).unwrap();
+    other.set_night_state(night(), NightState::Running).unwrap();
+    assert!(db.night(night()).unwrap().is_some_and(|n| n.closed), "the first production's night is untouched");
+    assert_eq!(other.open_nights().unwrap().len(), 1);
+    assert!(db.open_nights().unwrap().is_empty());
 }
 
 fn nights_are_registered_once_and_follow_their_state(t: &TestDb) {
@@ -430,7 +463,7 @@ fn concurrent_writers_lose_nothing(t: &TestDb) {
         .map(|w| {
             let (url, barrier) = (t.url.clone(), barrier.clone());
             std::thread::spawn(move || {
-                let db = Db::open(&url).unwrap().with_retry(common::fast_retry());
+                let db = Db::open(&url, common::PRODUCTION).unwrap().with_retry(common::fast_retry());
                 barrier.wait();
                 for i in 0..ROWS {
                     db.upsert_tasks(&[task(w * ROWS + i, 1, TaskState::Completed)]).unwrap();
@@ -449,6 +482,7 @@ fn concurrent_writers_lose_nothing(t: &TestDb) {
 
 on_both_backends!(
     migrations_apply_from_empty_and_are_idempotent,
+    rows_from_before_productions_belong_to_the_configured_production,
     nights_are_registered_once_and_follow_their_state,
     runs_are_upserted_by_night_and_run,
     sequences_are_replaced_as_a_whole,

@@ -84,7 +84,7 @@ impl FlakyNight {
         let night = "2026-01-05".parse().unwrap();
         let options = osa::demo::DemoOptions { data_runs: 1, subruns: 2, events: 20, ..Default::default() };
         osa::demo::make_night(&Layout::new(&config), night, &options).unwrap();
-        let db = osa::db::Db::open_and_migrate(&config.database_url()).unwrap();
+        let db = osa::db::Db::open_and_migrate(&config.database_url(), &config.analysis.prod_id).unwrap();
         Self { _dir: dir, config, db, scheduler: FlakyScheduler::default(), night }
     }
 

@@ -108,7 +108,7 @@ fn a_subrun_runs_every_step_with_outputs_history_and_provenance() {
     assert_eq!(dl1_rows(&l.dl1b_file(h.night, run, 1)), EVENTS as usize);
     assert_eq!(h.history(1), [("lstchain_data_r0_to_dl1".to_string(), 0), ("lstchain_dl1ab".to_string(), 0), ("lstchain_check_dl1".to_string(), 0)]);
 
-    let db = Db::open_and_migrate(&h.config.database_url()).unwrap();
+    let db = Db::open_and_migrate(&h.config.database_url(), &h.config.analysis.prod_id).unwrap();
     let rows = db.history_of_task(h.night, run, &osa::model::Stage::Sequence, 1).unwrap();
     assert_eq!(rows.iter().map(|r| (r.step.as_str(), r.return_code)).collect::<Vec<_>>(), [("r0_to_dl1", 0), ("dl1ab", 0), ("check_dl1", 0)]);
 
@@ -146,7 +146,7 @@ fn a_step_failing_once_succeeds_on_its_second_try_and_history_shows_both() {
             ("lstchain_check_dl1".to_string(), 0)
         ]
     );
-    let db = Db::open_and_migrate(&h.config.database_url()).unwrap();
+    let db = Db::open_and_migrate(&h.config.database_url(), &h.config.analysis.prod_id).unwrap();
     let failed: Vec<_> =
         db.history_of_task(h.night, h.runs[2], &osa::model::Stage::Sequence, 0).unwrap().into_iter().filter(|r| r.return_code != 0).collect();
     assert_eq!(failed.len(), 1);
@@ -227,7 +227,7 @@ fn a_task_refuses_a_database_whose_schema_is_behind() {
     let h = JobHarness::new();
     let stale = format!("sqlite://{}", h.dir.path().join("stale.sqlite").display());
     // A database made by an older osa: there, without this osa's migrations.
-    drop(osa::db::Db::connect_creating(&stale).unwrap());
+    drop(osa::db::Db::connect_creating(&stale, "v0.10").unwrap());
     let (drs4, pedcal) = (h.runs[0].to_string(), h.runs[1].to_string());
     let out =
         h.osa(&["job", "calibration", "--date", &h.night.to_string(), "--drs4-run", &drs4, "--pedcal-run", &pedcal], &[("OSA_DATABASE_URL", &stale)]);

@@ -110,14 +110,14 @@ pub fn veto(context: &Context, command: VetoCommand) -> anyhow::Result<Outcome> 
         },
         None => crate::model::Stage::Sequence,
     };
-    let db = Db::open(&config.database_url())?;
+    let db = Db::open(&config.database_url(), &config.analysis.prod_id)?;
     let entry = crate::operator::veto::lift(&db, date, run, &stage, &reason)?;
     println!("night {date} run {run:05} ({stage}): veto lifted by {} ({reason})", entry.actor);
     Ok(Outcome::Success)
 }
 
 fn list_vetoes(config: &crate::config::Config, date: Option<NightDate>) -> anyhow::Result<Outcome> {
-    let db = Db::open(&config.database_url())?;
+    let db = Db::open(&config.database_url(), &config.analysis.prod_id)?;
     let nights = match date {
         Some(night) => vec![night],
         None => db.open_nights()?.into_iter().map(|n| n.night).collect(),
@@ -142,7 +142,7 @@ fn list_vetoes(config: &crate::config::Config, date: Option<NightDate>) -> anyho
 /// `osa audit [--date D]`: the operator actions, oldest first.
 pub fn audit(context: &Context, date: Option<NightDate>, limit: i64) -> anyhow::Result<Outcome> {
     let config = context.config()?;
-    let db = Db::open(&config.database_url())?;
+    let db = Db::open(&config.database_url(), &config.analysis.prod_id)?;
     let entries = match date {
         Some(night) => db.audit_of_night(night)?,
         None => db.recent_audit(limit)?,

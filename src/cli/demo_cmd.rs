@@ -174,7 +174,7 @@ fn run_night(context: &Context, args: RunArgs) -> anyhow::Result<Outcome> {
     config.schedules.poll_jitter_seconds = 0;
     config.watch.debounce_ms = 300;
     std::fs::write(&config_file, config.to_toml()).with_context(|| format!("writing {}", config_file.display()))?;
-    if Db::open_and_migrate(&config.database_url())?.night(night_args.date)?.is_some_and(|n| n.closed) {
+    if Db::open_and_migrate(&config.database_url(), &config.analysis.prod_id)?.night(night_args.date)?.is_some_and(|n| n.closed) {
         println!("night {} is already closed (`osa rerun --date {}` to run it again)", night_args.date, night_args.date);
     } else {
         let morning = night_args.date.next().date().and_hms_opt(config.closer.not_before_hour, 30, 0).expect("valid hour").and_utc();
@@ -217,7 +217,7 @@ fn run_night(context: &Context, args: RunArgs) -> anyhow::Result<Outcome> {
     if let Some(mail) = std::fs::read_dir(demo_dir.join("mail")).into_iter().flatten().flatten().map(|e| e.path()).max() {
         println!("closing mail: {}", mail.display());
     }
-    let db = Db::open(&config.database_url())?;
+    let db = Db::open(&config.database_url(), &config.analysis.prod_id)?;
     if db.night(night_args.date)?.is_some_and(|n| n.closed) {
         Ok(Outcome::Success)
     } else {

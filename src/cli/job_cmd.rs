@@ -110,7 +110,7 @@ pub fn run(context: &Context, command: JobCommand) -> anyhow::Result<Outcome> {
     let mut tries = 0;
     let db = loop {
         tries += 1;
-        match Db::open(&config.database_url()) {
+        match Db::open(&config.database_url(), &config.analysis.prod_id) {
             Ok(db) => break Some(db.with_retry(outage)),
             Err(e @ DbError::SchemaBehind { .. }) => return Err(e).with_context(|| format!("night {night}: task not run")),
             Err(e) if tries < outage.attempts => {

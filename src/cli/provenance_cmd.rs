@@ -133,7 +133,7 @@ pub fn run(context: &Context, command: ProvenanceCommand) -> anyhow::Result<Outc
     match command {
         ProvenanceCommand::Merge { date, no_db } => {
             let layout = Layout::new(&config);
-            let db = if no_db { None } else { Some(Db::open(&config.database_url())?) };
+            let db = if no_db { None } else { Some(Db::open(&config.database_url(), &config.analysis.prod_id)?) };
             let calibration_run = match &db {
                 Some(db) => db.sequences_of_night(date)?.into_iter().find(|s| s.kind == crate::model::SequenceKind::Calibration).map(|s| s.run),
                 None => None,
@@ -150,7 +150,7 @@ pub fn run(context: &Context, command: ProvenanceCommand) -> anyhow::Result<Outc
             println!("{} records of {} runs merged into {}", report.records, report.runs.len(), layout.provenance_records_dir(date).display());
         }
         ProvenanceCommand::Trace { file, json } => {
-            let db = Db::open(&config.database_url())?;
+            let db = Db::open(&config.database_url(), &config.analysis.prod_id)?;
             // Locations are stored as osa wrote them; try the path as given, then resolved.
             let mut location = std::path::absolute(&file)?.display().to_string();
             if db.entity_at(&location)?.is_none()
@@ -169,7 +169,7 @@ pub fn run(context: &Context, command: ProvenanceCommand) -> anyhow::Result<Outc
             }
         }
         ProvenanceCommand::Export { date, run, out } => {
-            let db = Db::open(&config.database_url())?;
+            let db = Db::open(&config.database_url(), &config.analysis.prod_id)?;
             let layout = Layout::new(&config);
             let out = out.unwrap_or_else(|| layout.provenance_records_dir(date));
             std::fs::create_dir_all(&out)?;

@@ -381,7 +381,7 @@ impl Closer<'_> {
             },
         );
         let stage = Stage::closing(&config.name);
-        let comment = comment_key(night, run, &stage, attempt);
+        let comment = comment_key(&self.config.analysis.prod_id, night, run, &stage, attempt);
         let intent = JobIntent {
             night,
             run,

@@ -174,13 +174,13 @@ pub fn run(options: DaemonOptions) -> anyhow::Result<()> {
     let me = LeaseHolder::me(&host, std::process::id(), &layout.data_root().display().to_string(), crate::db::now());
     // The lock keeps one daemon per data root, the lease one per database. A database that
     // does not answer yet is claimed at the first cycle instead.
-    match Db::open_and_migrate(&config.database_url()) {
+    match Db::open_and_migrate(&config.database_url(), &config.analysis.prod_id) {
         Ok(db) => claim(&db, &me, &config)?,
         Err(e) => tracing::warn!("database not reachable at start ({e}): its lease is claimed at the first cycle"),
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("starting the runtime")?;
     let result = runtime.block_on(serve(options, config.clone(), me.clone()));
-    if let Err(e) = Db::open(&config.database_url()).and_then(|db| db.release_lease(&me)) {
+    if let Err(e) = Db::open(&config.database_url(), &config.analysis.prod_id).and_then(|db| db.release_lease(&me)) {
         tracing::warn!("daemon lease not released ({e}): another daemon may take it once it is stale");
     }
     result
@@ -236,7 +236,7 @@ async fn serve(options: DaemonOptions, config: Config, me: LeaseHolder) -> anyho
                 tokio::time::sleep(period).await;
                 let (config, me) = (config.clone(), me.clone());
                 let renewed = tokio::task::spawn_blocking(move || {
-                    Db::open(&config.database_url()).map_err(anyhow::Error::from).and_then(|db| claim(&db, &me, &config))
+                    Db::open(&config.database_url(), &config.analysis.prod_id).map_err(anyhow::Error::from).and_then(|db| claim(&db, &me, &config))
                 })
                 .await;
                 match renewed {
@@ -473,7 +473,8 @@ impl Told {
 impl Work {
     fn run(self, config: Config, source: &ConfigSource) -> anyhow::Result<WorkOutcome> {
         let url = config.database_url();
-        let db = if self.starting { Db::open_and_migrate(&url)? } else { Db::open(&url)? };
+        let production = &config.analysis.prod_id;
+        let db = if self.starting { Db::open_and_migrate(&url, production)? } else { Db::open(&url, production)? };
         claim(&db, &self.lease, &config)?;
         let services = Services::with_db(config, source, db)?;
         let sequencer = services.sequencer();

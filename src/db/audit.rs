@@ -47,6 +47,7 @@ struct AuditRow {
     at: NaiveDateTime,
     stage: Stage,
     subruns: Option<i64>,
+    production: String,
 }
 
 impl Db {
@@ -100,6 +101,7 @@ impl Db {
                     at: entry.at,
                     stage: entry.stage.clone(),
                     subruns: entry.subruns.map(i64::from),
+                    production: self.production.clone(),
                 };
                 diesel::insert_into(audit_log::table).values(&row).execute(c)
             },
@@ -112,6 +114,7 @@ impl Db {
             || format!("reading the audit log of night {night}"),
             |c| {
                 let rows = audit_log::table
+                    .filter(audit_log::production.eq(&self.production))
                     .filter(audit_log::night.eq(night.to_string()))
                     .order(audit_log::id.asc())
                     .select(AuditRow::as_select())
@@ -126,7 +129,12 @@ impl Db {
         self.transaction(
             || "reading the audit log".to_string(),
             |c| {
-                let mut rows = audit_log::table.order(audit_log::id.desc()).limit(limit).select(AuditRow::as_select()).load(c)?;
+                let mut rows = audit_log::table
+                    .filter(audit_log::production.eq(&self.production))
+                    .order(audit_log::id.desc())
+                    .limit(limit)
+                    .select(AuditRow::as_select())
+                    .load(c)?;
                 rows.reverse();
                 entries(rows)
             },

@@ -53,6 +53,7 @@ struct HistoryRow {
     ended_at: NaiveDateTime,
     log_tail: Option<String>,
     stage: Stage,
+    production: String,
 }
 
 impl Db {
@@ -78,6 +79,7 @@ impl Db {
                 ended_at: h.ended_at,
                 log_tail: h.log_tail.clone(),
                 stage: h.stage.clone(),
+                production: self.production.clone(),
             })
             .collect();
         self.transaction(
@@ -98,6 +100,7 @@ impl Db {
             || format!("counting table history for night {night}"),
             |c| {
                 let rows: Vec<(i64, i64, NaiveDateTime)> = history::table
+                    .filter(history::production.eq(&self.production))
                     .filter(history::night.eq(night.to_string()).and(history::stage.eq(Stage::SEQUENCE)))
                     .select((history::run, history::subrun, history::started_at))
                     .load(c)?;
@@ -119,6 +122,7 @@ impl Db {
             || format!("reading the history of night {night} run {run} {stage} subrun {subrun}"),
             |c| {
                 let rows = history::table
+                    .filter(history::production.eq(&self.production))
                     .filter(
                         history::night
                             .eq(night.to_string())

@@ -63,6 +63,7 @@ struct JobRow {
     submitted_at: Option<NaiveDateTime>,
     submit_error: Option<String>,
     stage: Stage,
+    production: String,
 }
 
 // ---- Local methods ----
@@ -93,8 +94,8 @@ impl JobRow {
     }
 }
 
-fn key(night: NightDate, run: u32, stage: &Stage, attempt: u32) -> (String, i64, String, i64) {
-    (night.to_string(), i64::from(run), stage.as_str().to_string(), i64::from(attempt))
+fn key(production: &str, night: NightDate, run: u32, stage: &Stage, attempt: u32) -> (String, String, i64, String, i64) {
+    (production.to_string(), night.to_string(), i64::from(run), stage.as_str().to_string(), i64::from(attempt))
 }
 
 // ---- Database methods ----
@@ -106,12 +107,13 @@ impl Db {
         self.transaction(
             || format!("recording the submission intent of night {} run {} {} attempt {}", intent.night, intent.run, intent.stage, intent.attempt),
             |c| {
-                let k = key(intent.night, intent.run, &intent.stage, intent.attempt);
+                let k = key(&self.production, intent.night, intent.run, &intent.stage, intent.attempt);
                 let row = JobRow {
-                    night: k.0.clone(),
-                    run: k.1,
+                    production: k.0.clone(),
+                    night: k.1.clone(),
+                    run: k.2,
                     stage: intent.stage.clone(),
-                    attempt: k.3,
+                    attempt: k.4,
                     executor: intent.executor,
                     job_name: intent.job_name.clone(),
                     comment_key: intent.comment_key.clone(),
@@ -128,7 +130,7 @@ impl Db {
                 };
                 // Insert-or-ignore, then read: an existing intent wins, even under a race.
                 let inserted = per_backend!(&mut *c, |c| diesel::insert_or_ignore_into(jobs::table).values(&row).execute(c))? == 1;
-                Ok((jobs::table.find((&k.0, k.1, &k.2, k.3)).select(JobRow::as_select()).first(c)?.into_record()?, inserted))
+                Ok((jobs::table.find((&k.0, &k.1, k.2, &k.3, k.4)).select(JobRow::as_select()).first(c)?.into_record()?, inserted))
             },
         )
     }
@@ -138,7 +140,7 @@ impl Db {
         self.transaction(
             || format!("recording job {job_id} of night {night} run {run} {stage} attempt {attempt}"),
             |c| {
-                let n = diesel::update(jobs::table.find(key(night, run, stage, attempt)))
+                let n = diesel::update(jobs::table.find(key(&self.production, night, run, stage, attempt)))
                     .set((jobs::job_id.eq(job_id), jobs::submitted_at.eq(now()), jobs::submit_error.eq(None::<String>)))
                     .execute(c)?;
                 if n == 0 { Err(diesel::result::Error::NotFound) } else { Ok(()) }
@@ -151,7 +153,9 @@ impl Db {
         self.transaction(
             || format!("recording the failed submission of night {night} run {run} {stage} attempt {attempt}"),
             |c| {
-                let n = diesel::update(jobs::table.find(key(night, run, stage, attempt))).set(jobs::submit_error.eq(error)).execute(c)?;
+                let n = diesel::update(jobs::table.find(key(&self.production, night, run, stage, attempt)))
+                    .set(jobs::submit_error.eq(error))
+                    .execute(c)?;
                 if n == 0 { Err(diesel::result::Error::NotFound) } else { Ok(()) }
             },
         )
@@ -163,6 +167,7 @@ impl Db {
             || "reading table jobs for pending submissions".to_string(),
             |c| {
                 let rows = jobs::table
+                    .filter(jobs::production.eq(&self.production))
                     .filter(jobs::job_id.is_null().and(jobs::submit_error.is_null()))
                     .order((jobs::night.asc(), jobs::run.asc(), jobs::stage.asc(), jobs::attempt.asc()))
                     .select(JobRow::as_select())
@@ -177,6 +182,7 @@ impl Db {
             || format!("reading table jobs for night {night}"),
             |c| {
                 let rows = jobs::table
+                    .filter(jobs::production.eq(&self.production))
                     .filter(jobs::night.eq(night.to_string()))
                     .order((jobs::run.asc(), jobs::stage.asc(), jobs::attempt.asc()))
                     .select(JobRow::as_select())

@@ -181,6 +181,9 @@ impl DbUrl {
     }
 }
 
+/// The migration that gave every night-keyed table its production (version digits).
+const PRODUCTIONS_MIGRATION: &str = "20261203000002";
+
 /// How hard to try before a write is reported failed.
 #[derive(Clone, Copy, Debug)]
 pub struct RetryPolicy {
@@ -210,6 +213,9 @@ pub struct Db {
     url: DbUrl,
     conn: Mutex<Option<DbConnection>>,
     retry: RetryPolicy,
+    /// The production (`analysis.prod_id`) whose records this handle reads and writes: the
+    /// same night processed under two productions keeps two sets of rows.
+    production: String,
 }
 
 /// Now, in UTC, at the microsecond precision both backends keep.
@@ -220,16 +226,16 @@ pub fn now() -> NaiveDateTime {
 impl Db {
     /// Connects (creating the MySQL database or SQLite file if missing) and applies pending
     /// migrations: for `osa db migrate`, the daemon's start and the demo.
-    pub fn open_and_migrate(url: &str) -> Result<Self, DbError> {
-        let db = Self::connect_creating(url)?;
+    pub fn open_and_migrate(url: &str, production: &str) -> Result<Self, DbError> {
+        let db = Self::connect_creating(url, production)?;
         db.migrate()?;
         Ok(db)
     }
 
     /// Connects and checks that no migration is pending (one small query): what array tasks,
     /// daemon cycles and operator commands use, so none of them changes the schema.
-    pub fn open(url: &str) -> Result<Self, DbError> {
-        let db = Self::connect(url)?;
+    pub fn open(url: &str, production: &str) -> Result<Self, DbError> {
+        let db = Self::connect(url, production)?;
         let status = db.migration_status()?;
         if !status.pending.is_empty() {
             return Err(DbError::SchemaBehind { url: status.url, pending: status.pending });
@@ -239,7 +245,7 @@ impl Db {
 
     /// Connects without migrating, to a database that exists: a mistyped URL or an unmounted
     /// filesystem is [`DbError::Missing`], never a new empty database.
-    pub fn connect(url: &str) -> Result<Self, DbError> {
+    pub fn connect(url: &str, production: &str) -> Result<Self, DbError> {
         let url = DbUrl::parse(url)?;
         if let DbUrl::Sqlite { path } = &url
             && !path.is_file()
@@ -251,18 +257,18 @@ impl Db {
             return Err(DbError::Missing { url: url.redacted(), what });
         }
         let conn = establish(&url, false)?;
-        Ok(Self { url, conn: Mutex::new(Some(conn)), retry: RetryPolicy::default() })
+        Ok(Self { url, conn: Mutex::new(Some(conn)), retry: RetryPolicy::default(), production: production.to_string() })
     }
 
     /// Connects without migrating, creating the MySQL database or the SQLite file (and its
     /// folder) if missing: for `osa db migrate` and what opens through it.
-    pub fn connect_creating(url: &str) -> Result<Self, DbError> {
+    pub fn connect_creating(url: &str, production: &str) -> Result<Self, DbError> {
         let url = DbUrl::parse(url)?;
         if let DbUrl::Mysql { server_url, database, .. } = &url {
             create_mysql_database(server_url, database, &url)?;
         }
         let conn = establish(&url, true)?;
-        Ok(Self { url, conn: Mutex::new(Some(conn)), retry: RetryPolicy::default() })
+        Ok(Self { url, conn: Mutex::new(Some(conn)), retry: RetryPolicy::default(), production: production.to_string() })
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
@@ -274,15 +280,50 @@ impl Db {
         &self.url
     }
 
+    /// The production this handle reads and writes.
+    pub fn production(&self) -> &str {
+        &self.production
+    }
+
     /// Applies pending migrations; returns the names of those applied now.
     pub fn migrate(&self) -> Result<Vec<String>, DbError> {
-        let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let conn = self.connection(&mut guard).map_err(|e| self.migration_error(e))?;
-        let applied = per_backend!(conn, |c| {
-            let source = if matches!(self.url, DbUrl::Mysql { .. }) { MYSQL_MIGRATIONS } else { SQLITE_MIGRATIONS };
-            c.run_pending_migrations(source).map(|v| v.iter().map(ToString::to_string).collect::<Vec<_>>())
-        });
-        applied.map_err(|e| self.migration_error(e.to_string()))
+        let applied = {
+            let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+            let conn = self.connection(&mut guard).map_err(|e| self.migration_error(e))?;
+            let applied = per_backend!(conn, |c| {
+                let source = if matches!(self.url, DbUrl::Mysql { .. }) { MYSQL_MIGRATIONS } else { SQLITE_MIGRATIONS };
+                c.run_pending_migrations(source).map(|v| v.iter().map(ToString::to_string).collect::<Vec<_>>())
+            });
+            applied.map_err(|e| self.migration_error(e.to_string()))?
+        };
+        if applied.iter().any(|v| v.replace('-', "").starts_with(PRODUCTIONS_MIGRATION)) {
+            self.adopt_rows_without_production()?;
+        }
+        Ok(applied)
+    }
+
+    /// Rows written before productions existed belong to the production configured when the
+    /// database is upgraded: a site's existing nights stay its current production's.
+    fn adopt_rows_without_production(&self) -> Result<(), DbError> {
+        use schema::{audit_log, history, jobs, nights, outputs, prov_activities, runs, sequences, tasks};
+        let p = self.production.clone();
+        self.transaction(
+            || format!("giving the rows from before productions to production {p}"),
+            |c| {
+                diesel::update(nights::table.filter(nights::production.eq(""))).set(nights::production.eq(&p)).execute(c)?;
+                diesel::update(runs::table.filter(runs::production.eq(""))).set(runs::production.eq(&p)).execute(c)?;
+                diesel::update(sequences::table.filter(sequences::production.eq(""))).set(sequences::production.eq(&p)).execute(c)?;
+                diesel::update(jobs::table.filter(jobs::production.eq(""))).set(jobs::production.eq(&p)).execute(c)?;
+                diesel::update(tasks::table.filter(tasks::production.eq(""))).set(tasks::production.eq(&p)).execute(c)?;
+                diesel::update(history::table.filter(history::production.eq(""))).set(history::production.eq(&p)).execute(c)?;
+                diesel::update(outputs::table.filter(outputs::production.eq(""))).set(outputs::production.eq(&p)).execute(c)?;
+                diesel::update(audit_log::table.filter(audit_log::production.eq(""))).set(audit_log::production.eq(&p)).execute(c)?;
+                diesel::update(prov_activities::table.filter(prov_activities::production.eq("")))
+                    .set(prov_activities::production.eq(&p))
+                    .execute(c)?;
+                Ok(())
+            },
+        )
     }
 
     pub fn migration_status(&self) -> Result<MigrationStatus, DbError> {

@@ -34,6 +34,7 @@ struct NightRow {
     closed: i64,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    production: String,
 }
 
 // ---- Local methods ----
@@ -73,11 +74,12 @@ impl Db {
                     closed: 0,
                     created_at: at,
                     updated_at: at,
+                    production: self.production.clone(),
                 };
                 // Insert-or-ignore, then read: two writers registering the same night both
                 // succeed and see the same row (a read first would race the other's insert).
                 per_backend!(&mut *c, |c| diesel::insert_or_ignore_into(nights::table).values(&row).execute(c))?;
-                nights::table.find(&row.night).select(NightRow::as_select()).first(c)?.into_record()
+                nights::table.find((&row.production, &row.night)).select(NightRow::as_select()).first(c)?.into_record()
             },
         )
     }
@@ -85,7 +87,15 @@ impl Db {
     pub fn night(&self, night: NightDate) -> Result<Option<NightRecord>, DbError> {
         self.transaction(
             || format!("reading table nights for night {night}"),
-            |c| nights::table.find(night.to_string()).select(NightRow::as_select()).first(c).optional()?.map(NightRow::into_record).transpose(),
+            |c| {
+                nights::table
+                    .find((&self.production, night.to_string()))
+                    .select(NightRow::as_select())
+                    .first(c)
+                    .optional()?
+                    .map(NightRow::into_record)
+                    .transpose()
+            },
         )
     }
 
@@ -97,11 +107,11 @@ impl Db {
             || format!("recording summary {file} of night {night}"),
             |c| {
                 let key = night.to_string();
-                let old: Option<String> = nights::table.find(&key).select(nights::summary_sha256).first(c)?;
+                let old: Option<String> = nights::table.find((&self.production, &key)).select(nights::summary_sha256).first(c)?;
                 if old.as_deref() == Some(sha256) {
                     return Ok(false);
                 }
-                diesel::update(nights::table.find(&key))
+                diesel::update(nights::table.find((&self.production, &key)))
                     .set((nights::summary_file.eq(file), nights::summary_sha256.eq(sha256), nights::updated_at.eq(now())))
                     .execute(c)?;
                 Ok(true)
@@ -116,14 +126,16 @@ impl Db {
             |c| {
                 let at = now();
                 let key = night.to_string();
-                diesel::update(nights::table.find(&key)).set((nights::state.eq(state), nights::updated_at.eq(at))).execute(c)?;
+                diesel::update(nights::table.find((&self.production, &key))).set((nights::state.eq(state), nights::updated_at.eq(at))).execute(c)?;
                 if state == NightState::Running {
-                    diesel::update(nights::table.find(&key)).set(nights::sequenced_at.eq(at)).execute(c)?;
+                    diesel::update(nights::table.find((&self.production, &key))).set(nights::sequenced_at.eq(at)).execute(c)?;
                 }
                 if state == NightState::Closed {
-                    diesel::update(nights::table.find(&key)).set((nights::closed.eq(1), nights::closed_at.eq(at))).execute(c)?;
+                    diesel::update(nights::table.find((&self.production, &key))).set((nights::closed.eq(1), nights::closed_at.eq(at))).execute(c)?;
                 } else {
-                    diesel::update(nights::table.find(&key)).set((nights::closed.eq(0), nights::closed_at.eq(None::<NaiveDateTime>))).execute(c)?;
+                    diesel::update(nights::table.find((&self.production, &key)))
+                        .set((nights::closed.eq(0), nights::closed_at.eq(None::<NaiveDateTime>)))
+                        .execute(c)?;
                 }
                 Ok(())
             },
@@ -135,7 +147,12 @@ impl Db {
         self.transaction(
             || "reading table nights for the open nights".to_string(),
             |c| {
-                let rows = nights::table.filter(nights::closed.eq(0)).order(nights::night.asc()).select(NightRow::as_select()).load(c)?;
+                let rows = nights::table
+                    .filter(nights::production.eq(&self.production))
+                    .filter(nights::closed.eq(0))
+                    .order(nights::night.asc())
+                    .select(NightRow::as_select())
+                    .load(c)?;
                 rows.into_iter().map(NightRow::into_record).collect()
             },
         )
@@ -152,13 +169,16 @@ impl Db {
             || format!("forgetting night {night}"),
             |c| {
                 let mut removed = 0;
-                removed += diesel::delete(outputs::table.filter(outputs::night.eq(&key))).execute(c)?;
-                removed += diesel::delete(history::table.filter(history::night.eq(&key))).execute(c)?;
-                removed += diesel::delete(tasks::table.filter(tasks::night.eq(&key))).execute(c)?;
-                removed += diesel::delete(jobs::table.filter(jobs::night.eq(&key))).execute(c)?;
-                removed += diesel::delete(sequences::table.filter(sequences::night.eq(&key))).execute(c)?;
-                removed += diesel::delete(runs::table.filter(runs::night.eq(&key))).execute(c)?;
-                removed += diesel::delete(nights::table.filter(nights::night.eq(&key))).execute(c)?;
+                removed +=
+                    diesel::delete(outputs::table.filter(outputs::production.eq(&self.production)).filter(outputs::night.eq(&key))).execute(c)?;
+                removed +=
+                    diesel::delete(history::table.filter(history::production.eq(&self.production)).filter(history::night.eq(&key))).execute(c)?;
+                removed += diesel::delete(tasks::table.filter(tasks::production.eq(&self.production)).filter(tasks::night.eq(&key))).execute(c)?;
+                removed += diesel::delete(jobs::table.filter(jobs::production.eq(&self.production)).filter(jobs::night.eq(&key))).execute(c)?;
+                removed += diesel::delete(sequences::table.filter(sequences::production.eq(&self.production)).filter(sequences::night.eq(&key)))
+                    .execute(c)?;
+                removed += diesel::delete(runs::table.filter(runs::production.eq(&self.production)).filter(runs::night.eq(&key))).execute(c)?;
+                removed += diesel::delete(nights::table.filter(nights::production.eq(&self.production)).filter(nights::night.eq(&key))).execute(c)?;
                 Ok(removed)
             },
         )

@@ -38,6 +38,7 @@ struct OutputRow {
     verified_at: NaiveDateTime,
     verdict: String,
     detail: Option<String>,
+    production: String,
 }
 
 impl Db {
@@ -57,6 +58,7 @@ impl Db {
                 verified_at: o.verified_at,
                 verdict: o.verdict.clone(),
                 detail: o.detail.clone(),
+                production: self.production.clone(),
             })
             .collect();
         self.transaction(
@@ -85,6 +87,7 @@ impl Db {
             || format!("reading the outputs of night {night} run {run}"),
             |c| {
                 let mut query = outputs::table
+                    .filter(outputs::production.eq(&self.production))
                     .filter(outputs::night.eq(night.to_string()).and(outputs::run.eq(i64::from(run))))
                     .order((outputs::subrun.asc(), outputs::kind.asc()))
                     .select(OutputRow::as_select())

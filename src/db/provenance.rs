@@ -126,6 +126,10 @@ impl Db {
                     }
                     for chunk in batch.activities.chunks(BATCH_ROWS) {
                         diesel::replace_into(prov_activities::table).values(chunk).execute(c)?;
+                        let ids: Vec<&str> = chunk.iter().map(|a| a.id.as_str()).collect();
+                        diesel::update(prov_activities::table.filter(prov_activities::id.eq_any(&ids)))
+                            .set(prov_activities::production.eq(&self.production))
+                            .execute(c)?;
                     }
                     // Entities shared by runs (calibration files, configs) keep the run that
                     // recorded them first: a later run never rewrites their owner.
@@ -159,6 +163,7 @@ impl Db {
                 let key = night.to_string();
                 let run = i64::from(run);
                 let activities = prov_activities::table
+                    .filter(prov_activities::production.eq(&self.production))
                     .filter(prov_activities::night.eq(&key).and(prov_activities::run.eq(run)))
                     .order((prov_activities::started_at.asc(), prov_activities::id.asc()))
                     .select(ProvActivity::as_select())
@@ -191,17 +196,16 @@ impl Db {
                         prov_parameters::table.filter(prov_parameters::activity_id.eq_any(chunk)).select(ProvParameter::as_select()).load(c)?,
                     );
                 }
-                // Entities the run's activities touch but another run recorded (shared files).
-                let mut entities = entities;
-                let known: std::collections::BTreeSet<String> = entities.iter().map(|e| e.id.clone()).collect();
-                let linked: Vec<String> = used
-                    .iter()
-                    .chain(&generated)
-                    .map(|l| l.entity_id.clone())
-                    .filter(|id| !known.contains(id))
-                    .collect::<std::collections::BTreeSet<_>>()
+                // The run's entities its production's activities touch (the same night and run
+                // under another production has entities of its own), and those another run
+                // recorded (shared files).
+                let touched: std::collections::BTreeSet<&str> = used.iter().chain(&generated).map(|l| l.entity_id.as_str()).collect();
+                let mut entities: Vec<ProvEntity> = entities
                     .into_iter()
+                    .filter(|e| touched.contains(e.id.as_str()) || e.member_of.as_deref().is_some_and(|m| touched.contains(m)))
                     .collect();
+                let known: std::collections::BTreeSet<String> = entities.iter().map(|e| e.id.clone()).collect();
+                let linked: Vec<String> = touched.iter().filter(|id| !known.contains(**id)).map(|id| id.to_string()).collect();
                 for chunk in linked.chunks(BATCH_ROWS) {
                     entities.extend(prov_entities::table.filter(prov_entities::id.eq_any(chunk)).select(ProvEntity::as_select()).load(c)?);
                 }
@@ -228,6 +232,7 @@ impl Db {
             || format!("counting the provenance of night {night}"),
             |c| {
                 let rows: Vec<(i64, i64)> = prov_activities::table
+                    .filter(prov_activities::production.eq(&self.production))
                     .filter(prov_activities::night.eq(night.to_string()))
                     .group_by(prov_activities::run)
                     .select((prov_activities::run, diesel::dsl::count_star()))

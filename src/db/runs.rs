@@ -39,12 +39,13 @@ struct RunRow {
     source: Option<String>,
     start_at: Option<NaiveDateTime>,
     updated_at: NaiveDateTime,
+    production: String,
 }
 
 // ---- Local methods ----
 
 impl RunRow {
-    fn from_record(r: &RunRecord, at: NaiveDateTime) -> Self {
+    fn from_record(r: &RunRecord, at: NaiveDateTime, production: &str) -> Self {
         Self {
             night: r.night.to_string(),
             run: i64::from(r.run),
@@ -56,6 +57,7 @@ impl RunRow {
             source: r.source.clone(),
             start_at: r.start.map(|s| s.naive_utc()),
             updated_at: at,
+            production: production.to_string(),
         }
     }
 
@@ -80,7 +82,7 @@ impl Db {
     /// Stores the runs of a night (insert or replace, keyed by night and run).
     pub fn upsert_runs(&self, records: &[RunRecord]) -> Result<(), DbError> {
         let at = now();
-        let rows: Vec<RunRow> = records.iter().map(|r| RunRow::from_record(r, at)).collect();
+        let rows: Vec<RunRow> = records.iter().map(|r| RunRow::from_record(r, at, &self.production)).collect();
         self.transaction(
             || format!("storing {} run(s)", rows.len()),
             |c| {
@@ -97,7 +99,7 @@ impl Db {
         self.transaction(
             || format!("recording the R0 type of night {night} run {run}"),
             |c| {
-                let n = diesel::update(runs::table.find((night.to_string(), i64::from(run))))
+                let n = diesel::update(runs::table.find((&self.production, night.to_string(), i64::from(run))))
                     .set((
                         runs::r0_type.eq(r0_type),
                         runs::r0_reason.eq(reason),
@@ -114,7 +116,12 @@ impl Db {
         self.transaction(
             || format!("reading table runs for night {night}"),
             |c| {
-                let rows = runs::table.filter(runs::night.eq(night.to_string())).order(runs::run.asc()).select(RunRow::as_select()).load(c)?;
+                let rows = runs::table
+                    .filter(runs::production.eq(&self.production))
+                    .filter(runs::night.eq(night.to_string()))
+                    .order(runs::run.asc())
+                    .select(RunRow::as_select())
+                    .load(c)?;
                 rows.into_iter().map(RunRow::into_record).collect()
             },
         )

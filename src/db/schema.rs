@@ -2,7 +2,7 @@
 //! Timestamp); it mirrors `sql/*/` migrations (tests/db_schema.rs checks them against a live database).
 
 diesel::table! {
-    nights (night) {
+    nights (production, night) {
         night -> Text,
         state -> Text,
         summary_file -> Nullable<Text>,
@@ -12,11 +12,12 @@ diesel::table! {
         closed -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        production -> Text,
     }
 }
 
 diesel::table! {
-    runs (night, run) {
+    runs (production, night, run) {
         night -> Text,
         run -> BigInt,
         summary_type -> Text,
@@ -27,11 +28,12 @@ diesel::table! {
         source -> Nullable<Text>,
         start_at -> Nullable<Timestamp>,
         updated_at -> Timestamp,
+        production -> Text,
     }
 }
 
 diesel::table! {
-    sequences (night, seq) {
+    sequences (production, night, seq) {
         night -> Text,
         seq -> BigInt,
         parent_seq -> Nullable<BigInt>,
@@ -40,11 +42,12 @@ diesel::table! {
         job_name -> Text,
         calibration_night -> Nullable<Text>,
         updated_at -> Timestamp,
+        production -> Text,
     }
 }
 
 diesel::table! {
-    jobs (night, run, stage, attempt) {
+    jobs (production, night, run, stage, attempt) {
         night -> Text,
         run -> BigInt,
         attempt -> BigInt,
@@ -62,11 +65,12 @@ diesel::table! {
         submitted_at -> Nullable<Timestamp>,
         submit_error -> Nullable<Text>,
         stage -> Text,
+        production -> Text,
     }
 }
 
 diesel::table! {
-    tasks (night, run, stage, subrun, attempt) {
+    tasks (production, night, run, stage, subrun, attempt) {
         night -> Text,
         run -> BigInt,
         subrun -> BigInt,
@@ -80,11 +84,12 @@ diesel::table! {
         ended_at -> Nullable<Timestamp>,
         updated_at -> Timestamp,
         stage -> Text,
+        production -> Text,
     }
 }
 
 diesel::table! {
-    history (night, run, subrun, attempt, step, try_number, started_at) {
+    history (production, night, run, subrun, attempt, step, try_number, started_at) {
         night -> Text,
         run -> BigInt,
         subrun -> BigInt,
@@ -101,11 +106,12 @@ diesel::table! {
         ended_at -> Timestamp,
         log_tail -> Nullable<Text>,
         stage -> Text,
+        production -> Text,
     }
 }
 
 diesel::table! {
-    outputs (night, run, subrun, kind) {
+    outputs (production, night, run, subrun, kind) {
         night -> Text,
         run -> BigInt,
         subrun -> BigInt,
@@ -117,6 +123,7 @@ diesel::table! {
         verified_at -> Timestamp,
         verdict -> Text,
         detail -> Nullable<Text>,
+        production -> Text,
     }
 }
 
@@ -134,6 +141,7 @@ diesel::table! {
         host -> Nullable<Text>,
         slurm_job -> Nullable<Text>,
         software -> Nullable<Text>,
+        production -> Text,
     }
 }
 
@@ -200,6 +208,7 @@ diesel::table! {
         at -> Timestamp,
         stage -> Text,
         subruns -> Nullable<BigInt>,
+        production -> Text,
     }
 }
 

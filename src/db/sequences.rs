@@ -32,6 +32,7 @@ struct SequenceRow {
     job_name: String,
     calibration_night: Option<String>,
     updated_at: chrono::NaiveDateTime,
+    production: String,
 }
 
 impl Db {
@@ -49,12 +50,14 @@ impl Db {
                 job_name: s.job_name.clone(),
                 calibration_night: s.calibration_night.map(|n| n.to_string()),
                 updated_at: at,
+                production: self.production.clone(),
             })
             .collect();
         self.transaction(
             || format!("storing {} sequence(s) of night {night}", rows.len()),
             |c| {
-                diesel::delete(sequences::table.filter(sequences::night.eq(night.to_string()))).execute(c)?;
+                diesel::delete(sequences::table.filter(sequences::production.eq(&self.production)).filter(sequences::night.eq(night.to_string())))
+                    .execute(c)?;
                 for chunk in rows.chunks(BATCH_ROWS) {
                     per_backend!(&mut *c, |c| diesel::insert_into(sequences::table).values(chunk).execute(c))?;
                 }
@@ -68,6 +71,7 @@ impl Db {
             || format!("reading table sequences for night {night}"),
             |c| {
                 let rows = sequences::table
+                    .filter(sequences::production.eq(&self.production))
                     .filter(sequences::night.eq(night.to_string()))
                     .order(sequences::seq.asc())
                     .select(SequenceRow::as_select())

@@ -61,6 +61,7 @@ struct TaskRow {
     ended_at: Option<NaiveDateTime>,
     updated_at: NaiveDateTime,
     stage: Stage,
+    production: String,
 }
 
 impl Db {
@@ -84,6 +85,7 @@ impl Db {
                 ended_at: t.ended_at,
                 updated_at: at,
                 stage: t.stage.clone(),
+                production: self.production.clone(),
             })
             .collect();
         self.transaction(
@@ -103,6 +105,7 @@ impl Db {
             || format!("reading table tasks for night {night} run {run}"),
             |c| {
                 let rows = tasks::table
+                    .filter(tasks::production.eq(&self.production))
                     .filter(tasks::night.eq(night.to_string()).and(tasks::run.eq(i64::from(run))))
                     .order((tasks::stage.asc(), tasks::subrun.asc(), tasks::attempt.asc()))
                     .select(TaskRow::as_select())
@@ -120,6 +123,7 @@ impl Db {
             || format!("counting table tasks for night {night}"),
             |c| {
                 let rows: Vec<(i64, Stage, i64, TaskState, Option<i64>, i64)> = tasks::table
+                    .filter(tasks::production.eq(&self.production))
                     .filter(tasks::night.eq(night.to_string()))
                     .group_by((tasks::run, tasks::stage, tasks::attempt, tasks::state, tasks::exit_code))
                     .select((tasks::run, tasks::stage, tasks::attempt, tasks::state, tasks::exit_code, diesel::dsl::count_star()))
@@ -147,6 +151,7 @@ impl Db {
             || format!("reading table tasks for the subruns of night {night}"),
             |c| {
                 let rows: Vec<(i64, i64, i64, TaskState, Option<i64>)> = tasks::table
+                    .filter(tasks::production.eq(&self.production))
                     .filter(tasks::night.eq(night.to_string()).and(tasks::stage.eq(Stage::SEQUENCE)))
                     .select((tasks::run, tasks::subrun, tasks::attempt, tasks::state, tasks::exit_code))
                     .order((tasks::run.asc(), tasks::subrun.asc(), tasks::attempt.asc()))
@@ -171,6 +176,7 @@ impl Db {
             || format!("reading table tasks for night {night}"),
             |c| {
                 let rows = tasks::table
+                    .filter(tasks::production.eq(&self.production))
                     .filter(tasks::night.eq(night.to_string()))
                     .order((tasks::run.asc(), tasks::stage.asc(), tasks::subrun.asc(), tasks::attempt.asc()))
                     .select(TaskRow::as_select())

@@ -61,18 +61,22 @@ pub struct JobKey {
     pub attempt: u32,
 }
 
-/// The comment key of a submission: `osa:<night>:<run>:<attempt>` for a run's sequence,
-/// `osa:<night>:<run>:<attempt>:<stage>` for a closing stage.
-pub fn comment_key(night: NightDate, run: u32, stage: &Stage, attempt: u32) -> String {
+/// The comment key of a submission: `osa:<production>:<night>:<run>:<attempt>` for a run's
+/// sequence, `...:<attempt>:<stage>` for a closing stage. The production keeps apart the jobs
+/// of one night processed twice (keys of jobs from before productions lack it).
+pub fn comment_key(production: &str, night: NightDate, run: u32, stage: &Stage, attempt: u32) -> String {
     match stage {
-        Stage::Sequence => format!("osa:{night}:{run}:{attempt}"),
-        Stage::Closing(name) => format!("osa:{night}:{run}:{attempt}:{name}"),
+        Stage::Sequence => format!("osa:{production}:{night}:{run}:{attempt}"),
+        Stage::Closing(name) => format!("osa:{production}:{night}:{run}:{attempt}:{name}"),
     }
 }
 
-/// Parses a comment key back.
+/// Parses a comment key back (with or without its production).
 pub fn parse_comment_key(comment: &str) -> Option<JobKey> {
-    let mut parts = comment.strip_prefix("osa:")?.split(':');
+    let mut parts = comment.strip_prefix("osa:")?.split(':').peekable();
+    if parts.peek()?.parse::<NightDate>().is_err() {
+        parts.next();
+    }
     let night = parts.next()?.parse().ok()?;
     let run = parts.next()?.parse().ok()?;
     let attempt = parts.next()?.parse().ok()?;
@@ -247,14 +251,19 @@ mod tests {
     #[test]
     fn comment_keys_round_trip() {
         let night: NightDate = "2026-01-05".parse().unwrap();
-        let key = comment_key(night, 12003, &Stage::Sequence, 2);
-        assert_eq!(key, "osa:2026-01-05:12003:2");
+        let key = comment_key("v0.10", night, 12003, &Stage::Sequence, 2);
+        assert_eq!(key, "osa:v0.10:2026-01-05:12003:2");
         assert_eq!(parse_comment_key(&key), Some(JobKey { night, run: 12003, stage: Stage::Sequence, attempt: 2 }));
         let dl2 = Stage::closing("dl2");
-        let key = comment_key(night, 12003, &dl2, 1);
-        assert_eq!(key, "osa:2026-01-05:12003:1:dl2");
-        assert_eq!(parse_comment_key(&key), Some(JobKey { night, run: 12003, stage: dl2, attempt: 1 }));
-        assert_eq!(parse_comment_key("osa:2026-01-05:12003:1:sequence"), None, "one spelling per key");
+        let key = comment_key("v0.11", night, 12003, &dl2, 1);
+        assert_eq!(key, "osa:v0.11:2026-01-05:12003:1:dl2");
+        assert_eq!(parse_comment_key(&key), Some(JobKey { night, run: 12003, stage: dl2.clone(), attempt: 1 }));
+        assert_eq!(
+            parse_comment_key("osa:2026-01-05:12003:1:dl2"),
+            Some(JobKey { night, run: 12003, stage: dl2, attempt: 1 }),
+            "from before productions"
+        );
+        assert_eq!(parse_comment_key("osa:v0.10:2026-01-05:12003:1:sequence"), None, "one spelling per key");
         assert_eq!(parse_comment_key("osa:2026-01-05:12003"), None);
         assert_eq!(parse_comment_key("someone else's job"), None);
     }

@@ -469,7 +469,7 @@ impl Sequencer<'_> {
                 osa: &self.osa,
             },
         );
-        let comment = comment_key(night, sequence.run, &Stage::Sequence, attempt);
+        let comment = comment_key(&self.config.analysis.prod_id, night, sequence.run, &Stage::Sequence, attempt);
         let intent = JobIntent {
             night,
             run: sequence.run,

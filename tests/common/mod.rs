@@ -19,6 +19,9 @@ use osa::db::{Db, RetryPolicy};
 
 pub const HOW_TO_START: &str = "start it with `sudo scripts/start-services.sh` (or `scripts/setup.sh` on a fresh machine)";
 
+/// The production the repository tests' databases are opened for (the default config's).
+pub const PRODUCTION: &str = "v0.10";
+
 pub fn mysql_server_url() -> String {
     std::env::var("OSA_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_string()).trim_end_matches('/').to_string()
 }
@@ -77,7 +80,7 @@ impl TestDb {
 
     /// Opens (creating and migrating) the database, with quick retries for tests.
     pub fn open(&self) -> Db {
-        Db::open_and_migrate(&self.url).unwrap_or_else(|e| panic!("{e}; {HOW_TO_START}")).with_retry(fast_retry())
+        Db::open_and_migrate(&self.url, PRODUCTION).unwrap_or_else(|e| panic!("{e}; {HOW_TO_START}")).with_retry(fast_retry())
     }
 
     pub fn database_name(&self) -> Option<&str> {

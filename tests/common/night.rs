@@ -72,7 +72,7 @@ impl NightHarness {
         let config_file = dir.path().join("osa.toml");
         std::fs::write(&config_file, config.to_toml()).unwrap();
         // As an installation does (`osa db migrate`): commands and tasks refuse an old schema.
-        Db::open_and_migrate(&config.database_url()).unwrap();
+        Db::open_and_migrate(&config.database_url(), &config.analysis.prod_id).unwrap();
         let night: NightDate = night.parse().unwrap();
         make_night(&Layout::new(&config), night, &size).unwrap();
         Self { dir, config_file, config, night, executor, sim_fail }
@@ -101,7 +101,7 @@ impl NightHarness {
     }
 
     pub fn db(&self) -> Db {
-        Db::open(&self.config.database_url()).unwrap()
+        Db::open(&self.config.database_url(), &self.config.analysis.prod_id).unwrap()
     }
 
     /// `osa closer --json` at 09:00 UTC the next morning; (exit code, report).
@@ -260,7 +260,7 @@ fn sacct_states(job_id: &str) -> Vec<String> {
 }
 
 fn comment(h: &NightHarness, run: u64, attempt: u32) -> String {
-    osa::executor::comment_key(h.night, run as u32, &osa::model::Stage::Sequence, attempt)
+    osa::executor::comment_key(&h.config.analysis.prod_id, h.night, run as u32, &osa::model::Stage::Sequence, attempt)
 }
 
 pub fn whole_night_is_chained_run_and_never_submitted_twice(executor: &'static str) {
