@@ -137,8 +137,13 @@ fn main() {
         }
     }
     let executor = Frozen(Snapshot { tasks });
-    let sequencer =
-        Sequencer { config: &config, layout, db: &db, executor: &executor, osa: OsaCommand { program: "/usr/bin/osa".into(), config: None } };
+    let sequencer = Sequencer {
+        config: &config,
+        layout,
+        db: &db,
+        executor: &executor,
+        osa: OsaCommand { program: "/usr/bin/osa".into(), config: None, prod_id: config.analysis.prod_id.clone() },
+    };
     let start = Instant::now();
     let (results, polled) = sequencer.cycle_nights(&[night]).unwrap();
     assert!(polled);

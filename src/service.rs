@@ -45,7 +45,8 @@ impl Services {
     pub fn with_db(config: Config, source: &ConfigSource, db: Db) -> Result<Self, ServiceError> {
         let config_file =
             source.path().map(|p| std::path::absolute(p).map_err(|source| ServiceError::ConfigPath { path: p.to_path_buf(), source })).transpose()?;
-        let osa = OsaCommand { program: osa_program().map_err(ServiceError::Program)?, config: config_file };
+        let osa =
+            OsaCommand { program: osa_program().map_err(ServiceError::Program)?, config: config_file, prod_id: config.analysis.prod_id.clone() };
         Ok(Self { layout: Layout::new(&config), executor: executor_for(&config), db, osa, config })
     }
 

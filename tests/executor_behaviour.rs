@@ -89,7 +89,7 @@ impl FlakyNight {
     }
 
     fn sequencer(&self) -> Sequencer<'_> {
-        let osa = OsaCommand { program: "/usr/bin/osa".into(), config: None };
+        let osa = OsaCommand { program: "/usr/bin/osa".into(), config: None, prod_id: "v0.10".into() };
         Sequencer { config: &self.config, layout: Layout::new(&self.config), db: &self.db, executor: &self.scheduler, osa }
     }
 }

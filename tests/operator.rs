@@ -1,7 +1,8 @@
 //! Operator verbs that check before they act: `osa rerun --dry-run` changes nothing, `osa
 //! cancel` stops a night's jobs on both executors and holds its runs (the closer does not
 //! retry them), `osa night forget` removes only a night without products. All audited, with
-//! the real person as the actor.
+//! the real person as the actor. A night closed under one production is processed again
+//! under another, leaving the first one's records and products as they were.
 
 mod common;
 
@@ -126,4 +127,122 @@ fn forget_removes_only_a_night_without_products() {
     let out = h.osa(&["night", "forget", "--date", &h.night.to_string()], &[]);
     assert!(!out.status.success() && text(&out.stderr).contains("has files on disk"), "{}", text(&out.stderr));
     assert!(h.db().night(h.night).unwrap().is_some());
+}
+
+/// How a production's lstchain environment looks to osa: Python console scripts of package
+/// `lstchain <version>` (its metadata in the environment's site-packages, as pip leaves it),
+/// each handing over to the analysis simulator. osa reads the version as for the real one.
+fn simulated_lstchain(dir: &std::path::Path, version: &str) -> std::path::PathBuf {
+    let env = dir.join(format!("lstchain-{version}"));
+    let dist = env.join(format!("lib/python3.11/site-packages/lstchain-{version}.dist-info"));
+    std::fs::create_dir_all(&dist).unwrap();
+    std::fs::create_dir_all(env.join("bin")).unwrap();
+    std::os::unix::fs::symlink("/usr/bin/python3", env.join("bin/python3")).unwrap();
+    std::fs::write(dist.join("METADATA"), format!("Metadata-Version: 2.1\nName: lstchain\nVersion: {version}\n")).unwrap();
+    let scripts: String = osa::demo::SIMULATED_PROGRAMS.iter().map(|p| format!("{p} = lstchain.scripts:main\n")).collect();
+    std::fs::write(dist.join("entry_points.txt"), format!("[console_scripts]\n{scripts}")).unwrap();
+    let simulator = env!("CARGO_BIN_EXE_lstchain-sim");
+    for program in osa::demo::SIMULATED_PROGRAMS {
+        let script = env.join("bin").join(program);
+        std::fs::write(&script, format!("#!{}/bin/python3\nimport os, sys\nos.execv({simulator:?}, sys.argv)\n", env.display())).unwrap();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut std::fs::metadata(&script).unwrap().permissions(), 0o755);
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    env.join("bin")
+}
+
+/// Every regular file under `dir` with its sha256 (links are pointers, not products).
+fn hashes(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::PathBuf, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let kind = entry.file_type().unwrap();
+            if kind.is_dir() {
+                todo.push(entry.path());
+            } else if kind.is_file() {
+                out.insert(entry.path(), osa::hashing::sha256_file(&entry.path()).unwrap());
+            }
+        }
+    }
+    out
+}
+
+fn night_state(h: &NightHarness, prod_id: &str) -> (String, String) {
+    let out = h.osa(&["--prod-id", prod_id, "status", "--date", &h.night.to_string(), "--json"], &[]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    (json["production"].as_str().unwrap().to_string(), json["nights"][0]["state"].as_str().unwrap().to_string())
+}
+
+/// (file, software) of every step of a product's trace, from the product back to R0.
+fn trace_software(h: &NightHarness, product: &std::path::Path) -> Vec<(String, String)> {
+    fn collect(step: &serde_json::Value, out: &mut Vec<(String, String)>) {
+        if let Some(software) = step["software"].as_str() {
+            out.push((step["file"].as_str().unwrap_or_default().to_string(), software.to_string()));
+        }
+        for input in step["inputs"].as_array().into_iter().flatten() {
+            collect(input, out);
+        }
+    }
+    let out = h.osa(&["provenance", "trace", product.to_str().unwrap(), "--json"], &[]);
+    assert!(out.status.success(), "{}: {}", product.display(), text(&out.stderr));
+    let mut found = Vec::new();
+    collect(&serde_json::from_slice(&out.stdout).unwrap(), &mut found);
+    found
+}
+
+#[test]
+fn a_night_closed_under_one_production_is_processed_again_under_another_leaving_the_first_as_it_was() {
+    let mut h = NightHarness::new("local", &unique_night(86), None);
+    let write = |h: &NightHarness| std::fs::write(&h.config_file, h.config.to_toml()).unwrap();
+    h.config.analysis.bin_dir = Some(simulated_lstchain(h.root(), "0.10.12"));
+    write(&h);
+    h.run_to_end(Duration::from_secs(180));
+    let (code, report) = h.close_to_end(&[], Duration::from_secs(240));
+    assert_eq!(code, 0, "closed under v0.10: {report:#}");
+    let before = hashes(&h.config.paths.data_root);
+    let v10 = osa::paths::Layout::new(&h.config);
+
+    // The same night, the same database: production v0.11 with lstchain 0.11.
+    let night = h.night.to_string();
+    h.config.analysis.bin_dir = Some(simulated_lstchain(h.root(), "0.11.0"));
+    write(&h);
+    let unknown = h.osa(&["--prod-id", "v0.11", "rerun", "--date", "2001-01-01", "--reason", "typo"], &[]);
+    assert!(!unknown.status.success(), "a date without a summary starts nothing");
+    let started = h.osa(&["--prod-id", "v0.11", "rerun", "--date", &night, "--reason", "reprocessing with lstchain 0.11"], &[]);
+    assert!(started.status.success(), "{}", text(&started.stderr));
+    assert_eq!(night_state(&h, "v0.10"), ("v0.10".to_string(), "closed".to_string()), "v0.10 stays closed");
+    h.config.analysis.prod_id = "v0.11".to_string();
+    write(&h);
+    let plan = h.sequencer(&[]);
+    assert!(plan["notes"].to_string().contains("already on disk"), "v0.10's calibration is used, not made again: {plan:#}");
+    h.run_to_end(Duration::from_secs(180));
+    let (code, report) = h.close_to_end(&[], Duration::from_secs(240));
+    assert_eq!(code, 0, "closed under v0.11: {report:#}");
+    let v11 = osa::paths::Layout::new(&h.config);
+
+    assert_eq!(night_state(&h, "v0.11"), ("v0.11".to_string(), "closed".to_string()));
+    assert_eq!(night_state(&h, "v0.10"), ("v0.10".to_string(), "closed".to_string()));
+    let after = hashes(&h.config.paths.data_root);
+    // The local executor's own bookkeeping (its job counter, its jobs' files) is not a product.
+    let executor = h.config.paths.data_root.join("OSA/local-executor");
+    for (path, sha) in before.iter().filter(|(p, _)| !p.starts_with(&executor)) {
+        assert_eq!(after.get(path), Some(sha), "{} of v0.10 changed or gone", path.display());
+    }
+    assert!(after.len() > before.len(), "v0.11 has products of its own");
+
+    let run = h.runs().iter().find(|r| r.1 == osa::model::RunType::Data).unwrap().0;
+    // Each production's products were made by its own lstchain; v0.11 used v0.10's
+    // calibration, and its trace says so (those files were made by lstchain 0.10.12).
+    for (layout, mine) in [(&v10, "lstchain 0.10.12"), (&v11, "lstchain 0.11.0")] {
+        let merged = layout.dl1_run_file(h.night, run);
+        assert!(merged.is_file(), "{}", merged.display());
+        let steps = trace_software(&h, &merged);
+        assert!(steps.iter().any(|(file, _)| file.contains("drs4_pedestal")), "the chain reaches the calibration: {steps:#?}");
+        for (file, software) in &steps {
+            let calibration = file.contains("/Cat-A/");
+            let expected = if calibration { "lstchain 0.10.12" } else { mine };
+            assert_eq!(software, expected, "{file} in the trace of {}", merged.display());
+        }
+    }
 }

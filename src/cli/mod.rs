@@ -48,6 +48,10 @@ pub struct Cli {
     /// Config file (else $OSA_CONFIG, ./cfg/osa.toml, /etc/osa/osa.toml, built-in defaults).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// The production to work on (else $OSA_PROD_ID, else the config's analysis.prod_id):
+    /// the same night processed again under another production keeps its own records.
+    #[arg(long, global = true, value_name = "PROD_ID")]
+    pub prod_id: Option<String>,
     /// Colour in tables: auto (only on a terminal), always, never.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
@@ -162,6 +166,12 @@ pub fn main() -> ExitCode {
     if !matches!(cli.command, Command::Daemon(_) | Command::Job(_) | Command::ExecutorLocal(_) | Command::Demo(_)) {
         // SAFETY: setting a signal disposition at start, before any thread is spawned.
         let _ = unsafe { nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) };
+    }
+    if let Some(prod_id) = &cli.prod_id {
+        // Through the environment, so every config this process loads (a daemon's reloads
+        // included) and the programs it starts work on that production.
+        // SAFETY: at start, before any thread is spawned.
+        unsafe { std::env::set_var(config::ENV_PROD_ID, prod_id) };
     }
     let context = Context { config_source: config::locate(cli.config.as_deref()), color: cli.color };
     let result = match cli.command {

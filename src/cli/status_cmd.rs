@@ -12,7 +12,7 @@
 //! stderr); 2 the daemon is not running, or its last cycle is stale. With `--watch`, the
 //! screen is redrawn until interrupted.
 //!
-//! JSON contract (schema: `tests/status.schema.json`): `{"config_file", "data_root",
+//! JSON contract (schema: `tests/status.schema.json`): `{"config_file", "data_root", "production",
 //! "database", "executor": {"kind", "answered", "polled_user"}, "daemon": {"state" (running |
 //! failing | stale | down), "running", "pid", "last_cycle_at", "last_cycle_age_seconds",
 //! "last_cycle_in_database", "last_error"}, "nights": [{"date", "state" (waiting | running |
@@ -66,6 +66,8 @@ pub struct StatusJson {
     /// The config file in effect (`null`: the built-in defaults).
     pub config_file: Option<String>,
     pub data_root: String,
+    /// The production shown (`analysis.prod_id`, or `--prod-id`): its nights, runs and jobs.
+    pub production: String,
     /// The database URL, password hidden.
     pub database: String,
     pub executor: ExecutorView,
@@ -258,6 +260,7 @@ fn look(context: &Context, args: &StatusArgs) -> anyhow::Result<Look> {
     let json = StatusJson {
         config_file: context.config_source.path().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string()),
         data_root: services.layout.data_root().display().to_string(),
+        production: config.analysis.prod_id.clone(),
         database: redact_url(&config.database_url()),
         executor: ExecutorView {
             kind: if slurm { "slurm" } else { "local" },
@@ -338,7 +341,7 @@ fn screen(context: &Context, look: &Look) -> String {
     let j = &look.json;
     let mut out = String::new();
     let _ = writeln!(out, "config:    {}", j.config_file.as_deref().unwrap_or("(built-in defaults)"));
-    let _ = writeln!(out, "data root: {}", j.data_root);
+    let _ = writeln!(out, "data root: {} (production {})", j.data_root, j.production);
     let _ = writeln!(out, "database:  {}", j.database);
     let executor = match (&j.executor.polled_user, j.executor.answered) {
         (_, false) => format!("{} (did not answer: job states as last stored)", j.executor.kind),

@@ -7,7 +7,7 @@
 //! commands and the demo).
 //!
 //! Environment variables read here (they win over the file, for the values that differ per
-//! machine): `OSA_CONFIG`, `OSA_DATA_ROOT`, `OSA_DATABASE_URL`, `OSA_EXECUTOR`.
+//! machine): `OSA_CONFIG`, `OSA_DATA_ROOT`, `OSA_DATABASE_URL`, `OSA_EXECUTOR`, `OSA_PROD_ID`.
 //!
 //! One file per section (as crates.io splits its config): [`paths`], [`database`],
 //! [`executor`] (`[executor]` and `[slurm]`), [`analysis`] (`[analysis]` and `[calibration]`),
@@ -49,6 +49,8 @@ pub const ENV_CONFIG: &str = "OSA_CONFIG";
 pub const ENV_DATA_ROOT: &str = "OSA_DATA_ROOT";
 pub const ENV_DATABASE_URL: &str = "OSA_DATABASE_URL";
 pub const ENV_EXECUTOR: &str = "OSA_EXECUTOR";
+/// The production to work on (`analysis.prod_id`); `osa --prod-id` sets it.
+pub const ENV_PROD_ID: &str = "OSA_PROD_ID";
 
 /// Where the configuration in use came from; `osa config show` prints it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -198,7 +200,7 @@ impl Config {
         Err(ConfigError::Invalid { path: "<text>".to_string(), problems })
     }
 
-    /// Applies `OSA_DATA_ROOT`, `OSA_DATABASE_URL` and `OSA_EXECUTOR`; `lookup` is the
+    /// Applies `OSA_DATA_ROOT`, `OSA_DATABASE_URL`, `OSA_EXECUTOR` and `OSA_PROD_ID`; `lookup` is the
     /// environment (a parameter so tests need not touch the process environment).
     pub fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(root) = lookup(ENV_DATA_ROOT).filter(|v| !v.is_empty()) {
@@ -210,6 +212,10 @@ impl Config {
         }
         if let Some(url) = lookup(ENV_DATABASE_URL).filter(|v| !v.is_empty()) {
             self.database.url = url;
+        }
+        if let Some(prod_id) = lookup(ENV_PROD_ID).filter(|v| !v.is_empty()) {
+            // Validated with the rest of the config (a single folder name).
+            self.analysis.prod_id = prod_id;
         }
         if let Some(kind) = lookup(ENV_EXECUTOR).filter(|v| !v.is_empty()) {
             self.executor.kind = kind.parse().map_err(|e: crate::model::UnknownWord| ConfigError::Env {
@@ -549,12 +555,17 @@ mod tests {
             ENV_DATA_ROOT => Some("/data/lst".to_string()),
             ENV_DATABASE_URL => Some("mysql://root@127.0.0.1/osa".to_string()),
             ENV_EXECUTOR => Some("slurm".to_string()),
+            ENV_PROD_ID => Some("v0.11".to_string()),
             _ => None,
         };
         config.apply_env(env).unwrap();
         assert_eq!(config.paths.data_root, PathBuf::from("/data/lst"));
         assert_eq!(config.database_url(), "mysql://root@127.0.0.1/osa");
         assert_eq!(config.executor.kind, ExecutorKind::Slurm);
+        assert_eq!(config.analysis.prod_id, "v0.11");
+        let mut bad = Config::default();
+        bad.apply_env(|v| (v == ENV_PROD_ID).then(|| "../v0.11".to_string())).unwrap();
+        assert!(bad.problems().iter().any(|p| p.key == "analysis.prod_id"), "a production is one folder name");
 
         let err = Config::default().apply_env(|v| (v == ENV_EXECUTOR).then(|| "pbs".to_string())).unwrap_err();
         assert!(err.to_string().contains("OSA_EXECUTOR"), "{err}");

@@ -30,8 +30,12 @@ pub struct Rerun {
 /// checks, and `moved` lists what would be moved aside; nothing is moved, recorded or reset.
 pub fn rerun(sequencer: &Sequencer, night: NightDate, run: Option<u32>, reason: &str, dry_run: bool) -> Result<Rerun, OperatorError> {
     // Only what osa has planned can be rerun: a mistyped date must not become a night that
-    // is polled forever.
-    super::check_known(sequencer, night, run)?;
+    // is polled forever. A night with its summary that this production has not processed
+    // yet is started under it (reprocessing: `osa --prod-id v0.11 rerun --date D`).
+    let starts_production = run.is_none() && sequencer.db.night(night)?.is_none() && sequencer.load_night(night, false)?.is_some();
+    if !starts_production {
+        super::check_known(sequencer, night, run)?;
+    }
     let layout = &sequencer.layout;
     let suffix = format!(".before-rerun-{}", Utc::now().format("%Y%m%dT%H%M%S"));
     let mut moved = Vec::new();
@@ -39,12 +43,17 @@ pub fn rerun(sequencer: &Sequencer, night: NightDate, run: Option<u32>, reason: 
     // Jobs still queued or running would write into the folders being moved aside, next to
     // the new attempt: wait for them (or cancel them) first.
     let mut calibration_files = Vec::new();
+    // The night's calibration products are moved aside only by the production that made
+    // them: one that used another production's leaves them as they are.
+    let mut made_calibration = false;
     if let Some(summary) = sequencer.load_night(night, false)? {
         let snapshot = sequencer.poll();
         let plan = sequencer.plan(night, &summary.runs, snapshot.as_ref())?;
+        made_calibration = plan.sequences.iter().any(|s| s.kind == crate::model::SequenceKind::Calibration && s.last_job_id.is_some());
         // Rerunning the calibration run redoes the night's calibration products.
         if let (Some(run), Calibration::Tonight { drs4_run, pedcal_run }) = (run, &plan.calibration)
             && run == *pedcal_run
+            && made_calibration
         {
             calibration_files = vec![layout.drs4_file(night, *drs4_run), layout.calibration_file(night, *pedcal_run)];
         }
@@ -82,12 +91,13 @@ pub fn rerun(sequencer: &Sequencer, night: NightDate, run: Option<u32>, reason: 
                 layout.dl1_dir(night),
                 layout.muons_dir(night),
                 layout.dl2_dir(night),
-                layout.datacheck_web_dir(night),
                 layout.longterm_file(night).parent().expect("the long-term file has a folder").to_path_buf(),
                 layout.provenance_records_dir(night),
                 layout.night_finished_flag(night),
             ];
-            paths.extend(calibration_dirs.into_iter().flatten());
+            if made_calibration {
+                paths.extend(calibration_dirs.into_iter().flatten());
+            }
             for path in paths {
                 aside(&path)?;
             }

@@ -20,7 +20,7 @@
 //!   children of a waiting calibration wait for it. [`InputGaps`] is what the effects side
 //!   found missing.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 
 use serde::Serialize;
@@ -87,6 +87,9 @@ pub struct InputGaps {
     pub night: Option<String>,
     /// Missing per run: its R0 subrun files.
     pub runs: BTreeMap<u32, String>,
+    /// Not missing: the DRS4 and PEDCALIB runs whose Cat-A file is already where tonight's
+    /// calibration job would write it (made by another production, or the earlier pipeline).
+    pub calibrated: BTreeSet<u32>,
 }
 
 impl InputGaps {
@@ -315,6 +318,17 @@ pub fn plan(input: &PlanInput) -> NightPlan {
     let mut sequences = Vec::new();
     if let Some((drs4, pedcal)) = tonight {
         let (mut action, tries, last_job_id) = action_for(input, pedcal.run);
+        // Never made again over files another production uses: they are used as they are.
+        if !input.known.attempts.contains_key(&pedcal.run)
+            && matches!(action, Action::Submit { .. })
+            && [drs4.run, pedcal.run].iter().all(|r| input.inputs.calibrated.contains(r))
+        {
+            action = Action::Done;
+            notes.push(format!(
+                "calibration of DRS4 run {:05} and PEDCALIB run {:05} already on disk (another production's, or the earlier pipeline's): used as it is",
+                drs4.run, pedcal.run
+            ));
+        }
         gate(&mut action, input.inputs.of(pedcal.run).or_else(|| input.inputs.of(drs4.run)));
         sequences.push(PlannedSequence {
             seq: 1,
@@ -486,6 +500,38 @@ mod tests {
         Attempt { attempt: n, job_id: job.map(str::to_string), submit_error: None, outcome }
     }
 
+    /// Another production (or LSTOSA) made tonight's calibration files where this one's job
+    /// would write them: they are used, never made again over it.
+    #[test]
+    fn calibration_files_already_on_disk_are_used_as_they_are() {
+        let inputs = InputGaps { calibrated: [100, 101].into(), ..InputGaps::default() };
+        let known = KnownState::default();
+        let plan = plan(&PlanInput {
+            night: night(),
+            runs: &standard_night(),
+            known: &known,
+            earlier: &[],
+            lookback_nights: 7,
+            max_tries: 3,
+            inputs: &inputs,
+        });
+        assert_eq!(summary(&plan), [(1, None, 101, "done"), (2, Some(1), 102, "submit"), (3, Some(1), 103, "submit")]);
+        assert_eq!(plan.sequences[1].action, Action::Submit { attempt: 1, after_parent: false }, "no job to wait for");
+        assert!(plan.notes.iter().any(|n| n.contains("DRS4 run 00100 and PEDCALIB run 00101 already on disk")), "{:?}", plan.notes);
+
+        let half = InputGaps { calibrated: [100].into(), ..InputGaps::default() };
+        let plan = super::plan(&PlanInput {
+            night: night(),
+            runs: &standard_night(),
+            known: &known,
+            earlier: &[],
+            lookback_nights: 7,
+            max_tries: 3,
+            inputs: &half,
+        });
+        assert_eq!(plan.sequences[0].action.label(), "submit", "only the DRS4 baseline there: the calibration is made");
+    }
+
     #[test]
     fn a_standard_night_chains_data_on_calibration() {
         let plan = plan_of(&standard_night(), &KnownState::default(), &[]);
@@ -500,7 +546,7 @@ mod tests {
 
     #[test]
     fn runs_wait_for_their_inputs_and_say_what_is_missing() {
-        let all = |missing: &str| InputGaps { night: Some(missing.to_string()), runs: BTreeMap::new() };
+        let all = |missing: &str| InputGaps { night: Some(missing.to_string()), ..InputGaps::default() };
         let with_gaps = |known: &KnownState, inputs: &InputGaps| {
             plan(&PlanInput { night: night(), runs: &standard_night(), known, earlier: &[], lookback_nights: 7, max_tries: 3, inputs })
         };

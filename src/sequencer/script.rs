@@ -14,6 +14,9 @@ use crate::night::NightDate;
 pub struct OsaCommand {
     pub program: PathBuf,
     pub config: Option<PathBuf>,
+    /// The production the job works for: named in the script, so an edit of the config while
+    /// jobs wait never moves them to another production.
+    pub prod_id: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,6 +122,7 @@ fn osa_argv(osa: &OsaCommand) -> Vec<String> {
         argv.push("--config".to_string());
         argv.push(quote(&config_file.display().to_string()));
     }
+    argv.extend(["--prod-id".to_string(), quote(&osa.prod_id)]);
     argv
 }
 
@@ -213,7 +217,7 @@ mod tests {
 
     #[test]
     fn data_script_golden() {
-        let osa = OsaCommand { program: "/usr/bin/osa".into(), config: Some("/etc/osa/osa.toml".into()) };
+        let osa = OsaCommand { program: "/usr/bin/osa".into(), config: Some("/etc/osa/osa.toml".into()), prod_id: "v0.10".into() };
         let workdir = Path::new("/fefs/aswg/data/real/running_analysis/20260105/v0.10");
         let text = job_script(&Config::default(), &input(SequenceKind::Data, &osa, workdir));
         assert_eq!(
@@ -231,14 +235,14 @@ mod tests {
 
 # Written by osa for night 2026-01-05, run 12003, attempt 1.
 # The subrun is the array index: SLURM_ARRAY_TASK_ID.
-exec /usr/bin/osa --config /etc/osa/osa.toml job subrun --date=2026-01-05 --run=12003 --attempt=1 --calibration-night=2026-01-05 --drs4-run=12001 --pedcal-run=12002
+exec /usr/bin/osa --config /etc/osa/osa.toml --prod-id v0.10 job subrun --date=2026-01-05 --run=12003 --attempt=1 --calibration-night=2026-01-05 --drs4-run=12001 --pedcal-run=12002
 "
         );
     }
 
     #[test]
     fn stage_script_golden() {
-        let osa = OsaCommand { program: "/usr/bin/osa".into(), config: Some("/etc/osa/osa.toml".into()) };
+        let osa = OsaCommand { program: "/usr/bin/osa".into(), config: Some("/etc/osa/osa.toml".into()), prod_id: "v0.10".into() };
         let night: NightDate = "2026-01-05".parse().unwrap();
         let text = stage_script(
             &Config::default(),
@@ -270,7 +274,7 @@ exec /usr/bin/osa --config /etc/osa/osa.toml job subrun --date=2026-01-05 --run=
 #SBATCH --account=dpps
 
 # Written by osa for night 2026-01-05, run 12003, stage dl2, attempt 2.
-exec /usr/bin/osa --config /etc/osa/osa.toml job stage --date=2026-01-05 --run=12003 --stage=dl2 --attempt=2 --calibration-night=2026-01-05 --drs4-run=12001 --pedcal-run=12002 --rf-models=/m/nsb_tuning_0.14/dec_2276
+exec /usr/bin/osa --config /etc/osa/osa.toml --prod-id v0.10 job stage --date=2026-01-05 --run=12003 --stage=dl2 --attempt=2 --calibration-night=2026-01-05 --drs4-run=12001 --pedcal-run=12002 --rf-models=/m/nsb_tuning_0.14/dec_2276
 "
         );
         assert_eq!(stage_job_name(0, "longterm"), "LST1_night_longterm");
@@ -278,7 +282,7 @@ exec /usr/bin/osa --config /etc/osa/osa.toml job stage --date=2026-01-05 --run=1
 
     #[test]
     fn calibration_script_golden() {
-        let osa = OsaCommand { program: "/opt/osa bin/osa".into(), config: None };
+        let osa = OsaCommand { program: "/opt/osa bin/osa".into(), config: None, prod_id: "v0.10".into() };
         let mut config = Config::default();
         config.slurm.extra_sbatch_args = vec!["--qos=normal".to_string()];
         let text = job_script(&config, &input(SequenceKind::Calibration, &osa, Path::new("/d")));
@@ -296,7 +300,7 @@ exec /usr/bin/osa --config /etc/osa/osa.toml job stage --date=2026-01-05 --run=1
 #SBATCH --qos=normal
 
 # Written by osa for night 2026-01-05, run 12002, attempt 1.
-exec '/opt/osa bin/osa' job calibration --date=2026-01-05 --drs4-run=12001 --pedcal-run=12002 --attempt=1
+exec '/opt/osa bin/osa' --prod-id v0.10 job calibration --date=2026-01-05 --drs4-run=12001 --pedcal-run=12002 --attempt=1
 "
         );
     }

@@ -247,6 +247,16 @@ impl Sequencer<'_> {
     /// looked at: only a first submission waits for its inputs.
     fn input_gaps(&self, night: NightDate, runs: &[Run], known: &KnownState) -> InputGaps {
         let mut gaps = InputGaps::default();
+        for run in runs {
+            let file = match run.run_type {
+                crate::model::RunType::Drs4 => self.layout.drs4_file(night, run.run),
+                crate::model::RunType::Pedcalib => self.layout.calibration_file(night, run.run),
+                _ => continue,
+            };
+            if file.is_file() {
+                gaps.calibrated.insert(run.run);
+            }
+        }
         let flag = self.layout.gain_selection_flag(night);
         let r0_dir = self.layout.r0_night_dir(night);
         if self.config.inputs.gain_selection && !flag.is_file() {
