@@ -304,6 +304,10 @@ impl Config {
                 bad(key, format!("{value:?} must be a single folder name"));
             }
         }
+        // A production leads the jobs' comment keys, before the night: it must not read as one.
+        if self.analysis.prod_id.parse::<crate::night::NightDate>().is_ok() {
+            bad("analysis.prod_id", format!("{:?} reads as a date: name the production (e.g. v0.10)", self.analysis.prod_id));
+        }
         for (list, steps) in [("analysis.calibration_steps", &self.analysis.calibration_steps), ("analysis.data_steps", &self.analysis.data_steps)] {
             if steps.is_empty() {
                 bad(list, "needs at least one step".to_string());
@@ -566,6 +570,9 @@ mod tests {
         let mut bad = Config::default();
         bad.apply_env(|v| (v == ENV_PROD_ID).then(|| "../v0.11".to_string())).unwrap();
         assert!(bad.problems().iter().any(|p| p.key == "analysis.prod_id"), "a production is one folder name");
+        let mut dated = Config::default();
+        dated.apply_env(|v| (v == ENV_PROD_ID).then(|| "2026-01-05".to_string())).unwrap();
+        assert!(dated.problems().iter().any(|p| p.key == "analysis.prod_id" && p.message.contains("reads as a date")));
 
         let err = Config::default().apply_env(|v| (v == ENV_EXECUTOR).then(|| "pbs".to_string())).unwrap_err();
         assert!(err.to_string().contains("OSA_EXECUTOR"), "{err}");

@@ -122,7 +122,11 @@ pub fn known_state_of(rows: &NightRows, snapshot: Option<&Snapshot>, stage: &Sta
         }
         // Tasks of dropped subruns no longer count: the run is judged on the ones it keeps.
         let kept = known.subruns.get(&run).copied().unwrap_or(u32::MAX);
-        let dropped = parse_array_spec(&job.intent.array_range).iter().filter(|t| **t >= kept).count() as u32;
+        let dropped = if known.subruns.contains_key(&run) {
+            parse_array_spec(&job.intent.array_range).iter().filter(|t| **t >= kept).count() as u32
+        } else {
+            0
+        };
         let expected = tasks_in_range(&job.intent.array_range) - dropped;
         let outcome = match &job.job_id {
             None => JobOutcome::Unknown,
