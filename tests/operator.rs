@@ -191,6 +191,15 @@ fn trace_software(h: &NightHarness, product: &std::path::Path) -> Vec<(String, S
     found
 }
 
+/// A run's provenance as the database holds it for production v0.10, exported from its rows.
+fn export_v10(h: &NightHarness, run: u32, to: &str) -> String {
+    let dir = h.root().join(to);
+    let (night, run_text) = (h.night.to_string(), run.to_string());
+    let out = h.osa(&["--prod-id", "v0.10", "provenance", "export", "--date", &night, "--run", &run_text, "--out", dir.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::fs::read_to_string(dir.join(format!("calibration_to_dl1_{run:05}_prov.json"))).unwrap()
+}
+
 #[test]
 fn a_night_closed_under_one_production_is_processed_again_under_another_leaving_the_first_as_it_was() {
     let mut h = NightHarness::new("local", &unique_night(86), None);
@@ -202,6 +211,8 @@ fn a_night_closed_under_one_production_is_processed_again_under_another_leaving_
     assert_eq!(code, 0, "closed under v0.10: {report:#}");
     let before = hashes(&h.config.paths.data_root);
     let v10 = osa::paths::Layout::new(&h.config);
+    let run = h.runs().iter().find(|r| r.1 == osa::model::RunType::Data).unwrap().0;
+    let exported = export_v10(&h, run, "export-before");
 
     // The same night, the same database: production v0.11 with lstchain 0.11.
     let night = h.night.to_string();
@@ -230,8 +241,24 @@ fn a_night_closed_under_one_production_is_processed_again_under_another_leaving_
         assert_eq!(after.get(path), Some(sha), "{} of v0.10 changed or gone", path.display());
     }
     assert!(after.len() > before.len(), "v0.11 has products of its own");
+    assert_eq!(export_v10(&h, run, "export-after"), exported, "v0.10's provenance rows are as they were");
 
-    let run = h.runs().iter().find(|r| r.1 == osa::model::RunType::Data).unwrap().0;
+    // The next night took no calibration: v0.11 uses the one it reused (it made none itself).
+    let next = h.night.next();
+    let options = osa::demo::DemoOptions { data_runs: 1, subruns: 2, events: 20, ..Default::default() };
+    osa::demo::make_night(&v11, next, &options).unwrap();
+    let summary = v11.run_summary_file(next);
+    let kept: Vec<String> = std::fs::read_to_string(&summary)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.split(',').any(|f| f == "DRS4" || f == "PEDCALIB"))
+        .map(String::from)
+        .collect();
+    std::fs::write(&summary, kept.join("\n") + "\n").unwrap();
+    let out = h.osa(&["sequencer", "--date", &next.to_string(), "--simulate", "--json"], &[]);
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(plan["notes"].to_string().contains(&format!("using night {}'s", h.night)), "{plan:#}");
+
     // Each production's products were made by its own lstchain; v0.11 used v0.10's
     // calibration, and its trace says so (those files were made by lstchain 0.10.12).
     for (layout, mine) in [(&v10, "lstchain 0.10.12"), (&v11, "lstchain 0.11.0")] {

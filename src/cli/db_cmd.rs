@@ -29,8 +29,9 @@ pub fn run(context: &Context, command: DbCommand) -> anyhow::Result<Outcome> {
         Some(url) => url.clone(),
         None => context.config()?.database_url(),
     };
-    // Rows from before productions are given the configured one when the schema gets them.
-    let production = context.config().map(|c| c.analysis.prod_id.clone()).unwrap_or_else(|_| crate::config::Config::default().analysis.prod_id);
+    // Rows from before productions are given the configured one: a config that does not load
+    // is an error here, not a silent default production.
+    let production = context.config()?.analysis.prod_id;
     // Only `migrate` creates the database; `status` of a mistyped URL says it does not exist.
     let db = match command {
         DbCommand::Migrate(_) => Db::connect_creating(&url, &production)?,

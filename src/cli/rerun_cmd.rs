@@ -44,7 +44,7 @@ pub fn run(context: &Context, args: RerunArgs) -> anyhow::Result<Outcome> {
         rerun.moved.len(),
         rerun.suffix
     );
-    if crate::daemon::running(&services.layout) {
+    if crate::daemon::runs_production(&services.layout, &services.config.analysis.prod_id) {
         println!("the daemon will plan and submit it at its next cycle");
     } else {
         let cycle = sequencer.cycle(night, false)?;

@@ -270,7 +270,10 @@ impl<'a> Closer<'a> {
                 first.verdict.label(),
                 first.verdict.detail().map(|d| format!(" ({d})")).unwrap_or_default()
             );
-            let decision = if sequence.attempts >= self.config.retries.max_tries_per_run {
+            let decision = if sequence.kind == SequenceKind::Calibration && sequence.last_job_id.is_none() {
+                // Files another production made (used as they were): never deleted nor remade here.
+                Decision::Veto { reason: format!("the calibration found on disk is not right: {why}; needs a human") }
+            } else if sequence.attempts >= self.config.retries.max_tries_per_run {
                 Decision::Veto { reason: format!("bad products after {} tries: {why}", sequence.attempts) }
             } else {
                 Decision::Resubmit { subruns, time: None, mem_per_cpu: None, clean: true, reason: format!("verification: {why}") }
@@ -713,6 +716,7 @@ pub fn merge_options(config: &Config, calibration_run: Option<u32>, rows: &Night
     MergeOptions {
         calibration_run,
         dl2_steps: config.closer.stages.iter().filter(|s| s.kind == crate::config::StageKind::Dl2).map(|s| s.name.clone()).collect(),
+        production: config.analysis.prod_id.clone(),
         subrun_overrides: rows.subrun_overrides().into_iter().filter_map(|(run, e)| Some((run, (e.subruns?, e.in_words())))).collect(),
     }
 }

@@ -304,6 +304,10 @@ impl Config {
                 bad(key, format!("{value:?} must be a single folder name"));
             }
         }
+        // The database keeps a production in 64 characters.
+        if self.analysis.prod_id.len() > 64 {
+            bad("analysis.prod_id", format!("{} characters: at most 64", self.analysis.prod_id.len()));
+        }
         // A production leads the jobs' comment keys, before the night: it must not read as one.
         if self.analysis.prod_id.parse::<crate::night::NightDate>().is_ok() {
             bad("analysis.prod_id", format!("{:?} reads as a date: name the production (e.g. v0.10)", self.analysis.prod_id));

@@ -66,6 +66,9 @@ pub struct DaemonState {
     pub last_cycle_at: Option<String>,
     pub last_error: Option<String>,
     pub last_error_at: Option<String>,
+    /// The production it works on (`None` in files from before productions).
+    #[serde(default)]
+    pub production: Option<String>,
     /// Each open night as the last close attempt left it (`operator::status`'s view).
     #[serde(default)]
     pub nights: Vec<NightHealth>,
@@ -96,6 +99,12 @@ pub fn lock_file(layout: &Layout) -> PathBuf {
 pub fn running(layout: &Layout) -> bool {
     let Ok(file) = std::fs::OpenOptions::new().read(true).open(lock_file(layout)) else { return false };
     Flock::lock(file, FlockArg::LockSharedNonblock).is_err()
+}
+
+/// Whether a daemon runs on this data root for `production`: one working on another
+/// production will not plan this one's nights.
+pub fn runs_production(layout: &Layout, production: &str) -> bool {
+    running(layout) && read_state(layout).is_none_or(|s| s.production.as_deref().is_none_or(|p| p == production))
 }
 
 /// Takes the single-instance lock, or says who holds it.
@@ -219,7 +228,12 @@ fn claim(db: &Db, me: &LeaseHolder, config: &Config) -> anyhow::Result<()> {
 async fn serve(options: DaemonOptions, config: Config, me: LeaseHolder) -> anyhow::Result<()> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Trigger>();
     let layout = Layout::new(&config);
-    let mut state = DaemonState { pid: std::process::id(), started_at: Utc::now().to_rfc3339(), ..DaemonState::default() };
+    let mut state = DaemonState {
+        pid: std::process::id(),
+        started_at: Utc::now().to_rfc3339(),
+        production: Some(config.analysis.prod_id.clone()),
+        ..DaemonState::default()
+    };
     write_state(&layout, &state);
     tracing::info!(data_root = %layout.data_root().display(), executor = ?config.executor.kind, "osa daemon started");
 

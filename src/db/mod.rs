@@ -181,9 +181,6 @@ impl DbUrl {
     }
 }
 
-/// The migration that gave every night-keyed table its production (version digits).
-const PRODUCTIONS_MIGRATION: &str = "20261203000002";
-
 /// How hard to try before a write is reported failed.
 #[derive(Clone, Copy, Debug)]
 pub struct RetryPolicy {
@@ -296,9 +293,9 @@ impl Db {
             });
             applied.map_err(|e| self.migration_error(e.to_string()))?
         };
-        if applied.iter().any(|v| v.replace('-', "").starts_with(PRODUCTIONS_MIGRATION)) {
-            self.adopt_rows_without_production()?;
-        }
+        // Every time, not only when the migration is applied: an adoption cut short (a lost
+        // connection) is finished by the next `osa db migrate`.
+        self.adopt_rows_without_production()?;
         Ok(applied)
     }
 

@@ -83,9 +83,9 @@ pub fn rerun(sequencer: &Sequencer, night: NightDate, run: Option<u32>, reason: 
     let mut aside = |path: &Path| move_aside(night, path, &suffix, &mut moved, dry_run);
     match run {
         None => {
-            // The night's calibration products too: lstchain refuses to overwrite them.
-            let calibration_dirs =
-                [layout.drs4_file(night, 0), layout.calibration_file(night, 0)].map(|f| f.parent().and_then(Path::parent).map(Path::to_path_buf));
+            // The night's calibration products too (lstchain refuses to overwrite them): this
+            // version's folder only, never the `pro` link or other versions' files.
+            let calibration_dirs = [layout.drs4_file(night, 0), layout.calibration_file(night, 0)].map(|f| f.parent().map(Path::to_path_buf));
             let mut paths = vec![
                 layout.analysis_dir(night),
                 layout.dl1_dir(night),

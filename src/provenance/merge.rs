@@ -43,6 +43,8 @@ pub struct MergeOptions {
     pub calibration_run: Option<u32>,
     /// Steps that make DL2: only in the `calibration_to_dl2` documents.
     pub dl2_steps: BTreeSet<String>,
+    /// The production merged (see [`RunRecord::production`]).
+    pub production: String,
     /// Runs whose last subrun was dropped: the subruns kept and the audited words, written on
     /// the run's session.
     pub subrun_overrides: BTreeMap<u32, (u32, String)>,
@@ -142,6 +144,9 @@ pub struct RunRecord {
     pub used: BTreeSet<(String, String, String)>,
     pub generated: BTreeSet<(String, String, String)>,
     pub agents: BTreeSet<String>,
+    /// The production whose `prov.log` it comes from: part of the run-level ids, so the same
+    /// night and run merged under two productions keep two sets of records.
+    pub production: String,
 }
 
 impl RunRecord {
@@ -191,8 +196,8 @@ pub struct StepSummary {
     pub scripts: BTreeSet<String>,
 }
 
-fn read_run(path: &Path, run: u32) -> std::io::Result<RunRecord> {
-    let mut r = RunRecord { run, ..RunRecord::default() };
+fn read_run(path: &Path, run: u32, production: &str) -> std::io::Result<RunRecord> {
+    let mut r = RunRecord { run, production: production.to_string(), ..RunRecord::default() };
     let mut step_of: HashMap<String, String> = HashMap::new();
     // A moved product's entity id at its new place → its id where it was made.
     let mut moved: HashMap<String, String> = HashMap::new();
@@ -301,13 +306,14 @@ fn is_subrun_entity(fields: &Map<String, Value>) -> bool {
     fields.get("name").and_then(Value::as_str).is_some_and(|n| n.contains("Subrun"))
 }
 
-/// Run-level ids: stable, so re-merging a night rewrites the same records.
-fn step_activity_id(night: NightDate, run: u32, step: &str) -> String {
-    md5_hex(&format!("{night}:{run}:{step}"))[..12].to_string()
+/// Run-level ids: stable, so re-merging a night rewrites the same records; the production
+/// keeps another production's merge of the same night and run apart.
+fn step_activity_id(night: NightDate, r: &RunRecord, step: &str) -> String {
+    md5_hex(&format!("{}:{night}:{}:{step}", r.production, r.run))[..12].to_string()
 }
 
-fn collection_id(night: NightDate, run: u32, name: &str) -> String {
-    md5_hex(&format!("{night}:{run}:{name}:collection"))
+fn collection_id(night: NightDate, r: &RunRecord, name: &str) -> String {
+    md5_hex(&format!("{}:{night}:{}:{name}:collection", r.production, r.run))
 }
 
 /// The run-level view: (collections: id → (name, members, folder)), and the run-level
@@ -335,7 +341,7 @@ fn run_view(night: NightDate, r: &RunRecord) -> RunView {
         match r.entities.get(entity) {
             Some(fields) if is_subrun_entity(fields) || grouped.contains(entity) => {
                 let name = fields.get("name").and_then(Value::as_str).unwrap_or("File").replace("Subrun", "");
-                let id = collection_id(night, r.run, &name);
+                let id = collection_id(night, r, &name);
                 let folder = fields
                     .get("filepath")
                     .and_then(Value::as_str)
@@ -355,12 +361,12 @@ fn run_view(night: NightDate, r: &RunRecord) -> RunView {
     let mut generated = BTreeSet::new();
     for (activity, entity, role) in &r.used {
         if let Some(step) = step_of(activity) {
-            used.insert((step_activity_id(night, r.run, &step), target(entity), role.replace("Subrun", "")));
+            used.insert((step_activity_id(night, r, &step), target(entity), role.replace("Subrun", "")));
         }
     }
     for (activity, entity, role) in &r.generated {
         if let Some(step) = step_of(activity) {
-            generated.insert((step_activity_id(night, r.run, &step), target(entity), role.replace("Subrun", "")));
+            generated.insert((step_activity_id(night, r, &step), target(entity), role.replace("Subrun", "")));
         }
     }
     RunView { collections, used, generated }
@@ -398,7 +404,7 @@ pub fn run_prov_json(night: NightDate, r: &RunRecord) -> Value {
         if let Some(end) = &step.end {
             fields["prov:endTime"] = json!(end);
         }
-        activity.insert(id(&step_activity_id(night, r.run, name)), fields);
+        activity.insert(id(&step_activity_id(night, r, name)), fields);
     }
     let mut n = 0;
     let mut next = || {
@@ -433,7 +439,7 @@ pub fn run_prov_json(night: NightDate, r: &RunRecord) -> Value {
     for name in &r.agents {
         agent.insert(id(name), json!({"prov:label": name}));
         for step in r.steps.keys() {
-            association.insert(next(), json!({"prov:activity": id(&step_activity_id(night, r.run, step)), "prov:agent": id(name)}));
+            association.insert(next(), json!({"prov:activity": id(&step_activity_id(night, r, step)), "prov:agent": id(name)}));
         }
     }
     let mut doc = Map::new();
@@ -563,7 +569,7 @@ pub fn run_batch(night: NightDate, r: &RunRecord) -> ProvBatch {
     }
     for (name, step) in &r.steps {
         let Some(started) = parse_time(step.start.as_deref()) else { continue };
-        let activity = step_activity_id(night, r.run, name);
+        let activity = step_activity_id(night, r, name);
         batch.activities.push(ProvActivity {
             id: activity.clone(),
             night: n.clone(),
@@ -647,11 +653,11 @@ pub fn merge_night(night: NightDate, log: &Path, out_dir: &Path, db: Option<&Db>
     let mut night_doc = json!({"prefix": {"default": "urn:lst1:osa:attr:", "id": "urn:lst1:osa:", "osa": "urn:lst1:osa:attr:"}, "entity": {}, "activity": {}, "used": {}, "wasGeneratedBy": {}});
     let mut relation = 0;
     let calibration = match options.calibration_run.and_then(|run| files.get(&run).map(|path| (run, path))) {
-        Some((run, path)) => Some(read_run(path, run).map_err(io(path))?),
+        Some((run, path)) => Some(read_run(path, run, &options.production).map_err(io(path))?),
         None => None,
     };
     for (run, path) in &files {
-        let record = read_run(path, *run).map_err(io(path))?;
+        let record = read_run(path, *run, &options.production).map_err(io(path))?;
         if let Some(db) = db {
             db.store_provenance(&run_batch(night, &record))?;
         }

@@ -214,8 +214,15 @@ impl Sequencer<'_> {
                     .filter(|r| r.summary_type.effective(r.r0_type) == Some(crate::model::RunType::Drs4) && r.run < sequence.run)
                     .map(|r| r.run)
                     .max();
-                let done = known.attempts.get(&sequence.run).and_then(|a| a.last()).map(|a| a.outcome == JobOutcome::Completed);
-                if let (Some(drs4_run), Some(true)) = (drs4, done) {
+                // Made by this production's job, or (no job of its own) another production's
+                // files used as they were.
+                let done = match known.attempts.get(&sequence.run).and_then(|a| a.last()) {
+                    Some(last) => last.outcome == JobOutcome::Completed,
+                    None => drs4.is_some_and(|d| {
+                        self.layout.drs4_file(earlier, d).is_file() && self.layout.calibration_file(earlier, sequence.run).is_file()
+                    }),
+                };
+                if let (Some(drs4_run), true) = (drs4, done) {
                     found.push(EarlierCalibration { runs: CalibrationRuns { night: earlier, drs4_run, pedcal_run: sequence.run }, on_disk: None });
                 }
             }
