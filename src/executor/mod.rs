@@ -2,7 +2,7 @@
 //! as the embedded default (child processes on this machine, same states, same dependencies).
 //! Both sit behind [`Executor`]; the sequencer never knows which one it talks to.
 //!
-//! A job is found again by its comment key (`osa:<night>:<run>:<attempt>`), not by its name:
+//! A job is found again by its comment key (`osa:<production>:<night>:<run>:<attempt>`), not by its name:
 //! retries and reruns reuse the job name.
 
 pub mod local;
