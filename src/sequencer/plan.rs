@@ -492,6 +492,11 @@ mod tests {
         plan(&PlanInput { night: night(), runs, known, earlier, lookback_nights: 7, max_tries: 3, inputs: &InputGaps::default() })
     }
 
+    /// The standard night planned with what is (not) on disk.
+    fn plan_with_inputs(known: &KnownState, inputs: &InputGaps) -> NightPlan {
+        plan(&PlanInput { night: night(), runs: &standard_night(), known, earlier: &[], lookback_nights: 7, max_tries: 3, inputs })
+    }
+
     fn summary(plan: &NightPlan) -> Vec<(u32, Option<u32>, u32, &'static str)> {
         plan.sequences.iter().map(|s| (s.seq, s.parent, s.run, s.action.label())).collect()
     }
@@ -506,29 +511,13 @@ mod tests {
     fn calibration_files_already_on_disk_are_used_as_they_are() {
         let inputs = InputGaps { calibrated: [100, 101].into(), ..InputGaps::default() };
         let known = KnownState::default();
-        let plan = plan(&PlanInput {
-            night: night(),
-            runs: &standard_night(),
-            known: &known,
-            earlier: &[],
-            lookback_nights: 7,
-            max_tries: 3,
-            inputs: &inputs,
-        });
+        let plan = plan_with_inputs(&known, &inputs);
         assert_eq!(summary(&plan), [(1, None, 101, "done"), (2, Some(1), 102, "submit"), (3, Some(1), 103, "submit")]);
         assert_eq!(plan.sequences[1].action, Action::Submit { attempt: 1, after_parent: false }, "no job to wait for");
         assert!(plan.notes.iter().any(|n| n.contains("DRS4 run 00100 and PEDCALIB run 00101 already on disk")), "{:?}", plan.notes);
 
         let half = InputGaps { calibrated: [100].into(), ..InputGaps::default() };
-        let plan = super::plan(&PlanInput {
-            night: night(),
-            runs: &standard_night(),
-            known: &known,
-            earlier: &[],
-            lookback_nights: 7,
-            max_tries: 3,
-            inputs: &half,
-        });
+        let plan = plan_with_inputs(&known, &half);
         assert_eq!(plan.sequences[0].action.label(), "submit", "only the DRS4 baseline there: the calibration is made");
     }
 
@@ -547,10 +536,7 @@ mod tests {
     #[test]
     fn runs_wait_for_their_inputs_and_say_what_is_missing() {
         let all = |missing: &str| InputGaps { night: Some(missing.to_string()), ..InputGaps::default() };
-        let with_gaps = |known: &KnownState, inputs: &InputGaps| {
-            plan(&PlanInput { night: night(), runs: &standard_night(), known, earlier: &[], lookback_nights: 7, max_tries: 3, inputs })
-        };
-        let planned = with_gaps(&KnownState::default(), &all("the gain selection"));
+        let planned = plan_with_inputs(&KnownState::default(), &all("the gain selection"));
         let words: Vec<String> = planned.sequences.iter().map(|s| s.action.to_string()).collect();
         assert_eq!(words, ["waiting for the gain selection", "waiting for the gain selection", "waiting for the gain selection"]);
 
@@ -558,7 +544,7 @@ mod tests {
         // DATA run missing a subrun waits alone.
         let mut gaps = InputGaps::default();
         gaps.runs.insert(100, "R0 subrun 0001 of run 00100".to_string());
-        let planned = with_gaps(&KnownState::default(), &gaps);
+        let planned = plan_with_inputs(&KnownState::default(), &gaps);
         let words: Vec<String> = planned.sequences.iter().map(|s| s.action.to_string()).collect();
         assert_eq!(
             words,
@@ -569,7 +555,7 @@ mod tests {
         gaps.runs.insert(103, "R0 subrun 0002".to_string());
         let mut known = KnownState::default();
         known.attempts.insert(101, vec![attempt(1, Some("7"), JobOutcome::Completed)]);
-        let planned = with_gaps(&known, &gaps);
+        let planned = plan_with_inputs(&known, &gaps);
         assert_eq!(summary(&planned), [(1, None, 101, "done"), (2, Some(1), 102, "submit"), (3, Some(1), 103, "waiting")]);
     }
 
