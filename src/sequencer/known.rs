@@ -121,19 +121,20 @@ pub fn known_state_of(rows: &NightRows, snapshot: Option<&Snapshot>, stage: &Sta
             continue;
         }
         // Tasks of dropped subruns no longer count: the run is judged on the ones it keeps.
-        let kept = known.subruns.get(&run).copied().unwrap_or(u32::MAX);
-        let dropped = if known.subruns.contains_key(&run) {
-            parse_array_spec(&job.intent.array_range).iter().filter(|t| **t >= kept).count() as u32
-        } else {
-            0
-        };
+        let kept = known.subruns.get(&run).copied();
+        let dropped = kept.map_or(0, |kept| parse_array_spec(&job.intent.array_range).iter().filter(|t| **t >= kept).count() as u32);
         let expected = tasks_in_range(&job.intent.array_range) - dropped;
         let outcome = match &job.job_id {
             None => JobOutcome::Unknown,
             Some(_) if dropped > 0 && expected == 0 => JobOutcome::Completed,
             Some(id) => {
                 let live: Vec<(TaskState, Option<&str>)> = snapshot
-                    .map(|s| s.tasks_of(id).filter(|t| t.task.is_none_or(|i| i < kept)).map(|t| (t.state, t.reason.as_deref())).collect())
+                    .map(|s| {
+                        s.tasks_of(id)
+                            .filter(|t| kept.is_none_or(|kept| t.task.is_none_or(|i| i < kept)))
+                            .map(|t| (t.state, t.reason.as_deref()))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 if live.is_empty() {
                     let stored: Vec<(TaskState, Option<&str>)> = rows
