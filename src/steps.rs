@@ -53,7 +53,9 @@ impl StepContext {
     }
 }
 
-fn common(config: &Config, layout: &Layout, night: NightDate, calibration: CalibrationRuns) -> StepContext {
+/// The placeholders every task of the night shares (its folders, the calibration files, the
+/// configs and production ids).
+pub fn night_context(config: &Config, layout: &Layout, night: NightDate, calibration: CalibrationRuns) -> StepContext {
     let mut c = StepContext::default();
     c.set("date", night);
     c.set("night", night.compact());
@@ -88,7 +90,12 @@ fn common(config: &Config, layout: &Layout, night: NightDate, calibration: Calib
 
 /// Placeholders of one DATA subrun task.
 pub fn subrun_context(config: &Config, layout: &Layout, night: NightDate, run: u32, subrun: u32, calibration: CalibrationRuns) -> StepContext {
-    let mut c = common(config, layout, night, calibration);
+    with_subrun(night_context(config, layout, night, calibration), layout, night, run, subrun)
+}
+
+/// A subrun's placeholders added to the night's ([`night_context`]): callers that name many
+/// subruns work the night's out once (an earlier night's calibration is looked up on disk).
+pub fn with_subrun(mut c: StepContext, layout: &Layout, night: NightDate, run: u32, subrun: u32) -> StepContext {
     c.set("run", run);
     c.set("run_padded", format!("{run:05}"));
     c.set("subrun", subrun);
@@ -134,7 +141,7 @@ pub fn stage_context(
 
 /// Placeholders of the calibration job (its "subrun" is the PEDCALIB run's first file).
 pub fn calibration_context(config: &Config, layout: &Layout, night: NightDate, calibration: CalibrationRuns) -> StepContext {
-    let mut c = common(config, layout, night, calibration);
+    let mut c = night_context(config, layout, night, calibration);
     let run = calibration.pedcal_run;
     c.set("run", run);
     c.set("run_padded", format!("{run:05}"));

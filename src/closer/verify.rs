@@ -13,7 +13,7 @@ use crate::hashing::sha256_file;
 use crate::model::CalibrationRuns;
 use crate::night::NightDate;
 use crate::paths::Layout;
-use crate::steps::{StepContext, calibration_context, subrun_context};
+use crate::steps::{StepContext, calibration_context, night_context, with_subrun};
 
 /// One expected product.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,10 +101,11 @@ fn products_of(steps: &[StepConfig], context: &StepContext, run: u32, subrun: u3
 
 /// Every product of a DATA run's subruns (the steps' outputs), each with its R0 file.
 pub fn data_products(config: &Config, layout: &Layout, night: NightDate, run: u32, subruns: &[u32], calibration: CalibrationRuns) -> Vec<Product> {
+    let shared = night_context(config, layout, night, calibration);
     subruns
         .par_iter()
         .flat_map_iter(|&subrun| {
-            let context = subrun_context(config, layout, night, run, subrun, calibration);
+            let context = with_subrun(shared.clone(), layout, night, run, subrun);
             products_of(&config.analysis.data_steps, &context, run, subrun, vec![layout.r0_file(night, 1, run, subrun)])
         })
         .collect()
