@@ -341,6 +341,8 @@ pub const SIMULATED_PROGRAMS: &[&str] = &[
     "lstchain_dl1_to_dl2",
     "lstchain_longterm_dl1_check",
     "lstchain_cherenkov_transparency",
+    "lstchain_find_tailcuts",
+    "onsite_create_cat_B_calibration_file",
 ];
 
 /// The files lstchain's DL2 reads from an RF model folder (`disp_norm_sign` method).

@@ -36,6 +36,10 @@ pub struct Layout {
     mc_prod: String,
     prod_id: String,
     dl1_prod_id: String,
+    /// DATA runs take their cleaning from the tail-cut finder (see [`Layout::dl1_prod_id`]).
+    tailcuts_from_finder: bool,
+    /// The finder's answers read so far, per run: read once, as products are named per subrun.
+    finder_prod_ids: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u32, String>>>,
     calibration_version: String,
 }
 
@@ -99,6 +103,8 @@ impl Layout {
             mc_prod: config.analysis.mc_prod.clone(),
             prod_id: config.analysis.prod_id.clone(),
             dl1_prod_id: config.analysis.dl1_prod_id.clone(),
+            tailcuts_from_finder: config.analysis.tailcuts_from_finder,
+            finder_prod_ids: Default::default(),
             calibration_version: config.analysis.calibration_version.clone(),
         }
     }
@@ -236,13 +242,42 @@ impl Layout {
         self.analysis_dir(night).join("interleaved").join(format!("interleaved_LST-1.Run{}.h5", run_subrun(run, subrun)))
     }
 
+    /// The tail-cut finder's cleaning settings of a run (`dl1ab_RunRRRRR.json`).
+    pub fn tailcuts_file(&self, run: u32) -> PathBuf {
+        self.tailcuts_finder.join(format!("dl1ab_Run{run:05}.json"))
+    }
+
+    /// Whether DATA runs take their cleaning from the tail-cut finder.
+    pub fn tailcuts_from_finder(&self) -> bool {
+        self.tailcuts_from_finder
+    }
+
+    /// A run's DL1b production id (its cleaning level). With `analysis.tailcuts_from_finder`,
+    /// LSTOSA's name of the finder's settings ([`crate::rf_models::dl1_prod_id_of`]); a run
+    /// whose settings are not there yet gets the configured id (the input gate holds such a
+    /// run). Else the configured `dl1_prod_id`. The night stages ([`crate::model::NIGHT_WIDE`])
+    /// use the configured one.
+    pub fn dl1_prod_id(&self, run: u32) -> String {
+        if !self.tailcuts_from_finder || run == crate::model::NIGHT_WIDE {
+            return self.dl1_prod_id.clone();
+        }
+        let mut known = self.finder_prod_ids.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(id) = known.get(&run) {
+            return id.clone();
+        }
+        match crate::rf_models::dl1_prod_id_of(&self.tailcuts_file(run)) {
+            Ok(id) => known.entry(run).or_insert(id).clone(),
+            Err(_) => self.dl1_prod_id.clone(),
+        }
+    }
+
     /// DL1b subrun file, under the cleaning level's folder.
     pub fn dl1b_file(&self, night: NightDate, run: u32, subrun: u32) -> PathBuf {
-        self.analysis_dir(night).join(&self.dl1_prod_id).join(format!("dl1_LST-1.Run{}.h5", run_subrun(run, subrun)))
+        self.analysis_dir(night).join(self.dl1_prod_id(run)).join(format!("dl1_LST-1.Run{}.h5", run_subrun(run, subrun)))
     }
 
     pub fn datacheck_file(&self, night: NightDate, run: u32, subrun: u32) -> PathBuf {
-        self.analysis_dir(night).join(&self.dl1_prod_id).join(format!("datacheck_dl1_LST-1.Run{}.h5", run_subrun(run, subrun)))
+        self.analysis_dir(night).join(self.dl1_prod_id(run)).join(format!("datacheck_dl1_LST-1.Run{}.h5", run_subrun(run, subrun)))
     }
 
     /// The night's provenance log (`prov.log`, as LSTOSA), appended by every task under a lock.
@@ -252,19 +287,37 @@ impl Layout {
 
     // ---- final products ----
 
-    /// `DL1/YYYYMMDD/<prod_id>/<dl1_prod_id>`
-    pub fn dl1_dir(&self, night: NightDate) -> PathBuf {
-        self.dl1.join(night.compact()).join(&self.prod_id).join(&self.dl1_prod_id)
+    /// `DL1/YYYYMMDD/<prod_id>/<dl1_prod_id of the run>`
+    pub fn dl1_dir(&self, night: NightDate, run: u32) -> PathBuf {
+        self.dl1.join(night.compact()).join(&self.prod_id).join(self.dl1_prod_id(run))
+    }
+
+    /// Every cleaning level's folder of the night's products that is on disk
+    /// (`DL1|DL2/YYYYMMDD/<prod_id>/tailcut*`), and the configured one.
+    pub fn cleaning_dirs(&self, night: NightDate) -> Vec<PathBuf> {
+        let mut dirs = Vec::new();
+        for base in [&self.dl1, &self.dl2] {
+            let production = base.join(night.compact()).join(&self.prod_id);
+            dirs.push(production.join(&self.dl1_prod_id));
+            let mut found: Vec<PathBuf> = file_names(&production)
+                .filter(|n| n.starts_with("tailcut") && *n != self.dl1_prod_id)
+                .map(|n| production.join(n))
+                .filter(|p| p.is_dir())
+                .collect();
+            found.sort();
+            dirs.extend(found);
+        }
+        dirs
     }
 
     /// Merged DL1b of a run.
     pub fn dl1_run_file(&self, night: NightDate, run: u32) -> PathBuf {
-        self.dl1_dir(night).join(format!("dl1_LST-1.Run{run:05}.h5"))
+        self.dl1_dir(night, run).join(format!("dl1_LST-1.Run{run:05}.h5"))
     }
 
     /// DL1b subrun file once the night is closing (moved from the analysis dir).
     pub fn final_dl1b_file(&self, night: NightDate, run: u32, subrun: u32) -> PathBuf {
-        self.dl1_dir(night).join(format!("dl1_LST-1.Run{}.h5", run_subrun(run, subrun)))
+        self.dl1_dir(night, run).join(format!("dl1_LST-1.Run{}.h5", run_subrun(run, subrun)))
     }
 
     /// `DL1/YYYYMMDD/<prod_id>/muons`
@@ -281,22 +334,22 @@ impl Layout {
         self.muons_dir(night).join(format!("muons_LST-1.Run{run:05}.fits"))
     }
 
-    /// `DL1/YYYYMMDD/<prod_id>/<dl1_prod_id>/datacheck`
-    pub fn datacheck_dir(&self, night: NightDate) -> PathBuf {
-        self.dl1_dir(night).join("datacheck")
+    /// `DL1/YYYYMMDD/<prod_id>/<dl1_prod_id of the run>/datacheck`
+    pub fn datacheck_dir(&self, night: NightDate, run: u32) -> PathBuf {
+        self.dl1_dir(night, run).join("datacheck")
     }
 
     pub fn final_datacheck_file(&self, night: NightDate, run: u32, subrun: u32) -> PathBuf {
-        self.datacheck_dir(night).join(format!("datacheck_dl1_LST-1.Run{}.h5", run_subrun(run, subrun)))
+        self.datacheck_dir(night, run).join(format!("datacheck_dl1_LST-1.Run{}.h5", run_subrun(run, subrun)))
     }
 
     /// The run-wise data check (HDF5; its PDF is [`Layout::datacheck_run_pdf`]).
     pub fn datacheck_run_file(&self, night: NightDate, run: u32) -> PathBuf {
-        self.datacheck_dir(night).join(format!("datacheck_dl1_LST-1.Run{run:05}.h5"))
+        self.datacheck_dir(night, run).join(format!("datacheck_dl1_LST-1.Run{run:05}.h5"))
     }
 
     pub fn datacheck_run_pdf(&self, night: NightDate, run: u32) -> PathBuf {
-        self.datacheck_dir(night).join(format!("datacheck_dl1_LST-1.Run{run:05}.pdf"))
+        self.datacheck_dir(night, run).join(format!("datacheck_dl1_LST-1.Run{run:05}.pdf"))
     }
 
     /// `DL1/datacheck_files/YYYYMMDD`: links to the night's data-check files, for the web page.
@@ -311,10 +364,10 @@ impl Layout {
         self.dl1.join("datacheck_files").join("night_wise").join(&self.prod_id).join(&n).join(format!("DL1_datacheck_{n}.h5"))
     }
 
-    /// `DL2/YYYYMMDD/<prod_id>/<dl1_prod_id>`; a run's DL2 goes one level down, in the folder
-    /// named after its RF models' NSB tuning (`nsb_tuning_0.14`).
-    pub fn dl2_dir(&self, night: NightDate) -> PathBuf {
-        self.dl2.join(night.compact()).join(&self.prod_id).join(&self.dl1_prod_id)
+    /// `DL2/YYYYMMDD/<prod_id>/<dl1_prod_id of the run>`; a run's DL2 goes one level down, in
+    /// the folder named after its RF models' NSB tuning (`nsb_tuning_0.14`).
+    pub fn dl2_dir(&self, night: NightDate, run: u32) -> PathBuf {
+        self.dl2.join(night.compact()).join(&self.prod_id).join(self.dl1_prod_id(run))
     }
 
     /// `dl2_LST-1.RunRRRRR.h5` in a run's DL2 folder.
@@ -460,9 +513,32 @@ mod tests {
         assert_eq!(l.datacheck_run_pdf(n, 12003), Path::new("/data/DL1/20260105/v0.10/tailcut84/datacheck/datacheck_dl1_LST-1.Run12003.pdf"));
         assert_eq!(l.longterm_file(n), Path::new("/data/DL1/datacheck_files/night_wise/v0.10/20260105/DL1_datacheck_20260105.h5"));
         assert_eq!(
-            Layout::dl2_run_file(&l.dl2_dir(n).join("nsb_tuning_0.14"), 12003),
+            Layout::dl2_run_file(&l.dl2_dir(n, 12003).join("nsb_tuning_0.14"), 12003),
             Path::new("/data/DL2/20260105/v0.10/tailcut84/nsb_tuning_0.14/dl2_LST-1.Run12003.h5")
         );
+    }
+
+    #[test]
+    fn with_the_tail_cut_finder_each_run_has_its_cleaning_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.paths.data_root = dir.path().to_path_buf();
+        config.analysis.tailcuts_from_finder = true;
+        let l = Layout::new(&config);
+        let n: NightDate = "2026-01-05".parse().unwrap();
+        std::fs::create_dir_all(l.tailcuts_finder_dir()).unwrap();
+        std::fs::write(l.tailcuts_file(12003), r#"{"tailcuts_clean_with_pedestal_threshold": {"picture_thresh": 10, "boundary_thresh": 5}}"#)
+            .unwrap();
+        let root = dir.path().display();
+        assert_eq!(l.dl1b_file(n, 12003, 1), Path::new(&format!("{root}/running_analysis/20260105/v0.10/tailcut1005/dl1_LST-1.Run12003.0001.h5")));
+        assert_eq!(
+            l.datacheck_run_file(n, 12003),
+            Path::new(&format!("{root}/DL1/20260105/v0.10/tailcut1005/datacheck/datacheck_dl1_LST-1.Run12003.h5"))
+        );
+        assert_eq!(l.dl2_dir(n, 12003), Path::new(&format!("{root}/DL2/20260105/v0.10/tailcut1005")));
+        assert_eq!(l.dl1_prod_id(12004), "tailcut84", "no file (yet): the configured level");
+        std::fs::create_dir_all(dir.path().join("DL1/20260105/v0.10/tailcut1005")).unwrap();
+        assert_eq!(l.cleaning_dirs(n).iter().filter(|d| d.ends_with("tailcut1005")).count(), 1);
     }
 
     #[test]

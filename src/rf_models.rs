@@ -26,7 +26,7 @@ pub enum RfModelError {
     NoNsbRate { path: PathBuf },
     #[error("{path}: additional NSB rate {value} is negative")]
     NegativeNsb { path: PathBuf, value: f64 },
-    #[error("{path}: no tailcuts_clean_with_pedestal_threshold.picture_thresh")]
+    #[error("{path}: no whole tailcuts_clean_with_pedestal_threshold.picture_thresh (and boundary_thresh)")]
     NoPictureThreshold { path: PathBuf },
     #[error("picture threshold {threshold} has no NSB level among the MC productions (known: 8, 10, 12, 14, 16, 18)")]
     UnknownThreshold { threshold: u32 },
@@ -146,6 +146,21 @@ pub fn read_conditions(tailcuts_dir: &Path, run: u32, declination: Option<f64>) 
     Ok(RunConditions { nsb_rate, picture_threshold, declination })
 }
 
+/// A run's DL1b production id from the tail-cut finder's `dl1ab_RunRRRRR.json`, as LSTOSA
+/// names it (lstosa `paths.get_dl1_prod_id`): `tailcut{picture}{boundary}`, the boundary
+/// zero-padded to two digits unless it is 4 (`tailcut84`, `tailcut1005`).
+pub fn dl1_prod_id_of(file: &Path) -> Result<String, RfModelError> {
+    let text = std::fs::read_to_string(file).map_err(|e| RfModelError::Unreadable { path: file.to_path_buf(), message: e.to_string() })?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| RfModelError::Unreadable { path: file.to_path_buf(), message: e.to_string() })?;
+    let threshold = |name: &str| value.pointer(&format!("/tailcuts_clean_with_pedestal_threshold/{name}")).and_then(|v| v.as_u64());
+    match (threshold("picture_thresh"), threshold("boundary_thresh")) {
+        (Some(picture), Some(boundary)) if boundary == 4 => Ok(format!("tailcut{picture}{boundary}")),
+        (Some(picture), Some(boundary)) => Ok(format!("tailcut{picture}{boundary:02}")),
+        _ => Err(RfModelError::NoPictureThreshold { path: file.to_path_buf() }),
+    }
+}
+
 /// The model folder of a run: `<models>/<mc_prod>nsb_tuning_X.XX/dec_XXXX`.
 pub fn find(models: &Path, mc_prod: &str, site_latitude: f64, conditions: &RunConditions) -> Result<PathBuf, RfModelError> {
     let level = nsb_level(conditions.nsb_rate, conditions.picture_threshold)?;
@@ -225,5 +240,19 @@ mod tests {
         }
         let found = find(&dir.path().join("models"), "prod_", 28.76, &c).unwrap();
         assert_eq!(found, dir.path().join("models/prod_nsb_tuning_0.14/dec_2276"));
+    }
+
+    #[test]
+    fn the_cleaning_level_is_named_as_lstosa_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("dl1ab_Run01807.json");
+        for (picture, boundary, name) in [("8", "4", "tailcut84"), ("10", "5", "tailcut1005"), ("12", "6", "tailcut1206"), ("8", "5", "tailcut805")] {
+            let text = format!(r#"{{"tailcuts_clean_with_pedestal_threshold": {{"picture_thresh": {picture}, "boundary_thresh": {boundary}}}}}"#);
+            std::fs::write(&file, text).unwrap();
+            assert_eq!(dl1_prod_id_of(&file).unwrap(), name);
+        }
+        std::fs::write(&file, r#"{"tailcuts_clean_with_pedestal_threshold": {"picture_thresh": 7.5, "boundary_thresh": 4}}"#).unwrap();
+        assert_eq!(dl1_prod_id_of(&file), Err(RfModelError::NoPictureThreshold { path: file.clone() }), "no level is named after half a p.e.");
+        assert!(matches!(dl1_prod_id_of(&dir.path().join("none.json")), Err(RfModelError::Unreadable { .. })));
     }
 }

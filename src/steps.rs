@@ -62,7 +62,6 @@ pub fn night_context(config: &Config, layout: &Layout, night: NightDate, calibra
     c.set("data_root", layout.data_root().display());
     c.set("r0_dir", layout.r0_night_dir(night).parent().map(|d| d.display().to_string()).unwrap_or_default());
     c.set("analysis_dir", layout.analysis_dir(night).display());
-    c.set("dl1_dir", layout.dl1_dir(night).display());
     c.set("drs4_run", calibration.drs4_run);
     c.set("pedcal_run", calibration.pedcal_run);
     c.set("drs4_r0_file", layout.r0_file(calibration.night, 1, calibration.drs4_run, 0).display());
@@ -82,9 +81,22 @@ pub fn night_context(config: &Config, layout: &Layout, night: NightDate, calibra
     c.set("drive_file", layout.drive_file(night).display());
     c.set("run_summary", layout.run_summary_file(night).display());
     c.set("dl1a_config", config.analysis.dl1a_config.display());
-    c.set("dl1b_config", config.analysis.dl1b_config.display());
     c.set("prod_id", &config.analysis.prod_id);
-    c.set("dl1_prod_id", &config.analysis.dl1_prod_id);
+    c.set("dl1b_config", config.analysis.dl1b_config.display());
+    c
+}
+
+/// A run's placeholders added to the night's: its cleaning (with the tail-cut finder, that
+/// file and the level it names) and the folders named after it.
+fn with_run(mut c: StepContext, layout: &Layout, night: NightDate, run: u32) -> StepContext {
+    c.set("run", run);
+    c.set("run_padded", format!("{run:05}"));
+    if layout.tailcuts_from_finder() && run != crate::model::NIGHT_WIDE {
+        c.set("dl1b_config", layout.tailcuts_file(run).display());
+    }
+    c.set("dl1_prod_id", layout.dl1_prod_id(run));
+    c.set("dl1_dir", layout.dl1_dir(night, run).display());
+    c.set("dl1_run_file", layout.dl1_run_file(night, run).display());
     c
 }
 
@@ -95,9 +107,8 @@ pub fn subrun_context(config: &Config, layout: &Layout, night: NightDate, run: u
 
 /// A subrun's placeholders added to the night's ([`night_context`]): callers that name many
 /// subruns work the night's out once (an earlier night's calibration is looked up on disk).
-pub fn with_subrun(mut c: StepContext, layout: &Layout, night: NightDate, run: u32, subrun: u32) -> StepContext {
-    c.set("run", run);
-    c.set("run_padded", format!("{run:05}"));
+pub fn with_subrun(c: StepContext, layout: &Layout, night: NightDate, run: u32, subrun: u32) -> StepContext {
+    let mut c = with_run(c, layout, night, run);
     c.set("subrun", subrun);
     c.set("subrun_padded", format!("{subrun:04}"));
     c.set("r0_file", layout.r0_file(night, 1, run, subrun).display());
@@ -105,7 +116,6 @@ pub fn with_subrun(mut c: StepContext, layout: &Layout, night: NightDate, run: u
     c.set("muons_file", layout.muons_file(night, run, subrun).display());
     c.set("dl1b_file", layout.dl1b_file(night, run, subrun).display());
     c.set("datacheck_file", layout.datacheck_file(night, run, subrun).display());
-    c.set("dl1_run_file", layout.dl1_run_file(night, run).display());
     c
 }
 
@@ -123,13 +133,13 @@ pub fn stage_context(
 ) -> StepContext {
     let mut c = subrun_context(config, layout, night, run, 0, calibration);
     c.set("muons_dir", layout.muons_dir(night).display());
-    c.set("datacheck_dir", layout.datacheck_dir(night).display());
+    c.set("datacheck_dir", layout.datacheck_dir(night, run).display());
     c.set("muons_run_file", layout.muons_run_file(night, run).display());
     c.set("datacheck_run_file", layout.datacheck_run_file(night, run).display());
     c.set("datacheck_run_pdf", layout.datacheck_run_pdf(night, run).display());
     let dl2_dir = match rf_models.and_then(crate::rf_models::nsb_tuning_folder) {
-        Some(folder) => layout.dl2_dir(night).join(folder),
-        None => layout.dl2_dir(night),
+        Some(folder) => layout.dl2_dir(night, run).join(folder),
+        None => layout.dl2_dir(night, run),
     };
     c.set("dl2_run_file", Layout::dl2_run_file(&dl2_dir, run).display());
     c.set("dl2_dir", dl2_dir.display());
@@ -141,10 +151,8 @@ pub fn stage_context(
 
 /// Placeholders of the calibration job (its "subrun" is the PEDCALIB run's first file).
 pub fn calibration_context(config: &Config, layout: &Layout, night: NightDate, calibration: CalibrationRuns) -> StepContext {
-    let mut c = night_context(config, layout, night, calibration);
     let run = calibration.pedcal_run;
-    c.set("run", run);
-    c.set("run_padded", format!("{run:05}"));
+    let mut c = with_run(night_context(config, layout, night, calibration), layout, night, run);
     c.set("subrun", 0);
     c.set("subrun_padded", "0000");
     c.set("r0_file", layout.r0_file(night, 1, run, 0).display());
@@ -152,7 +160,6 @@ pub fn calibration_context(config: &Config, layout: &Layout, night: NightDate, c
     c.set("muons_file", layout.muons_file(night, run, 0).display());
     c.set("dl1b_file", layout.dl1b_file(night, run, 0).display());
     c.set("datacheck_file", layout.datacheck_file(night, run, 0).display());
-    c.set("dl1_run_file", layout.dl1_run_file(night, run).display());
     c
 }
 

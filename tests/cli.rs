@@ -159,7 +159,7 @@ fn the_demo_night_closes_with_its_closing_products_made_by_jobs() {
         for stage in ["merge_dl1", "merge_muons", "datacheck_run", "dl2"] {
             assert!(job_of(*run, stage), "run {run}: no {stage} job");
         }
-        let dl2 = osa::paths::Layout::dl2_run_file(&layout.dl2_dir(night).join("nsb_tuning_0.14"), *run);
+        let dl2 = osa::paths::Layout::dl2_run_file(&layout.dl2_dir(night, *run).join("nsb_tuning_0.14"), *run);
         for file in [
             layout.dl1_run_file(night, *run),
             layout.muons_run_file(night, *run),

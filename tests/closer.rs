@@ -329,6 +329,9 @@ for path in sys.argv[1:]:
     for e in raw['entity'].values():
         if e.get('prov:type') == 'File':
             assert len(e.get('hash', '')) == 64, (path, e)
+    if path == sys.argv[-1]:
+        triples = [(k, r['prov:activity'], r['prov:entity'], r.get('prov:role')) for k in ('used', 'wasGeneratedBy') for r in raw.get(k, {}).values()]
+        assert len(triples) == len(set(triples)), (path, 'the night document holds a relation twice')
     labels = sorted(a['prov:label'] for a in raw['activity'].values())
     print(path.rsplit('/', 1)[-1], ' '.join(labels))
 "#;

@@ -95,7 +95,7 @@ fn slurm_a_dl2_failing_once_is_retried_by_the_known_failure_table_and_the_night_
         ] {
             assert!(file.is_file(), "{} missing", file.display());
         }
-        let dl2 = Layout::dl2_run_file(&layout.dl2_dir(h.night).join("nsb_tuning_0.14"), run);
+        let dl2 = Layout::dl2_run_file(&layout.dl2_dir(h.night, run).join("nsb_tuning_0.14"), run);
         assert!(dl2.is_file(), "{} missing", dl2.display());
         let link = layout.dl1b_file(h.night, run, 0);
         assert_eq!(std::fs::read_link(&link).unwrap(), layout.final_dl1b_file(h.night, run, 0), "running_analysis links to the final file");
@@ -294,7 +294,7 @@ fn every_final_product_traces_back_to_its_r0_and_calibration_files() {
     let run = data_runs(&h)[1];
     let products = [
         layout.dl1_run_file(h.night, run),
-        Layout::dl2_run_file(&layout.dl2_dir(h.night).join("nsb_tuning_0.14"), run),
+        Layout::dl2_run_file(&layout.dl2_dir(h.night, run).join("nsb_tuning_0.14"), run),
         layout.datacheck_run_pdf(h.night, run),
         layout.datacheck_run_file(h.night, run),
         layout.muons_run_file(h.night, run),

@@ -2,7 +2,8 @@
 //! are on disk (the night's gain-selection flag, its R0 folder and every R0 subrun file the
 //! summary announces). Until then it is "waiting for ..." with what is missing; each cycle
 //! looks again; still waiting at the closer's hour, the night needs a human. A night without
-//! calibration runs uses an earlier night's, also one LSTOSA left on disk.
+//! calibration runs uses an earlier night's, also one LSTOSA left on disk. A run whose cleaning
+//! comes from the tail-cut finder waits for the finder's file.
 
 mod common;
 
@@ -149,4 +150,64 @@ fn a_night_without_calibration_uses_lstosas_cat_a_files_three_nights_earlier() {
     for file in &files {
         assert!(trace.contains(&file.display().to_string()), "trace lacks {}:\n{trace}", file.display());
     }
+}
+
+/// What the tail-cut finder leaves for a run (lstchain's `dl1ab_RunRRRRR.json` and log).
+fn finder_output(layout: &Layout, run: u32, picture: u32, boundary: u32, nsb_rate: f64) {
+    let dir = layout.tailcuts_finder_dir();
+    let cleaning = serde_json::json!({"tailcuts_clean_with_pedestal_threshold": {"picture_thresh": picture, "boundary_thresh": boundary, "sigma": 2.5}, "tailcut": {}});
+    std::fs::write(dir.join(format!("dl1ab_Run{run:05}.json")), cleaning.to_string()).unwrap();
+    let log = format!("Cleaning settings:\n{cleaning}\nAdditional NSB rate (over dark MC): {nsb_rate:.4} p.e./ns\n");
+    std::fs::write(dir.join(format!("log_find_tailcuts_Run{run:05}.log")), log).unwrap();
+}
+
+#[test]
+fn each_run_takes_its_cleaning_from_the_tail_cut_finder_and_waits_for_it() {
+    let h = NightHarness::with("local", &unique_night(87), None, |c| c.analysis.tailcuts_from_finder = true);
+    let layout = Layout::new(&h.config);
+    let out = h.osa(&["sequencer", "--date", &h.night.to_string(), "--simulate", "--json"], &[]);
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let data: Vec<u32> =
+        plan["sequences"].as_array().unwrap().iter().filter(|s| s["type"] == "DATA").map(|s| s["run"].as_u64().unwrap() as u32).collect();
+    let (usual, bright, late) = (data[0], data[1], data[2]);
+    // A brighter sky for one run: pedestal charge 6.5 p.e., tail cuts 10/5, NSB level 0.38.
+    finder_output(&layout, bright, 10, 5, 0.4343);
+    let nsb_038 = layout.rf_models_dir().join(format!("{}nsb_tuning_0.38", h.config.analysis.mc_prod));
+    for track in ["dec_2276", "dec_3476"] {
+        for model in osa::demo::RF_MODEL_FILES {
+            std::fs::create_dir_all(nsb_038.join(track)).unwrap();
+            std::fs::write(nsb_038.join(track).join(model), "simulated RF model\n").unwrap();
+        }
+    }
+    let late_file = layout.tailcuts_file(late);
+    std::fs::remove_file(&late_file).unwrap();
+
+    let cycle = h.sequencer(&[]);
+    let waiting: Vec<(u64, String)> = actions(&cycle).into_iter().filter(|(_, a)| a == "waiting").collect();
+    assert_eq!(waiting, [(u64::from(late), "waiting".to_string())], "{cycle:#}");
+    let state = states(&h).into_iter().find(|s| s.starts_with("waiting")).unwrap();
+    assert_eq!(state, format!("waiting for its tail cuts ({} missing)", late_file.display()));
+
+    finder_output(&layout, late, 8, 4, 0.12);
+    h.run_to_end(std::time::Duration::from_secs(180));
+    let (code, report) = h.close_to_end(&[], std::time::Duration::from_secs(180));
+    assert_eq!(code, 0, "{report:#}");
+
+    let production = h.config.resolve(&h.config.paths.dl1_dir).join(h.night.compact()).join(&h.config.analysis.prod_id);
+    let dl2 = h.config.resolve(&h.config.paths.dl2_dir).join(h.night.compact()).join(&h.config.analysis.prod_id);
+    for (run, level, nsb) in
+        [(usual, "tailcut84", "nsb_tuning_0.14"), (bright, "tailcut1005", "nsb_tuning_0.38"), (late, "tailcut84", "nsb_tuning_0.14")]
+    {
+        let merged = production.join(level).join(format!("dl1_LST-1.Run{run:05}.h5"));
+        assert!(merged.is_file(), "run {run}: {} missing", merged.display());
+        let check = production.join(level).join("datacheck").join(format!("datacheck_dl1_LST-1.Run{run:05}.h5"));
+        assert!(check.is_file(), "run {run}: {} missing", check.display());
+        let dl2 = dl2.join(level).join(nsb).join(format!("dl2_LST-1.Run{run:05}.h5"));
+        assert!(dl2.is_file(), "run {run}: {} missing", dl2.display());
+        // Its DL1b step ran with the finder's file, and says its level in the history.
+        let history = std::fs::read_to_string(layout.history_file(h.night, run, Some(0))).unwrap();
+        let dl1ab = history.lines().find(|l| l.contains("lstchain_dl1ab")).unwrap();
+        assert!(dl1ab.contains(&format!(" {level} ")) && dl1ab.contains(&format!("dl1ab_Run{run:05}.json")), "{dl1ab}");
+    }
+    assert!(!production.join("tailcut1005").join(format!("dl1_LST-1.Run{usual:05}.h5")).exists());
 }

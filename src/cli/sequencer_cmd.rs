@@ -99,13 +99,25 @@ impl<'a> Products<'a> {
         let list = |dir: &Path| -> HashSet<OsString> {
             std::fs::read_dir(dir).map(|e| e.filter_map(|e| Some(e.ok()?.file_name())).collect()).unwrap_or_default()
         };
-        let dl1ab_dir = layout.dl1b_file(night, 0, 0).parent().map(Path::to_path_buf).unwrap_or_default();
+        // The names hold their run: one listing of every cleaning level's folder serves all
+        // runs, whichever level each has.
+        let analysis = layout.analysis_dir(night);
+        let analysis_names = list(&analysis);
+        let dl1ab = analysis_names
+            .iter()
+            .filter(|n| n.to_str().is_some_and(|n| n.starts_with("tailcut")))
+            .chain(std::iter::once(&OsString::from(layout.dl1_prod_id(crate::model::NIGHT_WIDE))))
+            .flat_map(|n| list(&analysis.join(n)))
+            .collect();
         // A run's DL2 lies in the folder of its models' NSB tuning, one level down.
-        let dl2_dir = layout.dl2_dir(night);
-        let dl2 = std::fs::read_dir(&dl2_dir)
-            .map(|entries| entries.filter_map(|e| e.ok()).filter(|e| e.path().is_dir()).flat_map(|e| list(&e.path())).collect())
-            .unwrap_or_default();
-        Self { layout, night, analysis: list(&layout.analysis_dir(night)), dl1ab: list(&dl1ab_dir), dl2 }
+        let dl2 = layout
+            .cleaning_dirs(night)
+            .iter()
+            .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().flatten())
+            .filter(|e| e.path().is_dir())
+            .flat_map(|e| list(&e.path()))
+            .collect();
+        Self { layout, night, analysis: analysis_names, dl1ab, dl2 }
     }
 
     fn present(listing: &HashSet<OsString>, file: &Path) -> bool {

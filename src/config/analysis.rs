@@ -106,6 +106,12 @@ pub struct AnalysisConfig {
     pub prod_id: String,
     /// DL1b production id (cleaning level), e.g. `tailcut84`.
     pub dl1_prod_id: String,
+    /// DATA runs take their DL1b cleaning from the tail-cut finder (LSTOSA's default, the
+    /// opposite of its `apply_standard_dl1b_config`): a run's `{dl1b_config}` is the finder's
+    /// `dl1ab_RunRRRRR.json` and its `{dl1_prod_id}` is named after it (`tailcut84`,
+    /// `tailcut1005`); the run waits for that file. `false`: `dl1b_config` and `dl1_prod_id`
+    /// for every run.
+    pub tailcuts_from_finder: bool,
     /// Version folder of the calibration products (`v<lstchain version>` upstream).
     pub calibration_version: String,
     /// lstchain config of the R0->DL1 step.
@@ -144,6 +150,7 @@ impl Default for AnalysisConfig {
         Self {
             prod_id: "v0.10".to_string(),
             dl1_prod_id: "tailcut84".to_string(),
+            tailcuts_from_finder: false,
             calibration_version: "v0.10.12".to_string(),
             dl1a_config: PathBuf::from("/fefs/aswg/lstosa/cfg/lstchain_standard_config.json"),
             dl1b_config: PathBuf::from("/fefs/aswg/lstosa/cfg/dl1ab_tailcut84.json"),

@@ -176,6 +176,7 @@ fn night_of(path: &Path) -> Option<NightDate> {
 /// Runs until SIGTERM/SIGINT (or the demo night is closed). Returns an error only when the
 /// daemon cannot start (config, lock, runtime).
 pub fn run(options: DaemonOptions) -> anyhow::Result<()> {
+    tune_malloc();
     let config = Config::load(&options.config_source)?;
     let layout = Layout::new(&config);
     let _lock = take_lock(&layout)?;
@@ -442,6 +443,22 @@ fn give_back_freed_memory() {
     // SAFETY: a plain libc call; it only releases memory no allocation holds.
     unsafe {
         nix::libc::malloc_trim(0);
+    }
+}
+
+/// Keeps glibc's malloc from holding on to what a piece of work freed. By default every
+/// thread that allocates may get an arena of its own (up to eight per core: the runtime's
+/// workers, the blocking pool, the verification pool), each keeping its high-water mark; and
+/// the threshold above which a block is mapped on its own grows with every large block freed,
+/// so the buffers of a closer pass end up inside the arenas, where they stay resident. The
+/// daemon does one piece of work at a time: one arena and fixed thresholds cost it nothing.
+fn tune_malloc() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: plain libc calls; glibc takes its own lock.
+    unsafe {
+        nix::libc::mallopt(nix::libc::M_ARENA_MAX, 1);
+        nix::libc::mallopt(nix::libc::M_MMAP_THRESHOLD, 64 << 10);
+        nix::libc::mallopt(nix::libc::M_TRIM_THRESHOLD, 128 << 10);
     }
 }
 

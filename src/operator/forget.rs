@@ -28,16 +28,15 @@ pub fn forget(sequencer: &Sequencer, night: NightDate, reason: &str) -> Result<F
     if let Some(file) = [layout.run_summary_file(night), v2, v1].into_iter().find(|f| f.exists()) {
         return Err(OperatorError::SummaryStillThere { night, file });
     }
-    let folders = [
-        layout.dl1_dir(night),
+    let mut folders = layout.cleaning_dirs(night);
+    folders.extend([
         layout.muons_dir(night),
-        layout.dl2_dir(night),
         layout.datacheck_web_dir(night),
         layout.provenance_records_dir(night),
         layout.longterm_file(night).parent().map(Path::to_path_buf).unwrap_or_default(),
         layout.drs4_file(night, 0).parent().map(Path::to_path_buf).unwrap_or_default(),
         layout.calibration_file(night, 0).parent().map(Path::to_path_buf).unwrap_or_default(),
-    ];
+    ]);
     if let Some(file) = folders.iter().find_map(|f| first_file(f)) {
         return Err(OperatorError::HasProducts { night, file });
     }

@@ -86,15 +86,14 @@ pub fn rerun(sequencer: &Sequencer, night: NightDate, run: Option<u32>, reason: 
             // The night's calibration products too (lstchain refuses to overwrite them): this
             // version's folder only, never the `pro` link or other versions' files.
             let calibration_dirs = [layout.drs4_file(night, 0), layout.calibration_file(night, 0)].map(|f| f.parent().map(Path::to_path_buf));
-            let mut paths = vec![
+            let mut paths = layout.cleaning_dirs(night);
+            paths.extend([
                 layout.analysis_dir(night),
-                layout.dl1_dir(night),
                 layout.muons_dir(night),
-                layout.dl2_dir(night),
                 layout.longterm_file(night).parent().expect("the long-term file has a folder").to_path_buf(),
                 layout.provenance_records_dir(night),
                 layout.night_finished_flag(night),
-            ];
+            ]);
             if made_calibration {
                 paths.extend(calibration_dirs.into_iter().flatten());
             }
@@ -106,12 +105,12 @@ pub fn rerun(sequencer: &Sequencer, night: NightDate, run: Option<u32>, reason: 
             let analysis = layout.analysis_dir(night);
             // The run's DL2 lies one level down, in its models' NSB tuning folder.
             let dl2: Vec<PathBuf> =
-                std::fs::read_dir(layout.dl2_dir(night)).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+                std::fs::read_dir(layout.dl2_dir(night, run)).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
             let dirs = [
-                analysis.join(&sequencer.config.analysis.dl1_prod_id),
+                layout.dl1b_file(night, run, 0).parent().map(Path::to_path_buf).unwrap_or_default(),
                 analysis,
-                layout.dl1_dir(night),
-                layout.datacheck_dir(night),
+                layout.dl1_dir(night, run),
+                layout.datacheck_dir(night, run),
                 layout.muons_dir(night),
             ];
             for dir in dirs.into_iter().chain(dl2) {

@@ -16,7 +16,7 @@
 //! - the night record lists the run-level activities and collections of every run, and the
 //!   sessions they belong to.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -650,8 +650,7 @@ pub fn merge_night(night: NightDate, log: &Path, out_dir: &Path, db: Option<&Db>
     let spool = out_dir.join(".spool");
     let (files, records, problems) = split(log, &spool, night)?;
     let mut report = MergeReport { records, problems, ..MergeReport::default() };
-    let mut night_doc = json!({"prefix": {"default": "urn:lst1:osa:attr:", "id": "urn:lst1:osa:", "osa": "urn:lst1:osa:attr:"}, "entity": {}, "activity": {}, "used": {}, "wasGeneratedBy": {}});
-    let mut relation = 0;
+    let mut night_doc = NightDocument::create(&spool).map_err(io(&spool))?;
     let calibration = match options.calibration_run.and_then(|run| files.get(&run).map(|path| (run, path))) {
         Some((run, path)) => Some(read_run(path, run, &options.production).map_err(io(path))?),
         None => None,
@@ -683,33 +682,99 @@ pub fn merge_night(night: NightDate, log: &Path, out_dir: &Path, db: Option<&Db>
             let svg_path = out_dir.join(format!("{name}_prov.svg"));
             std::fs::write(&json_path, serde_json::to_vec_pretty(&doc).expect("JSON values serialise")).map_err(io(&json_path))?;
             std::fs::write(&svg_path, run_svg(&doc)).map_err(io(&svg_path))?;
-            // Night level: run activities, their sessions and the entities they touch.
-            for (key, value) in doc.get("activity").and_then(Value::as_object).into_iter().flatten() {
-                night_doc["activity"][key] = value.clone();
-                if let Some(session) = value.get("in_session").and_then(Value::as_str)
-                    && let Some(entity) = doc["entity"].get(id(session))
-                {
-                    night_doc["entity"][id(session)] = entity.clone();
-                }
-            }
-            for kind in ["used", "wasGeneratedBy"] {
-                for value in doc.get(kind).and_then(Value::as_object).into_iter().flatten().map(|(_, v)| v) {
-                    let entity = value["prov:entity"].as_str().unwrap_or_default().to_string();
-                    if let Some(e) = doc["entity"].get(&entity) {
-                        night_doc["entity"][&entity] = e.clone();
-                    }
-                    relation += 1;
-                    night_doc[kind][format!("_:r{relation}")] = value.clone();
-                }
-            }
+            night_doc.add(&doc).map_err(io(&spool))?;
             report.runs.push((*run, json_path, svg_path));
         }
     }
     let night_path = out_dir.join(format!("night_{}_prov.json", night.compact()));
-    std::fs::write(&night_path, serde_json::to_vec_pretty(&night_doc).expect("JSON values serialise")).map_err(io(&night_path))?;
+    night_doc.finish(&night_path).map_err(io(&night_path))?;
     report.night_json = Some(night_path);
     let _ = std::fs::remove_dir_all(&spool);
     Ok(report)
+}
+
+/// The night-level PROV-JSON, written while the runs are merged: each section goes to a spool
+/// file and the document is put together at the end, so the night (every run's activities,
+/// sessions, entities and relations) is never one value in memory. What several documents
+/// share (the calibration's activities in every DATA run's, a run's relations in both its
+/// documents) is written once.
+struct NightDocument {
+    /// (section name, spool file, its writer, entries written so far).
+    sections: Vec<(&'static str, PathBuf, BufWriter<File>, usize)>,
+    /// Keys written, per section (relations keyed by what they link).
+    seen: HashSet<(usize, String)>,
+}
+
+impl NightDocument {
+    const SECTIONS: [&'static str; 4] = ["entity", "activity", "used", "wasGeneratedBy"];
+
+    fn create(spool: &Path) -> std::io::Result<Self> {
+        let mut sections = Vec::new();
+        for name in Self::SECTIONS {
+            let path = spool.join(format!("night.{name}"));
+            sections.push((name, path.clone(), BufWriter::new(File::create(&path)?), 0));
+        }
+        Ok(NightDocument { sections, seen: HashSet::new() })
+    }
+
+    fn write(&mut self, section: usize, key: &str, value: &Value) -> std::io::Result<()> {
+        let (_, _, writer, count) = &mut self.sections[section];
+        writer.write_all(if *count == 0 { b"\n    " } else { b",\n    " })?;
+        serde_json::to_writer(&mut *writer, key)?;
+        writer.write_all(b": ")?;
+        serde_json::to_writer(&mut *writer, value)?;
+        *count += 1;
+        Ok(())
+    }
+
+    /// Adds a run document's activities, their sessions, its relations and the entities they
+    /// touch.
+    fn add(&mut self, doc: &Value) -> std::io::Result<()> {
+        let entities = doc.get("entity").and_then(Value::as_object);
+        let entity = |this: &mut Self, key: &str| -> std::io::Result<()> {
+            if let Some(e) = entities.and_then(|all| all.get(key))
+                && this.seen.insert((0, key.to_string()))
+            {
+                this.write(0, key, e)?;
+            }
+            Ok(())
+        };
+        for (key, value) in doc.get("activity").and_then(Value::as_object).into_iter().flatten() {
+            if self.seen.insert((1, key.clone())) {
+                self.write(1, key, value)?;
+            }
+            if let Some(session) = value.get("in_session").and_then(Value::as_str) {
+                entity(self, &id(session))?;
+            }
+        }
+        for (section, kind) in [(2, "used"), (3, "wasGeneratedBy")] {
+            for value in doc.get(kind).and_then(Value::as_object).into_iter().flatten().map(|(_, v)| v) {
+                entity(self, value["prov:entity"].as_str().unwrap_or_default())?;
+                let relation = format!("{}|{}|{}", value["prov:activity"], value["prov:entity"], value["prov:role"]);
+                if self.seen.insert((section, relation)) {
+                    let n = self.sections[2].3 + self.sections[3].3 + 1;
+                    self.write(section, &format!("_:r{n}"), value)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the document beside `path` and renames it there, so a reader never sees half of it.
+    fn finish(self, path: &Path) -> std::io::Result<()> {
+        let partial = path.with_extension("json.partial");
+        let mut out = BufWriter::new(File::create(&partial)?);
+        out.write_all(br#"{"prefix": {"default": "urn:lst1:osa:attr:", "id": "urn:lst1:osa:", "osa": "urn:lst1:osa:attr:"}"#)?;
+        for (name, spool, writer, count) in self.sections {
+            drop(writer.into_inner().map_err(|e| e.into_error())?);
+            write!(out, ",\n  \"{name}\": {{")?;
+            std::io::copy(&mut File::open(&spool)?, &mut out)?;
+            out.write_all(if count == 0 { b"}" } else { b"\n  }" })?;
+        }
+        out.write_all(b"\n}\n")?;
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&partial, path)
+    }
 }
 
 /// PROV-JSON of a run rebuilt from its database rows (`osa provenance export`): the run-level

@@ -279,6 +279,19 @@ impl Sequencer<'_> {
                 }
             }
         }
+        if self.layout.tailcuts_from_finder() {
+            // A DATA run's cleaning is the finder's: without a readable file, its DL1b would
+            // land under the wrong level.
+            for run in runs.iter().filter(|r| r.run_type == crate::model::RunType::Data && !known.attempts.contains_key(&r.run)) {
+                let file = self.layout.tailcuts_file(run.run);
+                let missing = match crate::rf_models::dl1_prod_id_of(&file) {
+                    Ok(_) => continue,
+                    Err(crate::rf_models::RfModelError::Unreadable { .. }) if !file.exists() => format!("its tail cuts ({} missing)", file.display()),
+                    Err(e) => format!("readable tail cuts ({e})"),
+                };
+                gaps.runs.entry(run.run).or_insert(missing);
+            }
+        }
         gaps
     }
 

@@ -5,7 +5,8 @@
 //! parameters and monitoring; the real lstchain programs after DL1a read them, see
 //! `tests/real_lstchain.rs`) with one row per R0 event, muons FITS, datacheck HDF5, DRS4
 //! baseline and charge calibration HDF5, and the closing programs' merged DL1 and muons,
-//! run-wise data check (HDF5 + PDF), DL2 and the night's long-term check. osa does not know
+//! run-wise data check (HDF5 + PDF), DL2 and the night's long-term check, and the per-run
+//! tail-cut finder and Cat-B calibration. osa does not know
 //! it is talking to a simulator.
 //!
 //! `lstchain-sim mc-training --particle gamma|proton --events N --output FILE` writes an MC
@@ -22,12 +23,14 @@
 //!   `short`: write a well-formed DL1 file holding only half the events, exit 0;
 //!   `error`: a plain failure, the default), `message`,
 //!   `exit` (default 1) and `attempts` (fail only the first N calls; default: every call).
+//! - `LSTCHAIN_SIM_NSB`: the simulated sky of runs, `RUN=QPED,...` (see `prestages.rs`).
 
 mod closing;
 mod datacheck;
 mod layout;
 mod muons;
 mod outputs;
+mod prestages;
 mod showers;
 mod training;
 

@@ -50,7 +50,9 @@ pub struct Dl1Event {
 pub fn call_of(program: &str, args: &Args) -> Call {
     let from_path = |key: &str| args.get(key).and_then(run_subrun_of);
     let (run, subrun) = match program {
-        "onsite_create_drs4_pedestal_file" | "onsite_create_calibration_file" => (args.get("r").and_then(|r| r.parse().ok()), None),
+        "onsite_create_drs4_pedestal_file" | "onsite_create_calibration_file" | "onsite_create_cat_B_calibration_file" | "lstchain_find_tailcuts" => {
+            (args.get("r").and_then(|r| r.parse().ok()), None)
+        }
         _ => match from_path("input-file").or_else(|| from_path("input-dir")) {
             Some((run, subrun)) => (Some(run), Some(subrun)),
             // Run-wise programs: the run from `--run-number` or the run file's name.
@@ -80,6 +82,8 @@ pub fn run(program: &str, args: &Args, truncate: bool, short: bool) -> Result<Ve
         "lstchain_dl1_to_dl2" => closing::dl1_to_dl2(args)?,
         "lstchain_longterm_dl1_check" => closing::longterm(args)?,
         "lstchain_cherenkov_transparency" => closing::transparency(args)?,
+        "lstchain_find_tailcuts" => super::prestages::find_tailcuts(args)?,
+        "onsite_create_cat_B_calibration_file" => super::prestages::cat_b(args)?,
         other => return Err(format!("unknown program {other}")),
     };
     if truncate && let Some(first) = written.first() {
@@ -227,13 +231,13 @@ fn check_dl1(args: &Args) -> Result<Vec<PathBuf>, String> {
     Ok(vec![output])
 }
 
-fn version() -> String {
+pub fn version() -> String {
     std::env::var("LSTCHAIN_SIM_VERSION").unwrap_or_else(|_| "v0.10.12".to_string())
 }
 
 /// As lstchain's onsite scripts: the run's first R0 file under `--r0-dir`, whose folder names
 /// the night.
-fn night_of_run(args: &Args, run: u32) -> Result<String, String> {
+pub fn night_of_run(args: &Args, run: u32) -> Result<String, String> {
     let r0_dir = PathBuf::from(args.require("r0-dir")?);
     let name = format!("LST-1.1.Run{run:05}.0000.fits.fz");
     let entries = std::fs::read_dir(&r0_dir).map_err(|e| format!("cannot read {}: {e}", r0_dir.display()))?;
