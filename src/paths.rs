@@ -261,14 +261,18 @@ impl Layout {
         if !self.tailcuts_from_finder || run == crate::model::NIGHT_WIDE {
             return self.dl1_prod_id.clone();
         }
+        self.finder_prod_id(run).unwrap_or_else(|_| self.dl1_prod_id.clone())
+    }
+
+    /// The cleaning level the tail-cut finder's file of `run` names, or why it names none
+    /// (no file yet, unreadable, no whole thresholds). Read once per run.
+    pub fn finder_prod_id(&self, run: u32) -> Result<String, crate::rf_models::RfModelError> {
         let mut known = self.finder_prod_ids.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(id) = known.get(&run) {
-            return id.clone();
+            return Ok(id.clone());
         }
-        match crate::rf_models::dl1_prod_id_of(&self.tailcuts_file(run)) {
-            Ok(id) => known.entry(run).or_insert(id).clone(),
-            Err(_) => self.dl1_prod_id.clone(),
-        }
+        let id = crate::rf_models::dl1_prod_id_of(&self.tailcuts_file(run))?;
+        Ok(known.entry(run).or_insert(id).clone())
     }
 
     /// DL1b subrun file, under the cleaning level's folder.
@@ -295,19 +299,22 @@ impl Layout {
     /// Every cleaning level's folder of the night's products that is on disk
     /// (`DL1|DL2/YYYYMMDD/<prod_id>/tailcut*`), and the configured one.
     pub fn cleaning_dirs(&self, night: NightDate) -> Vec<PathBuf> {
-        let mut dirs = Vec::new();
-        for base in [&self.dl1, &self.dl2] {
-            let production = base.join(night.compact()).join(&self.prod_id);
-            dirs.push(production.join(&self.dl1_prod_id));
-            let mut found: Vec<PathBuf> = file_names(&production)
-                .filter(|n| n.starts_with("tailcut") && *n != self.dl1_prod_id)
-                .map(|n| production.join(n))
-                .filter(|p| p.is_dir())
-                .collect();
-            found.sort();
-            dirs.extend(found);
-        }
-        dirs
+        [&self.dl1, &self.dl2].into_iter().flat_map(|base| self.levels_in(&base.join(night.compact()).join(&self.prod_id))).collect()
+    }
+
+    /// Every cleaning level's folder of the night's DL1b subrun files (in its analysis folder)
+    /// that is on disk, and the configured one.
+    pub fn dl1b_dirs(&self, night: NightDate) -> Vec<PathBuf> {
+        self.levels_in(&self.analysis_dir(night))
+    }
+
+    /// `dir`'s configured level folder, then its other `tailcut*` folders on disk, in name order.
+    fn levels_in(&self, dir: &Path) -> Vec<PathBuf> {
+        let mut found: Vec<PathBuf> =
+            file_names(dir).filter(|n| n.starts_with("tailcut") && *n != self.dl1_prod_id).map(|n| dir.join(n)).filter(|p| p.is_dir()).collect();
+        found.sort();
+        found.insert(0, dir.join(&self.dl1_prod_id));
+        found
     }
 
     /// Merged DL1b of a run.

@@ -101,14 +101,7 @@ impl<'a> Products<'a> {
         };
         // The names hold their run: one listing of every cleaning level's folder serves all
         // runs, whichever level each has.
-        let analysis = layout.analysis_dir(night);
-        let analysis_names = list(&analysis);
-        let dl1ab = analysis_names
-            .iter()
-            .filter(|n| n.to_str().is_some_and(|n| n.starts_with("tailcut")))
-            .chain(std::iter::once(&OsString::from(layout.dl1_prod_id(crate::model::NIGHT_WIDE))))
-            .flat_map(|n| list(&analysis.join(n)))
-            .collect();
+        let dl1ab = layout.dl1b_dirs(night).iter().flat_map(|dir| list(dir)).collect();
         // A run's DL2 lies in the folder of its models' NSB tuning, one level down.
         let dl2 = layout
             .cleaning_dirs(night)
@@ -117,7 +110,7 @@ impl<'a> Products<'a> {
             .filter(|e| e.path().is_dir())
             .flat_map(|e| list(&e.path()))
             .collect();
-        Self { layout, night, analysis: analysis_names, dl1ab, dl2 }
+        Self { layout, night, analysis: list(&layout.analysis_dir(night)), dl1ab, dl2 }
     }
 
     fn present(listing: &HashSet<OsString>, file: &Path) -> bool {

@@ -451,7 +451,8 @@ fn give_back_freed_memory() {
 /// workers, the blocking pool, the verification pool), each keeping its high-water mark; and
 /// the threshold above which a block is mapped on its own grows with every large block freed,
 /// so the buffers of a closer pass end up inside the arenas, where they stay resident. The
-/// daemon does one piece of work at a time: one arena and fixed thresholds cost it nothing.
+/// daemon does one piece of work at a time, so one arena costs it no contention; mapping the
+/// large blocks costs CPU (closing bench: 0.65 -> 0.89 s per run, for 50 -> 43 MB peak).
 fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: plain libc calls; glibc takes its own lock.

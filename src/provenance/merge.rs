@@ -443,7 +443,7 @@ pub fn run_prov_json(night: NightDate, r: &RunRecord) -> Value {
         }
     }
     let mut doc = Map::new();
-    doc.insert("prefix".into(), json!({"default": "urn:lst1:osa:attr:", "id": "urn:lst1:osa:", "osa": "urn:lst1:osa:attr:"}));
+    doc.insert("prefix".into(), prefix());
     for (key, value) in [
         ("entity", entity),
         ("activity", activity),
@@ -693,6 +693,11 @@ pub fn merge_night(night: NightDate, log: &Path, out_dir: &Path, db: Option<&Db>
     Ok(report)
 }
 
+/// The namespaces of every document osa writes.
+fn prefix() -> Value {
+    json!({"default": "urn:lst1:osa:attr:", "id": "urn:lst1:osa:", "osa": "urn:lst1:osa:attr:"})
+}
+
 /// The night-level PROV-JSON, written while the runs are merged: each section goes to a spool
 /// file and the document is put together at the end, so the night (every run's activities,
 /// sessions, entities and relations) is never one value in memory. What several documents
@@ -707,6 +712,10 @@ struct NightDocument {
 
 impl NightDocument {
     const SECTIONS: [&'static str; 4] = ["entity", "activity", "used", "wasGeneratedBy"];
+    const ENTITY: usize = 0;
+    const ACTIVITY: usize = 1;
+    const USED: usize = 2;
+    const GENERATED: usize = 3;
 
     fn create(spool: &Path) -> std::io::Result<Self> {
         let mut sections = Vec::new();
@@ -733,26 +742,27 @@ impl NightDocument {
         let entities = doc.get("entity").and_then(Value::as_object);
         let entity = |this: &mut Self, key: &str| -> std::io::Result<()> {
             if let Some(e) = entities.and_then(|all| all.get(key))
-                && this.seen.insert((0, key.to_string()))
+                && this.seen.insert((Self::ENTITY, key.to_string()))
             {
-                this.write(0, key, e)?;
+                this.write(Self::ENTITY, key, e)?;
             }
             Ok(())
         };
         for (key, value) in doc.get("activity").and_then(Value::as_object).into_iter().flatten() {
-            if self.seen.insert((1, key.clone())) {
-                self.write(1, key, value)?;
+            if self.seen.insert((Self::ACTIVITY, key.clone())) {
+                self.write(Self::ACTIVITY, key, value)?;
             }
             if let Some(session) = value.get("in_session").and_then(Value::as_str) {
                 entity(self, &id(session))?;
             }
         }
-        for (section, kind) in [(2, "used"), (3, "wasGeneratedBy")] {
+        for section in [Self::USED, Self::GENERATED] {
+            let kind = Self::SECTIONS[section];
             for value in doc.get(kind).and_then(Value::as_object).into_iter().flatten().map(|(_, v)| v) {
                 entity(self, value["prov:entity"].as_str().unwrap_or_default())?;
                 let relation = format!("{}|{}|{}", value["prov:activity"], value["prov:entity"], value["prov:role"]);
                 if self.seen.insert((section, relation)) {
-                    let n = self.sections[2].3 + self.sections[3].3 + 1;
+                    let n = self.sections[Self::USED].3 + self.sections[Self::GENERATED].3 + 1;
                     self.write(section, &format!("_:r{n}"), value)?;
                 }
             }
@@ -764,7 +774,8 @@ impl NightDocument {
     fn finish(self, path: &Path) -> std::io::Result<()> {
         let partial = path.with_extension("json.partial");
         let mut out = BufWriter::new(File::create(&partial)?);
-        out.write_all(br#"{"prefix": {"default": "urn:lst1:osa:attr:", "id": "urn:lst1:osa:", "osa": "urn:lst1:osa:attr:"}"#)?;
+        out.write_all(br#"{"prefix": "#)?;
+        serde_json::to_writer(&mut out, &prefix())?;
         for (name, spool, writer, count) in self.sections {
             drop(writer.into_inner().map_err(|e| e.into_error())?);
             write!(out, ",\n  \"{name}\": {{")?;
@@ -782,7 +793,7 @@ impl NightDocument {
 pub fn prov_json_from_batch(batch: &ProvBatch) -> Value {
     let run_level: BTreeSet<&str> = batch.activities.iter().filter(|a| a.subrun.is_none()).map(|a| a.id.as_str()).collect();
     let entities: HashMap<&str, &ProvEntity> = batch.entities.iter().map(|e| (e.id.as_str(), e)).collect();
-    let mut doc = json!({"prefix": {"default": "urn:lst1:osa:attr:", "id": "urn:lst1:osa:", "osa": "urn:lst1:osa:attr:"}, "entity": {}, "activity": {}, "used": {}, "wasGeneratedBy": {}});
+    let mut doc = json!({"prefix": prefix(), "entity": {}, "activity": {}, "used": {}, "wasGeneratedBy": {}});
     for a in batch.activities.iter().filter(|a| a.subrun.is_none()) {
         let mut fields = json!({"prov:label": a.name, "prov:startTime": a.started_at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()});
         if let Some(end) = a.ended_at {

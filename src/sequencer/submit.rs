@@ -284,7 +284,7 @@ impl Sequencer<'_> {
             // land under the wrong level.
             for run in runs.iter().filter(|r| r.run_type == crate::model::RunType::Data && !known.attempts.contains_key(&r.run)) {
                 let file = self.layout.tailcuts_file(run.run);
-                let missing = match crate::rf_models::dl1_prod_id_of(&file) {
+                let missing = match self.layout.finder_prod_id(run.run) {
                     Ok(_) => continue,
                     Err(crate::rf_models::RfModelError::Unreadable { .. }) if !file.exists() => format!("its tail cuts ({} missing)", file.display()),
                     Err(e) => format!("readable tail cuts ({e})"),
