@@ -119,6 +119,7 @@ fn main() {
             mem_per_cpu: "6G".to_string(),
             time_limit: "01:15:00".to_string(),
             script_path: "bench.sh".to_string(),
+            stops_before: None,
         };
         db.record_submission_intent(&intent).unwrap();
         db.complete_submission(night, run, &Stage::Sequence, 1, &format!("bench{i}")).unwrap();

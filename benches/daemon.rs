@@ -116,6 +116,7 @@ fn main() {
             mem_per_cpu: "6G".into(),
             time_limit: "01:15:00".into(),
             script_path: "/dev/null".into(),
+            stops_before: None,
         })
         .unwrap();
         db.complete_submission(night, run.run, &osa::model::Stage::Sequence, 1, &(1000 + i).to_string()).unwrap();

@@ -400,6 +400,16 @@ impl Layout {
             .join(format!("calibration_filters_52.Run{run:05}.0000.h5"))
     }
 
+    /// A DATA run's Cat-B calibration (lstchain's onsite script names it so):
+    /// `Cat-B/calibration/YYYYMMDD/<version>/cat_B_calibration_filters_52.RunRRRRR.h5`
+    pub fn catb_file(&self, night: NightDate, run: u32) -> PathBuf {
+        self.calibration
+            .join("Cat-B/calibration")
+            .join(night.compact())
+            .join(&self.calibration_version)
+            .join(format!("cat_B_calibration_filters_52.Run{run:05}.h5"))
+    }
+
     /// The DRS4 baseline of `run` taken on `night` as it is on disk: osa's own file, else the
     /// one a site's earlier pipeline left (see [`Layout::cat_a_dirs`]); none found, where
     /// osa's calibration job writes it.

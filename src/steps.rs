@@ -83,6 +83,7 @@ pub fn night_context(config: &Config, layout: &Layout, night: NightDate, calibra
     c.set("dl1a_config", config.analysis.dl1a_config.display());
     c.set("prod_id", &config.analysis.prod_id);
     c.set("dl1b_config", config.analysis.dl1b_config.display());
+    c.set("tailcuts_finder_dir", layout.tailcuts_finder_dir().display());
     c
 }
 
@@ -95,6 +96,8 @@ fn with_run(mut c: StepContext, layout: &Layout, night: NightDate, run: u32) -> 
         c.set("dl1b_config", layout.tailcuts_file(run).display());
     }
     c.set("dl1_prod_id", layout.dl1_prod_id(run));
+    c.set("tailcuts_file", layout.tailcuts_file(run).display());
+    c.set("catb_file", layout.catb_file(night, run).display());
     c.set("dl1_dir", layout.dl1_dir(night, run).display());
     c.set("dl1_run_file", layout.dl1_run_file(night, run).display());
     c

@@ -52,6 +52,7 @@ fn intent(run: u32, attempt: u32) -> JobIntent {
         mem_per_cpu: "6G".to_string(),
         time_limit: "01:15:00".to_string(),
         script_path: format!("/data/running_analysis/20260105/v0.10/log/sequence_LST1_{run:05}.sh"),
+        stops_before: None,
     }
 }
 

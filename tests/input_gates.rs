@@ -211,3 +211,120 @@ fn each_run_takes_its_cleaning_from_the_tail_cut_finder_and_waits_for_it() {
     }
     assert!(!production.join("tailcut1005").join(format!("dl1_LST-1.Run{usual:05}.h5")).exists());
 }
+
+/// LSTOSA's two pre-stages of a DATA run, as a site configures them: the tail-cut finder
+/// over the run's DL1a files and the run's Cat-B calibration, which the DL1b step then reads.
+fn with_pre_stages(c: &mut osa::config::Config) {
+    let strings = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    c.analysis.tailcuts_from_finder = true;
+    c.analysis.pre_stages = vec![
+        osa::config::StageConfig {
+            name: "find_tailcuts".to_string(),
+            program: "lstchain_find_tailcuts".to_string(),
+            args: strings(&["-d", "{analysis_dir}", "-r", "{run}", "-o", "{tailcuts_finder_dir}"]),
+            inputs: strings(&["{analysis_dir}/dl1_LST-1.Run{run_padded}.????.h5"]),
+            outputs: strings(&["{tailcuts_file}"]),
+            mem_per_cpu: Some("200M".to_string()),
+            ..Default::default()
+        },
+        osa::config::StageConfig {
+            name: "cat_b_calibration".to_string(),
+            program: "onsite_create_cat_B_calibration_file".to_string(),
+            args: strings(&["-r", "{run}", "-b", "{data_root}", "--r0-dir={r0_dir}", "-y"]),
+            inputs: strings(&["{r0_file}", "{calibration_file}"]),
+            outputs: strings(&["{catb_file}"]),
+            mem_per_cpu: Some("200M".to_string()),
+            ..Default::default()
+        },
+    ];
+    let dl1ab = c.analysis.data_steps.iter_mut().find(|s| s.name == "dl1ab").unwrap();
+    dl1ab.args.push("--catB-calibration-file={catb_file}".to_string());
+    dl1ab.inputs.push("{catb_file}".to_string());
+}
+
+/// Two DATA runs under different skies: the finder, run by osa as each run's pre-stage
+/// between its two parts, gives them tail cuts 8/4 and 10/5; their DL1b, merged DL1 and DL2
+/// land under `tailcut84` and `tailcut1005`, the DL2 under the NSB tuning of the finder's
+/// NSB level.
+fn pre_stages_choose_each_runs_cleaning(executor: &'static str, night: &str) {
+    let size = osa::demo::DemoOptions { data_runs: 2, subruns: 3, events: 50, ..Default::default() };
+    let mut h = NightHarness::sized(executor, night, None, size, with_pre_stages);
+    let layout = Layout::new(&h.config);
+    // The demo's finder files go: the pre-stages must make them.
+    std::fs::remove_dir_all(layout.tailcuts_finder_dir()).unwrap();
+    let out = h.osa(&["sequencer", "--date", &h.night.to_string(), "--simulate", "--json"], &[]);
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let data: Vec<u32> =
+        plan["sequences"].as_array().unwrap().iter().filter(|s| s["type"] == "DATA").map(|s| s["run"].as_u64().unwrap() as u32).collect();
+    let (usual, bright) = (data[0], data[1]);
+    // A 95 % pedestal charge of 6.5 p.e.: lstchain's table gives 10/5, NSB 0.43 -> tuning 0.38.
+    h.env.push(("LSTCHAIN_SIM_NSB", format!("{bright}=6.5")));
+    let nsb_038 = layout.rf_models_dir().join(format!("{}nsb_tuning_0.38", h.config.analysis.mc_prod));
+    for track in ["dec_2276", "dec_3476"] {
+        std::fs::create_dir_all(nsb_038.join(track)).unwrap();
+        for model in osa::demo::RF_MODEL_FILES {
+            std::fs::write(nsb_038.join(track).join(model), "simulated RF model\n").unwrap();
+        }
+    }
+
+    let first = h.sequencer(&[]);
+    let db = h.db();
+    let mut seen_pre_stages = false;
+    let start = std::time::Instant::now();
+    loop {
+        let cycle = h.sequencer(&[]);
+        let states = states(&h);
+        seen_pre_stages |= states.iter().any(|s| s.starts_with("waiting for its pre-stages ("));
+        if cycle["sequences"].as_array().unwrap().iter().all(|s| s["action"] == "done") {
+            break;
+        }
+        assert!(
+            cycle["sequences"].as_array().unwrap().iter().all(|s| !matches!(s["action"].as_str(), Some("failed" | "blocked" | "vetoed"))),
+            "{cycle:#}"
+        );
+        assert!(start.elapsed() < std::time::Duration::from_secs(240), "night not done:\n{first:#}\n{cycle:#}");
+        std::thread::sleep(std::time::Duration::from_millis(700));
+    }
+    assert!(seen_pre_stages, "the status said the runs waited for their pre-stages");
+    let (code, report) = h.close_to_end(&[], std::time::Duration::from_secs(240));
+    assert_eq!(code, 0, "{report:#}");
+
+    let jobs = db.jobs_of_night(h.night).unwrap();
+    let production = h.config.resolve(&h.config.paths.dl1_dir).join(h.night.compact()).join(&h.config.analysis.prod_id);
+    let dl2 = h.config.resolve(&h.config.paths.dl2_dir).join(h.night.compact()).join(&h.config.analysis.prod_id);
+    for (run, level, nsb) in [(usual, "tailcut84", "nsb_tuning_0.14"), (bright, "tailcut1005", "nsb_tuning_0.38")] {
+        // The run went in two parts around its two pre-stages, each one job.
+        let of_run: Vec<(String, Option<String>)> = jobs
+            .iter()
+            .filter(|j| j.intent.run == run && j.job_id.is_some())
+            .map(|j| (j.intent.stage.to_string(), j.intent.stops_before.clone()))
+            .filter(|(stage, _)| ["sequence", "find_tailcuts", "cat_b_calibration"].contains(&stage.as_str()))
+            .collect();
+        let expected = [("cat_b_calibration", None), ("find_tailcuts", None), ("sequence", Some("dl1ab")), ("sequence", None)];
+        assert_eq!(of_run, expected.map(|(s, b)| (s.to_string(), b.map(str::to_string))), "run {run}");
+        let merged = production.join(level).join(format!("dl1_LST-1.Run{run:05}.h5"));
+        assert!(merged.is_file(), "run {run}: {} missing", merged.display());
+        let dl2 = dl2.join(level).join(nsb).join(format!("dl2_LST-1.Run{run:05}.h5"));
+        assert!(dl2.is_file(), "run {run}: {} missing", dl2.display());
+        // Its DL1b step read the finder's file (history) and its Cat-B calibration (provenance).
+        let history = std::fs::read_to_string(layout.history_file(h.night, run, Some(0))).unwrap();
+        let dl1ab = history.lines().find(|l| l.contains("lstchain_dl1ab")).unwrap();
+        assert!(dl1ab.contains(&format!(" {level} ")) && dl1ab.contains(&format!("dl1ab_Run{run:05}.json")), "{dl1ab}");
+        let catb = layout.catb_file(h.night, run).display().to_string();
+        let prov = std::fs::read_to_string(layout.provenance_log(h.night)).unwrap();
+        assert!(prov.contains(&format!("--catB-calibration-file={catb}")), "run {run}: the DL1b step's arguments lack {catb}");
+    }
+    assert!(!production.join("tailcut1005").join(format!("dl1_LST-1.Run{usual:05}.h5")).exists());
+}
+
+#[test]
+fn pre_stages_choose_each_runs_cleaning_on_the_local_executor() {
+    pre_stages_choose_each_runs_cleaning("local", &unique_night(88));
+}
+
+#[test]
+fn slurm_pre_stages_choose_each_runs_cleaning() {
+    let out = std::process::Command::new("sinfo").arg("-h").output();
+    assert!(out.is_ok_and(|o| o.status.success()), "SLURM does not answer; {}", common::HOW_TO_START);
+    pre_stages_choose_each_runs_cleaning("slurm", &unique_night(89));
+}

@@ -46,6 +46,9 @@ pub enum JobCommand {
         drs4_run: u32,
         #[arg(long)]
         pedcal_run: u32,
+        /// The run's first part (before its pre-stages): the data steps before this one.
+        #[arg(long)]
+        stop_before: Option<String>,
     },
     /// A closing stage of a run (or of the night: `--run 0`): its configured step.
     Stage {
@@ -87,13 +90,19 @@ pub fn run(context: &Context, command: JobCommand) -> anyhow::Result<Outcome> {
         JobCommand::Calibration { date, drs4_run, pedcal_run, attempt } => {
             (date, TaskKind::Calibration, attempt, CalibrationRuns { night: date, drs4_run, pedcal_run })
         }
-        JobCommand::Subrun { date, run, subrun, attempt, calibration_night, drs4_run, pedcal_run } => {
-            (date, TaskKind::Subrun { run, subrun }, attempt, CalibrationRuns { night: calibration_night.unwrap_or(date), drs4_run, pedcal_run })
+        JobCommand::Subrun { date, run, subrun, attempt, calibration_night, drs4_run, pedcal_run, stop_before } => {
+            if let Some(step) = &stop_before
+                && !config.analysis.data_steps.iter().any(|s| s.name == *step)
+            {
+                anyhow::bail!("night {date} run {run} subrun {subrun}: --stop-before {step:?} is no step of analysis.data_steps");
+            }
+            let calibration = CalibrationRuns { night: calibration_night.unwrap_or(date), drs4_run, pedcal_run };
+            (date, TaskKind::Subrun { run, subrun, stop_before }, attempt, calibration)
         }
         JobCommand::Stage { date, run, stage, attempt, calibration_night, drs4_run, pedcal_run, rf_models } => {
-            if config.closer.stage(&stage).is_none() {
-                let known: Vec<&str> = config.closer.stages.iter().map(|s| s.name.as_str()).collect();
-                anyhow::bail!("night {date}: no closing stage {stage:?} in the configuration (known: {})", known.join(", "));
+            if config.stage(&stage).is_none() {
+                let known: Vec<&str> = config.closer.stages.iter().chain(&config.analysis.pre_stages).map(|s| s.name.as_str()).collect();
+                anyhow::bail!("night {date}: no closing stage nor pre-stage {stage:?} in the configuration (known: {})", known.join(", "));
             }
             let calibration = CalibrationRuns { night: calibration_night.unwrap_or(date), drs4_run, pedcal_run };
             (date, TaskKind::Stage { run, stage, rf_models }, attempt, calibration)

@@ -149,6 +149,7 @@ pub fn run(context: &Context, args: SequencerArgs) -> anyhow::Result<Outcome> {
     let night = args.date.unwrap_or_else(NightDate::current);
     let sequencer = services.sequencer();
     let cycle = sequencer.cycle(night, args.simulate).with_context(|| format!("sequencer for night {night}"))?;
+    let pre_stages = if args.simulate { None } else { Some(services.closer(chrono::Utc::now()).pre_stages(night, &cycle)?) };
     let Some(plan) = &cycle.plan else {
         if args.json {
             print_json(&serde_json::json!({"date": night.to_string(), "sequences": [], "notes": ["no summary for this night yet"]}))?;
@@ -173,6 +174,9 @@ pub fn run(context: &Context, args: SequencerArgs) -> anyhow::Result<Outcome> {
         }
         for note in &plan.notes {
             println!("note: {note}");
+        }
+        for line in pre_stages.iter().flat_map(|r| r.decisions.iter().chain(&r.problems)) {
+            println!("pre-stages: {line}");
         }
         if cycle.snapshot.is_none() {
             println!("note: the executor did not answer; job states are unknown this time");
@@ -218,6 +222,7 @@ fn reason(action: &Action) -> Option<String> {
         Action::Blocked { reason } => Some(reason.to_string()),
         Action::Failed { cause } => Some(cause.to_string()),
         Action::Waiting { missing } => Some(missing.clone()),
+        Action::PreStages { pending } => Some(format!("its pre-stages: {pending}")),
         _ => None,
     }
 }

@@ -20,7 +20,7 @@ use crate::night::NightDate;
 use crate::sequencer::known::{NightRows, known_state_of};
 use crate::sequencer::plan::{Action, KnownState};
 use crate::sequencer::script::{StageScriptInput, stage_job_name, stage_log_patterns, stage_script};
-use crate::sequencer::submit::Submission;
+use crate::sequencer::submit::{Cycle, Submission};
 use crate::steps::stage_context;
 use crate::summary::Run;
 
@@ -124,6 +124,39 @@ impl Closer<'_> {
         prov.append(&records).map_err(|source| CloserError::Io { night, what: format!("writing {}", prov.path().display()), source })
     }
 
+    /// The DATA runs' pre-stages (`analysis.pre_stages`) after a sequencer cycle: planned for
+    /// the runs whose first part is done, then submitted, retried through the known-failure
+    /// table and their outputs verified like the closing stages, with the cycle's poll. The
+    /// daemon runs it at every poll, `osa sequencer` and the closer after their cycle; the
+    /// sequencer's next cycle submits the second part of the runs whose pre-stages are done.
+    /// Returns what it decided and what needs a human, and the pre-stages as planned.
+    pub fn pre_stages(&self, night: NightDate, cycle: &Cycle) -> Result<Report, CloserError> {
+        let mut report = Report::new(night);
+        let (Some(plan), Some(summary)) = (&cycle.plan, &cycle.summary) else { return Ok(report) };
+        let Some(calibration) = plan.calibration.runs(night) else { return Ok(report) };
+        let ready: Vec<u32> = plan.sequences.iter().filter(|s| s.first_part_done).map(|s| s.run).collect();
+        if ready.is_empty() {
+            return Ok(report);
+        }
+        let _lock = self.sequencer.lock_night(night)?;
+        let snapshot = cycle.snapshot.as_ref();
+        let rows = self.sequencer.night_rows(night)?;
+        let stages: Vec<&StageConfig> = self.config.analysis.active_pre_stages().collect();
+        let known: HashMap<String, KnownState> =
+            stages.iter().map(|s| (s.name.clone(), known_state_of(&rows, snapshot, &Stage::closing(&s.name)))).collect();
+        let planned = plan_stages(&StageInput {
+            stages,
+            ready: &ready,
+            night_settled: false,
+            known: &known,
+            rf_models: &HashMap::new(),
+            max_tries: self.config.retries.max_tries_per_run,
+        });
+        let progress = self.apply_stages(night, calibration, planned, &rows, &summary.runs, snapshot, &mut report)?;
+        report.stages = progress.planned;
+        Ok(report)
+    }
+
     /// The stage plan of the night, from fresh rows and this pass's poll.
     pub(super) fn plan_stages(
         &self,
@@ -177,7 +210,7 @@ impl Closer<'_> {
         let mut progress = StagesProgress { all_done: true, ..StagesProgress::default() };
         let mut job_ids: HashMap<(u32, String), String> = HashMap::new();
         for s in &planned {
-            let Some(config) = self.config.closer.stage(&s.stage) else { continue };
+            let Some(config) = self.config.stage(&s.stage) else { continue };
             let key = (s.run, s.stage.clone());
             let what = stage_label(s);
             if s.action != Action::Done {
@@ -234,14 +267,15 @@ impl Closer<'_> {
                         .push(format!("{what} is vetoed{why} (`osa veto lift --date {night} --run {} --stage {}` to retry it)", s.run, s.stage))
                 }
                 // Input gates hold run sequences only; a stage never waits on disk.
-                Action::Waiting { missing } => report.problems.push(format!("{what} is waiting for {missing}")),
+                Action::Waiting { missing } | Action::PreStages { pending: missing } => report.problems.push(format!("{what} is waiting for {missing}")),
                 Action::Blocked { reason } => {
                     let why = s.blocked_why.as_deref().map(|w| format!(" ({w})")).unwrap_or_default();
                     report.problems.push(format!("{what} is blocked: {reason}{why}"));
                     self.cancel_blocked_stage(night, s, snapshot)?;
                 }
                 Action::Done => {
-                    if let Some(decision) = self.verify_stage(night, calibration, config, s, runs)? {
+                    let submitted = rows.current_jobs_of(s.run, &Stage::closing(&s.stage)).filter_map(|j| j.submitted_at).max();
+                    if let Some(decision) = self.verify_stage(night, calibration, config, s, runs, submitted)? {
                         let last = rows.current_jobs_of(s.run, &Stage::closing(&s.stage)).max_by_key(|j| j.intent.attempt).map(|j| j.intent.clone());
                         progress.all_done = false;
                         self.apply_stage_decision(night, calibration, config, s, decision, last.as_ref(), report, &mut progress)?;
@@ -396,6 +430,7 @@ impl Closer<'_> {
             mem_per_cpu,
             time_limit: time.clone(),
             script_path: script.display().to_string(),
+            stops_before: None,
         };
         let (output, error) = stage_log_patterns(run, &config.name);
         let spec = JobSpec {
@@ -452,8 +487,9 @@ impl Closer<'_> {
         Ok(())
     }
 
-    /// Verifies a finished stage's outputs (once: a row already verified with the same size
-    /// is not read again); returns what to do if they are not right.
+    /// Verifies a finished stage's outputs (once: a row verified since the stage's last
+    /// submission, with the same size, is not read again); returns what to do if they are
+    /// not right.
     fn verify_stage(
         &self,
         night: NightDate,
@@ -461,6 +497,7 @@ impl Closer<'_> {
         config: &StageConfig,
         s: &PlannedStage,
         runs: &[Run],
+        submitted: Option<chrono::NaiveDateTime>,
     ) -> Result<Option<Decision>, CloserError> {
         let context = stage_context(self.config, &self.layout, night, s.run, calibration, s.rf_models.as_deref());
         let kinds: Vec<String> = config.outputs.iter().map(|t| t.trim_matches(['{', '}']).to_string()).collect();
@@ -480,7 +517,12 @@ impl Closer<'_> {
             .filter(|p| {
                 let kind = p.kind.trim_matches(['{', '}']);
                 let size = std::fs::metadata(&p.path).map(|m| m.len() as i64).ok();
-                !known.get(kind).is_some_and(|o| o.verdict == "ok" && Some(o.size_bytes) == size && o.path == p.path.display().to_string())
+                !known.get(kind).is_some_and(|o| {
+                    o.verdict == "ok"
+                        && Some(o.size_bytes) == size
+                        && o.path == p.path.display().to_string()
+                        && submitted.is_none_or(|at| o.verified_at >= at)
+                })
             })
             .collect();
         if products.is_empty() {

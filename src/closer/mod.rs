@@ -107,6 +107,24 @@ pub struct Report {
     pub stages: Vec<stages::PlannedStage>,
 }
 
+impl Report {
+    fn new(night: NightDate) -> Self {
+        Self {
+            night,
+            status: Status::NoSummary,
+            decisions: Vec::new(),
+            problems: Vec::new(),
+            verified: 0,
+            bad: 0,
+            prov_json: Vec::new(),
+            prov_svg: Vec::new(),
+            night_prov_json: None,
+            mail: None,
+            stages: Vec::new(),
+        }
+    }
+}
+
 /// DATA runs whose subrun products a long-running closer verified and moved to the final
 /// layout, with the sequence job that made them. While the closing stages run, the daemon's
 /// closer passes every few seconds; without this memory each pass would read every run's
@@ -157,19 +175,7 @@ impl<'a> Closer<'a> {
     }
 
     pub fn close(&self, night: NightDate, simulate: bool, force: bool) -> Result<Report, CloserError> {
-        let mut report = Report {
-            night,
-            status: Status::NoSummary,
-            decisions: Vec::new(),
-            problems: Vec::new(),
-            verified: 0,
-            bad: 0,
-            prov_json: Vec::new(),
-            prov_svg: Vec::new(),
-            night_prov_json: None,
-            mail: None,
-            stages: Vec::new(),
-        };
+        let mut report = Report::new(night);
         if self.db.night(night)?.is_some_and(|n| n.closed) {
             report.status = Status::AlreadyClosed;
             return Ok(report);
@@ -182,6 +188,11 @@ impl<'a> Closer<'a> {
             return Ok(report);
         }
         let cycle = self.sequencer.cycle(night, simulate)?;
+        if !simulate {
+            let pre = self.pre_stages(night, &cycle)?;
+            report.decisions.extend(pre.decisions);
+            report.problems.extend(pre.problems);
+        }
         let Some(plan) = cycle.plan else { return Ok(report) };
         let running = plan.sequences.iter().filter(|s| s.action.is_active()).count();
         if running > 0 {

@@ -143,7 +143,7 @@ mod tests {
     use crate::sequencer::plan::Attempt;
 
     fn attempt(n: u32, job: &str, outcome: JobOutcome) -> Attempt {
-        Attempt { attempt: n, job_id: Some(job.to_string()), submit_error: None, outcome }
+        Attempt { attempt: n, job_id: Some(job.to_string()), submit_error: None, outcome, stops_before: None }
     }
 
     fn known(entries: &[(&str, u32, Vec<Attempt>)]) -> HashMap<String, KnownState> {

@@ -199,6 +199,18 @@ fn content(product: &Product) -> (Option<u64>, Verdict) {
             }
             Ok(None)
         }),
+        // Cat-B files hold the same tables as Cat-A ones (lstchain's onsite script).
+        "{catb_file}" => hdf5_check(path, |file| {
+            for node in ["tel_1/calibration", "tel_1/pedestal", "tel_1/flatfield", "tel_1/pixel_status"] {
+                file.dataset(node).map_err(|_| Verdict::Layout(format!("no /{node}")))?;
+            }
+            Ok(None)
+        }),
+        // The later steps read their cleaning from it: it must name one.
+        "{tailcuts_file}" => match crate::rf_models::dl1_prod_id_of(path) {
+            Ok(_) => (None, Verdict::Ok),
+            Err(e) => (None, Verdict::Layout(e.to_string())),
+        },
         "{drs4_file}" => hdf5_check(path, |_| Ok(None)),
         "{muons_file}" | "{muons_run_file}" => match fitsio::FitsFile::open(path).and_then(|mut f| f.num_hdus()) {
             Ok(n) if n >= 2 => (None, Verdict::Ok),

@@ -83,6 +83,9 @@ pub const PLACEHOLDERS: &[&str] = &[
     "dl1b_config",
     "prod_id",
     "dl1_prod_id",
+    "tailcuts_finder_dir",
+    "tailcuts_file",
+    "catb_file",
 ];
 
 /// The closing stages' own placeholders (per run, or per night), on top of [`PLACEHOLDERS`].
@@ -131,6 +134,26 @@ pub struct AnalysisConfig {
     pub calibration_steps: Vec<StepConfig>,
     /// Steps of each DATA subrun task, in order.
     pub data_steps: Vec<StepConfig>,
+    /// Jobs of a DATA run between its two parts (LSTOSA's tail-cut finder and Cat-B
+    /// calibration): a run's subruns first run the data steps before `pre_stages_before`,
+    /// then these jobs run (tracked, retried and verified like the closing stages), then the
+    /// subruns run the remaining steps, whose placeholders name the pre-stages' outputs.
+    /// Empty: one part, as before.
+    pub pre_stages: Vec<super::StageConfig>,
+    /// The data step the pre-stages come before.
+    pub pre_stages_before: String,
+}
+
+impl AnalysisConfig {
+    /// The pre-stages that run.
+    pub fn active_pre_stages(&self) -> impl Iterator<Item = &super::StageConfig> {
+        self.pre_stages.iter().filter(|s| s.enabled)
+    }
+
+    /// The data step a DATA run's first part stops before, when it has pre-stages.
+    pub fn first_part_stops_before(&self) -> Option<&str> {
+        self.active_pre_stages().next().map(|_| self.pre_stages_before.as_str())
+    }
 }
 
 fn step(name: &str, program: &str, args: &[&str], inputs: &[&str], outputs: &[&str]) -> StepConfig {
@@ -158,6 +181,8 @@ impl Default for AnalysisConfig {
             mc_prod: "20240918_v0.10.12_allsky_".to_string(),
             site_latitude: 28.76,
             bin_dir: None,
+            pre_stages: Vec::new(),
+            pre_stages_before: "dl1ab".to_string(),
             calibration_steps: vec![
                 step(
                     "drs4_baseline",

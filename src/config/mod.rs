@@ -414,14 +414,35 @@ impl Config {
     }
 
     fn stage_problems(&self, bad: &mut impl FnMut(&str, String)) {
+        let analysis = &self.analysis;
+        if analysis.active_pre_stages().next().is_some() {
+            match analysis.data_steps.iter().position(|s| s.name == analysis.pre_stages_before) {
+                None => bad("analysis.pre_stages_before", format!("{:?} is not a name of analysis.data_steps", analysis.pre_stages_before)),
+                Some(0) => bad("analysis.pre_stages_before", "the first data step: the run's first part would run nothing".to_string()),
+                Some(_) => {}
+            }
+        }
+        for (i, stage) in analysis.pre_stages.iter().enumerate() {
+            if stage.scope == StageScope::Night {
+                bad(&format!("analysis.pre_stages[{i}].scope"), "a pre-stage belongs to one run: scope \"run\"".to_string());
+            }
+        }
+        let mut names: BTreeSet<&str> = BTreeSet::new();
+        self.stage_list_problems("analysis.pre_stages", &analysis.pre_stages, &mut names, bad);
+        self.stage_list_problems("closer.stages", &self.closer.stages, &mut names, bad);
+    }
+
+    /// One list of stages: `names` holds the stage names seen in earlier lists (a name is
+    /// one job of a run, whichever list it is in); `after` names earlier stages of the list.
+    fn stage_list_problems<'s>(&self, list: &str, stages: &'s [StageConfig], names: &mut BTreeSet<&'s str>, bad: &mut impl FnMut(&str, String)) {
         let steps: BTreeSet<&str> = self.analysis.data_steps.iter().chain(&self.analysis.calibration_steps).map(|s| s.name.as_str()).collect();
         let mut seen: Vec<&StageConfig> = Vec::new();
-        for (i, stage) in self.closer.stages.iter().enumerate() {
-            let key = format!("closer.stages[{i}]");
+        for (i, stage) in stages.iter().enumerate() {
+            let key = format!("{list}[{i}]");
             match stage.name.parse::<crate::model::Stage>() {
                 Err(e) => bad(&format!("{key}.name"), e.to_string()),
                 Ok(crate::model::Stage::Sequence) => bad(&format!("{key}.name"), "`sequence` names the runs' own jobs".to_string()),
-                Ok(_) if seen.iter().any(|s| s.name == stage.name) => bad(&format!("{key}.name"), format!("{:?} is used by two stages", stage.name)),
+                Ok(_) if !names.insert(stage.name.as_str()) => bad(&format!("{key}.name"), format!("{:?} is used by two stages", stage.name)),
                 Ok(_) if steps.contains(stage.name.as_str()) => {
                     bad(&format!("{key}.name"), format!("{:?} is also an analysis step: history would mix them", stage.name))
                 }
@@ -465,6 +486,11 @@ impl Config {
             }
             seen.push(stage);
         }
+    }
+
+    /// A closing stage or a pre-stage, by name.
+    pub fn stage(&self, name: &str) -> Option<&StageConfig> {
+        self.closer.stage(name).or_else(|| self.analysis.pre_stages.iter().find(|s| s.name == name))
     }
 
     /// `paths.*` entries resolve against the data root unless absolute.

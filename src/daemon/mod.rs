@@ -536,9 +536,11 @@ impl Work {
         if self.poll {
             let nights: Vec<NightDate> = considered.iter().copied().collect();
             let (results, polled) = sequencer.cycle_nights(&nights)?;
+            let closer = services.closer(now);
             for (night, result) in results {
                 // Each submission is logged once, by the sequencer that made it.
-                if let Err(e) = result {
+                let pre_stages = result.map_err(|e| e.to_string()).and_then(|cycle| closer.pre_stages(night, &cycle).map_err(|e| e.to_string()));
+                if let Err(e) = pre_stages {
                     tracing::error!(night.date = %night, "cycle failed: {e}");
                     problems.push(format!("night {night}: {e}"));
                 }

@@ -29,6 +29,8 @@ pub struct JobIntent {
     pub mem_per_cpu: String,
     pub time_limit: String,
     pub script_path: String,
+    /// A DATA run's first part (before its pre-stages): the data step its tasks stop before.
+    pub stops_before: Option<String>,
 }
 
 /// A submission as stored.
@@ -64,6 +66,7 @@ struct JobRow {
     submit_error: Option<String>,
     stage: Stage,
     production: String,
+    stops_before: Option<String>,
 }
 
 // ---- Local methods ----
@@ -85,6 +88,7 @@ impl JobRow {
                 mem_per_cpu: self.mem_per_cpu,
                 time_limit: self.time_limit,
                 script_path: self.script_path,
+                stops_before: self.stops_before,
             },
             intent_at: self.intent_at,
             job_id: self.job_id,
@@ -127,6 +131,7 @@ impl Db {
                     job_id: None,
                     submitted_at: None,
                     submit_error: None,
+                    stops_before: intent.stops_before.clone(),
                 };
                 // Insert-or-ignore, then read: an existing intent wins, even under a race.
                 let inserted = per_backend!(&mut *c, |c| diesel::insert_or_ignore_into(jobs::table).values(&row).execute(c))? == 1;

@@ -66,6 +66,7 @@ diesel::table! {
         submit_error -> Nullable<Text>,
         stage -> Text,
         production -> Text,
+        stops_before -> Nullable<Text>,
     }
 }
 

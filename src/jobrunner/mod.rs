@@ -61,6 +61,8 @@ pub enum TaskKind {
     Subrun {
         run: u32,
         subrun: u32,
+        /// The run's first part (before its pre-stages): the data step it stops before.
+        stop_before: Option<String>,
     },
     /// A closing stage of a run (or of the night: run [`crate::model::NIGHT_WIDE`]), with the
     /// RF models its DL2 uses where it has any.
@@ -108,7 +110,7 @@ impl Task<'_> {
     fn history_tag(&self) -> String {
         match self.kind {
             TaskKind::Calibration => format!("{:05}", self.calibration.pedcal_run),
-            TaskKind::Subrun { run, subrun } => crate::paths::run_subrun(run, subrun),
+            TaskKind::Subrun { run, subrun, .. } => crate::paths::run_subrun(run, subrun),
             TaskKind::Stage { run: NIGHT_WIDE, .. } => "night".to_string(),
             TaskKind::Stage { run, .. } => format!("{run:05}"),
         }
@@ -117,7 +119,7 @@ impl Task<'_> {
     fn history_file(&self) -> PathBuf {
         match &self.kind {
             TaskKind::Calibration => self.layout.history_file(self.night, self.calibration.pedcal_run, None),
-            TaskKind::Subrun { run, subrun } => self.layout.history_file(self.night, *run, Some(*subrun)),
+            TaskKind::Subrun { run, subrun, .. } => self.layout.history_file(self.night, *run, Some(*subrun)),
             TaskKind::Stage { run, stage, .. } => self.layout.stage_history_file(self.night, *run, stage),
         }
     }
@@ -125,15 +127,17 @@ impl Task<'_> {
     fn steps(&self) -> Vec<StepConfig> {
         match &self.kind {
             TaskKind::Calibration => self.config.analysis.calibration_steps.clone(),
-            TaskKind::Subrun { .. } => self.config.analysis.data_steps.clone(),
-            TaskKind::Stage { stage, .. } => self.config.closer.stage(stage).map(|s| s.step()).into_iter().collect(),
+            TaskKind::Subrun { stop_before, .. } => {
+                self.config.analysis.data_steps.iter().take_while(|s| Some(&s.name) != stop_before.as_ref()).cloned().collect()
+            }
+            TaskKind::Stage { stage, .. } => self.config.stage(stage).map(|s| s.step()).into_iter().collect(),
         }
     }
 
     pub fn context(&self) -> StepContext {
         match &self.kind {
             TaskKind::Calibration => calibration_context(self.config, self.layout, self.night, self.calibration),
-            TaskKind::Subrun { run, subrun } => subrun_context(self.config, self.layout, self.night, *run, *subrun, self.calibration),
+            TaskKind::Subrun { run, subrun, .. } => subrun_context(self.config, self.layout, self.night, *run, *subrun, self.calibration),
             TaskKind::Stage { run, rf_models, .. } => {
                 stage_context(self.config, self.layout, self.night, *run, self.calibration, rf_models.as_deref())
             }
@@ -307,7 +311,7 @@ pub fn run_task(task: &Task, mut db: Option<&Db>) -> Result<TaskReport, JobError
             session.push(("pedestal_run", json!(format!("{:05}", task.calibration.drs4_run))));
             session.push(("calibration_run", json!(format!("{:05}", task.calibration.pedcal_run))));
         }
-        TaskKind::Subrun { run, subrun } => {
+        TaskKind::Subrun { run, subrun, .. } => {
             session.push(("observation_run", json!(format!("{run:05}"))));
             session.push(("observation_subrun", json!(format!("{subrun:04}"))));
         }

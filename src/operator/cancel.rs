@@ -40,7 +40,7 @@ pub fn cancel(sequencer: &Sequencer, night: NightDate, run: Option<u32>, reason:
         }
     }
     let max_tries = sequencer.config.retries.max_tries_per_run;
-    for config in &sequencer.config.closer.stages {
+    for config in sequencer.config.closer.stages.iter().chain(&sequencer.config.analysis.pre_stages) {
         let stage = Stage::closing(&config.name);
         let known = known_state_of(&rows, Some(&snapshot), &stage);
         for job_run in known.attempts.keys().filter(|r| run.is_none_or(|wanted| wanted == **r)) {

@@ -64,9 +64,10 @@ pub fn rerun(sequencer: &Sequencer, night: NightDate, run: Option<u32>, reason: 
             .filter(|s| matches!(s.action, Action::Submitted { .. } | Action::Reconcile { .. }))
             .map(|s| format!("{:05} (job {})", s.run, s.last_job_id.as_deref().unwrap_or("?")))
             .collect();
-        // The closing stages' jobs write into the final layout: the same holds for them.
+        // The closing stages' jobs write into the final layout, the pre-stages' into what the
+        // second parts read: the same holds for them.
         let rows = sequencer.night_rows(night)?;
-        for stage in &sequencer.config.closer.stages {
+        for stage in sequencer.config.closer.stages.iter().chain(&sequencer.config.analysis.pre_stages) {
             let known = known_state_of(&rows, snapshot.as_ref(), &Stage::closing(&stage.name));
             for job_run in known.attempts.keys().filter(|r| run.is_none_or(|wanted| wanted == **r || **r == NIGHT_WIDE)) {
                 match action_of(&known, *job_run, u32::MAX).0 {

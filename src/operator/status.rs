@@ -56,7 +56,7 @@ impl Totals {
         for r in runs {
             match r.action {
                 Action::Done => totals.done += 1,
-                Action::Submitted { .. } => totals.running += 1,
+                Action::Submitted { .. } | Action::PreStages { .. } => totals.running += 1,
                 Action::Submit { .. } | Action::Reconcile { .. } | Action::Waiting { .. } => totals.waiting += 1,
                 Action::Failed { .. } => totals.failed += 1,
                 Action::Vetoed => totals.vetoed += 1,
@@ -191,7 +191,7 @@ pub fn night_view(sequencer: &Sequencer, night: NightDate, snapshot: Option<&Sna
             (action.clone(), format!("{}: {action}", config.name))
         })
     };
-    let mut plan = sequencer.plan_known(night, &summary.runs, &known)?;
+    let mut plan = sequencer.plan_known(night, &summary.runs, &rows, snapshot, &known)?;
     if closed {
         plan.refuse_late_runs();
     }

@@ -152,6 +152,7 @@ pub fn known_state_of(rows: &NightRows, snapshot: Option<&Snapshot>, stage: &Sta
             job_id: job.job_id.clone(),
             submit_error: job.submit_error.clone(),
             outcome,
+            stops_before: job.intent.stops_before.clone(),
         });
     }
     let mut lifted: HashMap<u32, NaiveDateTime> = HashMap::new();
@@ -221,6 +222,7 @@ mod tests {
                 mem_per_cpu: "5G".to_string(),
                 time_limit: "01:00:00".to_string(),
                 script_path: "x.sh".to_string(),
+                stops_before: None,
             },
             intent_at: at(minute),
             job_id: job_id.map(str::to_string),
@@ -357,6 +359,7 @@ mod tests {
             lookback_nights: 7,
             max_tries: 3,
             inputs: &crate::sequencer::plan::InputGaps::default(),
+            pre_stages: &crate::sequencer::plan::PreStages::default(),
         });
         let actions: Vec<String> = plan.sequences.iter().map(|s| s.action.to_string()).collect();
         assert_eq!(actions, ["failed: a task was cancelled", "blocked: calibration failed"]);

@@ -37,6 +37,15 @@ pub struct Attempt {
     /// The executor refused the submission.
     pub submit_error: Option<String>,
     pub outcome: JobOutcome,
+    /// A DATA run's first part: the data step its tasks stop before.
+    pub stops_before: Option<String>,
+}
+
+impl Attempt {
+    /// A first part that completed: the run's pre-stages may run.
+    fn first_part_done(&self) -> bool {
+        self.stops_before.is_some() && self.outcome == JobOutcome::Completed
+    }
 }
 
 /// What the database and the scheduler know about the night's runs.
@@ -69,6 +78,18 @@ pub struct PlanInput<'a> {
     pub max_tries: u32,
     /// What is missing on disk before runs may be submitted.
     pub inputs: &'a InputGaps,
+    pub pre_stages: &'a PreStages,
+}
+
+/// DATA runs in two parts around their pre-stages (`analysis.pre_stages`): where those
+/// stand, as the effects side found them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PreStages {
+    /// The data step a run's first part stops before; `None`: runs have one part.
+    pub before: Option<String>,
+    /// Runs whose pre-stages are not all done: what they wait for, in words, or (`Err`) why
+    /// they never will be (a pre-stage vetoed or blocked).
+    pub pending: BTreeMap<u32, Result<String, String>>,
 }
 
 /// A calibration of an earlier night the DATA runs may use.
@@ -87,6 +108,9 @@ pub struct InputGaps {
     pub night: Option<String>,
     /// Missing per run: its R0 subrun files.
     pub runs: BTreeMap<u32, String>,
+    /// Missing per DATA run before its DL1b steps: the tail-cut finder's file naming its
+    /// cleaning (with pre-stages, its second part waits for it).
+    pub cleaning: BTreeMap<u32, String>,
     /// Not missing: the DRS4 and PEDCALIB runs whose Cat-A file is already where tonight's
     /// calibration job would write it (made by another production, or the earlier pipeline).
     pub calibrated: BTreeSet<u32>,
@@ -156,6 +180,11 @@ pub enum Action {
     Waiting {
         missing: String,
     },
+    /// Its first part is done and its pre-stages run (or are about to); the rest is
+    /// submitted once they are done.
+    PreStages {
+        pending: String,
+    },
 }
 
 impl Action {
@@ -169,12 +198,13 @@ impl Action {
             Self::Vetoed => "vetoed",
             Self::Blocked { .. } => "blocked",
             Self::Waiting { .. } => "waiting",
+            Self::PreStages { .. } => "pre_stages",
         }
     }
 
     /// Still in the scheduler's hands, or about to be.
     pub fn is_active(&self) -> bool {
-        matches!(self, Self::Submit { .. } | Self::Reconcile { .. } | Self::Submitted { .. })
+        matches!(self, Self::Submit { .. } | Self::Reconcile { .. } | Self::Submitted { .. } | Self::PreStages { .. })
     }
 }
 
@@ -186,6 +216,7 @@ impl fmt::Display for Action {
             Self::Failed { cause } => write!(f, "failed: {cause}"),
             Self::Blocked { reason } => write!(f, "blocked: {reason}"),
             Self::Waiting { missing } => write!(f, "waiting for {missing}"),
+            Self::PreStages { pending } => write!(f, "waiting for its pre-stages ({pending})"),
             other => f.write_str(other.label()),
         }
     }
@@ -214,6 +245,10 @@ pub struct PlannedSequence {
     pub attempts: u32,
     pub last_job_id: Option<String>,
     pub action: Action,
+    /// A DATA run's next submission is its first part: the data step it stops before.
+    pub stops_before: Option<String>,
+    /// A DATA run's first part is done: its pre-stages may run.
+    pub first_part_done: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -346,6 +381,8 @@ pub fn plan(input: &PlanInput) -> NightPlan {
             attempts: attempts_counted(input, pedcal.run),
             last_job_id,
             action,
+            stops_before: None,
+            first_part_done: false,
         });
     }
     let parent = sequences.first().map(|s| (s.seq, s.action.clone()));
@@ -388,7 +425,7 @@ pub fn plan(input: &PlanInput) -> NightPlan {
             }
             _ => {}
         }
-        gate(&mut action, input.inputs.of(run.run));
+        let (stops_before, first_part_done) = two_parts(input, run.run, &mut action);
         // A dropped last subrun: the run is planned, verified and closed without it.
         let subruns = input.known.subruns.get(&run.run).map_or(run.subruns, |kept| (*kept).min(run.subruns));
         sequences.push(PlannedSequence {
@@ -407,10 +444,39 @@ pub fn plan(input: &PlanInput) -> NightPlan {
             attempts: attempts_counted(input, run.run),
             last_job_id,
             action,
+            stops_before,
+            first_part_done,
         });
     }
     notes.extend(needs_human.iter().cloned());
     NightPlan { night: input.night, calibration, sequences, notes, needs_human }
+}
+
+/// A DATA run with pre-stages is submitted in two parts: its first part while none has
+/// completed (nor any second part was made); once one has, the run waits for its pre-stages,
+/// then its second part goes (the DL1b cleaning it needs gated there). Gates `action` and
+/// returns (the step the next submission stops before, whether the first part is done).
+fn two_parts(input: &PlanInput, run: u32, action: &mut Action) -> (Option<String>, bool) {
+    let gaps = input.inputs;
+    let Some(before) = &input.pre_stages.before else {
+        gate(action, gaps.of(run).or_else(|| gaps.cleaning.get(&run).map(String::as_str)));
+        return (None, false);
+    };
+    let attempts = input.known.attempts.get(&run).map(Vec::as_slice).unwrap_or_default();
+    let first_part_done = attempts.iter().any(Attempt::first_part_done);
+    if !first_part_done && attempts.iter().all(|a| a.stops_before.is_some()) {
+        gate(action, gaps.of(run));
+        return (Some(before.clone()), false);
+    }
+    if *action == Action::Done && attempts.last().is_some_and(Attempt::first_part_done) {
+        *action = match input.pre_stages.pending.get(&run) {
+            None => Action::Submit { attempt: last_attempt(input, run) + 1, after_parent: false },
+            Some(Ok(pending)) => Action::PreStages { pending: pending.clone() },
+            Some(Err(_)) => Action::Blocked { reason: BlockReason::StageFailed },
+        };
+    }
+    gate(action, gaps.cleaning.get(&run).map(String::as_str));
+    (None, first_part_done)
 }
 
 fn last_attempt(input: &PlanInput, run: u32) -> u32 {
@@ -429,10 +495,15 @@ impl KnownState {
     }
 
     /// Attempts that count against the retry limit (not before a veto lift, not a full disk).
+    /// A completed first part is not a try either: it did what it was sent for.
     pub fn attempts_counted(&self, run: u32) -> u32 {
-        let all = self.attempts.get(&run).map(Vec::len).unwrap_or(0) as u32;
-        all.saturating_sub(self.attempts_before_unveto.get(&run).copied().unwrap_or(0))
+        let attempts = self.attempts.get(&run).map(Vec::as_slice).unwrap_or_default();
+        let before_unveto = self.attempts_before_unveto.get(&run).copied().unwrap_or(0);
+        let first_parts = attempts.iter().skip(before_unveto as usize).filter(|a| a.first_part_done()).count() as u32;
+        (attempts.len() as u32)
+            .saturating_sub(before_unveto)
             .saturating_sub(self.disk_full_attempts.get(&run).copied().unwrap_or(0))
+            .saturating_sub(first_parts)
     }
 }
 
@@ -489,12 +560,57 @@ mod tests {
     }
 
     fn plan_of(runs: &[Run], known: &KnownState, earlier: &[EarlierCalibration]) -> NightPlan {
-        plan(&PlanInput { night: night(), runs, known, earlier, lookback_nights: 7, max_tries: 3, inputs: &InputGaps::default() })
+        plan(&PlanInput { night: night(), runs, known, earlier, lookback_nights: 7, max_tries: 3, inputs: &InputGaps::default(), pre_stages: &PreStages::default() })
     }
 
     /// The standard night planned with what is (not) on disk.
     fn plan_with_inputs(known: &KnownState, inputs: &InputGaps) -> NightPlan {
-        plan(&PlanInput { night: night(), runs: &standard_night(), known, earlier: &[], lookback_nights: 7, max_tries: 3, inputs })
+        plan(&PlanInput { night: night(), runs: &standard_night(), known, earlier: &[], lookback_nights: 7, max_tries: 3, inputs, pre_stages: &PreStages::default() })
+    }
+
+    /// The standard night whose DATA runs have pre-stages before their `dl1ab` step.
+    fn plan_in_two_parts(known: &KnownState, inputs: &InputGaps, pending: &[(u32, Result<&str, &str>)]) -> NightPlan {
+        let pre_stages = PreStages {
+            before: Some("dl1ab".to_string()),
+            pending: pending.iter().map(|(run, p)| (*run, p.map(str::to_string).map_err(str::to_string))).collect(),
+        };
+        plan(&PlanInput { night: night(), runs: &standard_night(), known, earlier: &[], lookback_nights: 7, max_tries: 3, inputs, pre_stages: &pre_stages })
+    }
+
+    fn first_part(n: u32, job: &str, outcome: JobOutcome) -> Attempt {
+        Attempt { stops_before: Some("dl1ab".to_string()), ..attempt(n, Some(job), outcome) }
+    }
+
+    #[test]
+    fn with_pre_stages_a_run_goes_in_two_parts_around_them() {
+        let cleaning = InputGaps { cleaning: [(102, "its tail cuts".to_string())].into(), ..InputGaps::default() };
+        let plan = plan_in_two_parts(&KnownState::default(), &cleaning, &[(102, Ok("find_tailcuts: not submitted yet"))]);
+        let data = &plan.sequences[1];
+        assert_eq!(data.action, Action::Submit { attempt: 1, after_parent: true }, "the first part needs no tail cuts");
+        assert_eq!((data.stops_before.as_deref(), data.first_part_done), (Some("dl1ab"), false));
+
+        let mut known = KnownState::default();
+        known.attempts.insert(101, vec![attempt(1, Some("7"), JobOutcome::Completed)]);
+        known.attempts.insert(102, vec![first_part(1, "8", JobOutcome::Completed)]);
+        known.attempts.insert(103, vec![first_part(1, "9", JobOutcome::Failed { state: TaskState::Failed })]);
+        let plan = plan_in_two_parts(&known, &InputGaps::default(), &[(102, Ok("find_tailcuts: job 10")), (103, Ok("x"))]);
+        let (run102, run103) = (&plan.sequences[1], &plan.sequences[2]);
+        assert_eq!(run102.action, Action::PreStages { pending: "find_tailcuts: job 10".to_string() });
+        assert!(run102.action.is_active() && run102.first_part_done && run102.stops_before.is_none());
+        assert_eq!(run102.attempts, 0, "a completed first part is not a try");
+        assert!(matches!(run103.action, Action::Failed { .. }), "a failed first part goes to the closer");
+        assert_eq!(run103.stops_before.as_deref(), Some("dl1ab"), "and is sent again as a first part");
+
+        let plan = plan_in_two_parts(&known, &cleaning, &[(103, Ok("x"))]);
+        assert_eq!(plan.sequences[1].action.to_string(), "waiting for its tail cuts", "the second part waits for its cleaning");
+        let plan = plan_in_two_parts(&known, &InputGaps::default(), &[(103, Ok("x"))]);
+        assert_eq!(plan.sequences[1].action, Action::Submit { attempt: 2, after_parent: false }, "pre-stages done: the rest goes");
+        let plan = plan_in_two_parts(&known, &InputGaps::default(), &[(102, Err("find_tailcuts vetoed"))]);
+        assert_eq!(plan.sequences[1].action, Action::Blocked { reason: BlockReason::StageFailed });
+
+        known.attempts.get_mut(&102).unwrap().push(attempt(2, Some("11"), JobOutcome::Completed));
+        let plan = plan_in_two_parts(&known, &InputGaps::default(), &[]);
+        assert_eq!((plan.sequences[1].action.clone(), plan.sequences[1].first_part_done), (Action::Done, true));
     }
 
     fn summary(plan: &NightPlan) -> Vec<(u32, Option<u32>, u32, &'static str)> {
@@ -502,7 +618,7 @@ mod tests {
     }
 
     fn attempt(n: u32, job: Option<&str>, outcome: JobOutcome) -> Attempt {
-        Attempt { attempt: n, job_id: job.map(str::to_string), submit_error: None, outcome }
+        Attempt { attempt: n, job_id: job.map(str::to_string), submit_error: None, outcome, stops_before: None }
     }
 
     /// Another production (or LSTOSA) made tonight's calibration files where this one's job
@@ -697,7 +813,7 @@ mod tests {
     #[test]
     fn refused_submissions_are_retried_up_to_the_limit() {
         let mut known = KnownState::default();
-        let refused = |n| Attempt { attempt: n, job_id: None, submit_error: Some("Socket timed out".to_string()), outcome: JobOutcome::Unknown };
+        let refused = |n| Attempt { attempt: n, job_id: None, submit_error: Some("Socket timed out".to_string()), outcome: JobOutcome::Unknown, stops_before: None };
         known.attempts.insert(102, vec![refused(1)]);
         known.attempts.insert(103, vec![refused(1), refused(2), refused(3)]);
         let plan = plan_of(&standard_night(), &known, &[]);

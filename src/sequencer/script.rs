@@ -35,6 +35,8 @@ pub struct ScriptInput<'a> {
     pub workdir: &'a Path,
     pub calibration: CalibrationRuns,
     pub osa: &'a OsaCommand,
+    /// A DATA run's first part: the data step its tasks stop before.
+    pub stops_before: Option<&'a str>,
 }
 
 /// Output and error file patterns, relative to the work dir (SLURM expands them). The
@@ -187,6 +189,9 @@ pub fn job_script(config: &Config, input: &ScriptInput) -> String {
             argv.extend(["job".into(), "subrun".into(), format!("--date={}", input.night), format!("--run={}", input.run)]);
             argv.extend([format!("--attempt={}", input.attempt), format!("--calibration-night={}", c.night)]);
             argv.extend([format!("--drs4-run={}", c.drs4_run), format!("--pedcal-run={}", c.pedcal_run)]);
+            if let Some(step) = input.stops_before {
+                argv.push(quote(&format!("--stop-before={step}")));
+            }
         }
     }
     lines.push(format!("exec {}", argv.join(" ")));
@@ -212,6 +217,7 @@ mod tests {
             workdir,
             calibration: CalibrationRuns { night, drs4_run: 12001, pedcal_run: 12002 },
             osa,
+            stops_before: None,
         }
     }
 
@@ -238,6 +244,8 @@ mod tests {
 exec /usr/bin/osa --config /etc/osa/osa.toml --prod-id v0.10 job subrun --date=2026-01-05 --run=12003 --attempt=1 --calibration-night=2026-01-05 --drs4-run=12001 --pedcal-run=12002
 "
         );
+        let first_part = job_script(&Config::default(), &ScriptInput { stops_before: Some("dl1ab"), ..input(SequenceKind::Data, &osa, workdir) });
+        assert!(first_part.ends_with("--pedcal-run=12002 --stop-before=dl1ab\n"), "{first_part}");
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! that point (the last: right after a closing stage's `sbatch`): the crash tests use it to
 //! prove a restart submits nothing twice.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::config::Config;
 use crate::db::{Db, DbError, JobIntent, RunRecord, SequenceRecord, TaskRecord};
@@ -18,8 +18,10 @@ use crate::executor::{Executor, ExecutorError, JobKey, JobSpec, Snapshot, TaskSt
 use crate::model::{CalibrationRuns, JobOutcome, NightState, SequenceKind, Stage, TaskState};
 use crate::night::NightDate;
 use crate::paths::Layout;
-use crate::sequencer::known::{NightRows, known_state};
-use crate::sequencer::plan::{self, Action, Calibration, EarlierCalibration, InputGaps, KnownState, NightPlan, PlanInput, PlannedSequence};
+use crate::sequencer::known::{NightRows, known_state, known_state_of};
+use crate::sequencer::plan::{
+    self, Action, Calibration, EarlierCalibration, InputGaps, KnownState, NightPlan, PlanInput, PlannedSequence, PreStages, action_of,
+};
 use crate::sequencer::script::{OsaCommand, ScriptInput, job_script, log_patterns};
 use crate::summary::classify::classify_run;
 use crate::summary::{self, NightSummary, Run, SummaryError};
@@ -231,14 +233,23 @@ impl Sequencer<'_> {
     }
 
     pub fn plan(&self, night: NightDate, runs: &[Run], snapshot: Option<&Snapshot>) -> Result<NightPlan, SequencerError> {
-        let known = known_state(&self.night_rows(night)?, snapshot);
-        self.plan_known(night, runs, &known)
+        let rows = self.night_rows(night)?;
+        let known = known_state(&rows, snapshot);
+        self.plan_known(night, runs, &rows, snapshot, &known)
     }
 
-    /// As [`Sequencer::plan`], for a caller that already read the known state.
-    pub fn plan_known(&self, night: NightDate, runs: &[Run], known: &KnownState) -> Result<NightPlan, SequencerError> {
+    /// As [`Sequencer::plan`], for a caller that already read the rows and folded them.
+    pub fn plan_known(
+        &self,
+        night: NightDate,
+        runs: &[Run],
+        rows: &NightRows,
+        snapshot: Option<&Snapshot>,
+        known: &KnownState,
+    ) -> Result<NightPlan, SequencerError> {
         let earlier = self.earlier_calibrations(night)?;
         let inputs = self.input_gaps(night, runs, known);
+        let pre_stages = self.pre_stages(night, runs, rows, snapshot)?;
         Ok(plan::plan(&PlanInput {
             night,
             runs,
@@ -247,7 +258,57 @@ impl Sequencer<'_> {
             lookback_nights: self.config.calibration.lookback_nights,
             max_tries: self.config.retries.max_tries_per_run,
             inputs: &inputs,
+            pre_stages: &pre_stages,
         }))
+    }
+
+    /// Where each DATA run's pre-stages stand. A pre-stage counts as done once its job
+    /// completed and the closer found its outputs right after that job was submitted (a run's
+    /// second part reads them).
+    fn pre_stages(&self, night: NightDate, runs: &[Run], rows: &NightRows, snapshot: Option<&Snapshot>) -> Result<PreStages, SequencerError> {
+        let Some(before) = self.config.analysis.first_part_stops_before() else { return Ok(PreStages::default()) };
+        let max_tries = self.config.retries.max_tries_per_run;
+        let stages: Vec<_> = self
+            .config
+            .analysis
+            .active_pre_stages()
+            .map(|s| (s, Stage::closing(&s.name), known_state_of(rows, snapshot, &Stage::closing(&s.name))))
+            .collect();
+        let mut pending = BTreeMap::new();
+        for run in runs.iter().filter(|r| r.effective_type() == crate::model::RunType::Data).map(|r| r.run) {
+            let mut waiting = Vec::new();
+            let mut gave_up = None;
+            for (config, stage, known) in &stages {
+                let name = &config.name;
+                if !known.attempts.contains_key(&run) && !known.vetoed.contains(&run) {
+                    waiting.push(format!("{name}: not submitted yet"));
+                    continue;
+                }
+                match action_of(known, run, max_tries).0 {
+                    Action::Done => {
+                        let submitted = rows.current_jobs_of(run, stage).filter_map(|j| j.submitted_at).max();
+                        let kinds: Vec<String> = config.outputs.iter().map(|t| t.trim_matches(['{', '}']).to_string()).collect();
+                        let verified = self.db.outputs_of_kinds(night, run, &kinds)?;
+                        let right = |kind: &String| verified.iter().any(|o| o.kind == *kind && o.verdict == "ok" && submitted.is_none_or(|at| o.verified_at >= at));
+                        if !kinds.iter().all(right) {
+                            waiting.push(format!("{name}: outputs not verified yet"));
+                        }
+                    }
+                    action @ (Action::Vetoed | Action::Blocked { .. }) => gave_up = Some(format!("{name}: {action}")),
+                    action => waiting.push(format!("{name}: {action}")),
+                }
+            }
+            match gave_up {
+                Some(why) => {
+                    pending.insert(run, Err(why));
+                }
+                None if !waiting.is_empty() => {
+                    pending.insert(run, Ok(waiting.join(", ")));
+                }
+                None => {}
+            }
+        }
+        Ok(PreStages { before: Some(before.to_string()), pending })
     }
 
     /// What the night's runs still lack on disk (`[inputs]`). Runs submitted before are not
@@ -281,15 +342,17 @@ impl Sequencer<'_> {
         }
         if self.layout.tailcuts_from_finder() {
             // A DATA run's cleaning is the finder's: without a readable file, its DL1b would
-            // land under the wrong level.
-            for run in runs.iter().filter(|r| r.run_type == crate::model::RunType::Data && !known.attempts.contains_key(&r.run)) {
+            // land under the wrong level. Looked at until its steps from the DL1b on are
+            // submitted (its second part, with pre-stages).
+            let all_steps = |run: u32| known.attempts.get(&run).is_some_and(|a| a.iter().any(|a| a.stops_before.is_none()));
+            for run in runs.iter().filter(|r| r.run_type == crate::model::RunType::Data && !all_steps(r.run)) {
                 let file = self.layout.tailcuts_file(run.run);
                 let missing = match self.layout.finder_prod_id(run.run) {
                     Ok(_) => continue,
                     Err(crate::rf_models::RfModelError::Unreadable { .. }) if !file.exists() => format!("its tail cuts ({} missing)", file.display()),
                     Err(e) => format!("readable tail cuts ({e})"),
                 };
-                gaps.runs.entry(run.run).or_insert(missing);
+                gaps.cleaning.insert(run.run, missing);
             }
         }
         gaps
@@ -497,6 +560,7 @@ impl Sequencer<'_> {
                 workdir: &workdir,
                 calibration,
                 osa: &self.osa,
+                stops_before: sequence.stops_before.as_deref(),
             },
         );
         let comment = comment_key(&self.config.analysis.prod_id, night, sequence.run, &Stage::Sequence, attempt);
@@ -514,6 +578,7 @@ impl Sequencer<'_> {
             mem_per_cpu: mem_per_cpu.clone(),
             time_limit: time.clone(),
             script_path: script.display().to_string(),
+            stops_before: sequence.stops_before.clone(),
         };
         let (output, error) = log_patterns(sequence.run, sequence.kind);
         let spec = JobSpec {

@@ -21,6 +21,8 @@ pub struct NightHarness {
     pub executor: &'static str,
     /// `LSTCHAIN_SIM_FAIL` for every task of the night.
     pub sim_fail: Option<&'static str>,
+    /// More environment for every command (and so every job) of the night.
+    pub env: Vec<(&'static str, String)>,
 }
 
 /// The calibration job fails (its first step, every try).
@@ -75,7 +77,7 @@ impl NightHarness {
         Db::open_and_migrate(&config.database_url(), &config.analysis.prod_id).unwrap();
         let night: NightDate = night.parse().unwrap();
         make_night(&Layout::new(&config), night, &size).unwrap();
-        Self { dir, config_file, config, night, executor, sim_fail }
+        Self { dir, config_file, config, night, executor, sim_fail, env: Vec::new() }
     }
 
     pub fn osa(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -89,6 +91,7 @@ impl NightHarness {
             Some(rule) => command.env("LSTCHAIN_SIM_FAIL", rule),
             None => command.env_remove("LSTCHAIN_SIM_FAIL"),
         };
+        command.envs(self.env.iter().map(|(k, v)| (*k, v.as_str())));
         command.envs(env.iter().copied());
         command.output().unwrap()
     }
@@ -150,6 +153,7 @@ impl NightHarness {
             Some(rule) => command.env("LSTCHAIN_SIM_FAIL", rule),
             None => command.env_remove("LSTCHAIN_SIM_FAIL"),
         };
+        command.envs(self.env.iter().map(|(k, v)| (*k, v.as_str())));
         command.envs(env.iter().copied());
         let log = std::fs::File::options().create(true).append(true).open(self.dir.path().join("daemon.log")).unwrap();
         command.stdout(log.try_clone().unwrap()).stderr(log);

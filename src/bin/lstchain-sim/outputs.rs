@@ -187,6 +187,12 @@ fn dl1ab(args: &Args, short: bool) -> Result<Vec<PathBuf>, String> {
     let input = PathBuf::from(args.require("input-file")?);
     let output = PathBuf::from(args.require("output-file")?);
     refuse_existing(&output)?;
+    // lstchain reads the run's Cat-B calibration to recalibrate the images.
+    if let Some(catb) = args.get("catB-calibration-file")
+        && let Err(e) = hdf5::File::open(catb)
+    {
+        return Err(format!("cannot read the Cat-B calibration {catb}: {e}"));
+    }
     let events = read_events(&input)?;
     sleep_for_events(events.len());
     if let Some(dir) = output.parent() {
