@@ -313,6 +313,9 @@ fn pre_stages_choose_each_runs_cleaning(executor: &'static str, night: &str) {
         let catb = layout.catb_file(h.night, run).display().to_string();
         let prov = std::fs::read_to_string(layout.provenance_log(h.night)).unwrap();
         assert!(prov.contains(&format!("--catB-calibration-file={catb}")), "run {run}: the DL1b step's arguments lack {catb}");
+        // The pre-stages are traced in the run's provenance with its steps.
+        let doc = std::fs::read_to_string(layout.provenance_records_dir(h.night).join(format!("calibration_to_dl1_{run:05}_prov.json"))).unwrap();
+        assert!(doc.contains("find_tailcuts") && doc.contains("cat_b_calibration"), "run {run}: pre-stages not in its PROV-JSON");
     }
     assert!(!production.join("tailcut1005").join(format!("dl1_LST-1.Run{usual:05}.h5")).exists());
 }
@@ -327,4 +330,36 @@ fn slurm_pre_stages_choose_each_runs_cleaning() {
     let out = std::process::Command::new("sinfo").arg("-h").output();
     assert!(out.is_ok_and(|o| o.status.success()), "SLURM does not answer; {}", common::HOW_TO_START);
     pre_stages_choose_each_runs_cleaning("slurm", &unique_night(89));
+}
+
+/// A pre-stage is retried like a closing stage: a finder output cut short is found by the
+/// verification and made again, a Cat-B job failing on an existing file goes through the
+/// known-failure table; the run's second part waits for both.
+#[test]
+fn a_failed_pre_stage_is_retried_before_the_run_goes_on() {
+    let size = osa::demo::DemoOptions { data_runs: 1, subruns: 2, events: 50, ..Default::default() };
+    let fail = "program=lstchain_find_tailcuts,kind=truncate,attempts=1;program=onsite_create_cat_B_calibration_file,kind=exists,attempts=1";
+    let h = NightHarness::sized("local", &unique_night(90), Some(fail), size, with_pre_stages);
+    std::fs::remove_dir_all(Layout::new(&h.config).tailcuts_finder_dir()).unwrap();
+    let cycle = h.run_to_end(std::time::Duration::from_secs(180));
+    assert!(cycle["sequences"].as_array().unwrap().iter().all(|s| s["action"] == "done"), "{cycle:#}");
+    let (code, report) = h.close_to_end(&[], std::time::Duration::from_secs(180));
+    assert_eq!(code, 0, "{report:#}");
+
+    let db = h.db();
+    let run = h.runs().into_iter().find(|r| r.1 == osa::model::RunType::Data).unwrap().0;
+    let tries = |stage: &str| db.jobs_of_night(h.night).unwrap().iter().filter(|j| j.intent.run == run && j.intent.stage.as_str() == stage).count();
+    assert_eq!((tries("find_tailcuts"), tries("cat_b_calibration")), (2, 2));
+    let retries: Vec<String> = db
+        .audit_of_night(h.night)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == osa::model::AuditAction::Retry)
+        .map(|e| format!("{} {}", e.stage, e.reason))
+        .collect();
+    assert!(retries.iter().any(|r| r.starts_with("find_tailcuts verification:")), "{retries:?}");
+    assert!(retries.iter().any(|r| r.starts_with("cat_b_calibration") && r.contains("output_exists")), "{retries:?}");
+    // The second part ran once, after both: its DL1b under the finder's level.
+    let seconds = db.jobs_of_night(h.night).unwrap().iter().filter(|j| j.intent.run == run && j.intent.stage.is_sequence() && j.intent.stops_before.is_none()).count();
+    assert_eq!(seconds, 1);
 }
