@@ -111,6 +111,32 @@ fn closing_stages_and_their_switches_are_validated() {
             "cannot wait for the night stage",
         ),
         ("[closer]\ndl2 = \"no\"\n".to_string(), "line 2", "expected a boolean"),
+        // Pre-stages: named apart from the closing stages, before an existing later step, per run.
+        (
+            "[[analysis.pre_stages]]\nname = \"merge_dl1\"\nprogram = \"x\"\n".to_string(),
+            "closer.stages[0].name",
+            "\"merge_dl1\" is used by two stages",
+        ),
+        (
+            "[analysis]\npre_stages_before = \"dl1b\"\n[[analysis.pre_stages]]\nname = \"find_tailcuts\"\nprogram = \"x\"\n".to_string(),
+            "analysis.pre_stages_before",
+            "not a name of analysis.data_steps",
+        ),
+        (
+            "[analysis]\npre_stages_before = \"r0_to_dl1\"\n[[analysis.pre_stages]]\nname = \"find_tailcuts\"\nprogram = \"x\"\n".to_string(),
+            "analysis.pre_stages_before",
+            "the first data step",
+        ),
+        (
+            "[[analysis.pre_stages]]\nname = \"find_tailcuts\"\nscope = \"night\"\nprogram = \"x\"\n".to_string(),
+            "analysis.pre_stages[0].scope",
+            "belongs to one run",
+        ),
+        (
+            "[[analysis.pre_stages]]\nname = \"find_tailcuts\"\nprogram = \"x\"\nargs = [\"{dl2_dir}\", \"{tailcuts_file}\"]\n".to_string(),
+            "analysis.pre_stages[0].args[0]",
+            "unknown placeholder {dl2_dir}",
+        ),
     ] {
         let file = dir.path().join("osa.toml");
         std::fs::write(&file, &text).unwrap();

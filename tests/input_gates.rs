@@ -360,6 +360,11 @@ fn a_failed_pre_stage_is_retried_before_the_run_goes_on() {
     assert!(retries.iter().any(|r| r.starts_with("find_tailcuts verification:")), "{retries:?}");
     assert!(retries.iter().any(|r| r.starts_with("cat_b_calibration") && r.contains("output_exists")), "{retries:?}");
     // The second part ran once, after both: its DL1b under the finder's level.
-    let seconds = db.jobs_of_night(h.night).unwrap().iter().filter(|j| j.intent.run == run && j.intent.stage.is_sequence() && j.intent.stops_before.is_none()).count();
+    let seconds = db
+        .jobs_of_night(h.night)
+        .unwrap()
+        .iter()
+        .filter(|j| j.intent.run == run && j.intent.stage.is_sequence() && j.intent.stops_before.is_none())
+        .count();
     assert_eq!(seconds, 1);
 }

@@ -267,7 +267,9 @@ impl Closer<'_> {
                         .push(format!("{what} is vetoed{why} (`osa veto lift --date {night} --run {} --stage {}` to retry it)", s.run, s.stage))
                 }
                 // Input gates hold run sequences only; a stage never waits on disk.
-                Action::Waiting { missing } | Action::PreStages { pending: missing } => report.problems.push(format!("{what} is waiting for {missing}")),
+                Action::Waiting { missing } | Action::PreStages { pending: missing } => {
+                    report.problems.push(format!("{what} is waiting for {missing}"))
+                }
                 Action::Blocked { reason } => {
                     let why = s.blocked_why.as_deref().map(|w| format!(" ({w})")).unwrap_or_default();
                     report.problems.push(format!("{what} is blocked: {reason}{why}"));

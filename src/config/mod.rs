@@ -428,13 +428,22 @@ impl Config {
             }
         }
         let mut names: BTreeSet<&str> = BTreeSet::new();
-        self.stage_list_problems("analysis.pre_stages", &analysis.pre_stages, &mut names, bad);
-        self.stage_list_problems("closer.stages", &self.closer.stages, &mut names, bad);
+        // A pre-stage runs before the run's products reach the final layout: the closing
+        // placeholders (merged files, DL2) name nothing yet.
+        self.stage_list_problems("analysis.pre_stages", &analysis.pre_stages, analysis::check_template, &mut names, bad);
+        self.stage_list_problems("closer.stages", &self.closer.stages, analysis::check_stage_template, &mut names, bad);
     }
 
     /// One list of stages: `names` holds the stage names seen in earlier lists (a name is
     /// one job of a run, whichever list it is in); `after` names earlier stages of the list.
-    fn stage_list_problems<'s>(&self, list: &str, stages: &'s [StageConfig], names: &mut BTreeSet<&'s str>, bad: &mut impl FnMut(&str, String)) {
+    fn stage_list_problems<'s>(
+        &self,
+        list: &str,
+        stages: &'s [StageConfig],
+        check_template: fn(&str) -> Result<(), String>,
+        names: &mut BTreeSet<&'s str>,
+        bad: &mut impl FnMut(&str, String),
+    ) {
         let steps: BTreeSet<&str> = self.analysis.data_steps.iter().chain(&self.analysis.calibration_steps).map(|s| s.name.as_str()).collect();
         let mut seen: Vec<&StageConfig> = Vec::new();
         for (i, stage) in stages.iter().enumerate() {
@@ -464,7 +473,7 @@ impl Config {
             let single: Vec<String> = stage.config.iter().cloned().chain(std::iter::once(stage.prod_id.clone())).collect();
             for (field, templates) in [("args", &stage.args), ("inputs", &stage.inputs), ("outputs", &stage.outputs), ("config/prod_id", &single)] {
                 for (j, template) in templates.iter().enumerate() {
-                    if let Err(message) = analysis::check_stage_template(template) {
+                    if let Err(message) = check_template(template) {
                         bad(&format!("{key}.{field}[{j}]"), message);
                     }
                 }

@@ -560,12 +560,30 @@ mod tests {
     }
 
     fn plan_of(runs: &[Run], known: &KnownState, earlier: &[EarlierCalibration]) -> NightPlan {
-        plan(&PlanInput { night: night(), runs, known, earlier, lookback_nights: 7, max_tries: 3, inputs: &InputGaps::default(), pre_stages: &PreStages::default() })
+        plan(&PlanInput {
+            night: night(),
+            runs,
+            known,
+            earlier,
+            lookback_nights: 7,
+            max_tries: 3,
+            inputs: &InputGaps::default(),
+            pre_stages: &PreStages::default(),
+        })
     }
 
     /// The standard night planned with what is (not) on disk.
     fn plan_with_inputs(known: &KnownState, inputs: &InputGaps) -> NightPlan {
-        plan(&PlanInput { night: night(), runs: &standard_night(), known, earlier: &[], lookback_nights: 7, max_tries: 3, inputs, pre_stages: &PreStages::default() })
+        plan(&PlanInput {
+            night: night(),
+            runs: &standard_night(),
+            known,
+            earlier: &[],
+            lookback_nights: 7,
+            max_tries: 3,
+            inputs,
+            pre_stages: &PreStages::default(),
+        })
     }
 
     /// The standard night whose DATA runs have pre-stages before their `dl1ab` step.
@@ -574,7 +592,16 @@ mod tests {
             before: Some("dl1ab".to_string()),
             pending: pending.iter().map(|(run, p)| (*run, p.map(str::to_string).map_err(str::to_string))).collect(),
         };
-        plan(&PlanInput { night: night(), runs: &standard_night(), known, earlier: &[], lookback_nights: 7, max_tries: 3, inputs, pre_stages: &pre_stages })
+        plan(&PlanInput {
+            night: night(),
+            runs: &standard_night(),
+            known,
+            earlier: &[],
+            lookback_nights: 7,
+            max_tries: 3,
+            inputs,
+            pre_stages: &pre_stages,
+        })
     }
 
     fn first_part(n: u32, job: &str, outcome: JobOutcome) -> Attempt {
@@ -813,7 +840,13 @@ mod tests {
     #[test]
     fn refused_submissions_are_retried_up_to_the_limit() {
         let mut known = KnownState::default();
-        let refused = |n| Attempt { attempt: n, job_id: None, submit_error: Some("Socket timed out".to_string()), outcome: JobOutcome::Unknown, stops_before: None };
+        let refused = |n| Attempt {
+            attempt: n,
+            job_id: None,
+            submit_error: Some("Socket timed out".to_string()),
+            outcome: JobOutcome::Unknown,
+            stops_before: None,
+        };
         known.attempts.insert(102, vec![refused(1)]);
         known.attempts.insert(103, vec![refused(1), refused(2), refused(3)]);
         let plan = plan_of(&standard_night(), &known, &[]);

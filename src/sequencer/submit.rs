@@ -289,7 +289,9 @@ impl Sequencer<'_> {
                         let submitted = rows.current_jobs_of(run, stage).filter_map(|j| j.submitted_at).max();
                         let kinds: Vec<String> = config.outputs.iter().map(|t| t.trim_matches(['{', '}']).to_string()).collect();
                         let verified = self.db.outputs_of_kinds(night, run, &kinds)?;
-                        let right = |kind: &String| verified.iter().any(|o| o.kind == *kind && o.verdict == "ok" && submitted.is_none_or(|at| o.verified_at >= at));
+                        let right = |kind: &String| {
+                            verified.iter().any(|o| o.kind == *kind && o.verdict == "ok" && submitted.is_none_or(|at| o.verified_at >= at))
+                        };
                         if !kinds.iter().all(right) {
                             waiting.push(format!("{name}: outputs not verified yet"));
                         }
