@@ -371,6 +371,13 @@ impl Layout {
         self.dl1.join("datacheck_files").join("night_wise").join(&self.prod_id).join(&n).join(format!("DL1_datacheck_{n}.h5"))
     }
 
+    /// The night's final layout: everything in it is a product some record names
+    /// (`DL1/YYYYMMDD/<prod_id>`, `DL2/YYYYMMDD/<prod_id>`, the long-term check's folder).
+    pub fn product_dirs(&self, night: NightDate) -> Vec<PathBuf> {
+        let longterm = self.longterm_file(night).parent().map(Path::to_path_buf);
+        [self.dl1.join(night.compact()).join(&self.prod_id), self.dl2.join(night.compact()).join(&self.prod_id)].into_iter().chain(longterm).collect()
+    }
+
     /// `DL2/YYYYMMDD/<prod_id>/<dl1_prod_id of the run>`; a run's DL2 goes one level down, in
     /// the folder named after its RF models' NSB tuning (`nsb_tuning_0.14`).
     pub fn dl2_dir(&self, night: NightDate, run: u32) -> PathBuf {

@@ -25,6 +25,7 @@ mod rerun_cmd;
 mod sequencer_cmd;
 mod status_cmd;
 mod summary_cmd;
+mod verify_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -93,6 +94,8 @@ pub enum Command {
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
+    /// Hash a night's recorded products again and list files no record names.
+    Verify(verify_cmd::VerifyArgs),
     /// Where products come from (from the database), PROV-JSON export.
     #[command(subcommand)]
     Provenance(provenance_cmd::ProvenanceCommand),
@@ -124,6 +127,8 @@ pub enum Outcome {
     SchemaBehind = 5,
     NotYet = 20,
     NeedsHuman = 21,
+    /// `osa verify`: a product differs from its record, is missing, or is in no record.
+    ProductsDiffer = 22,
 }
 
 impl From<Outcome> for ExitCode {
@@ -192,6 +197,7 @@ pub fn main() -> ExitCode {
         Command::Veto(command) => closer_cmd::veto(&context, command),
         Command::Audit { date, limit } => closer_cmd::audit(&context, date, limit),
         Command::Provenance(command) => provenance_cmd::run(&context, command),
+        Command::Verify(args) => verify_cmd::run(&context, args),
     };
     match result {
         Ok(outcome) => outcome.into(),

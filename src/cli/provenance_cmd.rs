@@ -1,7 +1,6 @@
 //! `osa provenance trace FILE [--json]`: where a product comes from, from the database;
 //! `osa provenance export --date D [--run R] [--out DIR]`: PROV-JSON again from the database.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -12,6 +11,7 @@ use crate::db::Db;
 use crate::night::NightDate;
 use crate::paths::Layout;
 use crate::provenance::merge::{merge_night, prov_json_from_batch};
+use crate::provenance::trace::{Check, TraceStep, trace};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ProvenanceCommand {
@@ -20,6 +20,9 @@ pub enum ProvenanceCommand {
         file: PathBuf,
         #[arg(long)]
         json: bool,
+        /// Hash every file of the chain again, not only the traced one (R0 files are large).
+        #[arg(long)]
+        check_all: bool,
     },
     /// Merge the night's provenance log again (files, and database rows unless --no-db).
     Merge {
@@ -28,6 +31,19 @@ pub enum ProvenanceCommand {
         /// Write the PROV-JSON and graphs only.
         #[arg(long)]
         no_db: bool,
+    },
+    /// Lineage: the products made by activities that used a file with this sha256 (a
+    /// configuration, a calibration file).
+    MadeWith {
+        sha256: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lineage: every product made, at any remove, from this file (an R0 file, say).
+    DerivedFrom {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
     },
     /// Write the PROV-JSON of a night's runs again from the database.
     Export {
@@ -41,68 +57,12 @@ pub enum ProvenanceCommand {
     },
 }
 
-/// One step of a trace.
-#[derive(Serialize)]
-struct TraceStep {
-    file: String,
-    sha256: Option<String>,
-    /// The activity that made it; `None` for inputs with no recorded maker (R0 files).
-    activity: Option<String>,
-    run: Option<i64>,
-    subrun: Option<i64>,
-    started_at: Option<String>,
-    status: Option<String>,
-    host: Option<String>,
-    slurm_job: Option<String>,
-    software: Option<String>,
-    parameters: Vec<(String, String)>,
-    /// Already shown above in this trace.
-    repeated: bool,
-    inputs: Vec<TraceStep>,
-}
-
-fn trace(db: &Db, location: &str, seen: &mut BTreeSet<String>, depth: usize) -> anyhow::Result<TraceStep> {
-    let entity = db.entity_at(location)?;
-    let mut step = TraceStep {
-        file: location.to_string(),
-        sha256: entity.as_ref().and_then(|e| e.sha256.clone()),
-        activity: None,
-        run: None,
-        subrun: None,
-        started_at: None,
-        status: None,
-        host: None,
-        slurm_job: None,
-        software: None,
-        parameters: Vec::new(),
-        repeated: false,
-        inputs: Vec::new(),
-    };
-    let Some(entity) = entity else { return Ok(step) };
-    if depth > 12 || !seen.insert(entity.id.clone()) {
-        step.repeated = true;
-        return Ok(step);
-    }
-    let Some(activity) = db.generator_of(&entity.id)? else { return Ok(step) };
-    let (inputs, parameters) = db.inputs_of(&activity.id)?;
-    step.activity = Some(activity.name.clone());
-    step.run = Some(activity.run);
-    step.subrun = activity.subrun;
-    step.started_at = Some(activity.started_at.to_string());
-    step.status = Some(activity.status.clone());
-    step.host = activity.host.clone();
-    step.slurm_job = activity.slurm_job.clone();
-    step.software = activity.software.clone();
-    step.parameters = parameters.into_iter().map(|p| (p.name, p.value)).collect();
-    for (input, _role) in inputs {
-        step.inputs.push(trace(db, &input.location, seen, depth + 1)?);
-    }
-    Ok(step)
-}
-
 fn print_trace(step: &TraceStep, indent: usize) {
     let pad = "  ".repeat(indent);
-    let hash = step.sha256.as_deref().map(|h| format!(" sha256:{}", &h[..h.len().min(16)])).unwrap_or_default();
+    let mut hash = step.sha256.as_deref().map(|h| format!(" sha256:{}", &h[..h.len().min(16)])).unwrap_or_default();
+    if let Some(current) = step.current.filter(|c| *c != "unchanged") {
+        hash.push_str(&format!(" [{} since recorded: `osa verify`]", current.to_uppercase()));
+    }
     match &step.activity {
         Some(activity) => {
             println!("{pad}{}{hash}", step.file);
@@ -128,6 +88,32 @@ fn print_trace(step: &TraceStep, indent: usize) {
     }
 }
 
+/// One entity of a lineage answer.
+#[derive(Serialize)]
+struct LineageEntry<'a> {
+    location: &'a str,
+    kind: &'a str,
+    sha256: Option<&'a str>,
+    night: &'a str,
+    run: Option<i64>,
+}
+
+fn print_lineage(entities: &[crate::db::ProvEntity], json: bool) -> anyhow::Result<()> {
+    let entries: Vec<LineageEntry> = entities
+        .iter()
+        .map(|e| LineageEntry { location: &e.location, kind: &e.kind, sha256: e.sha256.as_deref(), night: &e.night, run: e.run })
+        .collect();
+    if json {
+        print_json(&entries)?;
+    } else {
+        for e in &entries {
+            println!("{} ({}, sha256 {})", e.location, e.kind, e.sha256.unwrap_or("-"));
+        }
+        println!("{} entit{}", entries.len(), if entries.len() == 1 { "y" } else { "ies" });
+    }
+    Ok(())
+}
+
 pub fn run(context: &Context, command: ProvenanceCommand) -> anyhow::Result<Outcome> {
     let config = context.config()?;
     match command {
@@ -149,7 +135,7 @@ pub fn run(context: &Context, command: ProvenanceCommand) -> anyhow::Result<Outc
             }
             println!("{} records of {} runs merged into {}", report.records, report.runs.len(), layout.provenance_records_dir(date).display());
         }
-        ProvenanceCommand::Trace { file, json } => {
+        ProvenanceCommand::Trace { file, json, check_all } => {
             let db = Db::open(&config.database_url(), &config.analysis.prod_id)?;
             // Locations are stored as osa wrote them; try the path as given, then resolved.
             let mut location = std::path::absolute(&file)?.display().to_string();
@@ -158,7 +144,7 @@ pub fn run(context: &Context, command: ProvenanceCommand) -> anyhow::Result<Outc
             {
                 location = real.display().to_string();
             }
-            let step = trace(&db, &location, &mut BTreeSet::new(), 0)?;
+            let step = trace(&db, &location, if check_all { Check::Chain } else { Check::Product })?;
             if step.activity.is_none() && step.sha256.is_none() {
                 anyhow::bail!("no provenance recorded for {location} (is its night closed? `osa closer` merges it into the database)");
             }
@@ -167,6 +153,16 @@ pub fn run(context: &Context, command: ProvenanceCommand) -> anyhow::Result<Outc
             } else {
                 print_trace(&step, 0);
             }
+        }
+        ProvenanceCommand::MadeWith { sha256, json } => {
+            let db = Db::open(&config.database_url(), &config.analysis.prod_id)?;
+            print_lineage(&db.made_with(&sha256)?, json)?;
+        }
+        ProvenanceCommand::DerivedFrom { file, json } => {
+            let db = Db::open(&config.database_url(), &config.analysis.prod_id)?;
+            let location = std::path::absolute(&file)?.display().to_string();
+            anyhow::ensure!(db.entity_at(&location)?.is_some(), "no provenance recorded for {location}");
+            print_lineage(&db.derived_from(&location)?, json)?;
         }
         ProvenanceCommand::Export { date, run, out } => {
             let db = Db::open(&config.database_url(), &config.analysis.prod_id)?;

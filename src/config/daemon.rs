@@ -16,6 +16,9 @@ pub struct ScheduleConfig {
     pub closer: String,
     /// Retention of old logs.
     pub cleanup: String,
+    /// The integrity check (`osa verify`) of the nights closed in the last `verify_nights`.
+    pub verify: String,
+    pub verify_nights: u32,
     /// A daemon whose last cycle is older than this, in seconds, no longer holds the database
     /// (its lease): another may take over. Keep it well above the poll period.
     pub lease_stale_seconds: u64,
@@ -28,6 +31,8 @@ impl Default for ScheduleConfig {
             poll_jitter_seconds: 10,
             closer: "0 */15 8-20 * * *".to_string(),
             cleanup: "0 30 12 * * *".to_string(),
+            verify: "0 0 13 * * *".to_string(),
+            verify_nights: 7,
             lease_stale_seconds: 900,
         }
     }

@@ -369,9 +369,12 @@ impl Config {
             }
         }
 
-        for (key, cron) in
-            [("schedules.poll", &self.schedules.poll), ("schedules.closer", &self.schedules.closer), ("schedules.cleanup", &self.schedules.cleanup)]
-        {
+        for (key, cron) in [
+            ("schedules.poll", &self.schedules.poll),
+            ("schedules.closer", &self.schedules.closer),
+            ("schedules.cleanup", &self.schedules.cleanup),
+            ("schedules.verify", &self.schedules.verify),
+        ] {
             if let Err(message) = check_cron(cron) {
                 bad(key, message);
             }

@@ -44,6 +44,7 @@ enum Trigger {
     Poll,
     Close,
     Cleanup,
+    Verify,
     Reload,
     Shutdown,
 }
@@ -337,11 +338,22 @@ async fn serve(options: DaemonOptions, config: Config, me: LeaseHolder) -> anyho
         let poll = batch.contains(&Trigger::Poll) || !summaries.is_empty();
         let close = batch.contains(&Trigger::Close);
         let cleanup = batch.contains(&Trigger::Cleanup);
+        let verify = batch.contains(&Trigger::Verify);
         let work_config = config.clone();
         let source = options.config_source.clone();
         let now = options.now;
-        let work =
-            Work { summaries, poll, close, cleanup, now, starting: !migrated, lease: me.clone(), settled: settled.clone(), told: told.clone() };
+        let work = Work {
+            summaries,
+            poll,
+            close,
+            cleanup,
+            verify,
+            now,
+            starting: !migrated,
+            lease: me.clone(),
+            settled: settled.clone(),
+            told: told.clone(),
+        };
         let result = tokio::task::spawn_blocking(move || work.run(work_config, &source)).await;
         give_back_freed_memory();
         let at = Utc::now().to_rfc3339();
@@ -470,6 +482,7 @@ struct Work {
     poll: bool,
     close: bool,
     cleanup: bool,
+    verify: bool,
     /// The closer's clock (`None`: the real time).
     now: Option<DateTime<Utc>>,
     /// The daemon's first piece of work (until one succeeds): apply pending migrations, and
@@ -592,6 +605,9 @@ impl Work {
         if self.cleanup {
             clean_logs(&services.config);
         }
+        if self.verify {
+            problems.extend(verify_closed_nights(&services, current));
+        }
         let mut closed = Vec::new();
         for night in considered.into_iter().chain(open) {
             if db.night(night)?.is_some_and(|n| n.closed) {
@@ -701,13 +717,43 @@ fn watch(config: &Config, tx: mpsc::UnboundedSender<Trigger>) -> anyhow::Result<
     Ok(watcher)
 }
 
+/// The integrity check of the nights closed in the last `schedules.verify_nights`: every
+/// difference logged as an error, and one line per night in the cycle's problems (the health
+/// file, so `osa status` shows it).
+fn verify_closed_nights(services: &Services, current: NightDate) -> Vec<String> {
+    let mut problems = Vec::new();
+    for back in 0..=services.config.schedules.verify_nights {
+        let night = NightDate::new(current.date() - chrono::Duration::days(i64::from(back)));
+        if !services.db.night(night).ok().flatten().is_some_and(|n| n.closed) {
+            continue;
+        }
+        match crate::provenance::integrity::check_night(&services.db, night, None, &services.layout.product_dirs(night)) {
+            Ok(report) if report.findings.is_empty() => tracing::info!(night.date = %night, checked = report.checked, "products as recorded"),
+            Ok(report) => {
+                for finding in &report.findings {
+                    tracing::error!(night.date = %night, "{finding}");
+                }
+                problems.push(format!("night {night}: {} product(s) differ from their records (`osa verify --date {night}`)", report.findings.len()));
+            }
+            Err(e) => {
+                tracing::error!(night.date = %night, "integrity check failed: {e}");
+                problems.push(format!("night {night}: integrity check failed: {e}"));
+            }
+        }
+    }
+    problems
+}
+
 async fn schedule(config: &Config, tx: mpsc::UnboundedSender<Trigger>) -> anyhow::Result<tokio_cron_scheduler::JobScheduler> {
     use tokio_cron_scheduler::{Job, JobScheduler};
     let scheduler = JobScheduler::new().await.context("starting the scheduler")?;
     let jitter = config.schedules.poll_jitter_seconds;
-    for (cron, trigger) in
-        [(&config.schedules.poll, Trigger::Poll), (&config.schedules.closer, Trigger::Close), (&config.schedules.cleanup, Trigger::Cleanup)]
-    {
+    for (cron, trigger) in [
+        (&config.schedules.poll, Trigger::Poll),
+        (&config.schedules.closer, Trigger::Close),
+        (&config.schedules.cleanup, Trigger::Cleanup),
+        (&config.schedules.verify, Trigger::Verify),
+    ] {
         let tx = tx.clone();
         let job = Job::new_async(cron.as_str(), move |_, _| {
             let (tx, trigger) = (tx.clone(), trigger.clone());

@@ -73,25 +73,33 @@ impl Db {
     }
 
     pub fn outputs_of_run(&self, night: NightDate, run: u32) -> Result<Vec<OutputRecord>, DbError> {
-        self.outputs_where(night, run, None)
+        self.outputs_where(night, Some(run), None)
+    }
+
+    /// Every product recorded for the night.
+    pub fn outputs_of_night(&self, night: NightDate) -> Result<Vec<OutputRecord>, DbError> {
+        self.outputs_where(night, None, None)
     }
 
     /// The run's rows of these kinds only (a closing stage's few outputs among the run's
     /// subrun products).
     pub fn outputs_of_kinds(&self, night: NightDate, run: u32, kinds: &[String]) -> Result<Vec<OutputRecord>, DbError> {
-        self.outputs_where(night, run, Some(kinds))
+        self.outputs_where(night, Some(run), Some(kinds))
     }
 
-    fn outputs_where(&self, night: NightDate, run: u32, kinds: Option<&[String]>) -> Result<Vec<OutputRecord>, DbError> {
+    fn outputs_where(&self, night: NightDate, run: Option<u32>, kinds: Option<&[String]>) -> Result<Vec<OutputRecord>, DbError> {
         self.transaction(
-            || format!("reading the outputs of night {night} run {run}"),
+            || format!("reading the outputs of night {night}{}", run.map(|r| format!(" run {r}")).unwrap_or_default()),
             |c| {
                 let mut query = outputs::table
                     .filter(outputs::production.eq(&self.production))
-                    .filter(outputs::night.eq(night.to_string()).and(outputs::run.eq(i64::from(run))))
-                    .order((outputs::subrun.asc(), outputs::kind.asc()))
+                    .filter(outputs::night.eq(night.to_string()))
+                    .order((outputs::run.asc(), outputs::subrun.asc(), outputs::kind.asc()))
                     .select(OutputRow::as_select())
                     .into_boxed();
+                if let Some(run) = run {
+                    query = query.filter(outputs::run.eq(i64::from(run)));
+                }
                 if let Some(kinds) = kinds {
                     query = query.filter(outputs::kind.eq_any(kinds));
                 }

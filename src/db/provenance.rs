@@ -260,38 +260,148 @@ impl Db {
         )
     }
 
-    /// The subrun-level activity that generated an entity, if recorded.
-    pub fn generator_of(&self, entity_id: &str) -> Result<Option<ProvActivity>, DbError> {
+    /// File entities at any of these locations (a trace's level at a time).
+    pub fn entities_at(&self, locations: &[String]) -> Result<Vec<ProvEntity>, DbError> {
         self.transaction(
-            || format!("looking up what generated entity {entity_id}"),
+            || format!("looking up the provenance of {} file(s)", locations.len()),
             |c| {
-                prov_activities::table
-                    .inner_join(prov_generated::table.on(prov_generated::activity_id.eq(prov_activities::id)))
-                    .filter(prov_generated::entity_id.eq(entity_id))
-                    .filter(prov_activities::status.ne("merged"))
-                    .order(prov_activities::started_at.desc())
-                    .select(ProvActivity::as_select())
-                    .first(c)
-                    .optional()
+                let mut out = Vec::new();
+                for chunk in locations.chunks(BATCH_ROWS) {
+                    out.extend(
+                        prov_entities::table
+                            .filter(prov_entities::location.eq_any(chunk))
+                            .filter(prov_entities::kind.eq("file"))
+                            .select(ProvEntity::as_select())
+                            .load(c)?,
+                    );
+                }
+                Ok(out)
             },
         )
     }
 
-    /// What an activity used: (entity, role), and its parameters.
-    pub fn inputs_of(&self, activity_id: &str) -> Result<(Vec<(ProvEntity, String)>, Vec<ProvParameter>), DbError> {
+    /// The subrun-level activities that made these entities: (entity id, activity), the
+    /// latest where several did.
+    pub fn generators_of(&self, entity_ids: &[String]) -> Result<Vec<(String, ProvActivity)>, DbError> {
         self.transaction(
-            || format!("reading the inputs of activity {activity_id}"),
+            || format!("looking up what generated {} entities", entity_ids.len()),
             |c| {
-                let used = prov_entities::table
-                    .inner_join(prov_used::table.on(prov_used::entity_id.eq(prov_entities::id)))
-                    .filter(prov_used::activity_id.eq(activity_id))
-                    .order(prov_entities::location.asc())
-                    .select((ProvEntity::as_select(), prov_used::role))
-                    .load::<(ProvEntity, String)>(c)?;
-                let parameters =
-                    prov_parameters::table.filter(prov_parameters::activity_id.eq(activity_id)).select(ProvParameter::as_select()).load(c)?;
+                let mut found: std::collections::BTreeMap<String, ProvActivity> = std::collections::BTreeMap::new();
+                for chunk in entity_ids.chunks(BATCH_ROWS) {
+                    let rows = prov_activities::table
+                        .inner_join(prov_generated::table.on(prov_generated::activity_id.eq(prov_activities::id)))
+                        .filter(prov_generated::entity_id.eq_any(chunk))
+                        .filter(prov_activities::status.ne("merged"))
+                        .select((prov_generated::entity_id, ProvActivity::as_select()))
+                        .load::<(String, ProvActivity)>(c)?;
+                    for (entity, activity) in rows {
+                        if found.get(&entity).is_none_or(|a| a.started_at < activity.started_at) {
+                            found.insert(entity, activity);
+                        }
+                    }
+                }
+                Ok(found.into_iter().collect())
+            },
+        )
+    }
+
+    /// What these activities used: (activity id, entity, role), and their parameters.
+    #[allow(clippy::type_complexity)]
+    pub fn inputs_of_many(&self, activity_ids: &[String]) -> Result<(Vec<(String, ProvEntity, String)>, Vec<ProvParameter>), DbError> {
+        self.transaction(
+            || format!("reading the inputs of {} activities", activity_ids.len()),
+            |c| {
+                let (mut used, mut parameters) = (Vec::new(), Vec::new());
+                for chunk in activity_ids.chunks(BATCH_ROWS) {
+                    used.extend(
+                        prov_entities::table
+                            .inner_join(prov_used::table.on(prov_used::entity_id.eq(prov_entities::id)))
+                            .filter(prov_used::activity_id.eq_any(chunk))
+                            .order(prov_entities::location.asc())
+                            .select((prov_used::activity_id, ProvEntity::as_select(), prov_used::role))
+                            .load::<(String, ProvEntity, String)>(c)?,
+                    );
+                    parameters.extend(
+                        prov_parameters::table.filter(prov_parameters::activity_id.eq_any(chunk)).select(ProvParameter::as_select()).load(c)?,
+                    );
+                }
                 Ok((used, parameters))
             },
         )
     }
+
+    /// Lineage: the file entities made by the activities that used an entity with this
+    /// content (a configuration, a calibration file, ...): "which products were made with
+    /// configuration X".
+    pub fn made_with(&self, sha256: &str) -> Result<Vec<ProvEntity>, DbError> {
+        self.transaction(
+            || format!("looking up what was made with sha256 {sha256}"),
+            |c| {
+                let used: Vec<String> = prov_entities::table.filter(prov_entities::sha256.eq(sha256)).select(prov_entities::id).load(c)?;
+                let activities = activities_using(c, &used)?;
+                let made = made_by(c, &activities)?;
+                files(c, &made)
+            },
+        )
+    }
+
+    /// Lineage: every entity made, at any remove, from the file at `location` (its users'
+    /// outputs, their users' outputs, ...): "everything derived from R0 file Y".
+    pub fn derived_from(&self, location: &str) -> Result<Vec<ProvEntity>, DbError> {
+        self.transaction(
+            || format!("looking up what was derived from {location}"),
+            |c| {
+                let mut frontier: Vec<String> =
+                    prov_entities::table.filter(prov_entities::location.eq(location)).select(prov_entities::id).load(c)?;
+                let mut seen: std::collections::BTreeSet<String> = frontier.iter().cloned().collect();
+                let mut derived = Vec::new();
+                while !frontier.is_empty() {
+                    let activities = activities_using(c, &frontier)?;
+                    frontier = made_by(c, &activities)?.into_iter().filter(|id| seen.insert(id.clone())).collect();
+                    derived.extend(frontier.iter().cloned());
+                }
+                files(c, &derived)
+            },
+        )
+    }
+}
+
+/// Activities that used any of `entities`.
+fn activities_using(c: &mut super::DbConnection, entities: &[String]) -> QueryResult<Vec<String>> {
+    let mut out = Vec::new();
+    for chunk in entities.chunks(BATCH_ROWS) {
+        out.extend(prov_used::table.filter(prov_used::entity_id.eq_any(chunk)).select(prov_used::activity_id).distinct().load::<String>(c)?);
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Entities generated by any of `activities`.
+fn made_by(c: &mut super::DbConnection, activities: &[String]) -> QueryResult<Vec<String>> {
+    let mut out = Vec::new();
+    for chunk in activities.chunks(BATCH_ROWS) {
+        out.extend(
+            prov_generated::table.filter(prov_generated::activity_id.eq_any(chunk)).select(prov_generated::entity_id).distinct().load::<String>(c)?,
+        );
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// The file entities among `ids` (collections are the run-level views of the same files).
+fn files(c: &mut super::DbConnection, ids: &[String]) -> QueryResult<Vec<ProvEntity>> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(BATCH_ROWS) {
+        out.extend(
+            prov_entities::table
+                .filter(prov_entities::id.eq_any(chunk))
+                .filter(prov_entities::kind.eq("file"))
+                .select(ProvEntity::as_select())
+                .load(c)?,
+        );
+    }
+    out.sort_by(|a, b| a.location.cmp(&b.location));
+    Ok(out)
 }

@@ -473,22 +473,60 @@ fn entity_json(fields: &Map<String, Value>) -> Value {
 /// Graphs up to this many nodes are drawn (a run's has about 30).
 const MAX_DRAWN_NODES: usize = 200;
 
-/// The run graph as DOT, rendered to SVG by layout-rs.
-pub fn run_svg(doc: &Value) -> String {
-    let label = |v: &Value| v.get("prov:label").and_then(Value::as_str).unwrap_or("?").replace('"', "'");
+/// PROV's colours: entities yellow ellipses, activities blue boxes, agents orange.
+const ENTITY_COLOUR: &str = "#fffc87";
+const ACTIVITY_COLOUR: &str = "#9fb1fc";
+const AGENT_COLOUR: &str = "#fed37f";
+
+/// What a node says: a file's name (a collection's folder and size), an activity's step and
+/// run, an agent's name.
+fn node_label(v: &Value, run: Option<&str>) -> String {
+    let label = v.get("prov:label").and_then(Value::as_str).unwrap_or("?");
+    let file = v.get("filepath").and_then(Value::as_str).and_then(|p| Path::new(p).file_name()).map(|n| n.to_string_lossy().into_owned());
+    let text = match (v.get("size").and_then(Value::as_u64), file, run) {
+        (Some(size), Some(folder), _) => format!("{size} {label} in {folder}/"),
+        (None, Some(name), _) => name,
+        (_, None, Some(run)) => format!("{label} (run {run})"),
+        (_, None, None) => label.to_string(),
+    };
+    text.replace('"', "'")
+}
+
+/// The run graph as DOT, rendered to SVG by layout-rs: coloured by kind, files by name,
+/// activities with their run, a title node and a legend.
+pub fn run_svg(doc: &Value, title: &str, run: Option<u32>) -> String {
+    let run = run.map(|r| format!("{r:05}"));
     let mut dot = String::from("digraph prov {\n");
-    let mut shown = BTreeSet::new();
     let node = |key: &str| format!("n{}", md5_hex(key)[..10].to_string());
+    dot.push_str(&format!("  title [shape=box, fillcolor=white, fontsize=18, label=\"{}\"];\n", title.replace('"', "'")));
+    for (kind, shape, colour) in [("entity", "ellipse", ENTITY_COLOUR), ("activity", "box", ACTIVITY_COLOUR), ("agent", "ellipse", AGENT_COLOUR)] {
+        dot.push_str(&format!("  legend_{kind} [shape={shape}, style=filled, fillcolor=\"{colour}\", fontsize=12, label=\"{kind}\"];\n"));
+    }
+    // White edges: the legend hangs under the title without saying anything.
+    dot.push_str("  title -> legend_entity [color=white];\n  title -> legend_activity [color=white];\n  title -> legend_agent [color=white];\n");
+    let mut shown = BTreeSet::new();
     for (key, value) in doc.get("activity").and_then(Value::as_object).into_iter().flatten() {
-        dot.push_str(&format!("  {} [shape=box, label=\"{}\"];\n", node(key), label(value)));
+        dot.push_str(&format!(
+            "  {} [shape=box, style=filled, fillcolor=\"{ACTIVITY_COLOUR}\", label=\"{}\"];\n",
+            node(key),
+            node_label(value, run.as_deref())
+        ));
+        shown.insert(key.clone());
+    }
+    for (key, value) in doc.get("agent").and_then(Value::as_object).into_iter().flatten() {
+        dot.push_str(&format!(
+            "  {} [shape=ellipse, style=filled, fillcolor=\"{AGENT_COLOUR}\", label=\"{}\"];\n",
+            node(key),
+            node_label(value, None)
+        ));
         shown.insert(key.clone());
     }
     let entities = doc.get("entity").and_then(Value::as_object);
     let mut edge = |from: &str, to: &str, dot: &mut String| {
         for key in [from, to] {
             if shown.insert(key.to_string()) {
-                let l = entities.and_then(|e| e.get(key)).map(label).unwrap_or_else(|| key.to_string());
-                dot.push_str(&format!("  {} [shape=ellipse, label=\"{l}\"];\n", node(key)));
+                let l = entities.and_then(|e| e.get(key)).map(|v| node_label(v, None)).unwrap_or_else(|| key.to_string());
+                dot.push_str(&format!("  {} [shape=ellipse, style=filled, fillcolor=\"{ENTITY_COLOUR}\", label=\"{l}\"];\n", node(key)));
             }
         }
         dot.push_str(&format!("  {} -> {};\n", node(from), node(to)));
@@ -503,6 +541,11 @@ pub fn run_svg(doc: &Value) -> String {
             edge(a, e, &mut dot);
         }
     }
+    for relation in doc.get("wasAssociatedWith").and_then(Value::as_object).into_iter().flatten().map(|(_, v)| v) {
+        if let (Some(a), Some(agent)) = (relation["prov:activity"].as_str(), relation["prov:agent"].as_str()) {
+            edge(a, agent, &mut dot);
+        }
+    }
     dot.push_str("}\n");
     // The layout library's crossing optimiser grows much faster than the graph: a graph
     // this large is left undrawn (the PROV-JSON beside it holds everything).
@@ -510,7 +553,7 @@ pub fn run_svg(doc: &Value) -> String {
         tracing::warn!("provenance graph not drawn: {} nodes (more than {MAX_DRAWN_NODES})", shown.len());
         return String::new();
     }
-    if !dot.contains("->") {
+    if !dot.contains("-> n") {
         tracing::warn!("provenance graph not drawn: no used/generated relation to draw");
         return String::new();
     }
@@ -681,7 +724,9 @@ pub fn merge_night(night: NightDate, log: &Path, out_dir: &Path, db: Option<&Db>
             let json_path = out_dir.join(format!("{name}_prov.json"));
             let svg_path = out_dir.join(format!("{name}_prov.svg"));
             std::fs::write(&json_path, serde_json::to_vec_pretty(&doc).expect("JSON values serialise")).map_err(io(&json_path))?;
-            std::fs::write(&svg_path, run_svg(&doc)).map_err(io(&svg_path))?;
+            let title = format!("{name}: night {night}");
+            let graph_run = (*run != crate::model::NIGHT_WIDE).then_some(*run);
+            std::fs::write(&svg_path, run_svg(&doc, &title, graph_run)).map_err(io(&svg_path))?;
             night_doc.add(&doc).map_err(io(&spool))?;
             report.runs.push((*run, json_path, svg_path));
         }
@@ -834,4 +879,40 @@ pub fn prov_json_from_batch(batch: &ProvBatch) -> Value {
         doc["hadMember"] = Value::Object(members);
     }
     doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_graph_is_coloured_by_kind_labelled_by_file_and_run_with_title_and_legend() {
+        let doc = json!({
+            "entity": {
+                "id:e1": {"prov:label": "r0_file", "filepath": "/d/R0G/20260105/LST-1.1.Run12003.0000.fits.fz"},
+                "id:e2": {"prov:label": "dl1a_file", "filepath": "/d/running_analysis/20260105/v0.10/dl1_LST-1.Run12003.0000.h5"}
+            },
+            "activity": {"id:a1": {"prov:label": "r0_to_dl1"}},
+            "agent": {"id:g1": {"prov:label": "lstanalyzer"}},
+            "used": {"_:1": {"prov:activity": "id:a1", "prov:entity": "id:e1"}},
+            "wasGeneratedBy": {"_:2": {"prov:activity": "id:a1", "prov:entity": "id:e2"}},
+            "wasAssociatedWith": {"_:3": {"prov:activity": "id:a1", "prov:agent": "id:g1"}}
+        });
+        let svg = run_svg(&doc, "calibration_to_dl1_12003: night 2026-01-05", Some(12003));
+        for text in [
+            "calibration_to_dl1_12003: night 2026-01-05",
+            "LST-1.1.Run12003.0000.fits.fz",
+            "dl1_LST-1.Run12003.0000.h5",
+            "r0_to_dl1 (run 12003)",
+            "lstanalyzer",
+            ">entity<",
+            ">activity<",
+            ">agent<",
+        ] {
+            assert!(svg.contains(text), "{text:?} not in the graph:\n{svg}");
+        }
+        for colour in [ENTITY_COLOUR, ACTIVITY_COLOUR, AGENT_COLOUR] {
+            assert!(svg.to_lowercase().contains(colour), "{colour} not in the graph");
+        }
+    }
 }

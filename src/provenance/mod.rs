@@ -14,8 +14,10 @@
 //! Reading never fails on content: malformed lines (and LSTOSA's unframed `WARNING` lines)
 //! are reported with file:line and skipped.
 
+pub mod integrity;
 pub mod merge;
 pub mod pyliteral;
+pub mod trace;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};

@@ -1,0 +1,60 @@
+//! Lineage queries on a closed night: what a configuration made, what an R0 file led to
+//! (`osa provenance made-with`, `derived-from`), their JSON against tests/lineage.schema.json.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::night::*;
+use osa::paths::Layout;
+
+fn lineage(h: &NightHarness, args: &[&str]) -> Vec<String> {
+    let mut all = vec!["provenance"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let out = h.osa(&all, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let file = h.dir.path().join("lineage.json");
+    std::fs::write(&file, &out.stdout).unwrap();
+    let check = Command::new("python3")
+        .args(["-c", "import json, sys, jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))"])
+        .arg(&file)
+        .arg("tests/lineage.schema.json")
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "lineage JSON does not follow its schema:\n{}", String::from_utf8_lossy(&check.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    json.as_array().unwrap().iter().map(|e| e["location"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn a_configuration_and_an_r0_file_answer_what_they_made() {
+    let h = NightHarness::new("local", &unique_night(92), None);
+    // Each configuration its own content (the harness writes them all as `{}`).
+    std::fs::write(&h.config.analysis.dl1b_config, r#"{"note": "the DL1b cleaning of the lineage test"}"#).unwrap();
+    h.run_to_end(Duration::from_secs(180));
+    let (code, report) = h.close_to_end(&[], Duration::from_secs(180));
+    assert_eq!(code, 0, "{report:#}");
+    let layout = Layout::new(&h.config);
+    let runs: Vec<(u32, u32)> = h.runs().into_iter().filter(|r| r.1 == osa::model::RunType::Data).map(|r| (r.0, r.2)).collect();
+
+    // The DL1b configuration made every DL1b subrun file of the night, and nothing else.
+    let config_hash = osa::hashing::sha256_file(&h.config.analysis.dl1b_config).unwrap();
+    let made = lineage(&h, &["made-with", &config_hash]);
+    let mut expected: Vec<String> =
+        runs.iter().flat_map(|(run, subruns)| (0..*subruns).map(|s| layout.final_dl1b_file(h.night, *run, s).display().to_string())).collect();
+    expected.sort();
+    assert_eq!(made, expected);
+
+    // The first R0 file of a run led to its subrun's products, the run's merged DL1 and its
+    // DL2, and to nothing of another run.
+    let (run, other) = (runs[0].0, runs[1].0);
+    let r0 = layout.r0_file(h.night, 1, run, 0);
+    let derived = lineage(&h, &["derived-from", r0.to_str().unwrap()]);
+    for product in [layout.dl1a_file(h.night, run, 0), layout.final_dl1b_file(h.night, run, 0), layout.dl1_run_file(h.night, run)] {
+        assert!(derived.contains(&product.display().to_string()), "{} not derived from {}: {derived:#?}", product.display(), r0.display());
+    }
+    assert!(derived.iter().any(|d| d.ends_with(&format!("dl2_LST-1.Run{run:05}.h5"))), "{derived:#?}");
+    assert!(!derived.iter().any(|d| d.contains(&format!("Run{other:05}"))), "{derived:#?}");
+}
