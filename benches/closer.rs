@@ -156,12 +156,13 @@ fn main() {
                     ("session_tag", json!(tag)),
                 ]));
                 for (link, role, (name, path)) in [("used_id", "used_role", &files[i]), ("generated_id", "generated_role", &files[i + 1])] {
-                    let entity = osa::provenance::entity_id(Path::new(path));
+                    let hash = "ab".repeat(32);
+                    let entity = osa::provenance::entity_id(Path::new(path), Some(&hash));
                     batch.push(record(vec![
                         ("entity_id", json!(entity)),
                         ("name", json!(name)),
                         ("filepath", json!(path)),
-                        ("hash", json!("ab".repeat(32))),
+                        ("hash", json!(hash)),
                         ("hash_type", json!("sha256")),
                         ("session_tag", json!(tag)),
                     ]));

@@ -55,6 +55,7 @@ fn records(night: NightDate, run: u32, subruns: u32, t0: NaiveDateTime) -> RunRe
                 kind: "file".into(),
                 sha256: Some("ab".repeat(32)),
                 member_of: None,
+                recorded_at: None,
             });
         }
         for (i, step) in steps.iter().enumerate() {
@@ -90,6 +91,7 @@ fn records(night: NightDate, run: u32, subruns: u32, t0: NaiveDateTime) -> RunRe
                 host: Some("cp01".into()),
                 slurm_job: Some(format!("4801_{s}")),
                 software: Some("lstchain 0.10.12".into()),
+                attempt: Some(1),
             });
             out.provenance.used.push(ProvLink { activity_id: activity.clone(), entity_id: format!("e-{run}-{s}-{i}"), role: "input".into() });
             out.provenance.generated.push(ProvLink {

@@ -46,6 +46,7 @@ fn run_records(n: u32, night: &NightDate, run: u32, subruns: u32) -> ProvBatch {
             kind: kind.into(),
             sha256: Some(sha),
             member_of: None,
+            recorded_at: None,
         });
     };
     let activity = |b: &mut ProvBatch, id: &str, name: &str, subrun: Option<u32>, used: &[&str], made: &[&str]| {
@@ -63,6 +64,7 @@ fn run_records(n: u32, night: &NightDate, run: u32, subruns: u32) -> ProvBatch {
             host: Some("cp01".into()),
             slurm_job: Some("4801_1".into()),
             software: Some("lstchain 0.10.12".into()),
+            attempt: Some(1),
         });
         b.parameters.push(ProvParameter { activity_id: id.to_string(), name: "prod_id".into(), value: "v0.10".into() });
         b.associations.push(ProvAssociation { activity_id: id.to_string(), agent_id: "lstanalyzer".into(), role: "operator".into() });

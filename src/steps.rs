@@ -148,7 +148,10 @@ pub fn stage_context(
     c.set("dl2_dir", dl2_dir.display());
     c.set("rf_models_dir", rf_models.map(|p| p.display().to_string()).unwrap_or_default());
     c.set("dl2_config", config.analysis.dl2_config.display());
-    c.set("longterm_file", layout.longterm_file(night).display());
+    let longterm = layout.longterm_file(night);
+    c.set("longterm_html", longterm.with_extension("html").display());
+    c.set("longterm_log", longterm.with_extension("log").display());
+    c.set("longterm_file", longterm.display());
     c
 }
 

@@ -404,6 +404,7 @@ fn provenance_batch(run: u32, subruns: u32) -> ProvBatch {
             host: Some("localhost".to_string()),
             slurm_job: Some(format!("4801_{s}")),
             software: Some("lstchain 0.10.12".to_string()),
+            attempt: Some(1),
         });
         for (id, kind) in [(&input, "r0"), (&output, "dl1")] {
             batch.entities.push(ProvEntity {
@@ -414,6 +415,7 @@ fn provenance_batch(run: u32, subruns: u32) -> ProvBatch {
                 kind: "file".to_string(),
                 sha256: Some("cd".repeat(32)),
                 member_of: None,
+                recorded_at: None,
             });
         }
         batch.used.push(ProvLink { activity_id: activity.clone(), entity_id: input, role: "R0 subrun".to_string() });

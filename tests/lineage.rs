@@ -58,3 +58,67 @@ fn a_configuration_and_an_r0_file_answer_what_they_made() {
     assert!(derived.iter().any(|d| d.ends_with(&format!("dl2_LST-1.Run{run:05}.h5"))), "{derived:#?}");
     assert!(!derived.iter().any(|d| d.contains(&format!("Run{other:05}"))), "{derived:#?}");
 }
+
+fn lineage_with_hashes(h: &NightHarness, args: &[&str]) -> Vec<(String, String)> {
+    let mut all = vec!["provenance"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let out = h.osa(&all, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    json.as_array().unwrap().iter().map(|e| (e["location"].as_str().unwrap().to_string(), e["sha256"].as_str().unwrap_or("").to_string())).collect()
+}
+
+/// Entities are versions: a run made again with an edited DL1b configuration keeps both
+/// attempts' products apart (the first where the rerun moved them), each answering for its
+/// own configuration; a failed try's partial output is a version of its own.
+#[test]
+fn a_rerun_with_a_changed_configuration_keeps_both_attempts_apart() {
+    let size = osa::demo::DemoOptions { data_runs: 1, subruns: 2, events: 50, ..Default::default() };
+    let crash_once = "program=lstchain_dl1ab,subrun=0,kind=crash,attempts=1";
+    let h = NightHarness::sized("local", &unique_night(93), Some(crash_once), size, |_| {});
+    let config = h.config.analysis.dl1b_config.clone();
+    std::fs::write(&config, r#"{"note": "cleaning, first version"}"#).unwrap();
+    let first = osa::hashing::sha256_file(&config).unwrap();
+    h.run_to_end(Duration::from_secs(180));
+    assert_eq!(h.close_to_end(&[], Duration::from_secs(180)).0, 0);
+    let layout = Layout::new(&h.config);
+    let run = h.runs().into_iter().find(|r| r.1 == osa::model::RunType::Data).unwrap().0;
+    let finals: Vec<String> = (0..2).map(|s| layout.final_dl1b_file(h.night, run, s).display().to_string()).collect();
+    // The crashed try made a partial file with it too: a version of its own.
+    let partial = layout.dl1b_file(h.night, run, 0).display().to_string();
+    let made: Vec<String> = lineage_with_hashes(&h, &["made-with", &first]).into_iter().map(|(l, _)| l).collect();
+    assert_eq!(made, [finals.clone(), vec![partial.clone()]].concat());
+
+    let out = h.osa(&["rerun", "--date", &h.night.to_string(), "--run", &run.to_string(), "--reason", "new cleaning"], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(&config, r#"{"note": "cleaning, second version"}"#).unwrap();
+    let second = osa::hashing::sha256_file(&config).unwrap();
+    h.run_to_end(Duration::from_secs(180));
+    assert_eq!(h.close_to_end(&[], Duration::from_secs(180)).0, 0);
+
+    // Each configuration answers for its own attempt's products: the first's moved aside
+    // by the rerun, the second's in the final place.
+    let old: Vec<String> = lineage_with_hashes(&h, &["made-with", &first]).into_iter().map(|(l, _)| l).collect();
+    assert_eq!(old.len(), 3, "{old:#?}");
+    assert!(old[2].starts_with(&format!("{partial}.before-rerun-")), "the partial file's record moved aside with the run's files: {old:#?}");
+    for (moved, original) in old.iter().zip(&finals) {
+        assert!(moved.starts_with(&format!("{original}.before-rerun-")) && std::path::Path::new(moved).is_file(), "{moved}");
+    }
+    let new: Vec<String> = lineage_with_hashes(&h, &["made-with", &second]).into_iter().map(|(l, _)| l).collect();
+    assert_eq!(new, finals);
+
+    // The R0 file led to both attempts' DL1b, and to the partial file of the try that crashed.
+    let r0 = layout.r0_file(h.night, 1, run, 0);
+    let derived = lineage_with_hashes(&h, &["derived-from", r0.to_str().unwrap()]);
+    let versions_of =
+        |prefix: &str| derived.iter().filter(|(l, _)| l.starts_with(prefix)).map(|(_, sha)| sha.clone()).collect::<std::collections::BTreeSet<_>>();
+    assert_eq!(versions_of(&finals[0]).len(), 2, "the final file and the first attempt's moved aside: {derived:#?}");
+    assert!(derived.iter().any(|(l, _)| l.starts_with(&partial)), "the crashed try's partial output has its own record: {derived:#?}");
+
+    // The trace of the final file names the configuration it was made with.
+    let out = h.osa(&["provenance", "trace", &finals[0], "--json"], &[]);
+    let trace: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let inputs: Vec<&str> = trace["inputs"].as_array().unwrap().iter().filter_map(|i| i["sha256"].as_str()).collect();
+    assert!(inputs.contains(&second.as_str()) && !inputs.contains(&first.as_str()), "{trace:#}");
+}

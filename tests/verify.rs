@@ -79,6 +79,9 @@ fn a_byte_changed_after_closing_is_found_by_verify_and_by_trace() {
     let out = h.osa(&["provenance", "trace", merged.to_str().unwrap(), "--json"], &[]);
     let trace: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(trace["current"], "changed", "{trace:#}");
+    assert!(trace["inputs"].as_array().unwrap().iter().all(|i| i["current"].is_null()), "only the traced file is hashed: {trace:#}");
+    let out = h.osa(&["provenance", "trace", merged.to_str().unwrap(), "--json", "--check-all"], &[]);
+    let trace: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(trace["inputs"].as_array().unwrap().iter().all(|i| i["current"] == "unchanged"), "its inputs are as recorded: {trace:#}");
     let out = h.osa(&["provenance", "trace", merged.to_str().unwrap()], &[]);
     let text = String::from_utf8_lossy(&out.stdout);

@@ -100,6 +100,8 @@ pub const CLOSING_PLACEHOLDERS: &[&str] = &[
     "rf_models_dir",
     "dl2_config",
     "longterm_file",
+    "longterm_html",
+    "longterm_log",
 ];
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]

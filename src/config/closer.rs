@@ -208,7 +208,7 @@ pub fn default_stages() -> Vec<StageConfig> {
             "lstchain_longterm_dl1_check",
             &["--input-dir={datacheck_dir}", "--output-file={longterm_file}", "--muons-dir={muons_dir}", "--batch"],
             &["{datacheck_dir}/datacheck_dl1_LST-1.Run?????.h5"],
-            &["{longterm_file}"],
+            &["{longterm_file}", "{longterm_html}", "{longterm_log}"],
         ),
         stage(
             "transparency",

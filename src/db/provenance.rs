@@ -25,6 +25,8 @@ pub struct ProvActivity {
     pub host: Option<String>,
     pub slurm_job: Option<String>,
     pub software: Option<String>,
+    /// The submission it ran in (`None` for run-level views and LSTOSA's records).
+    pub attempt: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Queryable, Selectable, Insertable)]
@@ -39,6 +41,8 @@ pub struct ProvEntity {
     pub sha256: Option<String>,
     /// The collection entity this one belongs to (run-level merges).
     pub member_of: Option<String>,
+    /// When it was last recorded: of the versions at one location, the latest is current.
+    pub recorded_at: Option<NaiveDateTime>,
 }
 
 /// A used or wasGeneratedBy link.
@@ -245,17 +249,43 @@ impl Db {
 }
 
 impl Db {
-    /// The entity recorded at a path (the latest recorded, when a file was made twice).
+    /// The current version of the file at a path: of the versions recorded there, the latest.
     pub fn entity_at(&self, location: &str) -> Result<Option<ProvEntity>, DbError> {
         self.transaction(
             || format!("looking up the provenance of {location}"),
             |c| {
-                prov_entities::table
+                let versions: Vec<ProvEntity> = prov_entities::table
                     .filter(prov_entities::location.eq(location))
                     .filter(prov_entities::kind.eq("file"))
                     .select(ProvEntity::as_select())
-                    .first(c)
-                    .optional()
+                    .load(c)?;
+                Ok(versions.into_iter().max_by_key(|e| e.recorded_at))
+            },
+        )
+    }
+
+    /// Files moved aside (`osa rerun`): the versions recorded at `from` (or under it, for a
+    /// folder) now live at `to`, so the versions made again at `from` never take their place.
+    /// Returns how many were moved.
+    pub fn relocate_entities(&self, from: &str, to: &str) -> Result<usize, DbError> {
+        let inside = format!("{from}/");
+        self.transaction(
+            || format!("recording that {from} moved to {to}"),
+            |c| {
+                // LIKE only narrows the rows read: `_` and `%` in paths are checked below.
+                let found: Vec<(String, String)> = prov_entities::table
+                    .filter(prov_entities::location.eq(from).or(prov_entities::location.like(format!("{inside}%"))))
+                    .select((prov_entities::id, prov_entities::location))
+                    .load(c)?;
+                let mut moved = 0;
+                for (id, location) in found {
+                    let rest = if location == from { Some("") } else { location.strip_prefix(from).filter(|r| r.starts_with('/')) };
+                    if let Some(rest) = rest {
+                        diesel::update(prov_entities::table.find(&id)).set(prov_entities::location.eq(format!("{to}{rest}"))).execute(c)?;
+                        moved += 1;
+                    }
+                }
+                Ok(moved)
             },
         )
     }

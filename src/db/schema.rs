@@ -143,6 +143,7 @@ diesel::table! {
         slurm_job -> Nullable<Text>,
         software -> Nullable<Text>,
         production -> Text,
+        attempt -> Nullable<BigInt>,
     }
 }
 
@@ -155,6 +156,7 @@ diesel::table! {
         kind -> Text,
         sha256 -> Nullable<Text>,
         member_of -> Nullable<Text>,
+        recorded_at -> Nullable<Timestamp>,
     }
 }
 

@@ -522,7 +522,7 @@ fn step_records(
         ]),
     ];
     let mut file_records = |template: &str, path: &Path, hash: Option<String>, link: &str, role_key: &str| {
-        let entity = entity_id(path);
+        let entity = entity_id(path, hash.as_deref());
         let mut fields = vec![
             ("entity_id", json!(entity)),
             ("name", json!(entity_name(template))),

@@ -131,6 +131,14 @@ pub fn rerun(sequencer: &Sequencer, night: NightDate, run: Option<u32>, reason: 
     if dry_run {
         return Ok(Rerun { suffix, moved });
     }
+    // The versions recorded there moved with the files: the products made again at the old
+    // places are new versions, the old ones stay queryable where they now are.
+    for target in &moved {
+        let text = target.display().to_string();
+        if let Some(original) = text.strip_suffix(&suffix) {
+            sequencer.db.relocate_entities(original, &text)?;
+        }
+    }
     sequencer.db.record_audit(night, run, AuditAction::Rerun, &crate::account::operator_name(), reason)?;
     sequencer.db.set_night_state(night, NightState::Waiting)?;
     Ok(Rerun { suffix, moved })

@@ -115,7 +115,12 @@ fn split(log: &Path, spool: &Path, night: NightDate) -> Result<(BTreeMap<u32, Pa
             }
         }
         let writer = writers.get_mut(&run).expect("just inserted");
-        if let Err(e) = writeln!(writer, "{}", Value::Object(record.fields)) {
+        let mut fields = record.fields;
+        // When a version of a file was seen: of the versions at one place, the latest is current.
+        if let Some(at) = record.timestamp.filter(|_| fields.contains_key("entity_id")) {
+            fields.insert("logged_at".to_string(), json!(at));
+        }
+        if let Err(e) = writeln!(writer, "{}", Value::Object(fields)) {
             failure = Some(e);
         }
     })
@@ -210,7 +215,8 @@ fn read_run(path: &Path, run: u32, production: &str) -> std::io::Result<RunRecor
         match record.kind() {
             RecordKind::Move => {
                 let (Some(from), Some(to)) = (s("moved_from"), s("filepath")) else { continue };
-                let (old, new) = (super::entity_id(Path::new(&from)), super::entity_id(Path::new(&to)));
+                let hash = s("hash");
+                let (old, new) = (super::entity_id(Path::new(&from), hash.as_deref()), super::entity_id(Path::new(&to), hash.as_deref()));
                 if let Some(fields) = r.entities.get_mut(&old) {
                     fields.insert("filepath".to_string(), json!(to));
                     fields.insert("moved_from".to_string(), json!(from));
@@ -605,6 +611,7 @@ pub fn run_batch(night: NightDate, r: &RunRecord) -> ProvBatch {
             host: get("host").map(str::to_string).or_else(|| host.clone()),
             slurm_job: get("slurm_job").map(str::to_string).or_else(|| slurm.clone()),
             software: get("software").map(str::to_string).or_else(|| software.clone()),
+            attempt: fields.get("attempt").and_then(Value::as_i64),
         });
         if let Some(script) = get("script") {
             batch.parameters.push(ProvParameter { activity_id: activity_id.clone(), name: "script".to_string(), value: script.to_string() });
@@ -626,6 +633,7 @@ pub fn run_batch(night: NightDate, r: &RunRecord) -> ProvBatch {
             host: None,
             slurm_job: None,
             software: software.clone(),
+            attempt: None,
         });
         batch.parameters.push(ProvParameter {
             activity_id: activity.clone(),
@@ -657,6 +665,7 @@ pub fn run_batch(night: NightDate, r: &RunRecord) -> ProvBatch {
                 .filter(|_| fields.get("hash_type").and_then(Value::as_str) == Some("sha256"))
                 .map(str::to_string),
             member_of: member_of.get(entity_id.as_str()).map(|c| c.to_string()),
+            recorded_at: parse_time(fields.get("logged_at").and_then(Value::as_str)),
         });
     }
     for (collection, (name, _, folder)) in &view.collections {
@@ -668,6 +677,7 @@ pub fn run_batch(night: NightDate, r: &RunRecord) -> ProvBatch {
             kind: format!("collection:{name}"),
             sha256: None,
             member_of: None,
+            recorded_at: None,
         });
     }
     // An entity id may appear in two runs (shared calibration files): keep one row per id.

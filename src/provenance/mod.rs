@@ -171,10 +171,17 @@ impl ProvWriter {
     }
 }
 
-/// LSTOSA-compatible entity id: md5 of the path text.
-pub fn entity_id(path: &Path) -> String {
+/// An entity is a version of a file: the md5 of its path and content hash (LSTOSA keys by
+/// the path alone, so a product made again, a failed try's partial output and an edited
+/// configuration all collapsed into one entity). Without a hash (a file not there to hash),
+/// LSTOSA's id: the md5 of the path.
+pub fn entity_id(path: &Path, sha256: Option<&str>) -> String {
     use md5::Digest;
-    md5::Md5::digest(path.display().to_string().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    let key = match sha256 {
+        Some(hash) => format!("{}#sha256:{hash}", path.display()),
+        None => path.display().to_string(),
+    };
+    md5::Md5::digest(key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A fresh activity id (LSTOSA used 6 hex digits of a uuid4; 12 make clashes negligible).

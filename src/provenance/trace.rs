@@ -60,10 +60,16 @@ pub fn trace(db: &Db, location: &str, check: Check) -> Result<TraceStep, DbError
             break;
         }
         let entities = db.entities_at(&frontier)?;
-        let ids: Vec<String> = entities.iter().map(|e| e.id.clone()).collect();
+        // A location's current version is the latest recorded.
         for entity in entities {
-            records.entities.entry(entity.location.clone()).or_insert(entity);
+            match records.entities.get(&entity.location) {
+                Some(known) if known.recorded_at >= entity.recorded_at => {}
+                _ => {
+                    records.entities.insert(entity.location.clone(), entity);
+                }
+            }
         }
+        let ids: Vec<String> = frontier.iter().filter_map(|l| records.entities.get(l)).map(|e| e.id.clone()).collect();
         let makers = db.generators_of(&ids)?;
         let activities: Vec<String> = makers.iter().map(|(_, a)| a.id.clone()).collect();
         let (used, parameters) = db.inputs_of_many(&activities)?;
