@@ -4,6 +4,12 @@
 use std::io::Read;
 use std::path::Path;
 
+/// sha256 of bytes in memory, as hex.
+pub fn sha256_bytes(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// sha256 of a file's content. Large files are read by a second thread into 8 MiB buffers
 /// (with O_DIRECT where the filesystem allows it: a product is read once, caching it only
 /// evicts what the next task needs) while this one hashes the previous buffer, so a cold disk

@@ -57,6 +57,53 @@ fn a_configuration_and_an_r0_file_answer_what_they_made() {
     }
     assert!(derived.iter().any(|d| d.ends_with(&format!("dl2_LST-1.Run{run:05}.h5"))), "{derived:#?}");
     assert!(!derived.iter().any(|d| d.contains(&format!("Run{other:05}"))), "{derived:#?}");
+
+    // The trace of the merged DL1 says what ran: the program's version, osa's version and
+    // configuration hash, every input's hash (the pointing and RunSummary among them).
+    let source = osa::config::ConfigSource::Flag(h.config_file.clone());
+    let config_hash = osa::hashing::sha256_bytes(osa::config::Config::load(&source).unwrap().to_toml().as_bytes());
+    let out = h.osa(&["provenance", "trace", layout.dl1_run_file(h.night, run).to_str().unwrap(), "--json"], &[]);
+    let trace: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut steps = vec![&trace];
+    let mut files = Vec::new();
+    while let Some(step) = steps.pop() {
+        files.push(step["file"].as_str().unwrap().to_string());
+        assert!(step["sha256"].as_str().is_some_and(|s| s.len() == 64), "{} has no hash", step["file"]);
+        if step["activity"].is_string() && !step["repeated"].as_bool().unwrap_or(false) {
+            let parameters: std::collections::BTreeMap<String, String> = step["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| (p[0].as_str().unwrap().to_string(), p[1].as_str().unwrap().to_string()))
+                .collect();
+            assert_eq!(parameters.get("osa_version").map(String::as_str), Some(env!("CARGO_PKG_VERSION")), "{}", step["file"]);
+            assert_eq!(parameters.get("osa_config_sha256"), Some(&config_hash), "{}", step["file"]);
+            assert!(parameters.contains_key("arguments") && step["software"].is_string(), "{step:#}");
+        }
+        steps.extend(step["inputs"].as_array().unwrap());
+    }
+    for input in [layout.drive_file(h.night), layout.run_summary_file(h.night)] {
+        assert!(files.contains(&input.display().to_string()), "{} not in the trace", input.display());
+    }
+
+    // Every session and relation of the run's PROV-JSON resolves.
+    let doc: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(layout.provenance_records_dir(h.night).join(format!("calibration_to_dl2_{run:05}_prov.json"))).unwrap(),
+    )
+    .unwrap();
+    let keys = |section: &str| doc[section].as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+    let (entities, activities) = (keys("entity"), keys("activity"));
+    for (key, activity) in doc["activity"].as_object().unwrap() {
+        let session = activity["in_session"].as_str().unwrap();
+        assert!(entities.contains(&session.to_string()), "{key}: session {session} is no entity");
+        assert_eq!(activity["osa_version"], env!("CARGO_PKG_VERSION"), "{key}");
+    }
+    for section in ["used", "wasGeneratedBy"] {
+        for relation in doc[section].as_object().unwrap().values() {
+            assert!(activities.contains(&relation["prov:activity"].as_str().unwrap().to_string()), "{relation}");
+            assert!(entities.contains(&relation["prov:entity"].as_str().unwrap().to_string()), "{relation}");
+        }
+    }
 }
 
 fn lineage_with_hashes(h: &NightHarness, args: &[&str]) -> Vec<(String, String)> {

@@ -214,7 +214,7 @@ impl Default for AnalysisConfig {
                         "--pedestal-file={drs4_file}",
                         "--calibration-file={calibration_file}",
                     ],
-                    &["{r0_file}", "{drs4_file}", "{calibration_file}"],
+                    &["{r0_file}", "{drs4_file}", "{calibration_file}", "{drive_file}", "{run_summary}"],
                     &["{dl1a_file}", "{muons_file}"],
                 )
                 .with_config("{dl1a_config}"),

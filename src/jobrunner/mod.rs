@@ -517,7 +517,18 @@ fn step_records(
         ]),
         record(vec![
             ("activity_id", json!(id)),
-            ("parameters", json!({"arguments": args, "config_file": config_file, "prod_id": context_prod_id(task, step)})),
+            // What was run, whole: with osa's version and its configuration's hash (the
+            // effective configuration, so two files saying the same thing hash the same).
+            (
+                "parameters",
+                json!({
+                    "arguments": args,
+                    "config_file": config_file,
+                    "prod_id": context_prod_id(task, step),
+                    "osa_version": env!("CARGO_PKG_VERSION"),
+                    "osa_config_sha256": config_sha256(task.config),
+                }),
+            ),
             ("session_tag", json!(session_tag)),
         ]),
     ];
@@ -566,4 +577,9 @@ fn step_records(
 
 fn context_prod_id(task: &Task, step: &StepConfig) -> String {
     task.context().render(&step.prod_id)
+}
+
+/// sha256 of the effective configuration, as `osa config show` prints it.
+fn config_sha256(config: &Config) -> String {
+    crate::hashing::sha256_bytes(config.to_toml().as_bytes())
 }

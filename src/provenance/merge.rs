@@ -295,7 +295,14 @@ fn read_run(path: &Path, run: u32, production: &str) -> std::io::Result<RunRecor
                     r.generated.insert((a, e, s("generated_role").unwrap_or_default()));
                 }
             }
-            RecordKind::Parameters | RecordKind::Derivation | RecordKind::Other => {}
+            RecordKind::Parameters => {
+                if let (Some(id), Some(parameters)) = (s("activity_id"), record.fields.get("parameters"))
+                    && let Some(activity) = r.activities.get_mut(&id)
+                {
+                    activity.insert("parameters".to_string(), parameters.clone());
+                }
+            }
+            RecordKind::Derivation | RecordKind::Other => {}
         }
     }
     // Hosts of each step, from the session records' system block when present.
@@ -400,10 +407,29 @@ pub fn run_prov_json(night: NightDate, r: &RunRecord) -> Value {
     for (name, step) in &r.steps {
         let mut fields = json!({
             "prov:label": name,
-            "in_session": session_id,
+            "in_session": id(&session_id),
             "subrun_activities": step.subrun_activities,
             "failed_tries": step.failed_tries,
         });
+        // What its tasks ran: the program's version, osa's version and configuration hash,
+        // the production and config file, the attempts (one value, or each one seen).
+        let tasks: Vec<&Map<String, Value>> = r.activities.values().filter(|a| a.get("name").and_then(Value::as_str) == Some(name)).collect();
+        let parameter = |key: &str| -> Vec<Value> {
+            let values: BTreeSet<String> = tasks
+                .iter()
+                .filter_map(|a| a.get(key).or_else(|| a.get("parameters").and_then(|p| p.get(key))))
+                .filter(|v| !v.is_null())
+                .map(|v| v.to_string())
+                .collect();
+            values.iter().filter_map(|v| serde_json::from_str(v).ok()).collect()
+        };
+        for key in ["software", "osa_version", "osa_config_sha256", "prod_id", "config_file", "attempt"] {
+            match parameter(key).as_slice() {
+                [] => {}
+                [one] => fields[key] = one.clone(),
+                many => fields[key] = json!(many),
+            }
+        }
         if let Some(start) = &step.start {
             fields["prov:startTime"] = json!(start);
         }
@@ -615,6 +641,16 @@ pub fn run_batch(night: NightDate, r: &RunRecord) -> ProvBatch {
         });
         if let Some(script) = get("script") {
             batch.parameters.push(ProvParameter { activity_id: activity_id.clone(), name: "script".to_string(), value: script.to_string() });
+        }
+        // What was run: arguments (as JSON), the config file, production, osa's version and
+        // configuration hash.
+        for (name, value) in fields.get("parameters").and_then(Value::as_object).into_iter().flatten() {
+            let value = match value {
+                Value::String(text) => text.clone(),
+                Value::Null => continue,
+                other => other.to_string(),
+            };
+            batch.parameters.push(ProvParameter { activity_id: activity_id.clone(), name: name.clone(), value });
         }
     }
     for (name, step) in &r.steps {
