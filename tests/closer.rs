@@ -325,7 +325,7 @@ for path in sys.argv[1:]:
             assert rel['prov:activity'] in raw['activity'], (path, rel)
     sessions = {k for k, v in raw['entity'].items() if v.get('prov:type') == 'ExecutionSession'}
     for a in raw['activity'].values():
-        assert 'id:' + a['in_session'] in sessions, (path, a)
+        assert a['in_session'] in sessions, (path, a)
     for e in raw['entity'].values():
         if e.get('prov:type') == 'File':
             assert len(e.get('hash', '')) == 64, (path, e)

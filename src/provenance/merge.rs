@@ -844,7 +844,7 @@ impl NightDocument {
                 self.write(Self::ACTIVITY, key, value)?;
             }
             if let Some(session) = value.get("in_session").and_then(Value::as_str) {
-                entity(self, &id(session))?;
+                entity(self, session)?;
             }
         }
         for section in [Self::USED, Self::GENERATED] {
