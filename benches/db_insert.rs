@@ -92,6 +92,7 @@ fn records(night: NightDate, run: u32, subruns: u32, t0: NaiveDateTime) -> RunRe
                 slurm_job: Some(format!("4801_{s}")),
                 software: Some("lstchain 0.10.12".into()),
                 attempt: Some(1),
+                description_id: None,
             });
             out.provenance.used.push(ProvLink { activity_id: activity.clone(), entity_id: format!("e-{run}-{s}-{i}"), role: "input".into() });
             out.provenance.generated.push(ProvLink {

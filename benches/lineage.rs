@@ -65,6 +65,7 @@ fn run_records(n: u32, night: &NightDate, run: u32, subruns: u32) -> ProvBatch {
             slurm_job: Some("4801_1".into()),
             software: Some("lstchain 0.10.12".into()),
             attempt: Some(1),
+            description_id: None,
         });
         b.parameters.push(ProvParameter { activity_id: id.to_string(), name: "prod_id".into(), value: "v0.10".into() });
         b.associations.push(ProvAssociation { activity_id: id.to_string(), agent_id: "lstanalyzer".into(), role: "operator".into() });

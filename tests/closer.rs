@@ -326,6 +326,18 @@ for path in sys.argv[1:]:
     sessions = {k for k, v in raw['entity'].items() if v.get('prov:type') == 'ExecutionSession'}
     for a in raw['activity'].values():
         assert a['in_session'] in sessions, (path, a)
+        # ProvDM's description layer: every activity described, every description resolved.
+        described = raw['entity'][a['voprov:description']]
+        assert described['prov:type'] == 'voprov:ActivityDescription' and described['voprov:name'] == a['prov:label'], (path, a)
+    for e in raw['entity'].values():
+        if e.get('prov:type') in ('voprov:UsageDescription', 'voprov:GenerationDescription'):
+            assert raw['entity'][e['voprov:activityDescription']]['prov:type'] == 'voprov:ActivityDescription', (path, e)
+            assert raw['entity'][e['voprov:entityDescription']]['prov:type'] == 'voprov:EntityDescription', (path, e)
+    derivations = raw.get('wasDerivedFrom', {}).values()
+    assert derivations, (path, 'no wasDerivedFrom')
+    for d in derivations:
+        assert d['prov:generatedEntity'] in raw['entity'] and d['prov:usedEntity'] in raw['entity'], (path, d)
+        assert d['prov:activity'] in raw['activity'], (path, d)
     for e in raw['entity'].values():
         if e.get('prov:type') == 'File':
             assert len(e.get('hash', '')) == 64, (path, e)
@@ -355,6 +367,18 @@ for path in sys.argv[1:]:
     assert_eq!(batch.activities.iter().filter(|a| a.subrun.is_none()).count(), 3 + 4, "run-level rows in MariaDB: 3 steps, 4 stages");
     assert_eq!(batch.activities.iter().filter(|a| a.subrun.is_some()).count(), 3 * 4 + 4, "subrun-level rows and the stages' jobs in MariaDB");
     assert!(batch.entities.iter().any(|e| e.kind.starts_with("collection:")));
+    // The description layer is in the database, every activity pointing at its own.
+    let described: Vec<&str> = batch.descriptions.activities.iter().map(|d| d.name.as_str()).collect();
+    for step in ["r0_to_dl1", "dl1ab", "check_dl1", "merge_dl1", "dl2"] {
+        assert!(described.contains(&step), "{step} has no ActivityDescription: {described:?}");
+    }
+    for activity in &batch.activities {
+        let description = batch.descriptions.activities.iter().find(|d| Some(&d.id) == activity.description_id.as_ref());
+        assert_eq!(description.map(|d| d.name.as_str()), Some(activity.name.as_str()), "{activity:?}");
+    }
+    let dl1ab = batch.descriptions.activities.iter().find(|d| d.name == "dl1ab").unwrap();
+    let roles: Vec<&str> = batch.descriptions.usages.iter().filter(|u| u.activity_description_id == dl1ab.id).map(|u| u.role.as_str()).collect();
+    assert_eq!(roles, ["ConfigFile", "DL1SubrunDataset"]);
 }
 
 /// Regression (issue 12): after a write cut short, a partial record stayed in `prov.log`, the

@@ -405,6 +405,7 @@ fn provenance_batch(run: u32, subruns: u32) -> ProvBatch {
             slurm_job: Some(format!("4801_{s}")),
             software: Some("lstchain 0.10.12".to_string()),
             attempt: Some(1),
+            description_id: None,
         });
         for (id, kind) in [(&input, "r0"), (&output, "dl1")] {
             batch.entities.push(ProvEntity {

@@ -729,7 +729,29 @@ pub fn merge_options(config: &Config, calibration_run: Option<u32>, rows: &Night
         dl2_steps: config.closer.stages.iter().filter(|s| s.kind == crate::config::StageKind::Dl2).map(|s| s.name.clone()).collect(),
         production: config.analysis.prod_id.clone(),
         subrun_overrides: rows.subrun_overrides().into_iter().filter_map(|(run, e)| Some((run, (e.subruns?, e.in_words())))).collect(),
+        descriptions: descriptions(config),
     }
+}
+
+/// The ProvDM description layer of every configured step and stage.
+fn descriptions(config: &Config) -> crate::db::ProvDescriptions {
+    use crate::provenance::StepShape;
+    fn step<'a>(kind: &'static str, s: &'a crate::config::StepConfig) -> StepShape<'a> {
+        StepShape { name: &s.name, program: &s.program, kind, inputs: &s.inputs, outputs: &s.outputs, config: s.config.is_some() }
+    }
+    fn stage<'a>(kind: &'static str, s: &'a crate::config::StageConfig) -> StepShape<'a> {
+        StepShape { name: &s.name, program: &s.program, kind, inputs: &s.inputs, outputs: &s.outputs, config: s.config.is_some() }
+    }
+    let analysis = &config.analysis;
+    let shapes: Vec<StepShape> = analysis
+        .calibration_steps
+        .iter()
+        .map(|s| step("calibration step", s))
+        .chain(analysis.data_steps.iter().map(|s| step("data step", s)))
+        .chain(analysis.pre_stages.iter().map(|s| stage("pre-stage", s)))
+        .chain(config.closer.stages.iter().map(|s| stage("closing stage", s)))
+        .collect();
+    crate::provenance::describe(&shapes)
 }
 
 /// The run's latest submission that still counts (its walltime and memory are where a retry

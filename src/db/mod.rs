@@ -43,7 +43,10 @@ pub use jobs::{JobIntent, JobRecord};
 pub use lease::{Lease, LeaseHolder};
 pub use nights::NightRecord;
 pub use outputs::OutputRecord;
-pub use provenance::{ProvActivity, ProvAgent, ProvAssociation, ProvBatch, ProvEntity, ProvLink, ProvParameter};
+pub use provenance::{
+    ProvActivity, ProvActivityDescription, ProvAgent, ProvAssociation, ProvBatch, ProvDescriptions, ProvEntity, ProvEntityDescription, ProvLink,
+    ProvParameter, ProvRoleDescription,
+};
 pub use runs::RunRecord;
 pub use sequences::SequenceRecord;
 pub use tasks::{SubrunState, TaskRecord, TaskTally};

@@ -5,7 +5,10 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{prov_activities, prov_agents, prov_associations, prov_entities, prov_generated, prov_parameters, prov_used};
+use super::schema::{
+    prov_activities, prov_activity_descriptions, prov_agents, prov_associations, prov_entities, prov_entity_descriptions, prov_generated,
+    prov_generation_descriptions, prov_parameters, prov_usage_descriptions, prov_used,
+};
 use super::{BATCH_ROWS, Db, DbError, per_backend};
 use crate::night::NightDate;
 
@@ -27,6 +30,8 @@ pub struct ProvActivity {
     pub software: Option<String>,
     /// The submission it ran in (`None` for run-level views and LSTOSA's records).
     pub attempt: Option<i64>,
+    /// Its ProvDM ActivityDescription (the step or stage it ran).
+    pub description_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Queryable, Selectable, Insertable)]
@@ -87,6 +92,59 @@ pub struct ProvParameter {
     pub value: String,
 }
 
+/// ProvDM ActivityDescription: a configured step or stage.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Queryable, Selectable, Insertable)]
+#[diesel(table_name = prov_activity_descriptions)]
+pub struct ProvActivityDescription {
+    pub id: String,
+    pub name: String,
+    pub program: String,
+    /// `calibration step`, `data step`, `pre-stage`, `closing stage`.
+    pub kind: String,
+}
+
+/// ProvDM EntityDescription: what a role's files are.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Queryable, Selectable, Insertable)]
+#[diesel(table_name = prov_entity_descriptions)]
+pub struct ProvEntityDescription {
+    pub id: String,
+    pub name: String,
+    pub content_type: String,
+}
+
+/// ProvDM UsageDescription (or GenerationDescription): a role an activity description uses
+/// (or generates), and the entity description of its files.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Queryable, Selectable, Insertable)]
+#[diesel(table_name = prov_usage_descriptions)]
+pub struct ProvRoleDescription {
+    pub activity_description_id: String,
+    pub role: String,
+    pub entity_description_id: String,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = prov_generation_descriptions)]
+struct GenerationDescriptionRow<'a> {
+    activity_description_id: &'a str,
+    role: &'a str,
+    entity_description_id: &'a str,
+}
+
+/// The description layer of the steps and stages a batch's activities ran.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProvDescriptions {
+    pub activities: Vec<ProvActivityDescription>,
+    pub entities: Vec<ProvEntityDescription>,
+    pub usages: Vec<ProvRoleDescription>,
+    pub generations: Vec<ProvRoleDescription>,
+}
+
+impl ProvDescriptions {
+    pub fn len(&self) -> usize {
+        self.activities.len() + self.entities.len() + self.usages.len() + self.generations.len()
+    }
+}
+
 /// A set of provenance records written together (one step, one subrun, or a whole run).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ProvBatch {
@@ -97,6 +155,7 @@ pub struct ProvBatch {
     pub agents: Vec<ProvAgent>,
     pub associations: Vec<ProvAssociation>,
     pub parameters: Vec<ProvParameter>,
+    pub descriptions: ProvDescriptions,
 }
 
 impl ProvBatch {
@@ -108,6 +167,7 @@ impl ProvBatch {
             + self.agents.len()
             + self.associations.len()
             + self.parameters.len()
+            + self.descriptions.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -151,6 +211,28 @@ impl Db {
                     }
                     for chunk in batch.parameters.chunks(BATCH_ROWS) {
                         diesel::replace_into(prov_parameters::table).values(chunk).execute(c)?;
+                    }
+                    let d = &batch.descriptions;
+                    for chunk in d.activities.chunks(BATCH_ROWS) {
+                        diesel::replace_into(prov_activity_descriptions::table).values(chunk).execute(c)?;
+                    }
+                    for chunk in d.entities.chunks(BATCH_ROWS) {
+                        diesel::replace_into(prov_entity_descriptions::table).values(chunk).execute(c)?;
+                    }
+                    for chunk in d.usages.chunks(BATCH_ROWS) {
+                        diesel::replace_into(prov_usage_descriptions::table).values(chunk).execute(c)?;
+                    }
+                    let generations: Vec<GenerationDescriptionRow> = d
+                        .generations
+                        .iter()
+                        .map(|g| GenerationDescriptionRow {
+                            activity_description_id: &g.activity_description_id,
+                            role: &g.role,
+                            entity_description_id: &g.entity_description_id,
+                        })
+                        .collect();
+                    for chunk in generations.chunks(BATCH_ROWS) {
+                        diesel::replace_into(prov_generation_descriptions::table).values(chunk).execute(c)?;
                     }
                 });
                 Ok(())
@@ -225,7 +307,46 @@ impl Db {
                 }
                 associations.sort_by(|a, b| (&a.activity_id, &a.agent_id).cmp(&(&b.activity_id, &b.agent_id)));
                 parameters.sort_by(|a, b| (&a.activity_id, &a.name).cmp(&(&b.activity_id, &b.name)));
-                Ok(ProvBatch { activities, entities, used, generated, agents, associations, parameters })
+                let described: std::collections::BTreeSet<&str> = activities.iter().filter_map(|a| a.description_id.as_deref()).collect();
+                let described: Vec<&str> = described.into_iter().collect();
+                let mut descriptions = ProvDescriptions {
+                    activities: prov_activity_descriptions::table
+                        .filter(prov_activity_descriptions::id.eq_any(&described))
+                        .select(ProvActivityDescription::as_select())
+                        .load(c)?,
+                    usages: prov_usage_descriptions::table
+                        .filter(prov_usage_descriptions::activity_description_id.eq_any(&described))
+                        .select(ProvRoleDescription::as_select())
+                        .load(c)?,
+                    generations: prov_generation_descriptions::table
+                        .filter(prov_generation_descriptions::activity_description_id.eq_any(&described))
+                        .select((
+                            prov_generation_descriptions::activity_description_id,
+                            prov_generation_descriptions::role,
+                            prov_generation_descriptions::entity_description_id,
+                        ))
+                        .load::<(String, String, String)>(c)?
+                        .into_iter()
+                        .map(|(activity_description_id, role, entity_description_id)| ProvRoleDescription {
+                            activity_description_id,
+                            role,
+                            entity_description_id,
+                        })
+                        .collect(),
+                    entities: Vec::new(),
+                };
+                let kinds: std::collections::BTreeSet<&str> =
+                    descriptions.usages.iter().chain(&descriptions.generations).map(|u| u.entity_description_id.as_str()).collect();
+                let kinds: Vec<&str> = kinds.into_iter().collect();
+                descriptions.entities = prov_entity_descriptions::table
+                    .filter(prov_entity_descriptions::id.eq_any(&kinds))
+                    .select(ProvEntityDescription::as_select())
+                    .load(c)?;
+                descriptions.activities.sort();
+                descriptions.entities.sort();
+                descriptions.usages.sort();
+                descriptions.generations.sort();
+                Ok(ProvBatch { activities, entities, used, generated, agents, associations, parameters, descriptions })
             },
         )
     }

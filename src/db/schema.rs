@@ -144,6 +144,40 @@ diesel::table! {
         software -> Nullable<Text>,
         production -> Text,
         attempt -> Nullable<BigInt>,
+        description_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    prov_activity_descriptions (id) {
+        id -> Text,
+        name -> Text,
+        program -> Text,
+        kind -> Text,
+    }
+}
+
+diesel::table! {
+    prov_entity_descriptions (id) {
+        id -> Text,
+        name -> Text,
+        content_type -> Text,
+    }
+}
+
+diesel::table! {
+    prov_usage_descriptions (activity_description_id, role) {
+        activity_description_id -> Text,
+        role -> Text,
+        entity_description_id -> Text,
+    }
+}
+
+diesel::table! {
+    prov_generation_descriptions (activity_description_id, role) {
+        activity_description_id -> Text,
+        role -> Text,
+        entity_description_id -> Text,
     }
 }
 
@@ -231,6 +265,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     prov_agents,
     prov_associations,
     prov_parameters,
+    prov_activity_descriptions,
+    prov_entity_descriptions,
+    prov_usage_descriptions,
+    prov_generation_descriptions,
     audit_log
 );
 

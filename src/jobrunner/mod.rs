@@ -214,28 +214,6 @@ pub struct TaskReport {
 }
 
 /// Entity names LSTOSA gives the files our default templates name.
-fn entity_name(template: &str) -> &'static str {
-    match template {
-        "{r0_file}" => "R0SubrunDataset",
-        "{drs4_r0_file}" => "RawObservationFile",
-        "{drs4_file}" => "PedestalFile",
-        "{calibration_file}" => "CoefficientsCalibrationFile",
-        "{dl1a_file}" => "DL1SubrunDataset",
-        "{muons_file}" => "MuonsSubrunDataset",
-        "{dl1b_file}" => "DL1bSubrunDataset",
-        "{datacheck_file}" => "DL1CheckSubrunDataset",
-        "{dl1_run_file}" => "DL1MergedDataset",
-        "{muons_run_file}" => "MuonsMergedDataset",
-        "{datacheck_run_file}" => "DL1CheckHDF5File",
-        "{datacheck_run_pdf}" => "DL1CheckPDFFile",
-        "{dl2_run_file}" => "DL2Dataset",
-        "{longterm_file}" => "DL1CheckLongTermFile",
-        "{rf_models_dir}/*.sav" => "RFModelFile",
-        "config" => "ConfigFile",
-        _ => "File",
-    }
-}
-
 fn content_type(path: &Path) -> &'static str {
     let name = path.to_string_lossy();
     if name.ends_with(".h5") {
@@ -536,7 +514,7 @@ fn step_records(
         let entity = entity_id(path, hash.as_deref());
         let mut fields = vec![
             ("entity_id", json!(entity)),
-            ("name", json!(entity_name(template))),
+            ("name", json!(crate::provenance::entity_name(template))),
             ("filepath", json!(path.display().to_string())),
             ("type", json!("File")),
             ("contentType", json!(content_type(path))),
@@ -550,7 +528,7 @@ fn step_records(
         records.push(record(vec![
             ("activity_id", json!(id)),
             (link, json!(entity)),
-            (role_key, json!(entity_name(template))),
+            (role_key, json!(crate::provenance::entity_name(template))),
             ("session_tag", json!(session_tag)),
         ]));
     };

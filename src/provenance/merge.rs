@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 
 use super::{ProvRecord, ReadProblem, RecordKind, read_log};
-use crate::db::{Db, DbError, ProvActivity, ProvAgent, ProvAssociation, ProvBatch, ProvEntity, ProvLink, ProvParameter};
+use crate::db::{Db, DbError, ProvActivity, ProvAgent, ProvAssociation, ProvBatch, ProvDescriptions, ProvEntity, ProvLink, ProvParameter};
 use crate::night::NightDate;
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +48,8 @@ pub struct MergeOptions {
     /// Runs whose last subrun was dropped: the subruns kept and the audited words, written on
     /// the run's session.
     pub subrun_overrides: BTreeMap<u32, (u32, String)>,
+    /// The ProvDM description layer of the configured steps and stages.
+    pub descriptions: ProvDescriptions,
 }
 
 /// What a merge produced.
@@ -390,7 +392,7 @@ fn id(x: &str) -> String {
 }
 
 /// The W3C PROV-JSON document of one run (run-level view).
-pub fn run_prov_json(night: NightDate, r: &RunRecord) -> Value {
+pub fn run_prov_json(night: NightDate, r: &RunRecord, descriptions: &ProvDescriptions) -> Value {
     let view = run_view(night, r);
     let mut entity = Map::new();
     let mut activity = Map::new();
@@ -436,8 +438,12 @@ pub fn run_prov_json(night: NightDate, r: &RunRecord) -> Value {
         if let Some(end) = &step.end {
             fields["prov:endTime"] = json!(end);
         }
+        if let Some(description) = descriptions.activities.iter().find(|d| d.name == *name) {
+            fields["voprov:description"] = json!(id(&description.id));
+        }
         activity.insert(id(&step_activity_id(night, r, name)), fields);
     }
+    describe_in(&mut entity, &described(descriptions, r));
     let mut n = 0;
     let mut next = || {
         n += 1;
@@ -468,6 +474,16 @@ pub fn run_prov_json(night: NightDate, r: &RunRecord) -> Value {
         }
         generated.insert(next(), json!({"prov:entity": id(e), "prov:activity": id(a), "prov:role": role}));
     }
+    // Each run-level activity's outputs derive from its inputs.
+    let mut derived = Map::new();
+    for (a, generated_entity, _) in &view.generated {
+        for (_, used_entity, _) in view.used.iter().filter(|(user, _, _)| user == a) {
+            derived.insert(
+                format!("_:d{}", derived.len() + 1),
+                json!({"prov:generatedEntity": id(generated_entity), "prov:usedEntity": id(used_entity), "prov:activity": id(a)}),
+            );
+        }
+    }
     for name in &r.agents {
         agent.insert(id(name), json!({"prov:label": name}));
         for step in r.steps.keys() {
@@ -482,6 +498,7 @@ pub fn run_prov_json(night: NightDate, r: &RunRecord) -> Value {
         ("agent", agent),
         ("used", used),
         ("wasGeneratedBy", generated),
+        ("wasDerivedFrom", derived),
         ("wasAssociatedWith", association),
         ("hadMember", members),
     ] {
@@ -490,6 +507,47 @@ pub fn run_prov_json(night: NightDate, r: &RunRecord) -> Value {
         }
     }
     Value::Object(doc)
+}
+
+/// The descriptions of the steps a run record holds.
+fn described(descriptions: &ProvDescriptions, r: &RunRecord) -> ProvDescriptions {
+    let activities: Vec<_> = descriptions.activities.iter().filter(|d| r.steps.contains_key(&d.name)).cloned().collect();
+    let of = |list: &[crate::db::ProvRoleDescription]| -> Vec<_> {
+        list.iter().filter(|u| activities.iter().any(|a| a.id == u.activity_description_id)).cloned().collect()
+    };
+    let (usages, generations) = (of(&descriptions.usages), of(&descriptions.generations));
+    let entities =
+        descriptions.entities.iter().filter(|e| usages.iter().chain(&generations).any(|u| u.entity_description_id == e.id)).cloned().collect();
+    ProvDescriptions { activities, entities, usages, generations }
+}
+
+/// The description layer as PROV entities of ProvDM's types (`voprov:`), each usage and
+/// generation description pointing at its activity and entity descriptions.
+fn describe_in(entity: &mut Map<String, Value>, d: &ProvDescriptions) {
+    for a in &d.activities {
+        entity.insert(
+            id(&a.id),
+            json!({"prov:type": "voprov:ActivityDescription", "prov:label": a.name, "voprov:name": a.name, "voprov:program": a.program, "voprov:kind": a.kind}),
+        );
+    }
+    for e in &d.entities {
+        entity.insert(id(&e.id), json!({"prov:type": "voprov:EntityDescription", "prov:label": e.name, "voprov:contentType": e.content_type}));
+    }
+    for (kind, list) in [("voprov:UsageDescription", &d.usages), ("voprov:GenerationDescription", &d.generations)] {
+        for u in list {
+            let key = format!("{}-{}-{}", if kind.contains("Usage") { "ud" } else { "gd" }, u.activity_description_id, u.role);
+            entity.insert(
+                id(&key),
+                json!({
+                    "prov:type": kind,
+                    "prov:label": u.role,
+                    "voprov:role": u.role,
+                    "voprov:activityDescription": id(&u.activity_description_id),
+                    "voprov:entityDescription": id(&u.entity_description_id),
+                }),
+            );
+        }
+    }
 }
 
 fn entity_json(fields: &Map<String, Value>) -> Value {
@@ -611,9 +669,10 @@ pub fn run_svg(doc: &Value, title: &str, run: Option<u32>) -> String {
 }
 
 /// Database rows of a run: subrun-level records (for tracing) plus the run-level view.
-pub fn run_batch(night: NightDate, r: &RunRecord) -> ProvBatch {
+pub fn run_batch(night: NightDate, r: &RunRecord, descriptions: &ProvDescriptions) -> ProvBatch {
     let view = run_view(night, r);
-    let mut batch = ProvBatch::default();
+    let mut batch = ProvBatch { descriptions: described(descriptions, r), ..ProvBatch::default() };
+    let description_of = |name: &str| descriptions.activities.iter().find(|d| d.name == name).map(|d| d.id.clone());
     let n = night.to_string();
     let run = i64::from(r.run);
     let software = r.session.as_ref().and_then(|s| s.get("software_version")).and_then(Value::as_str).map(str::to_string);
@@ -638,6 +697,7 @@ pub fn run_batch(night: NightDate, r: &RunRecord) -> ProvBatch {
             slurm_job: get("slurm_job").map(str::to_string).or_else(|| slurm.clone()),
             software: get("software").map(str::to_string).or_else(|| software.clone()),
             attempt: fields.get("attempt").and_then(Value::as_i64),
+            description_id: get("name").and_then(description_of),
         });
         if let Some(script) = get("script") {
             batch.parameters.push(ProvParameter { activity_id: activity_id.clone(), name: "script".to_string(), value: script.to_string() });
@@ -670,6 +730,7 @@ pub fn run_batch(night: NightDate, r: &RunRecord) -> ProvBatch {
             slurm_job: None,
             software: software.clone(),
             attempt: None,
+            description_id: description_of(name),
         });
         batch.parameters.push(ProvParameter {
             activity_id: activity.clone(),
@@ -747,7 +808,7 @@ pub fn merge_night(night: NightDate, log: &Path, out_dir: &Path, db: Option<&Db>
     for (run, path) in &files {
         let record = read_run(path, *run, &options.production).map_err(io(path))?;
         if let Some(db) = db {
-            db.store_provenance(&run_batch(night, &record))?;
+            db.store_provenance(&run_batch(night, &record, &options.descriptions))?;
         }
         let documents: Vec<(String, RunRecord)> = if Some(*run) == options.calibration_run {
             vec![(format!("calibration_{run:05}"), record)]
@@ -761,7 +822,7 @@ pub fn merge_night(night: NightDate, log: &Path, out_dir: &Path, db: Option<&Db>
             vec![(format!("calibration_to_dl1_{run:05}"), whole.without(&options.dl2_steps)), (format!("calibration_to_dl2_{run:05}"), whole)]
         };
         for (name, record) in documents {
-            let mut doc = run_prov_json(night, &record);
+            let mut doc = run_prov_json(night, &record, &options.descriptions);
             if let Some((kept, why)) = options.subrun_overrides.get(run) {
                 let session = &mut doc["entity"][id(&format!("{}{run:05}", night.compact()))];
                 session["subruns_kept"] = json!(kept);
@@ -786,7 +847,12 @@ pub fn merge_night(night: NightDate, log: &Path, out_dir: &Path, db: Option<&Db>
 
 /// The namespaces of every document osa writes.
 fn prefix() -> Value {
-    json!({"default": "urn:lst1:osa:attr:", "id": "urn:lst1:osa:", "osa": "urn:lst1:osa:attr:"})
+    json!({
+        "default": "urn:lst1:osa:attr:",
+        "id": "urn:lst1:osa:",
+        "osa": "urn:lst1:osa:attr:",
+        "voprov": "http://www.ivoa.net/documents/ProvenanceDM/ns/voprov/",
+    })
 }
 
 /// The night-level PROV-JSON, written while the runs are merged: each section goes to a spool
@@ -802,11 +868,12 @@ struct NightDocument {
 }
 
 impl NightDocument {
-    const SECTIONS: [&'static str; 4] = ["entity", "activity", "used", "wasGeneratedBy"];
+    const SECTIONS: [&'static str; 5] = ["entity", "activity", "used", "wasGeneratedBy", "wasDerivedFrom"];
     const ENTITY: usize = 0;
     const ACTIVITY: usize = 1;
     const USED: usize = 2;
     const GENERATED: usize = 3;
+    const DERIVED: usize = 4;
 
     fn create(spool: &Path) -> std::io::Result<Self> {
         let mut sections = Vec::new();
@@ -845,6 +912,22 @@ impl NightDocument {
             }
             if let Some(session) = value.get("in_session").and_then(Value::as_str) {
                 entity(self, session)?;
+            }
+        }
+        // The description layer, once.
+        for (key, value) in entities.into_iter().flatten() {
+            if value.get("prov:type").and_then(Value::as_str).is_some_and(|t| t.starts_with("voprov:")) {
+                entity(self, key)?;
+            }
+        }
+        for value in doc.get("wasDerivedFrom").and_then(Value::as_object).into_iter().flatten().map(|(_, v)| v) {
+            let (generated, used) =
+                (value["prov:generatedEntity"].as_str().unwrap_or_default(), value["prov:usedEntity"].as_str().unwrap_or_default());
+            entity(self, generated)?;
+            entity(self, used)?;
+            if self.seen.insert((Self::DERIVED, format!("{generated}|{used}|{}", value["prov:activity"]))) {
+                let n = self.sections[Self::DERIVED].3 + 1;
+                self.write(Self::DERIVED, &format!("_:d{n}"), value)?;
             }
         }
         for section in [Self::USED, Self::GENERATED] {
@@ -890,7 +973,15 @@ pub fn prov_json_from_batch(batch: &ProvBatch) -> Value {
         if let Some(end) = a.ended_at {
             fields["prov:endTime"] = json!(end.format("%Y-%m-%dT%H:%M:%S%.6f").to_string());
         }
+        if let Some(description) = &a.description_id {
+            fields["voprov:description"] = json!(id(description));
+        }
         doc["activity"][id(&a.id)] = fields;
+    }
+    let mut descriptions = Map::new();
+    describe_in(&mut descriptions, &batch.descriptions);
+    for (key, value) in descriptions {
+        doc["entity"][key] = value;
     }
     let mut n = 0;
     let mut touched = BTreeSet::new();

@@ -184,6 +184,99 @@ pub fn entity_id(path: &Path, sha256: Option<&str>) -> String {
     md5::Md5::digest(key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The role a step's file plays, as LSTOSA names its entities (`R0SubrunDataset`, ...).
+pub fn entity_name(template: &str) -> &'static str {
+    match template {
+        "{r0_file}" => "R0SubrunDataset",
+        "{drs4_r0_file}" => "RawObservationFile",
+        "{drs4_file}" => "PedestalFile",
+        "{calibration_file}" => "CoefficientsCalibrationFile",
+        "{catb_file}" => "CatBCalibrationFile",
+        "{drive_file}" => "PointingFile",
+        "{run_summary}" => "RunSummaryFile",
+        "{tailcuts_file}" => "TailCutsConfigFile",
+        "{dl1a_file}" => "DL1SubrunDataset",
+        "{muons_file}" => "MuonsSubrunDataset",
+        "{dl1b_file}" => "DL1bSubrunDataset",
+        "{datacheck_file}" => "DL1CheckSubrunDataset",
+        "{dl1_run_file}" => "DL1MergedDataset",
+        "{muons_run_file}" => "MuonsMergedDataset",
+        "{datacheck_run_file}" => "DL1CheckHDF5File",
+        "{datacheck_run_pdf}" => "DL1CheckPDFFile",
+        "{dl2_run_file}" => "DL2Dataset",
+        "{longterm_file}" => "DL1CheckLongTermFile",
+        "{longterm_html}" => "DL1CheckLongTermPage",
+        "{longterm_log}" => "DL1CheckLongTermLog",
+        "{rf_models_dir}/*.sav" => "RFModelFile",
+        "config" => "ConfigFile",
+        _ => "File",
+    }
+}
+
+/// What a role's files are (IANA media types, as the entities' `contentType`).
+fn role_content_type(role: &str) -> &'static str {
+    match role {
+        "R0SubrunDataset" | "RawObservationFile" | "MuonsSubrunDataset" | "MuonsMergedDataset" => "application/fits",
+        "ConfigFile" | "TailCutsConfigFile" => "application/json",
+        "DL1CheckPDFFile" => "application/pdf",
+        "DL1CheckLongTermPage" => "text/html",
+        "DL1CheckLongTermLog" | "PointingFile" | "RunSummaryFile" => "text/plain",
+        "RFModelFile" | "File" => "application/octet-stream",
+        _ => "application/x-hdf",
+    }
+}
+
+/// A configured step or stage, as the description layer sees it.
+pub struct StepShape<'a> {
+    pub name: &'a str,
+    pub program: &'a str,
+    /// `calibration step`, `data step`, `pre-stage`, `closing stage`.
+    pub kind: &'static str,
+    pub inputs: &'a [String],
+    pub outputs: &'a [String],
+    pub config: bool,
+}
+
+/// The ProvDM description layer of the configured steps and stages: an ActivityDescription
+/// each (its id from what it runs and on what: an edited step is another description), the
+/// roles it uses and generates, and an EntityDescription per role.
+pub fn describe(steps: &[StepShape]) -> crate::db::ProvDescriptions {
+    use crate::db::{ProvActivityDescription, ProvEntityDescription, ProvRoleDescription};
+    use md5::Digest;
+    let mut out = crate::db::ProvDescriptions::default();
+    let mut roles = std::collections::BTreeSet::new();
+    for step in steps {
+        let key = format!("{}|{}|{}|{}|{}|{}", step.kind, step.name, step.program, step.inputs.join(","), step.outputs.join(","), step.config);
+        let digest: String = md5::Md5::digest(key.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect();
+        let id = format!("ad-{}-{digest}", step.name);
+        out.activities.push(ProvActivityDescription {
+            id: id.clone(),
+            name: step.name.to_string(),
+            program: step.program.to_string(),
+            kind: step.kind.to_string(),
+        });
+        let inputs = step.inputs.iter().map(String::as_str).chain(step.config.then_some("config"));
+        for (list, templates) in
+            [(&mut out.usages, inputs.collect::<Vec<_>>()), (&mut out.generations, step.outputs.iter().map(String::as_str).collect())]
+        {
+            for template in templates {
+                let role = entity_name(template);
+                roles.insert(role);
+                let description =
+                    ProvRoleDescription { activity_description_id: id.clone(), role: role.to_string(), entity_description_id: format!("ed-{role}") };
+                if !list.contains(&description) {
+                    list.push(description);
+                }
+            }
+        }
+    }
+    out.entities = roles
+        .into_iter()
+        .map(|role| ProvEntityDescription { id: format!("ed-{role}"), name: role.to_string(), content_type: role_content_type(role).to_string() })
+        .collect();
+    out
+}
+
 /// A fresh activity id (LSTOSA used 6 hex digits of a uuid4; 12 make clashes negligible).
 pub fn activity_id() -> String {
     format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff)
