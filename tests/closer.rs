@@ -354,6 +354,11 @@ for path in sys.argv[1:]:
         String::from_utf8_lossy(&out.stderr)
     );
     let listing = String::from_utf8_lossy(&out.stdout).into_owned();
+    // One graph for the whole night: a node per step and per role of file, with counts.
+    let night_svg = std::fs::read_to_string(night_json.replace("_prov.json", "_prov.svg")).unwrap();
+    for text in [format!("night {}", h.night), "dl1ab: ".to_string(), "R0SubrunDataset: ".to_string(), "DL2Dataset: ".to_string()] {
+        assert!(night_svg.contains(&text), "{text:?} not in the night graph");
+    }
     let steps = "charge_calibration check_dl1 datacheck_run dl1ab drs4_baseline merge_dl1 merge_muons r0_to_dl1";
     for run in &data_runs {
         assert!(listing.contains(&format!("calibration_to_dl1_{run:05}_prov.json {steps}\n")), "{listing}");

@@ -586,14 +586,8 @@ fn node_label(v: &Value, run: Option<&str>) -> String {
 /// activities with their run, a title node and a legend.
 pub fn run_svg(doc: &Value, title: &str, run: Option<u32>) -> String {
     let run = run.map(|r| format!("{r:05}"));
-    let mut dot = String::from("digraph prov {\n");
+    let mut dot = graph_head(title);
     let node = |key: &str| format!("n{}", md5_hex(key)[..10].to_string());
-    dot.push_str(&format!("  title [shape=box, fillcolor=white, fontsize=18, label=\"{}\"];\n", title.replace('"', "'")));
-    for (kind, shape, colour) in [("entity", "ellipse", ENTITY_COLOUR), ("activity", "box", ACTIVITY_COLOUR), ("agent", "ellipse", AGENT_COLOUR)] {
-        dot.push_str(&format!("  legend_{kind} [shape={shape}, style=filled, fillcolor=\"{colour}\", fontsize=12, label=\"{kind}\"];\n"));
-    }
-    // White edges: the legend hangs under the title without saying anything.
-    dot.push_str("  title -> legend_entity [color=white];\n  title -> legend_activity [color=white];\n  title -> legend_agent [color=white];\n");
     let mut shown = BTreeSet::new();
     for (key, value) in doc.get("activity").and_then(Value::as_object).into_iter().flatten() {
         dot.push_str(&format!(
@@ -643,11 +637,28 @@ pub fn run_svg(doc: &Value, title: &str, run: Option<u32>) -> String {
         tracing::warn!("provenance graph not drawn: {} nodes (more than {MAX_DRAWN_NODES})", shown.len());
         return String::new();
     }
+    draw(&dot)
+}
+
+/// A graph's DOT opening: its title, and the legend hanging under it.
+fn graph_head(title: &str) -> String {
+    let mut dot = String::from("digraph prov {\n");
+    dot.push_str(&format!("  title [shape=box, fillcolor=white, fontsize=18, label=\"{}\"];\n", title.replace('"', "'")));
+    for (kind, shape, colour) in [("entity", "ellipse", ENTITY_COLOUR), ("activity", "box", ACTIVITY_COLOUR), ("agent", "ellipse", AGENT_COLOUR)] {
+        dot.push_str(&format!("  legend_{kind} [shape={shape}, style=filled, fillcolor=\"{colour}\", fontsize=12, label=\"{kind}\"];\n"));
+    }
+    // White edges: the legend hangs under the title without saying anything.
+    dot.push_str("  title -> legend_entity [color=white];\n  title -> legend_activity [color=white];\n  title -> legend_agent [color=white];\n");
+    dot
+}
+
+/// DOT drawn as SVG by layout-rs; empty (and said in the log) when it cannot be.
+fn draw(dot: &str) -> String {
     if !dot.contains("-> n") {
         tracing::warn!("provenance graph not drawn: no used/generated relation to draw");
         return String::new();
     }
-    let mut parser = layout::gv::DotParser::new(&dot);
+    let mut parser = layout::gv::DotParser::new(dot);
     let Ok(graph) = parser.process() else {
         tracing::warn!("provenance graph not drawn: the DOT text did not parse");
         return String::new();
@@ -666,6 +677,59 @@ pub fn run_svg(doc: &Value, title: &str, run: Option<u32>) -> String {
         tracing::warn!("provenance graph not drawn: the layout library failed on it");
         String::new()
     })
+}
+
+/// The night's graph, one node per step and per role of file (the night's PROV-JSON holds
+/// tens of thousands of records: too many to draw one by one), with how many tasks and files.
+#[derive(Default)]
+struct NightGraph {
+    /// step → (runs, tasks)
+    steps: BTreeMap<String, (usize, usize)>,
+    /// role → its files
+    files: BTreeMap<String, BTreeSet<String>>,
+    used: BTreeSet<(String, String)>,
+    generated: BTreeSet<(String, String)>,
+}
+
+impl NightGraph {
+    fn add(&mut self, r: &RunRecord) {
+        for (name, step) in &r.steps {
+            let counts = self.steps.entry(name.clone()).or_default();
+            counts.0 += 1;
+            counts.1 += step.subrun_activities;
+        }
+        let step_of = |activity: &str| r.activities.get(activity).and_then(|a| a.get("name")).and_then(Value::as_str).map(str::to_string);
+        for ((a, e, role), generated) in r.used.iter().map(|l| (l, false)).chain(r.generated.iter().map(|l| (l, true))) {
+            let Some(step) = step_of(a) else { continue };
+            self.files.entry(role.clone()).or_default().insert(e.clone());
+            if generated {
+                self.generated.insert((step, role.clone()));
+            } else {
+                self.used.insert((role.clone(), step));
+            }
+        }
+    }
+
+    fn svg(&self, title: &str) -> String {
+        let mut dot = graph_head(title);
+        let node = |kind: &str, key: &str| format!("n{}", md5_hex(&format!("{kind}:{key}"))[..10].to_string());
+        for (step, (runs, tasks)) in &self.steps {
+            let label = format!("{step}: {tasks} task(s) in {runs} run(s)");
+            dot.push_str(&format!("  {} [shape=box, style=filled, fillcolor=\"{ACTIVITY_COLOUR}\", label=\"{label}\"];\n", node("step", step)));
+        }
+        for (role, files) in &self.files {
+            let label = format!("{role}: {} file(s)", files.len());
+            dot.push_str(&format!("  {} [shape=ellipse, style=filled, fillcolor=\"{ENTITY_COLOUR}\", label=\"{label}\"];\n", node("role", role)));
+        }
+        for (role, step) in &self.used {
+            dot.push_str(&format!("  {} -> {};\n", node("role", role), node("step", step)));
+        }
+        for (step, role) in &self.generated {
+            dot.push_str(&format!("  {} -> {};\n", node("step", step), node("role", role)));
+        }
+        dot.push_str("}\n");
+        draw(&dot)
+    }
 }
 
 /// Database rows of a run: subrun-level records (for tracing) plus the run-level view.
@@ -805,8 +869,10 @@ pub fn merge_night(night: NightDate, log: &Path, out_dir: &Path, db: Option<&Db>
         Some((run, path)) => Some(read_run(path, run, &options.production).map_err(io(path))?),
         None => None,
     };
+    let mut graph = NightGraph::default();
     for (run, path) in &files {
         let record = read_run(path, *run, &options.production).map_err(io(path))?;
+        graph.add(&record);
         if let Some(db) = db {
             db.store_provenance(&run_batch(night, &record, &options.descriptions))?;
         }
@@ -840,6 +906,8 @@ pub fn merge_night(night: NightDate, log: &Path, out_dir: &Path, db: Option<&Db>
     }
     let night_path = out_dir.join(format!("night_{}_prov.json", night.compact()));
     night_doc.finish(&night_path).map_err(io(&night_path))?;
+    let night_svg = out_dir.join(format!("night_{}_prov.svg", night.compact()));
+    std::fs::write(&night_svg, graph.svg(&format!("night {night}: {} run(s), every step", files.len()))).map_err(io(&night_svg))?;
     report.night_json = Some(night_path);
     let _ = std::fs::remove_dir_all(&spool);
     Ok(report)
