@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::night::*;
@@ -15,15 +14,7 @@ fn lineage(h: &NightHarness, args: &[&str]) -> Vec<String> {
     all.push("--json");
     let out = h.osa(&all, &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let file = h.dir.path().join("lineage.json");
-    std::fs::write(&file, &out.stdout).unwrap();
-    let check = Command::new("python3")
-        .args(["-c", "import json, sys, jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))"])
-        .arg(&file)
-        .arg("tests/lineage.schema.json")
-        .output()
-        .unwrap();
-    assert!(check.status.success(), "lineage JSON does not follow its schema:\n{}", String::from_utf8_lossy(&check.stderr));
+    h.follows_schema(&out.stdout, "lineage.schema.json");
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     json.as_array().unwrap().iter().map(|e| e["location"].as_str().unwrap().to_string()).collect()
 }

@@ -8,21 +8,9 @@ use std::time::Duration;
 
 use common::night::*;
 
-/// Validates `osa status --json` output against tests/status.schema.json (Python's jsonschema).
+/// Validates `osa status --json` output against tests/status.schema.json.
 fn follows_the_schema(h: &NightHarness, json: &[u8]) {
-    let file = h.dir.path().join("status.json");
-    std::fs::write(&file, json).unwrap();
-    let check = Command::new("python3")
-        .args(["-c", "import json, sys, jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))"])
-        .arg(&file)
-        .arg("tests/status.schema.json")
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "status JSON does not follow its schema (or jsonschema is missing: pip install -r tests/requirements.txt):\n{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    h.follows_schema(json, "status.schema.json");
 }
 
 /// Shifters read words, not Rust's debug text: a failed calibration and the runs it blocks.

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::night::*;
@@ -15,20 +14,7 @@ fn verify(h: &NightHarness, extra: &[&str]) -> (i32, serde_json::Value) {
     let mut args = vec!["verify", "--date", &night, "--json"];
     args.extend_from_slice(extra);
     let out = h.osa(&args, &[]);
-    let file = h.dir.path().join("verify.json");
-    std::fs::write(&file, &out.stdout).unwrap();
-    let check = Command::new("python3")
-        .args(["-c", "import json, sys, jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))"])
-        .arg(&file)
-        .arg("tests/verify.schema.json")
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "verify JSON does not follow its schema:\n{}\n{}",
-        String::from_utf8_lossy(&check.stderr),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    h.follows_schema(&out.stdout, "verify.schema.json");
     (out.status.code().unwrap_or(-1), serde_json::from_slice(&out.stdout).unwrap())
 }
 

@@ -201,6 +201,24 @@ impl NightHarness {
     pub fn root(&self) -> &Path {
         self.dir.path()
     }
+
+    /// Validates a command's `--json` output against its documented schema in tests/
+    /// (Python's jsonschema, an independent reader).
+    pub fn follows_schema(&self, json: &[u8], schema: &str) {
+        let file = self.dir.path().join(schema.replace(".schema", ""));
+        std::fs::write(&file, json).unwrap();
+        let check = Command::new("python3")
+            .args(["-c", "import json, sys, jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))"])
+            .arg(&file)
+            .arg(Path::new("tests").join(schema))
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "JSON does not follow tests/{schema} (or jsonschema is missing: pip install -r tests/requirements.txt):\n{}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+    }
 }
 
 /// A night no earlier test run used: a random date far in the future, plus `offset` so the
