@@ -43,7 +43,7 @@ pub struct Attempt {
 
 impl Attempt {
     /// A first part that completed: the run's pre-stages may run.
-    fn first_part_done(&self) -> bool {
+    pub fn first_part_done(&self) -> bool {
         self.stops_before.is_some() && self.outcome == JobOutcome::Completed
     }
 }
@@ -87,8 +87,9 @@ pub struct PlanInput<'a> {
 pub struct PreStages {
     /// The data step a run's first part stops before; `None`: runs have one part.
     pub before: Option<String>,
-    /// Runs whose pre-stages are not all done: what they wait for, in words, or (`Err`) why
-    /// they never will be (a pre-stage vetoed or blocked).
+    /// Runs whose first part is their last submission and whose pre-stages are not all done:
+    /// what they wait for, in words, or (`Err`) why they never will be (a pre-stage vetoed or
+    /// blocked).
     pub pending: BTreeMap<u32, Result<String, String>>,
 }
 
@@ -574,16 +575,11 @@ mod tests {
 
     /// The standard night planned with what is (not) on disk.
     fn plan_with_inputs(known: &KnownState, inputs: &InputGaps) -> NightPlan {
-        plan(&PlanInput {
-            night: night(),
-            runs: &standard_night(),
-            known,
-            earlier: &[],
-            lookback_nights: 7,
-            max_tries: 3,
-            inputs,
-            pre_stages: &PreStages::default(),
-        })
+        plan_standard(known, inputs, &PreStages::default())
+    }
+
+    fn plan_standard(known: &KnownState, inputs: &InputGaps, pre_stages: &PreStages) -> NightPlan {
+        plan(&PlanInput { night: night(), runs: &standard_night(), known, earlier: &[], lookback_nights: 7, max_tries: 3, inputs, pre_stages })
     }
 
     /// The standard night whose DATA runs have pre-stages before their `dl1ab` step.
@@ -592,16 +588,7 @@ mod tests {
             before: Some("dl1ab".to_string()),
             pending: pending.iter().map(|(run, p)| (*run, p.map(str::to_string).map_err(str::to_string))).collect(),
         };
-        plan(&PlanInput {
-            night: night(),
-            runs: &standard_night(),
-            known,
-            earlier: &[],
-            lookback_nights: 7,
-            max_tries: 3,
-            inputs,
-            pre_stages: &pre_stages,
-        })
+        plan_standard(known, inputs, &pre_stages)
     }
 
     fn first_part(n: u32, job: &str, outcome: JobOutcome) -> Attempt {

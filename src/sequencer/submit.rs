@@ -249,7 +249,7 @@ impl Sequencer<'_> {
     ) -> Result<NightPlan, SequencerError> {
         let earlier = self.earlier_calibrations(night)?;
         let inputs = self.input_gaps(night, runs, known);
-        let pre_stages = self.pre_stages(night, runs, rows, snapshot)?;
+        let pre_stages = self.pre_stages(night, rows, snapshot, known)?;
         Ok(plan::plan(&PlanInput {
             night,
             runs,
@@ -264,8 +264,9 @@ impl Sequencer<'_> {
 
     /// Where each DATA run's pre-stages stand. A pre-stage counts as done once its job
     /// completed and the closer found its outputs right after that job was submitted (a run's
-    /// second part reads them).
-    fn pre_stages(&self, night: NightDate, runs: &[Run], rows: &NightRows, snapshot: Option<&Snapshot>) -> Result<PreStages, SequencerError> {
+    /// second part reads them). Only the runs the planner asks about are looked at (their first part is their last
+    /// submission): the others cost no query at each poll.
+    fn pre_stages(&self, night: NightDate, rows: &NightRows, snapshot: Option<&Snapshot>, known: &KnownState) -> Result<PreStages, SequencerError> {
         let Some(before) = self.config.analysis.first_part_stops_before() else { return Ok(PreStages::default()) };
         let max_tries = self.config.retries.max_tries_per_run;
         let stages: Vec<_> = self
@@ -275,7 +276,8 @@ impl Sequencer<'_> {
             .map(|s| (s, Stage::closing(&s.name), known_state_of(rows, snapshot, &Stage::closing(&s.name))))
             .collect();
         let mut pending = BTreeMap::new();
-        for run in runs.iter().filter(|r| r.effective_type() == crate::model::RunType::Data).map(|r| r.run) {
+        let asked = known.attempts.iter().filter(|(_, attempts)| attempts.last().is_some_and(plan::Attempt::first_part_done)).map(|(run, _)| *run);
+        for run in asked {
             let mut waiting = Vec::new();
             let mut gave_up = None;
             for (config, stage, known) in &stages {
