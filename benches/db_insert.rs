@@ -56,6 +56,8 @@ fn records(night: NightDate, run: u32, subruns: u32, t0: NaiveDateTime) -> RunRe
                 sha256: Some("ab".repeat(32)),
                 member_of: None,
                 recorded_at: None,
+                label: None,
+                content_type: None,
             });
         }
         for (i, step) in steps.iter().enumerate() {

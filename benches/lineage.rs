@@ -47,6 +47,8 @@ fn run_records(n: u32, night: &NightDate, run: u32, subruns: u32) -> ProvBatch {
             sha256: Some(sha),
             member_of: None,
             recorded_at: None,
+            label: None,
+            content_type: None,
         });
     };
     let activity = |b: &mut ProvBatch, id: &str, name: &str, subrun: Option<u32>, used: &[&str], made: &[&str]| {

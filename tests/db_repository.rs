@@ -417,6 +417,8 @@ fn provenance_batch(run: u32, subruns: u32) -> ProvBatch {
                 sha256: Some("cd".repeat(32)),
                 member_of: None,
                 recorded_at: None,
+                label: Some(kind.to_string()),
+                content_type: Some("application/x-hdf5".to_string()),
             });
         }
         batch.used.push(ProvLink { activity_id: activity.clone(), entity_id: input, role: "R0 subrun".to_string() });

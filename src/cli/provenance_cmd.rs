@@ -1,5 +1,6 @@
 //! `osa provenance trace FILE [--json]`: where a product comes from, from the database;
-//! `osa provenance export --date D [--run R] [--out DIR]`: PROV-JSON again from the database.
+//! `osa provenance export --date D [--run R] [--out DIR]`: the merge's documents again, from the
+//! database.
 
 use std::path::PathBuf;
 
@@ -10,7 +11,7 @@ use super::{Context, Outcome};
 use crate::db::Db;
 use crate::night::NightDate;
 use crate::paths::Layout;
-use crate::provenance::merge::{merge_night, prov_json_from_batch};
+use crate::provenance::merge::{MergeOptions, export_night, merge_night};
 use crate::provenance::trace::{Check, TraceStep, trace};
 
 #[derive(Debug, clap::Subcommand)]
@@ -45,7 +46,8 @@ pub enum ProvenanceCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Write the PROV-JSON of a night's runs again from the database.
+    /// Write the night's PROV-JSON documents and graphs again from the database: the files
+    /// the merge wrote (with --run, that run's only).
     Export {
         #[arg(long)]
         date: NightDate,
@@ -114,21 +116,26 @@ fn print_lineage(entities: &[crate::db::ProvEntity], json: bool) -> anyhow::Resu
     Ok(())
 }
 
+/// What the merge of `night` needs to know besides its log, from the configuration and, when
+/// there is one, the database (the night's calibration run, its runs' subrun overrides).
+fn merge_options(config: &crate::config::Config, db: Option<&Db>, night: NightDate) -> anyhow::Result<MergeOptions> {
+    let (calibration_run, rows) = match db {
+        Some(db) => (
+            db.sequences_of_night(night)?.into_iter().find(|s| s.kind == crate::model::SequenceKind::Calibration).map(|s| s.run),
+            crate::sequencer::submit::read_night_rows(db, night)?,
+        ),
+        None => Default::default(),
+    };
+    Ok(crate::closer::merge_options(config, calibration_run, &rows))
+}
+
 pub fn run(context: &Context, command: ProvenanceCommand) -> anyhow::Result<Outcome> {
     let config = context.config()?;
     match command {
         ProvenanceCommand::Merge { date, no_db } => {
             let layout = Layout::new(&config);
             let db = if no_db { None } else { Some(Db::open(&config.database_url(), &config.analysis.prod_id)?) };
-            let calibration_run = match &db {
-                Some(db) => db.sequences_of_night(date)?.into_iter().find(|s| s.kind == crate::model::SequenceKind::Calibration).map(|s| s.run),
-                None => None,
-            };
-            let rows = match &db {
-                Some(db) => crate::sequencer::submit::read_night_rows(db, date)?,
-                None => Default::default(),
-            };
-            let options = crate::closer::merge_options(&config, calibration_run, &rows);
+            let options = merge_options(&config, db.as_ref(), date)?;
             let report = merge_night(date, &layout.provenance_log(date), &layout.provenance_records_dir(date), db.as_ref(), &options)?;
             for problem in &report.problems {
                 eprintln!("skipped: {problem}");
@@ -166,19 +173,19 @@ pub fn run(context: &Context, command: ProvenanceCommand) -> anyhow::Result<Outc
         }
         ProvenanceCommand::Export { date, run, out } => {
             let db = Db::open(&config.database_url(), &config.analysis.prod_id)?;
-            let layout = Layout::new(&config);
-            let out = out.unwrap_or_else(|| layout.provenance_records_dir(date));
-            std::fs::create_dir_all(&out)?;
-            let runs: Vec<u32> = match run {
-                Some(run) => vec![run],
-                None => db.provenance_runs_of_night(date)?.into_iter().map(|(run, _)| run).collect(),
-            };
-            anyhow::ensure!(!runs.is_empty(), "no provenance of night {date} in the database");
-            for run in runs {
-                let doc = prov_json_from_batch(&db.provenance_of_run(date, run)?);
-                let path = out.join(format!("calibration_to_dl1_{run:05}_prov.json"));
-                std::fs::write(&path, serde_json::to_vec_pretty(&doc)?)?;
-                println!("{}", path.display());
+            let out = out.unwrap_or_else(|| Layout::new(&config).provenance_records_dir(date));
+            let options = merge_options(&config, Some(&db), date)?;
+            let report = export_night(date, &db, &out, &options, run)?;
+            anyhow::ensure!(
+                !report.runs.is_empty(),
+                "no provenance of night {date}{} in the database",
+                run.map(|r| format!(" run {r:05}")).unwrap_or_default()
+            );
+            for (_, json, svg) in &report.runs {
+                println!("{}\n{}", json.display(), svg.display());
+            }
+            if let Some(night) = &report.night_json {
+                println!("{}", night.display());
             }
         }
     }

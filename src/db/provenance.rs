@@ -48,6 +48,10 @@ pub struct ProvEntity {
     pub member_of: Option<String>,
     /// When it was last recorded: of the versions at one location, the latest is current.
     pub recorded_at: Option<NaiveDateTime>,
+    /// What it is: its role's name (`DL1aSubrun`, `ConfigFile`), a collection's name.
+    pub label: Option<String>,
+    /// Its content type, as recorded (`application/x-hdf5`).
+    pub content_type: Option<String>,
 }
 
 /// A used or wasGeneratedBy link.

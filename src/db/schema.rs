@@ -191,6 +191,8 @@ diesel::table! {
         sha256 -> Nullable<Text>,
         member_of -> Nullable<Text>,
         recorded_at -> Nullable<Timestamp>,
+        label -> Nullable<Text>,
+        content_type -> Nullable<Text>,
     }
 }
 

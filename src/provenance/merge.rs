@@ -35,6 +35,14 @@ pub enum MergeError {
     Db(#[from] DbError),
 }
 
+impl MergeError {
+    /// For `map_err`: an I/O error on `path` while merging `night`.
+    fn io(night: NightDate, path: &Path) -> impl FnOnce(std::io::Error) -> MergeError + use<> {
+        let path = path.to_path_buf();
+        move |source| MergeError::Io { night, path, source }
+    }
+}
+
 /// What a merge needs to know of the night besides its log.
 #[derive(Clone, Debug, Default)]
 pub struct MergeOptions {
@@ -85,10 +93,7 @@ fn parse_time(text: Option<&str>) -> Option<chrono::NaiveDateTime> {
 
 /// Splits the log into per-run spool files (one JSON record per line).
 fn split(log: &Path, spool: &Path, night: NightDate) -> Result<(BTreeMap<u32, PathBuf>, usize, Vec<ReadProblem>), MergeError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| MergeError::Io { night, path, source }
-    };
+    let io = |path: &Path| MergeError::io(night, path);
     std::fs::create_dir_all(spool).map_err(io(spool))?;
     let mut writers: HashMap<u32, BufWriter<File>> = HashMap::new();
     let mut files = BTreeMap::new();
@@ -154,6 +159,8 @@ pub struct RunRecord {
     /// The production whose `prov.log` it comes from: part of the run-level ids, so the same
     /// night and run merged under two productions keep two sets of records.
     pub production: String,
+    /// The ProvDM descriptions its steps may point at (by step name).
+    pub descriptions: ProvDescriptions,
 }
 
 impl RunRecord {
@@ -173,7 +180,87 @@ impl RunRecord {
         out.used.extend(other.used.iter().cloned());
         out.generated.extend(other.generated.iter().cloned());
         out.agents.extend(other.agents.iter().cloned());
+        let d = &mut out.descriptions;
+        let o = &other.descriptions;
+        union(&mut d.activities, &o.activities);
+        union(&mut d.entities, &o.entities);
+        union(&mut d.usages, &o.usages);
+        union(&mut d.generations, &o.generations);
         out
+    }
+
+    /// A run's record rebuilt from its database rows (`osa provenance export`): what
+    /// [`run_batch`] stored, so the documents written from it are the merge's.
+    pub fn from_batch(batch: &ProvBatch, run: u32, production: &str) -> RunRecord {
+        let mut r = RunRecord { run, production: production.to_string(), descriptions: batch.descriptions.clone(), ..RunRecord::default() };
+        let mut parameters: HashMap<&str, Map<String, Value>> = HashMap::new();
+        for p in &batch.parameters {
+            parameters.entry(p.activity_id.as_str()).or_default().insert(p.name.clone(), json!(p.value));
+        }
+        // The run-level views are made again from the subrun-level activities, as the merge
+        // makes them.
+        for a in batch.activities.iter().filter(|a| a.status != MERGED) {
+            let mut fields = Map::new();
+            let mut parameters = parameters.remove(a.id.as_str()).unwrap_or_default();
+            let step = r.steps.entry(a.name.clone()).or_default();
+            step.subrun_activities += 1;
+            let start = iso(a.started_at);
+            if step.start.as_ref().is_none_or(|old| start < *old) {
+                step.start = Some(start.clone());
+            }
+            if let Some(Value::String(script)) = parameters.remove("script") {
+                step.scripts.insert(script.clone());
+                fields.insert("script".to_string(), json!(script));
+            }
+            if a.status == "failed" {
+                step.failed_tries += 1;
+            }
+            if let Some(end) = a.ended_at.map(iso) {
+                if step.end.as_ref().is_none_or(|old| end > *old) {
+                    step.end = Some(end.clone());
+                }
+                fields.insert("endTime".to_string(), json!(end));
+                fields.insert("status".to_string(), json!(a.status));
+            }
+            fields.insert("name".to_string(), json!(a.name));
+            fields.insert("startTime".to_string(), json!(start));
+            let optional = [
+                ("subrun", a.subrun.map(Value::from)),
+                ("return_code", a.return_code.map(Value::from)),
+                ("attempt", a.attempt.map(Value::from)),
+                ("host", a.host.clone().map(Value::from)),
+                ("slurm_job", a.slurm_job.clone().map(Value::from)),
+                ("software", a.software.clone().map(Value::from)),
+            ];
+            for (key, value) in optional {
+                if let Some(value) = value {
+                    fields.insert(key.to_string(), value);
+                }
+            }
+            if !parameters.is_empty() {
+                fields.insert("parameters".to_string(), Value::Object(parameters));
+            }
+            r.activities.insert(a.id.clone(), fields);
+        }
+        r.agents = batch.agents.iter().map(|a| a.id.clone()).collect();
+        for e in batch.entities.iter().filter(|e| !e.kind.starts_with("collection:")) {
+            let mut fields = Map::new();
+            fields.insert("entity_id".to_string(), json!(e.id));
+            fields.insert("name".to_string(), json!(e.label.as_deref().unwrap_or("File")));
+            fields.insert("filepath".to_string(), json!(e.location));
+            if let Some(content_type) = &e.content_type {
+                fields.insert("contentType".to_string(), json!(content_type));
+            }
+            if let Some(hash) = &e.sha256 {
+                fields.insert("hash".to_string(), json!(hash));
+                fields.insert("hash_type".to_string(), json!("sha256"));
+            }
+            r.entities.insert(e.id.clone(), fields);
+        }
+        let link = |l: &crate::db::ProvLink| (l.activity_id.clone(), l.entity_id.clone(), l.role.clone());
+        r.used = batch.used.iter().filter(|l| r.activities.contains_key(&l.activity_id)).map(link).collect();
+        r.generated = batch.generated.iter().filter(|l| r.activities.contains_key(&l.activity_id)).map(link).collect();
+        r
     }
 
     /// Without the given steps (their activities and links).
@@ -191,6 +278,23 @@ impl RunRecord {
         out.generated.retain(|(a, _, _)| !dropped.contains(a));
         out
     }
+}
+
+/// Adds what `other` has and `list` has not.
+fn union<T: Clone + PartialEq>(list: &mut Vec<T>, other: &[T]) {
+    for item in other {
+        if !list.contains(item) {
+            list.push(item.clone());
+        }
+    }
+}
+
+/// The status of a run-level view's activity in the database (its subrun activities have
+/// `ok` or `failed`).
+const MERGED: &str = "merged";
+
+fn iso(at: chrono::NaiveDateTime) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
 }
 
 #[derive(Clone, Debug, Default)]
@@ -392,7 +496,8 @@ fn id(x: &str) -> String {
 }
 
 /// The W3C PROV-JSON document of one run (run-level view).
-pub fn run_prov_json(night: NightDate, r: &RunRecord, descriptions: &ProvDescriptions) -> Value {
+pub fn run_prov_json(night: NightDate, r: &RunRecord) -> Value {
+    let descriptions = &r.descriptions;
     let view = run_view(night, r);
     let mut entity = Map::new();
     let mut activity = Map::new();
@@ -673,16 +778,40 @@ fn draw(dot: &str) -> String {
         visual.do_it(false, false, false, &mut svg);
         svg.finalize()
     });
-    drawn.unwrap_or_else(|_| {
-        tracing::warn!("provenance graph not drawn: the layout library failed on it");
-        String::new()
-    })
+    match drawn {
+        Ok(svg) => with_sorted_style(&svg),
+        Err(_) => {
+            tracing::warn!("provenance graph not drawn: the layout library failed on it");
+            String::new()
+        }
+    }
+}
+
+/// The layout library writes its font classes in hash order: sorted, the same graph is the
+/// same file (a night merged again, or exported, rewrites identical graphs).
+fn with_sorted_style(svg: &str) -> String {
+    let (Some(start), Some(end)) = (svg.find("<style>\n"), svg.find("</style>")) else { return svg.to_string() };
+    let body = start + "<style>\n".len();
+    if body > end {
+        return svg.to_string();
+    }
+    let mut classes: Vec<&str> = svg[body..end].lines().collect();
+    classes.sort_unstable();
+    let mut out = String::with_capacity(svg.len());
+    out.push_str(&svg[..body]);
+    for class in classes {
+        out.push_str(class);
+        out.push('\n');
+    }
+    out.push_str(&svg[end..]);
+    out
 }
 
 /// The night's graph, one node per step and per role of file (the night's PROV-JSON holds
 /// tens of thousands of records: too many to draw one by one), with how many tasks and files.
 #[derive(Default)]
 struct NightGraph {
+    runs: usize,
     /// step → (runs, tasks)
     steps: BTreeMap<String, (usize, usize)>,
     /// role → its files
@@ -693,6 +822,7 @@ struct NightGraph {
 
 impl NightGraph {
     fn add(&mut self, r: &RunRecord) {
+        self.runs += 1;
         for (name, step) in &r.steps {
             let counts = self.steps.entry(name.clone()).or_default();
             counts.0 += 1;
@@ -733,7 +863,8 @@ impl NightGraph {
 }
 
 /// Database rows of a run: subrun-level records (for tracing) plus the run-level view.
-pub fn run_batch(night: NightDate, r: &RunRecord, descriptions: &ProvDescriptions) -> ProvBatch {
+pub fn run_batch(night: NightDate, r: &RunRecord) -> ProvBatch {
+    let descriptions = &r.descriptions;
     let view = run_view(night, r);
     let mut batch = ProvBatch { descriptions: described(descriptions, r), ..ProvBatch::default() };
     let description_of = |name: &str| descriptions.activities.iter().find(|d| d.name == name).map(|d| d.id.clone());
@@ -788,7 +919,7 @@ pub fn run_batch(night: NightDate, r: &RunRecord, descriptions: &ProvDescription
             name: name.clone(),
             started_at: started,
             ended_at: parse_time(step.end.as_deref()),
-            status: "merged".to_string(),
+            status: MERGED.to_string(),
             return_code: None,
             host: None,
             slurm_job: None,
@@ -827,6 +958,8 @@ pub fn run_batch(night: NightDate, r: &RunRecord, descriptions: &ProvDescription
                 .map(str::to_string),
             member_of: member_of.get(entity_id.as_str()).map(|c| c.to_string()),
             recorded_at: parse_time(fields.get("logged_at").and_then(Value::as_str)),
+            label: fields.get("name").and_then(Value::as_str).map(str::to_string),
+            content_type: fields.get("contentType").and_then(Value::as_str).map(str::to_string),
         });
     }
     for (collection, (name, _, folder)) in &view.collections {
@@ -839,6 +972,8 @@ pub fn run_batch(night: NightDate, r: &RunRecord, descriptions: &ProvDescription
             sha256: None,
             member_of: None,
             recorded_at: None,
+            label: Some(name.clone()),
+            content_type: None,
         });
     }
     // An entity id may appear in two runs (shared calibration files): keep one row per id.
@@ -856,61 +991,132 @@ pub fn run_batch(night: NightDate, r: &RunRecord, descriptions: &ProvDescription
 /// Merges the night: per-run PROV-JSON + SVG in `out_dir`, the night's PROV-JSON, and the
 /// database rows. Streams the log (one run in memory at a time).
 pub fn merge_night(night: NightDate, log: &Path, out_dir: &Path, db: Option<&Db>, options: &MergeOptions) -> Result<MergeReport, MergeError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| MergeError::Io { night, path, source }
-    };
+    let io = |path: &Path| MergeError::io(night, path);
     std::fs::create_dir_all(out_dir).map_err(io(out_dir))?;
     let spool = out_dir.join(".spool");
     let (files, records, problems) = split(log, &spool, night)?;
-    let mut report = MergeReport { records, problems, ..MergeReport::default() };
-    let mut night_doc = NightDocument::create(&spool).map_err(io(&spool))?;
+    let read = |run: u32, path: &Path| -> Result<RunRecord, MergeError> {
+        let mut record = read_run(path, run, &options.production).map_err(io(path))?;
+        record.descriptions = options.descriptions.clone();
+        Ok(record)
+    };
     let calibration = match options.calibration_run.and_then(|run| files.get(&run).map(|path| (run, path))) {
-        Some((run, path)) => Some(read_run(path, run, &options.production).map_err(io(path))?),
+        Some((run, path)) => Some(read(run, path)?),
         None => None,
     };
-    let mut graph = NightGraph::default();
+    let mut documents = Documents::create(night, out_dir, &spool, options, calibration)?;
     for (run, path) in &files {
-        let record = read_run(path, *run, &options.production).map_err(io(path))?;
-        graph.add(&record);
+        let record = read(*run, path)?;
         if let Some(db) = db {
-            db.store_provenance(&run_batch(night, &record, &options.descriptions))?;
+            db.store_provenance(&run_batch(night, &record))?;
         }
-        let documents: Vec<(String, RunRecord)> = if Some(*run) == options.calibration_run {
+        documents.add(record)?;
+    }
+    let mut report = documents.finish()?;
+    report.records = records;
+    report.problems = problems;
+    let _ = std::fs::remove_dir_all(&spool);
+    Ok(report)
+}
+
+/// The night's documents written again from the database (`osa provenance export`): the same
+/// files the merge writes, from the rows it stored; with `run`, that run's documents only.
+pub fn export_night(night: NightDate, db: &Db, out_dir: &Path, options: &MergeOptions, run: Option<u32>) -> Result<MergeReport, MergeError> {
+    let io = |path: &Path| MergeError::io(night, path);
+    std::fs::create_dir_all(out_dir).map_err(io(out_dir))?;
+    let spool = out_dir.join(".spool");
+    std::fs::create_dir_all(&spool).map_err(io(&spool))?;
+    let read =
+        |run: u32| -> Result<RunRecord, MergeError> { Ok(RunRecord::from_batch(&db.provenance_of_run(night, run)?, run, &options.production)) };
+    let runs: Vec<u32> = db.provenance_runs_of_night(night)?.into_iter().map(|(run, _)| run).filter(|r| run.is_none_or(|one| one == *r)).collect();
+    let calibration = match options.calibration_run.filter(|c| runs.contains(c) || run.is_some()) {
+        Some(c) => Some(read(c)?),
+        None => None,
+    };
+    let mut documents = Documents::create(night, out_dir, &spool, options, calibration)?;
+    for r in &runs {
+        documents.add(read(*r)?)?;
+    }
+    let report = if run.is_some() { documents.runs_only() } else { documents.finish()? };
+    let _ = std::fs::remove_dir_all(&spool);
+    Ok(report)
+}
+
+/// Writes a night's documents, a run at a time, whichever way its records were read: per run
+/// its PROV-JSON and graph (a DATA run's with the night's calibration, as LSTOSA's
+/// provprocess writes them), and at the end the night's PROV-JSON and graph.
+struct Documents<'a> {
+    night: NightDate,
+    out_dir: &'a Path,
+    options: &'a MergeOptions,
+    calibration: Option<RunRecord>,
+    night_doc: NightDocument,
+    graph: NightGraph,
+    report: MergeReport,
+}
+
+impl<'a> Documents<'a> {
+    fn create(
+        night: NightDate,
+        out_dir: &'a Path,
+        spool: &Path,
+        options: &'a MergeOptions,
+        calibration: Option<RunRecord>,
+    ) -> Result<Self, MergeError> {
+        let night_doc = NightDocument::create(spool).map_err(MergeError::io(night, spool))?;
+        Ok(Documents { night, out_dir, options, calibration, night_doc, graph: NightGraph::default(), report: MergeReport::default() })
+    }
+
+    fn add(&mut self, record: RunRecord) -> Result<(), MergeError> {
+        let (night, run) = (self.night, record.run);
+        let io = |path: &Path| MergeError::io(night, path);
+        self.graph.add(&record);
+        let documents: Vec<(String, RunRecord)> = if Some(run) == self.options.calibration_run {
             vec![(format!("calibration_{run:05}"), record)]
-        } else if *run == crate::model::NIGHT_WIDE {
+        } else if run == crate::model::NIGHT_WIDE {
             vec![(format!("night_{}_closing", night.compact()), record)]
         } else {
-            let whole = match &calibration {
+            let whole = match &self.calibration {
                 Some(c) => record.with(c),
                 None => record,
             };
-            vec![(format!("calibration_to_dl1_{run:05}"), whole.without(&options.dl2_steps)), (format!("calibration_to_dl2_{run:05}"), whole)]
+            vec![(format!("calibration_to_dl1_{run:05}"), whole.without(&self.options.dl2_steps)), (format!("calibration_to_dl2_{run:05}"), whole)]
         };
         for (name, record) in documents {
-            let mut doc = run_prov_json(night, &record, &options.descriptions);
-            if let Some((kept, why)) = options.subrun_overrides.get(run) {
+            let mut doc = run_prov_json(night, &record);
+            if let Some((kept, why)) = self.options.subrun_overrides.get(&run) {
                 let session = &mut doc["entity"][id(&format!("{}{run:05}", night.compact()))];
                 session["subruns_kept"] = json!(kept);
                 session["subrun_override"] = json!(why);
             }
-            let json_path = out_dir.join(format!("{name}_prov.json"));
-            let svg_path = out_dir.join(format!("{name}_prov.svg"));
+            let json_path = self.out_dir.join(format!("{name}_prov.json"));
+            let svg_path = self.out_dir.join(format!("{name}_prov.svg"));
             std::fs::write(&json_path, serde_json::to_vec_pretty(&doc).expect("JSON values serialise")).map_err(io(&json_path))?;
             let title = format!("{name}: night {night}");
-            let graph_run = (*run != crate::model::NIGHT_WIDE).then_some(*run);
+            let graph_run = (run != crate::model::NIGHT_WIDE).then_some(run);
             std::fs::write(&svg_path, run_svg(&doc, &title, graph_run)).map_err(io(&svg_path))?;
-            night_doc.add(&doc).map_err(io(&spool))?;
-            report.runs.push((*run, json_path, svg_path));
+            self.night_doc.add(&doc).map_err(io(&json_path))?;
+            self.report.runs.push((run, json_path, svg_path));
         }
+        Ok(())
     }
-    let night_path = out_dir.join(format!("night_{}_prov.json", night.compact()));
-    night_doc.finish(&night_path).map_err(io(&night_path))?;
-    let night_svg = out_dir.join(format!("night_{}_prov.svg", night.compact()));
-    std::fs::write(&night_svg, graph.svg(&format!("night {night}: {} run(s), every step", files.len()))).map_err(io(&night_svg))?;
-    report.night_json = Some(night_path);
-    let _ = std::fs::remove_dir_all(&spool);
-    Ok(report)
+
+    /// The runs' documents written, the night's left as they were.
+    fn runs_only(self) -> MergeReport {
+        self.report
+    }
+
+    fn finish(mut self) -> Result<MergeReport, MergeError> {
+        let night = self.night;
+        let io = |path: &Path| MergeError::io(night, path);
+        let night_path = self.out_dir.join(format!("night_{}_prov.json", night.compact()));
+        self.night_doc.finish(&night_path).map_err(io(&night_path))?;
+        let night_svg = self.out_dir.join(format!("night_{}_prov.svg", night.compact()));
+        let title = format!("night {night}: {} run(s), every step", self.graph.runs);
+        std::fs::write(&night_svg, self.graph.svg(&title)).map_err(io(&night_svg))?;
+        self.report.night_json = Some(night_path);
+        Ok(self.report)
+    }
 }
 
 /// The namespaces of every document osa writes.
@@ -1028,62 +1234,6 @@ impl NightDocument {
         out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         std::fs::rename(&partial, path)
     }
-}
-
-/// PROV-JSON of a run rebuilt from its database rows (`osa provenance export`): the run-level
-/// activities, the entities and collections they touch, collection members.
-pub fn prov_json_from_batch(batch: &ProvBatch) -> Value {
-    let run_level: BTreeSet<&str> = batch.activities.iter().filter(|a| a.subrun.is_none()).map(|a| a.id.as_str()).collect();
-    let entities: HashMap<&str, &ProvEntity> = batch.entities.iter().map(|e| (e.id.as_str(), e)).collect();
-    let mut doc = json!({"prefix": prefix(), "entity": {}, "activity": {}, "used": {}, "wasGeneratedBy": {}});
-    for a in batch.activities.iter().filter(|a| a.subrun.is_none()) {
-        let mut fields = json!({"prov:label": a.name, "prov:startTime": a.started_at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()});
-        if let Some(end) = a.ended_at {
-            fields["prov:endTime"] = json!(end.format("%Y-%m-%dT%H:%M:%S%.6f").to_string());
-        }
-        if let Some(description) = &a.description_id {
-            fields["voprov:description"] = json!(id(description));
-        }
-        doc["activity"][id(&a.id)] = fields;
-    }
-    let mut descriptions = Map::new();
-    describe_in(&mut descriptions, &batch.descriptions);
-    for (key, value) in descriptions {
-        doc["entity"][key] = value;
-    }
-    let mut n = 0;
-    let mut touched = BTreeSet::new();
-    for (kind, links) in [("used", &batch.used), ("wasGeneratedBy", &batch.generated)] {
-        for link in links.iter().filter(|l| run_level.contains(l.activity_id.as_str())) {
-            n += 1;
-            doc[kind][format!("_:r{n}")] =
-                json!({"prov:activity": id(&link.activity_id), "prov:entity": id(&link.entity_id), "prov:role": link.role});
-            touched.insert(link.entity_id.clone());
-        }
-    }
-    let mut members = Map::new();
-    for entity_id in &touched {
-        let Some(e) = entities.get(entity_id.as_str()) else { continue };
-        match e.kind.strip_prefix("collection:") {
-            Some(name) => {
-                doc["entity"][id(entity_id)] = json!({"prov:label": name, "prov:type": "SetCollection", "filepath": e.location});
-                for member in batch.entities.iter().filter(|m| m.member_of.as_deref() == Some(entity_id.as_str())) {
-                    doc["entity"][id(&member.id)] =
-                        json!({"prov:label": "File", "prov:type": "File", "filepath": member.location, "hash": member.sha256, "hash_type": "sha256"});
-                    n += 1;
-                    members.insert(format!("_:r{n}"), json!({"prov:collection": id(entity_id), "prov:entity": id(&member.id)}));
-                }
-            }
-            None => {
-                doc["entity"][id(entity_id)] =
-                    json!({"prov:label": "File", "prov:type": "File", "filepath": e.location, "hash": e.sha256, "hash_type": "sha256"})
-            }
-        }
-    }
-    if !members.is_empty() {
-        doc["hadMember"] = Value::Object(members);
-    }
-    doc
 }
 
 #[cfg(test)]

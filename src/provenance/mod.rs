@@ -208,6 +208,10 @@ pub fn entity_name(template: &str) -> &'static str {
         "{longterm_html}" => "DL1CheckLongTermPage",
         "{longterm_log}" => "DL1CheckLongTermLog",
         "{rf_models_dir}/*.sav" => "RFModelFile",
+        // The default stages' patterns read the files above by the many: the same files, the
+        // same names (an entity's label must not depend on which run's records name it).
+        "{datacheck_dir}/datacheck_dl1_LST-1.Run{run_padded}.????.h5" => "DL1CheckSubrunDataset",
+        "{datacheck_dir}/datacheck_dl1_LST-1.Run?????.h5" => "DL1CheckHDF5File",
         "config" => "ConfigFile",
         _ => "File",
     }
