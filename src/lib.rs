@@ -67,3 +67,4 @@ pub mod sequencer;
 pub mod service;
 pub mod steps;
 pub mod summary;
+pub mod web;

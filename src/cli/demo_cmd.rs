@@ -211,7 +211,10 @@ fn run_night(context: &Context, args: RunArgs) -> anyhow::Result<Outcome> {
         std::fs::rename(aside, watched).with_context(|| format!("putting {} back", watched.display()))?;
     }
     let table_context = Context { config_source: ConfigSource::Flag(config_file), color: context.color };
-    super::status_cmd::run(&table_context, super::status_cmd::StatusArgs { date: Some(night_args.date), json: false, state: None, watch: None })?;
+    super::status_cmd::run(
+        &table_context,
+        super::status_cmd::StatusArgs { date: Some(night_args.date), json: false, state: None, html: None, watch: None },
+    )?;
     let records = layout.provenance_records_dir(night_args.date);
     println!("provenance (PROV-JSON and SVG graphs): {}", records.display());
     if let Some(mail) = std::fs::read_dir(demo_dir.join("mail")).into_iter().flatten().flatten().map(|e| e.path()).max() {

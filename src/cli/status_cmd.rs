@@ -1,7 +1,8 @@
-//! `osa status [--date D] [--json] [--state S] [--watch [SECONDS]]`: what shifters read each
-//! morning. Without `--date`: the current night and every earlier night not closed yet. One
-//! executor poll for all nights; it reads the jobs of `slurm.user` (the service account), so a
-//! shifter's own account sees the daemon's jobs.
+//! `osa status [--date D] [--json] [--state S] [--watch [SECONDS]] [--html DIR]`: what shifters
+//! read each morning (`--html`: the status pages as files, see `web::export`). Without
+//! `--date`: the current night and every earlier night not closed yet. One executor poll for
+//! all nights; it reads the jobs of `slurm.user` (the service account), so a shifter's own
+//! account sees the daemon's jobs.
 //!
 //! The screen starts with what is showing (config file, data root, database, executor) and
 //! the daemon's health, then per night its totals before the run table, so a 200-run night's
@@ -25,23 +26,18 @@
 //! "problems", "longterm"}]}`. The night view itself is
 //! `operator::status`.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use comfy_table::Cell;
-use serde::Serialize;
 
 use super::output::{alarm, or_dash, paint, print_json, table};
 use super::{Context, Outcome};
-use crate::config::redact_url;
-use crate::model::{ExecutorKind, NightState};
+use crate::model::NightState;
 use crate::night::NightDate;
-use crate::operator::status::{NightView, Totals, night_view};
-use crate::paths::Layout;
+use crate::operator::overview::{StatusJson, nights_to_show, overview};
+use crate::operator::status::{NightView, Totals};
 use crate::sequencer::plan::Action;
 
-/// A daemon whose last cycle is older than this is stale (cycles run every minute).
-const STALE_AFTER_MINUTES: i64 = 15;
 /// Problems listed per night before the table; the rest are counted.
 const PROBLEMS_SHOWN: usize = 5;
 
@@ -59,174 +55,10 @@ pub struct StatusArgs {
     /// Redraw every SECONDS (default 10) until interrupted.
     #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "10", conflicts_with = "json")]
     pub watch: Option<u64>,
-}
-
-#[derive(Serialize)]
-pub struct StatusJson {
-    /// The config file in effect (`null`: the built-in defaults).
-    pub config_file: Option<String>,
-    pub data_root: String,
-    /// The production shown (`analysis.prod_id`, or `--prod-id`): its nights, runs and jobs.
-    pub production: String,
-    /// The database URL, password hidden.
-    pub database: String,
-    pub executor: ExecutorView,
-    pub daemon: DaemonHealth,
-    pub nights: Vec<NightStatus>,
-}
-
-#[derive(Serialize)]
-pub struct ExecutorView {
-    pub kind: &'static str,
-    /// Whether this call's poll answered (else job states are as last stored).
-    pub answered: bool,
-    /// Whose jobs the poll read (SLURM).
-    pub polled_user: Option<String>,
-}
-
-/// The daemon as its health file and the process table say.
-#[derive(Serialize)]
-pub struct DaemonHealth {
-    /// running, failing (its last cycle failed), stale (no cycle for 15 minutes), down.
-    pub state: &'static str,
-    pub running: bool,
-    pub pid: Option<u32>,
-    pub last_cycle_at: Option<String>,
-    pub last_cycle_age_seconds: Option<i64>,
-    /// The last cycle as the database saw it (the daemon's lease).
-    pub last_cycle_in_database: Option<String>,
-    /// The last cycle's failure (database or SLURM unreachable, ...), while it lasts.
-    pub last_error: Option<String>,
-}
-
-fn daemon_health(layout: &Layout, db: &crate::db::Db) -> anyhow::Result<DaemonHealth> {
-    let state = crate::daemon::read_state(layout);
-    let running = crate::daemon::running(layout);
-    let in_db = db.lease_holder()?.map(|l| l.heartbeat_at.and_utc());
-    let mut health = match state {
-        Some(state) => DaemonHealth {
-            running,
-            state: "down",
-            pid: running.then_some(state.pid),
-            last_cycle_at: state.last_cycle_at,
-            last_cycle_age_seconds: None,
-            last_cycle_in_database: None,
-            last_error: state.last_error,
-        },
-        None => DaemonHealth {
-            state: "down",
-            running,
-            pid: None,
-            last_cycle_at: None,
-            last_cycle_age_seconds: None,
-            last_cycle_in_database: None,
-            last_error: None,
-        },
-    };
-    health.last_cycle_in_database = in_db.map(|t| t.to_rfc3339());
-    // The daemon renews its lease at every cycle: a health file far behind it is one the
-    // daemon cannot write (a full disk), and its own errors would go unseen.
-    let file = health.last_cycle_at.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t.to_utc());
-    if running
-        && let Some(db_at) = in_db
-        && file.is_none_or(|f| db_at - f > chrono::Duration::minutes(10))
-    {
-        let path = crate::daemon::state_file(layout);
-        health.last_error = Some(format!(
-            "the daemon cannot write its health file {} (its last cycle per the database: {}); is the disk full?",
-            path.display(),
-            db_at.format("%Y-%m-%d %H:%M:%S UTC")
-        ));
-    }
-    health.last_cycle_age_seconds = file.map(|at| (chrono::Utc::now() - at).num_seconds().max(0));
-    health.state = match (running, health.last_cycle_age_seconds, &health.last_error) {
-        (false, _, _) => "down",
-        (true, Some(age), _) if age > STALE_AFTER_MINUTES * 60 => "stale",
-        (true, _, Some(_)) => "failing",
-        (true, _, None) => "running",
-    };
-    Ok(health)
-}
-
-#[derive(Serialize)]
-pub struct NightStatus {
-    pub date: String,
-    /// `NightState`'s stored word: waiting, running, closing, closed, needs_human.
-    pub state: &'static str,
-    pub totals: Totals,
-    pub runs: Vec<RunStatus>,
-    pub problems: Vec<String>,
-    /// The night's long-term data check stage, in words.
-    pub longterm: Option<String>,
-}
-
-#[derive(Serialize)]
-pub struct RunStatus {
-    pub run: u32,
-    #[serde(rename = "type")]
-    pub run_type: &'static str,
-    /// In words, as the table shows it: `done`, `submitted`, `failed: a task timed out`,
-    /// `blocked: no calibration`, ...
-    pub state: String,
-    pub subruns_done: u32,
-    pub subruns: u32,
-    pub tries: u32,
-    pub exit: Option<i64>,
-    pub job_id: Option<String>,
-    /// DL1 files present for the run's subruns, in percent (null for calibration).
-    pub dl1_percent: Option<u32>,
-    pub dl2_percent: Option<u32>,
-    /// The run-wise data check stage, in words.
-    pub datacheck: Option<String>,
-    /// pending, running or finished as this call's poll sees the job (null: not in the poll).
-    pub job_state: Option<&'static str>,
-    /// Seconds pending (since submission) or running (since its first task started).
-    pub elapsed_seconds: Option<i64>,
-    pub failure: Option<FailureJson>,
-    /// The run's last subrun dropped (`subrun 0007 dropped: ...`, by whom and when): the run
-    /// counts without it.
-    pub dropped: Option<String>,
-}
-
-#[derive(Serialize)]
-pub struct FailureJson {
-    pub subrun: u32,
-    pub step: Option<String>,
-    pub log: String,
-    pub tail: Vec<String>,
-}
-
-impl From<NightView> for NightStatus {
-    fn from(view: NightView) -> Self {
-        Self {
-            date: view.night.to_string(),
-            state: view.state.as_str(),
-            totals: view.totals.clone(),
-            runs: view
-                .runs
-                .into_iter()
-                .map(|r| RunStatus {
-                    run: r.run,
-                    run_type: r.run_type.as_str(),
-                    state: r.action.to_string(),
-                    subruns_done: r.subruns_done,
-                    subruns: r.subruns,
-                    tries: r.tries,
-                    exit: r.exit,
-                    job_id: r.job_id,
-                    dl1_percent: r.dl1_percent,
-                    dl2_percent: r.dl2_percent,
-                    datacheck: r.datacheck,
-                    job_state: r.job_state.map(|p| p.as_str()),
-                    elapsed_seconds: r.elapsed_seconds,
-                    failure: r.failure.map(|f| FailureJson { subrun: f.subrun, step: f.step, log: f.log.display().to_string(), tail: f.tail }),
-                    dropped: r.dropped,
-                })
-                .collect(),
-            problems: view.problems,
-            longterm: view.longterm,
-        }
-    }
+    /// Write the status pages (the daemon's `[web]` pages, with their JSON) into DIR, for a
+    /// web server to publish; prints the pages written.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["json", "watch", "state"])]
+    pub html: Option<std::path::PathBuf>,
 }
 
 /// One look: the poll, the daemon's health and every night asked for.
@@ -238,39 +70,15 @@ struct Look {
 fn look(context: &Context, args: &StatusArgs) -> anyhow::Result<Look> {
     let config = context.config()?;
     let services = context.services(config)?;
-    let sequencer = services.sequencer();
-    let nights: BTreeSet<NightDate> = match args.date {
-        Some(date) => BTreeSet::from([date]),
-        None => {
-            let current = NightDate::current();
-            services.db.open_nights()?.into_iter().map(|n| n.night).filter(|n| *n <= current).chain(std::iter::once(current)).collect()
-        }
-    };
-    let snapshot = sequencer.poll();
-    let daemon = daemon_health(&services.layout, &services.db)?;
-    let mut views: Vec<NightView> =
-        nights.into_iter().rev().map(|night| night_view(&sequencer, night, snapshot.as_ref())).collect::<Result<_, _>>()?;
-    if let Some(wanted) = &args.state {
-        for view in &mut views {
-            view.runs.retain(|r| r.action.label() == wanted);
-        }
-    }
-    let config = &services.config;
-    let slurm = config.executor.kind == ExecutorKind::Slurm;
-    let json = StatusJson {
-        config_file: context.config_source.path().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string()),
-        data_root: services.layout.data_root().display().to_string(),
-        production: config.analysis.prod_id.clone(),
-        database: redact_url(&config.database_url()),
-        executor: ExecutorView {
-            kind: if slurm { "slurm" } else { "local" },
-            answered: snapshot.is_some(),
-            polled_user: slurm.then(|| Some(config.slurm.user.clone()).filter(|u| !u.is_empty()).unwrap_or_else(crate::account::user_name)),
-        },
-        daemon,
-        nights: views.iter().cloned().map(NightStatus::from).collect(),
-    };
+    let nights = nights_to_show(&services, args.date)?;
+    let daemon = crate::daemon::health(&services.layout, &services.db)?;
+    let (json, views) = overview(&services, config_file(context), &nights, args.state.as_deref(), daemon)?;
     Ok(Look { json, views })
+}
+
+/// The config file in effect, absolute (`None`: the built-in defaults).
+fn config_file(context: &Context) -> Option<String> {
+    context.config_source.path().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string())
 }
 
 /// 2: the daemon is down or stale; 1: a night needs a human; 0: all well.
@@ -285,6 +93,14 @@ fn outcome_of(look: &Look) -> Outcome {
 }
 
 pub fn run(context: &Context, args: StatusArgs) -> anyhow::Result<Outcome> {
+    if let Some(dir) = &args.html {
+        let config = context.config()?;
+        let services = context.services(config)?;
+        for page in crate::web::export::write(&services, config_file(context), crate::daemon::health, args.date, dir)? {
+            println!("{}", page.display());
+        }
+        return Ok(Outcome::Success);
+    }
     let Some(every) = args.watch else {
         let look = look(context, &args)?;
         let outcome = outcome_of(&look);

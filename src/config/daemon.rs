@@ -96,3 +96,24 @@ pub(super) fn check_cron(expression: &str) -> Result<(), String> {
         .map(|_| ())
         .map_err(|e| format!("{expression:?} is not a valid cron expression: {e}"))
 }
+
+/// `[web]`: the status page the daemon serves (read-only). Off by default, and bound to the
+/// loopback address unless told otherwise: a site network decides who may see it.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct WebConfig {
+    pub enabled: bool,
+    /// Address and port to listen on.
+    pub listen: String,
+    /// How often an open night's page reloads itself, in seconds.
+    pub refresh_seconds: u32,
+    /// A page's data is read from the database at most once in this many seconds, whatever
+    /// the number of viewers.
+    pub cache_seconds: u32,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self { enabled: false, listen: "127.0.0.1:8080".to_string(), refresh_seconds: 30, cache_seconds: 10 }
+    }
+}

@@ -26,7 +26,7 @@ mod retries;
 
 pub use analysis::{AnalysisConfig, CLOSING_PLACEHOLDERS, CalibrationConfig, PLACEHOLDERS, StepConfig};
 pub use closer::{CloserConfig, MailConfig, StageConfig, StageKind, StageScope};
-pub use daemon::{LoggingConfig, ScheduleConfig, WatchConfig};
+pub use daemon::{LoggingConfig, ScheduleConfig, WatchConfig, WebConfig};
 pub use database::{DatabaseConfig, redact_url};
 pub use executor::{ExecutorConfig, SlurmConfig, SlurmJobConfig, add_slurm_times, slurm_time_seconds};
 pub use inputs::InputsConfig;
@@ -138,6 +138,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// What must be on disk before a run is submitted.
     pub inputs: InputsConfig,
+    /// The status page the daemon serves.
+    pub web: WebConfig,
     /// The directory of the config file: relative `watch.extra_dirs` resolve against it.
     #[serde(skip)]
     pub config_dir: Option<PathBuf>,
@@ -239,6 +241,12 @@ impl Config {
 
         if !self.paths.data_root.is_absolute() {
             bad("paths.data_root", "must be an absolute path".to_string());
+        }
+        if self.web.listen.parse::<std::net::SocketAddr>().is_err() {
+            bad("web.listen", format!("{:?} is not an address and port (such as 127.0.0.1:8080)", self.web.listen));
+        }
+        if self.web.refresh_seconds == 0 {
+            bad("web.refresh_seconds", "must be at least 1".to_string());
         }
         // Products are written only under the data root: their folders must stay inside it.
         for (key, path) in [

@@ -32,6 +32,7 @@ use crate::config::{Config, ConfigSource};
 use crate::db::{Db, Lease, LeaseHolder};
 use crate::model::NightState;
 use crate::night::NightDate;
+use crate::operator::overview::DaemonHealth;
 use crate::operator::status::night_view;
 use crate::paths::Layout;
 use crate::service::Services;
@@ -174,6 +175,59 @@ fn night_of(path: &Path) -> Option<NightDate> {
     crate::summary::date_from_file_name(path)
 }
 
+/// A daemon whose last cycle is older than this is stale (cycles run every minute).
+const STALE_AFTER_MINUTES: i64 = 15;
+
+/// The daemon as its health file, the process table and its lease in the database say.
+pub fn health(layout: &Layout, db: &Db) -> Result<DaemonHealth, crate::db::DbError> {
+    let state = read_state(layout);
+    let running = running(layout);
+    let in_db = db.lease_holder()?.map(|l| l.heartbeat_at.and_utc());
+    let mut health = match state {
+        Some(state) => DaemonHealth {
+            running,
+            state: "down",
+            pid: running.then_some(state.pid),
+            last_cycle_at: state.last_cycle_at,
+            last_cycle_age_seconds: None,
+            last_cycle_in_database: None,
+            last_error: state.last_error,
+        },
+        None => DaemonHealth {
+            state: "down",
+            running,
+            pid: None,
+            last_cycle_at: None,
+            last_cycle_age_seconds: None,
+            last_cycle_in_database: None,
+            last_error: None,
+        },
+    };
+    health.last_cycle_in_database = in_db.map(|t| t.to_rfc3339());
+    // The daemon renews its lease at every cycle: a health file far behind it is one the
+    // daemon cannot write (a full disk), and its own errors would go unseen.
+    let file = health.last_cycle_at.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t.to_utc());
+    if running
+        && let Some(db_at) = in_db
+        && file.is_none_or(|f| db_at - f > chrono::Duration::minutes(10))
+    {
+        let path = state_file(layout);
+        health.last_error = Some(format!(
+            "the daemon cannot write its health file {} (its last cycle per the database: {}); is the disk full?",
+            path.display(),
+            db_at.format("%Y-%m-%d %H:%M:%S UTC")
+        ));
+    }
+    health.last_cycle_age_seconds = file.map(|at| (chrono::Utc::now() - at).num_seconds().max(0));
+    health.state = match (running, health.last_cycle_age_seconds, &health.last_error) {
+        (false, _, _) => "down",
+        (true, Some(age), _) if age > STALE_AFTER_MINUTES * 60 => "stale",
+        (true, _, Some(_)) => "failing",
+        (true, _, None) => "running",
+    };
+    Ok(health)
+}
+
 /// Runs until SIGTERM/SIGINT (or the demo night is closed). Returns an error only when the
 /// daemon cannot start (config, lock, runtime).
 pub fn run(options: DaemonOptions) -> anyhow::Result<()> {
@@ -240,6 +294,7 @@ async fn serve(options: DaemonOptions, config: Config, me: LeaseHolder) -> anyho
     tracing::info!(data_root = %layout.data_root().display(), executor = ?config.executor.kind, "osa daemon started");
 
     let _watcher = watch(&config, tx.clone())?;
+    let web = serve_pages(&config, &options.config_source).await;
     let mut scheduler = schedule(&config, tx.clone()).await?;
     // The lease is renewed on a timer too, not only when work starts: one long piece of work
     // (a closer hashing and merging for an hour) must not let it go stale. Lost to another
@@ -321,9 +376,12 @@ async fn serve(options: DaemonOptions, config: Config, me: LeaseHolder) -> anyho
                         || new.database_url() != config.database_url()
                         || new.logging != config.logging
                         || new.watch != config.watch
-                        || new.schedules != config.schedules =>
+                        || new.schedules != config.schedules
+                        || new.web != config.web =>
                 {
-                    tracing::error!("config not reloaded: data root, database, logging, watch or schedules changed; restart the daemon for those");
+                    tracing::error!(
+                        "config not reloaded: data root, database, logging, watch, schedules or web changed; restart the daemon for those"
+                    );
                 }
                 Ok(new) => {
                     tracing::info!("config reloaded");
@@ -402,8 +460,34 @@ async fn serve(options: DaemonOptions, config: Config, me: LeaseHolder) -> anyho
     }
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     renewal.abort();
+    if let Some(web) = web {
+        web.abort();
+    }
     let _ = scheduler.shutdown().await;
     Ok(())
+}
+
+/// The status page (`[web]`), when enabled: served beside the work, read-only. An address
+/// it cannot listen on is logged and the daemon goes on without the page (the night's
+/// analysis matters more than its page).
+async fn serve_pages(config: &Config, source: &ConfigSource) -> Option<tokio::task::JoinHandle<()>> {
+    if !config.web.enabled {
+        return None;
+    }
+    let listener = match tokio::net::TcpListener::bind(&config.web.listen).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            tracing::error!("status page not served: cannot listen on {} ({e}); fix web.listen and restart the daemon", config.web.listen);
+            return None;
+        }
+    };
+    tracing::info!("status page on http://{}/", config.web.listen);
+    let site = crate::web::server::Site::new(config.clone(), source.clone(), health);
+    Some(tokio::spawn(async move {
+        if let Err(e) = crate::web::server::serve(listener, site, std::future::pending()).await {
+            tracing::error!("status page stopped: {e}");
+        }
+    }))
 }
 
 /// The failing step, task log and its last lines of each run of the night that failed, for

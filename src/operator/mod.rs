@@ -4,6 +4,7 @@
 
 pub mod cancel;
 pub mod forget;
+pub mod overview;
 pub mod rerun;
 pub mod status;
 pub mod veto;
