@@ -34,10 +34,13 @@
 //!   `rf_models`, `sequencer`, `steps`, `summary`.
 //! - `service`: one way to build the database, executor and sequencer from a config.
 //!   Imports `closer`, `config`, `db`, `executor`, `model`, `paths`, `sequencer`.
-//! - `operator`: rerun, veto lift, the night a shifter sees. Imports `account`, `config`,
-//!   `db`, `executor`, `model`, `night`, `paths`, `sequencer`.
+//! - `operator`: rerun, veto lift, the night a shifter sees, the status document. Imports
+//!   `account`, `closer`, `config`, `db`, `executor`, `model`, `night`, `paths`, `sequencer`,
+//!   `service`.
+//! - `web`: the status page (its data, HTML, server and static export). Imports `config`,
+//!   `db`, `model`, `night`, `operator`, `paths`, `provenance`, `sequencer`, `service`.
 //! - `daemon`: the service. Imports `closer`, `config`, `db`, `model`, `night`, `operator`,
-//!   `paths`, `service`, `summary`.
+//!   `paths`, `provenance`, `service`, `summary`, `web`.
 //! - `cli`: the operator-facing edge. Imports anything.
 //!
 //! Errors: library modules return their own `thiserror` enums whose variants name the night,

@@ -60,17 +60,6 @@ impl Drop for SmtpSink {
     }
 }
 
-/// The k-th DATA run of a generated night (known before anything runs, so failure rules can
-/// name it from the first submission on).
-fn data_run(night: &str, k: usize) -> u64 {
-    let options = osa::demo::DemoOptions { data_runs: 3, subruns: 4, events: 50, ..Default::default() };
-    u64::from(osa::demo::plan_runs(night.parse().unwrap(), &options)[2 + k].run)
-}
-
-fn leak(text: String) -> &'static str {
-    Box::leak(text.into_boxed_str())
-}
-
 fn status(report: &serde_json::Value) -> &str {
     report["status"]["status"].as_str().unwrap_or("?")
 }
@@ -143,7 +132,7 @@ fn a_short_dl1_file_is_caught_and_only_its_subrun_resubmitted() {
     assert_eq!(report["status"]["runs"], serde_json::json!([victim]));
     let decisions = report["decisions"].to_string();
     assert!(decisions.contains("resubmit subrun(s) [2]") && decisions.contains("event_count"), "{decisions}");
-    let jobs: Vec<_> = h.db().jobs_of_night(h.night).unwrap().into_iter().filter(|j| j.intent.run as u64 == victim).collect();
+    let jobs: Vec<_> = h.db().jobs_of_night(h.night).unwrap().into_iter().filter(|j| j.intent.run == victim).collect();
     assert_eq!(jobs.len(), 2);
     assert_eq!(jobs[1].intent.array_range, "2", "only the bad subrun goes again");
 
@@ -166,14 +155,14 @@ fn a_timeout_is_resubmitted_with_more_time_and_succeeds() {
         c.mail.to = vec!["shifters@lst1.example".to_string()];
     });
     let end = h.run_to_end(Duration::from_secs(180));
-    assert!(actions(&end).contains(&(victim, "failed".to_string())), "{end:#}");
-    let tasks = h.db().tasks_of_run(h.night, victim as u32).unwrap();
+    assert!(actions(&end).contains(&(u64::from(victim), "failed".to_string())), "{end:#}");
+    let tasks = h.db().tasks_of_run(h.night, victim).unwrap();
     assert!(tasks.iter().any(|t| t.state == TaskState::Timeout), "{tasks:?}");
 
     let (code, report) = h.closer(&[]);
     assert_eq!((code, status(&report)), (20, "retrying"), "{report:#}");
     assert!(report["decisions"].to_string().contains("known failure `timeout`"), "{report:#}");
-    let retry = h.db().jobs_of_night(h.night).unwrap().into_iter().filter(|j| j.intent.run as u64 == victim).last().unwrap();
+    let retry = h.db().jobs_of_night(h.night).unwrap().into_iter().filter(|j| j.intent.run == victim).last().unwrap();
     assert_eq!((retry.intent.time_limit.as_str(), retry.intent.array_range.as_str()), ("00:01:06", "0"));
 
     h.run_to_end(Duration::from_secs(180));
@@ -194,7 +183,7 @@ fn a_timeout_is_resubmitted_with_more_time_and_succeeds() {
 #[test]
 fn a_last_subrun_without_pedestals_is_dropped_and_its_run_closes_without_it() {
     let night = unique_night(16);
-    let victim = data_run(&night, 1) as u32;
+    let victim = data_run(&night, 1);
     let rule = leak(format!("program=lstchain_dl1ab,run={victim},subrun=3,kind=pedestal"));
     let h = NightHarness::new("local", &night, Some(rule));
     let layout = osa::paths::Layout::new(&h.config);
@@ -248,7 +237,7 @@ fn a_run_failing_every_try_is_vetoed_and_the_night_needs_a_human() {
     let problems = report["problems"].to_string();
     assert!(problems.contains(&format!("run {victim:05} vetoed")) || problems.contains(&format!("run {victim:05} is vetoed")), "{report:#}");
     let audit = h.db().audit_of_night(h.night).unwrap();
-    assert!(audit.iter().any(|e| e.action == AuditAction::Veto && e.run == Some(victim as u32)));
+    assert!(audit.iter().any(|e| e.action == AuditAction::Veto && e.run == Some(victim)));
     assert!(!h.db().night(h.night).unwrap().unwrap().closed);
 
     // Vetoed: never resubmitted, by the sequencer or the closer.
@@ -256,7 +245,7 @@ fn a_run_failing_every_try_is_vetoed_and_the_night_needs_a_human() {
     assert!(cycle["submitted"].as_array().unwrap().is_empty(), "{cycle:#}");
     let (code, _) = h.closer(&[]);
     assert_eq!(code, 21);
-    assert_eq!(h.db().jobs_of_night(h.night).unwrap().iter().filter(|j| j.intent.run as u64 == victim).count(), 2);
+    assert_eq!(h.db().jobs_of_night(h.night).unwrap().iter().filter(|j| j.intent.run == victim).count(), 2);
 
     let list = h.osa(&["veto", "list", "--date", &h.night.to_string()], &[]);
     let listed = String::from_utf8_lossy(&list.stdout).to_string();

@@ -14,15 +14,6 @@ use common::night::*;
 use osa::model::{AuditAction, RunType, Stage};
 use osa::paths::Layout;
 
-fn data_run(night: &str, k: usize) -> u32 {
-    let options = osa::demo::DemoOptions { data_runs: 3, subruns: 4, events: 50, ..Default::default() };
-    osa::demo::plan_runs(night.parse().unwrap(), &options)[2 + k].run
-}
-
-fn leak(text: String) -> &'static str {
-    Box::leak(text.into_boxed_str())
-}
-
 fn status(report: &serde_json::Value) -> &str {
     report["status"]["status"].as_str().unwrap_or("?")
 }

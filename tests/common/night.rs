@@ -137,14 +137,17 @@ impl NightHarness {
     /// Starts `osa daemon` for this night (closer clock at 09:00 UTC the next morning, exits
     /// once the night is closed).
     pub fn spawn_daemon(&self, env: &[(&str, &str)]) -> std::process::Child {
+        self.daemon(&["--exit-when-closed", &self.night.to_string()], env)
+    }
+
+    /// A daemon that stays after the night is closed (its status page, say).
+    pub fn spawn_lasting_daemon(&self, env: &[(&str, &str)]) -> std::process::Child {
+        self.daemon(&[], env)
+    }
+
+    fn daemon(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
         let mut command = Command::new(env!("CARGO_BIN_EXE_osa"));
-        command.arg("--config").arg(&self.config_file).args([
-            "daemon",
-            "--now",
-            &format!("{}T09:00:00Z", self.night.next()),
-            "--exit-when-closed",
-            &self.night.to_string(),
-        ]);
+        command.arg("--config").arg(&self.config_file).args(["daemon", "--now", &format!("{}T09:00:00Z", self.night.next())]).args(args);
         for var in ["OSA_CONFIG", "OSA_DATA_ROOT", "OSA_DATABASE_URL", "OSA_EXECUTOR", "OSA_TEST_CRASH_AT"] {
             command.env_remove(var);
         }
@@ -219,6 +222,18 @@ impl NightHarness {
             String::from_utf8_lossy(&check.stderr)
         );
     }
+}
+
+/// The k-th DATA run of a night of the harness's default size (known before anything runs,
+/// so failure rules can name it from the first submission on).
+pub fn data_run(night: &str, k: usize) -> u32 {
+    let options = DemoOptions { data_runs: 3, subruns: 4, events: 50, ..DemoOptions::default() };
+    osa::demo::plan_runs(night.parse().unwrap(), &options)[2 + k].run
+}
+
+/// A failure rule (or any text) for a harness field that wants `&'static str`.
+pub fn leak(text: String) -> &'static str {
+    Box::leak(text.into_boxed_str())
 }
 
 /// A night no earlier test run used: a random date far in the future, plus `offset` so the
