@@ -692,7 +692,7 @@ fn node_label(v: &Value, run: Option<&str>) -> String {
 pub fn run_svg(doc: &Value, title: &str, run: Option<u32>) -> String {
     let run = run.map(|r| format!("{r:05}"));
     let mut dot = graph_head(title);
-    let node = |key: &str| format!("n{}", md5_hex(key)[..10].to_string());
+    let node = |key: &str| format!("n{}", &md5_hex(key)[..10]);
     let mut shown = BTreeSet::new();
     for (key, value) in doc.get("activity").and_then(Value::as_object).into_iter().flatten() {
         dot.push_str(&format!(
@@ -842,7 +842,7 @@ impl NightGraph {
 
     fn svg(&self, title: &str) -> String {
         let mut dot = graph_head(title);
-        let node = |kind: &str, key: &str| format!("n{}", md5_hex(&format!("{kind}:{key}"))[..10].to_string());
+        let node = |kind: &str, key: &str| format!("n{}", &md5_hex(&format!("{kind}:{key}"))[..10]);
         for (step, (runs, tasks)) in &self.steps {
             let label = format!("{step}: {tasks} task(s) in {runs} run(s)");
             dot.push_str(&format!("  {} [shape=box, style=filled, fillcolor=\"{ACTIVITY_COLOUR}\", label=\"{label}\"];\n", node("step", step)));

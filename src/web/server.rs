@@ -36,48 +36,66 @@ enum Cached {
     Run(Arc<Option<RunPage>>),
 }
 
-/// The site: the daemon's configuration and the pages' cache.
+/// Page data read at most once per `fresh` for every viewer: the lock is held while a
+/// value is read, so viewers arriving meanwhile wait for that read instead of making their
+/// own; entries older than `fresh` are dropped at each read (a site shown for months keeps
+/// only the pages still being looked at).
+pub struct Snapshots<K, V> {
+    fresh: Duration,
+    entries: tokio::sync::Mutex<HashMap<K, (Instant, V)>>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone, V: Clone + Send + 'static> Snapshots<K, V> {
+    pub fn new(fresh: Duration) -> Self {
+        Snapshots { fresh, entries: tokio::sync::Mutex::new(HashMap::new()) }
+    }
+
+    /// The value of `key`: the cached one while fresh, else `read` (on a blocking thread).
+    pub async fn get(&self, key: K, read: impl FnOnce() -> Result<V, String> + Send + 'static) -> Result<V, String> {
+        let mut entries = self.entries.lock().await;
+        if let Some((at, value)) = entries.get(&key)
+            && at.elapsed() < self.fresh
+        {
+            return Ok(value.clone());
+        }
+        let value = tokio::task::spawn_blocking(read).await.map_err(|e| format!("reading the page's data failed: {e}"))??;
+        let fresh = self.fresh;
+        entries.retain(|_, (at, _)| at.elapsed() < fresh);
+        entries.insert(key, (Instant::now(), value.clone()));
+        Ok(value)
+    }
+}
+
+/// The site: the daemon's configuration and the pages' data.
 pub struct Site {
     config: Config,
     source: ConfigSource,
     health: Health,
-    cache: tokio::sync::Mutex<HashMap<Key, (Instant, Cached)>>,
+    pages: Snapshots<Key, Cached>,
 }
 
 impl Site {
     pub fn new(config: Config, source: ConfigSource, health: Health) -> Arc<Self> {
-        Arc::new(Site { config, source, health, cache: tokio::sync::Mutex::new(HashMap::new()) })
+        let pages = Snapshots::new(Duration::from_secs(u64::from(config.web.cache_seconds)));
+        Arc::new(Site { config, source, health, pages })
     }
 
     fn config_file(&self) -> Option<String> {
         self.source.path().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string())
     }
 
-    /// A page's data: from the cache while fresh, else read once (the lock is held while it
-    /// is read, so viewers arriving meanwhile get the same read).
     async fn get(&self, key: Key) -> Result<Cached, String> {
-        let mut cache = self.cache.lock().await;
-        let fresh = Duration::from_secs(u64::from(self.config.web.cache_seconds));
-        if let Some((at, value)) = cache.get(&key)
-            && at.elapsed() < fresh
-        {
-            return Ok(value.clone());
-        }
         let (config, source, health, config_file, wanted) = (self.config.clone(), self.source.clone(), self.health, self.config_file(), key.clone());
-        let value = tokio::task::spawn_blocking(move || -> Result<Cached, String> {
-            let services = Services::open(config, &source).map_err(|e| e.to_string())?;
-            Ok(match wanted {
-                Key::Nights => Cached::Nights(Arc::new(data::nights(&services, config_file, health).map_err(|e| e.to_string())?)),
-                Key::Night(night) => Cached::Night(Arc::new(data::night(&services, config_file, health, night).map_err(|e| e.to_string())?)),
-                Key::Run(night, run) => Cached::Run(Arc::new(data::run(&services, night, run).map_err(|e| e.to_string())?)),
+        self.pages
+            .get(key, move || {
+                let services = Services::open(config, &source).map_err(|e| e.to_string())?;
+                Ok(match wanted {
+                    Key::Nights => Cached::Nights(Arc::new(data::nights(&services, config_file, health).map_err(|e| e.to_string())?)),
+                    Key::Night(night) => Cached::Night(Arc::new(data::night(&services, config_file, health, night).map_err(|e| e.to_string())?)),
+                    Key::Run(night, run) => Cached::Run(Arc::new(data::run(&services, night, run).map_err(|e| e.to_string())?)),
+                })
             })
-        })
-        .await
-        .map_err(|e| format!("reading the page's data failed: {e}"))??;
-        // Old entries go: a site shown for months holds only the pages still being read.
-        cache.retain(|_, (at, _)| at.elapsed() < fresh);
-        cache.insert(key, (Instant::now(), value.clone()));
-        Ok(value)
+            .await
     }
 }
 
@@ -127,8 +145,8 @@ fn unavailable(why: String) -> Response {
     problem(StatusCode::SERVICE_UNAVAILABLE, "osa: cannot read the nights", &why)
 }
 
-fn night_of(text: &str) -> Result<NightDate, Response> {
-    text.parse().map_err(|e| problem(StatusCode::NOT_FOUND, "osa: no such night", &format!("{text}: {e}")))
+fn no_such_night(text: &str, why: impl std::fmt::Display) -> Response {
+    problem(StatusCode::NOT_FOUND, "osa: no such night", &format!("{text}: {why}"))
 }
 
 async fn nights_page(State(site): State<Arc<Site>>) -> Response {
@@ -148,7 +166,7 @@ async fn nights_json(State(site): State<Arc<Site>>) -> Response {
 }
 
 async fn night_data(site: &Site, date: &str) -> Result<Arc<NightPage>, Response> {
-    let night = night_of(date)?;
+    let night: NightDate = date.parse().map_err(|e| no_such_night(date, e))?;
     match site.get(Key::Night(night)).await {
         Ok(Cached::Night(page)) => Ok(page),
         Ok(_) => unreachable!("a night key holds a night"),
@@ -171,7 +189,7 @@ async fn night_json(State(site): State<Arc<Site>>, UrlPath(date): UrlPath<String
 }
 
 async fn run_data(site: &Site, date: &str, run: u32) -> Result<RunPage, Response> {
-    let night = night_of(date)?;
+    let night: NightDate = date.parse().map_err(|e| no_such_night(date, e))?;
     match site.get(Key::Run(night, run)).await {
         Ok(Cached::Run(page)) => {
             page.as_ref().clone().ok_or_else(|| problem(StatusCode::NOT_FOUND, "osa: no such run", &format!("night {night} has no run {run:05}")))
@@ -250,5 +268,43 @@ async fn file(State(site): State<Arc<Site>>, Query(query): Query<FileQuery>) -> 
     {
         Ok(bytes) => ([(header::CONTENT_TYPE, kind)], bytes).into_response(),
         Err((path, e)) => problem(StatusCode::NOT_FOUND, "osa: no such file", &format!("{}: {e}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fifty_viewers_of_one_page_make_one_read() {
+        let pages: Arc<Snapshots<u32, u32>> = Arc::new(Snapshots::new(Duration::from_secs(60)));
+        let reads = Arc::new(AtomicUsize::new(0));
+        let viewers: Vec<_> = (0..50)
+            .map(|_| {
+                let (pages, reads) = (pages.clone(), reads.clone());
+                tokio::spawn(async move {
+                    pages
+                        .get(7, move || {
+                            reads.fetch_add(1, Ordering::SeqCst);
+                            std::thread::sleep(Duration::from_millis(50));
+                            Ok(42)
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for viewer in viewers {
+            assert_eq!(viewer.await.unwrap(), Ok(42));
+        }
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+        // Another page is another read; a stale one is read again.
+        let stale: Snapshots<u32, u32> = Snapshots::new(Duration::ZERO);
+        for _ in 0..2 {
+            let reads = reads.clone();
+            stale.get(7, move || Ok(reads.fetch_add(1, Ordering::SeqCst) as u32)).await.unwrap();
+        }
+        assert_eq!(reads.load(Ordering::SeqCst), 3);
     }
 }
