@@ -164,6 +164,7 @@ fn slurm_a_shifter_follows_the_night_in_a_browser() {
     let section = failure_section(&dom, victim).unwrap();
     assert!(section.contains("check_dl1") && section.contains(&format!("OSError: {ESCAPED} in the check of run {victim}")), "{section}");
     assert!(section.contains(&format!("osa veto lift --date {night} --run {victim}")), "{section}");
+    assert!(section.contains("sequence vetoed: ") && section.contains("after 2 tries (limit 2)"), "why it is vetoed: {section}");
     // The source name and the log line are text: no script element, the title untouched.
     assert!(dom.contains(&format!("<td>{ESCAPED}</td>")), "the source name is shown as text");
     assert!(!dom.to_lowercase().contains("<script"), "a script element reached the page");

@@ -6,10 +6,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::db::DbError;
+use crate::model::Stage;
 use crate::night::NightDate;
 use crate::operator::OperatorError;
 use crate::operator::overview::{DaemonHealth, StatusJson, nights_to_show, overview};
 use crate::operator::status::NightView;
+use crate::operator::veto::Vetoed;
 use crate::paths::Layout;
 use crate::provenance::trace::{Check, TraceStep, trace};
 use crate::sequencer::plan::Action;
@@ -42,6 +44,8 @@ pub struct NightPage {
 pub struct RunExtra {
     pub run: u32,
     pub source: Option<String>,
+    /// Its vetoes in force (its sequence's, its closing stages'), each with why.
+    pub vetoes: Vec<String>,
     /// The exact commands an operator runs for it (inspect first, then act).
     pub commands: Vec<String>,
 }
@@ -50,10 +54,20 @@ pub fn night(services: &Services, config_file: Option<String>, health: Health, n
     let daemon = health(&services.layout, &services.db)?;
     let (status, views) = overview(services, config_file, &BTreeSet::from([night]), None, daemon)?;
     let sources: BTreeMap<u32, Option<String>> = services.db.runs_of_night(night)?.into_iter().map(|r| (r.run, r.source)).collect();
+    let stages: Vec<Stage> = std::iter::once(Stage::Sequence).chain(services.config.closer.stages.iter().map(|s| Stage::closing(&s.name))).collect();
+    let vetoes = crate::operator::veto::vetoes(&services.db, night, &stages)?;
     let runs = views
         .iter()
         .flat_map(|v| &v.runs)
-        .map(|r| RunExtra { run: r.run, source: sources.get(&r.run).cloned().flatten(), commands: commands(night, r) })
+        .map(|r| {
+            let mine: Vec<&Vetoed> = vetoes.iter().filter(|v| v.run == r.run).collect();
+            RunExtra {
+                run: r.run,
+                source: sources.get(&r.run).cloned().flatten(),
+                vetoes: mine.iter().map(|v| format!("{} vetoed: {}", v.stage, v.reason.as_deref().unwrap_or("(no reason recorded)"))).collect(),
+                commands: commands(night, r, &mine),
+            }
+        })
         .collect();
     let layout = &services.layout;
     let graph = existing(layout.provenance_records_dir(night).join(format!("night_{}_prov.svg", night.compact())));
@@ -67,14 +81,21 @@ fn existing(path: std::path::PathBuf) -> Option<String> {
 }
 
 /// What an operator types for a run that needs one: look, then act (audited commands).
-fn commands(night: NightDate, r: &crate::operator::status::RunView) -> Vec<String> {
+fn commands(night: NightDate, r: &crate::operator::status::RunView, vetoes: &[&Vetoed]) -> Vec<String> {
     let run = format!("--date {night} --run {}", r.run);
-    match &r.action {
-        Action::Vetoed => vec![format!("osa veto list --date {night}"), format!("osa veto lift {run} --reason \"...\"")],
+    let mut out = match &r.action {
         Action::Failed { .. } => vec![format!("osa status --date {night} --state failed"), format!("osa rerun {run} --reason \"...\"")],
         Action::Blocked { .. } => vec![format!("osa status --date {night} --state blocked")],
         _ => Vec::new(),
+    };
+    if !vetoes.is_empty() {
+        out.push(format!("osa veto list --date {night}"));
     }
+    for v in vetoes {
+        let stage = if v.stage.is_sequence() { String::new() } else { format!(" --stage {}", v.stage) };
+        out.push(format!("osa veto lift {run}{stage} --reason \"...\""));
+    }
+    out
 }
 
 /// A run's page: its subruns, jobs, products, provenance graph and data-check PDFs.
@@ -139,7 +160,7 @@ pub fn run(services: &Services, night: NightDate, run: u32) -> Result<Option<Run
     let view: Option<NightView> = Some(crate::operator::status::night_view(&services.sequencer(), night, None)?);
     let state = view.as_ref().and_then(|v| v.runs.iter().find(|r| r.run == run)).map(|r| r.action.to_string());
     let mut latest: BTreeMap<u32, (crate::db::TaskRecord, u32)> = BTreeMap::new();
-    for task in db.tasks_of_run(night, run)?.into_iter().filter(|t| t.stage == crate::model::Stage::Sequence) {
+    for task in db.tasks_of_run(night, run)?.into_iter().filter(|t| t.stage == Stage::Sequence) {
         let entry = latest.entry(task.subrun).or_insert_with(|| (task.clone(), 0));
         entry.1 += 1;
         if task.attempt >= entry.0.attempt {

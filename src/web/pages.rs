@@ -234,6 +234,9 @@ pub fn night(data: &NightPage, links: Links, refresh: u32) -> Markup {
             @for r in n.runs.iter().filter(|r| r.failure.is_some() || extra(r.run).is_some_and(|e| !e.commands.is_empty())) {
                 section class="failure" id={ "failure-" (r.run) } {
                     h2 { "Run " (format!("{:05}", r.run)) ": " (r.state) }
+                    @if let Some(e) = extra(r.run) {
+                        @for veto in &e.vetoes { p class="veto" { (veto) } }
+                    }
                     @if let Some(f) = &r.failure {
                         p { "subrun " (f.subrun) ", step " (f.step.as_deref().unwrap_or("?")) " failed; log " code { (f.log) } }
                         pre class="tail" { @for line in &f.tail { (line) "\n" } }
