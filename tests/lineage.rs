@@ -54,6 +54,7 @@ fn a_configuration_and_an_r0_file_answer_what_they_made() {
     let source = osa::config::ConfigSource::Flag(h.config_file.clone());
     let config_hash = osa::hashing::sha256_bytes(osa::config::Config::load(&source).unwrap().to_toml().as_bytes());
     let out = h.osa(&["provenance", "trace", layout.dl1_run_file(h.night, run).to_str().unwrap(), "--json"], &[]);
+    h.follows_schema(&out.stdout, "trace.schema.json");
     let trace: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let mut steps = vec![&trace];
     let mut files = Vec::new();

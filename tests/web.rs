@@ -206,6 +206,9 @@ fn slurm_a_shifter_follows_the_night_in_a_browser() {
     let (dom, _) = browser.dom(&format!("http://127.0.0.1:{port}/trace?file={dl1}"));
     assert!(dom.contains(&format!("LST-1.1.Run{victim:05}.0000.fits.fz")) && dom.contains("sha256:"), "the chain back to R0:\n{dom}");
     assert!(dom.contains("made by <b>merge_dl1</b>"), "{dom}");
+    let (code, trace) = get(port, &format!("/api/trace?file={dl1}"));
+    assert_eq!(code, 200, "{trace}");
+    h.follows_schema(trace.as_bytes(), "trace.schema.json");
     let (dom, _) = browser.dom(&format!("http://127.0.0.1:{port}/trace?file={}/../../etc/passwd", h.config.paths.data_root.display()));
     assert!(dom.contains("refused: a path with <code>..</code>") || dom.contains("refused: a path with `..`"), "{dom}");
     assert!(!dom.contains("root:x:0:0"));
