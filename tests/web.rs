@@ -56,10 +56,16 @@ fn free_port() -> u16 {
 
 /// One GET, as a script would do it: (status, body).
 fn get(port: u16, path: &str) -> (u16, String) {
+    get_as(port, path, "127.0.0.1")
+}
+
+/// One GET naming `host` as the site asked for.
+fn get_as(port: u16, path: &str, host: &str) -> (u16, String) {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes).unwrap();
+    let response = String::from_utf8_lossy(&bytes);
     let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     (status, body)
@@ -217,6 +223,20 @@ fn slurm_a_shifter_follows_the_night_in_a_browser() {
     let (code, body) = get(port, "/file?path=/etc/passwd");
     assert_eq!(code, 400, "{body}");
     assert!(!body.contains("root:x:0:0"));
+    let database = h.dir.path().join("osa.sqlite");
+    let (code, body) = get(port, &format!("/file?path={}", database.display()));
+    assert_eq!(code, 400, "only graphs and data-check PDFs: {body}");
+    let pdf = h.db().outputs_of_run(h.night, victim).unwrap().into_iter().find(|o| o.path.ends_with(".pdf")).unwrap().path;
+    let (code, body) = get(port, &format!("/file?path={pdf}"));
+    assert_eq!(code, 200, "the run's data-check PDF");
+    assert!(body.starts_with("%PDF"), "{}", &body[..body.len().min(80)]);
+    // Another site pointing its name at this address gets nothing; an unknown night is no page.
+    let (code, body) = get_as(port, "/api/nights", "evil.example:8080");
+    assert_eq!(code, 421, "{body}");
+    assert!(!body.contains("\"daemon\"") && body.contains("not a name of this site"), "{body}");
+    let (code, body) = get(port, "/api/night/2001-01-01");
+    assert_eq!(code, 404, "{body}");
+    assert!(body.contains("\"error\""), "{body}");
     let (dom, _) = browser.dom(&page);
     assert!(dom.contains("the night's provenance graph"), "the closed night links its graph");
 }

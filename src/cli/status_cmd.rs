@@ -72,13 +72,8 @@ fn look(context: &Context, args: &StatusArgs) -> anyhow::Result<Look> {
     let services = context.services(config)?;
     let nights = nights_to_show(&services, args.date)?;
     let daemon = crate::daemon::health(&services.layout, &services.db)?;
-    let (json, views) = overview(&services, config_file(context), &nights, args.state.as_deref(), daemon)?;
+    let (json, views) = overview(&services, context.config_source.shown(), &nights, args.state.as_deref(), daemon)?;
     Ok(Look { json, views })
-}
-
-/// The config file in effect, absolute (`None`: the built-in defaults).
-fn config_file(context: &Context) -> Option<String> {
-    context.config_source.path().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string())
 }
 
 /// 2: the daemon is down or stale; 1: a night needs a human; 0: all well.
@@ -96,7 +91,7 @@ pub fn run(context: &Context, args: StatusArgs) -> anyhow::Result<Outcome> {
     if let Some(dir) = &args.html {
         let config = context.config()?;
         let services = context.services(config)?;
-        for page in crate::web::export::write(&services, config_file(context), crate::daemon::health, args.date, dir)? {
+        for page in crate::web::export::write(&services, context.config_source.shown(), crate::daemon::health, args.date, dir)? {
             println!("{}", page.display());
         }
         return Ok(Outcome::Success);

@@ -110,10 +110,13 @@ pub struct WebConfig {
     /// A page's data is read from the database at most once in this many seconds, whatever
     /// the number of viewers.
     pub cache_seconds: u32,
+    /// Names of this machine the page answers to, besides IP addresses and `localhost` (a
+    /// request for any other name is refused: another site could point its name here).
+    pub hostnames: Vec<String>,
 }
 
 impl Default for WebConfig {
     fn default() -> Self {
-        Self { enabled: false, listen: "127.0.0.1:8080".to_string(), refresh_seconds: 30, cache_seconds: 10 }
+        Self { enabled: false, listen: "127.0.0.1:8080".to_string(), refresh_seconds: 30, cache_seconds: 10, hostnames: Vec::new() }
     }
 }

@@ -69,6 +69,11 @@ impl ConfigSource {
             Self::BuiltIn => None,
         }
     }
+
+    /// The file, absolute, as status documents name it (`None`: the built-in defaults).
+    pub fn shown(&self) -> Option<String> {
+        self.path().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string())
+    }
 }
 
 impl fmt::Display for ConfigSource {
@@ -247,6 +252,9 @@ impl Config {
         }
         if self.web.refresh_seconds == 0 {
             bad("web.refresh_seconds", "must be at least 1".to_string());
+        }
+        if self.web.cache_seconds == 0 {
+            bad("web.cache_seconds", "must be at least 1 (a page's data read once for all its viewers)".to_string());
         }
         // Products are written only under the data root: their folders must stay inside it.
         for (key, path) in [

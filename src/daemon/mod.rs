@@ -484,7 +484,7 @@ async fn serve_pages(config: &Config, source: &ConfigSource) -> Option<tokio::ta
     tracing::info!("status page on http://{}/", config.web.listen);
     let site = crate::web::server::Site::new(config.clone(), source.clone(), health);
     Some(tokio::spawn(async move {
-        if let Err(e) = crate::web::server::serve(listener, site, std::future::pending()).await {
+        if let Err(e) = crate::web::server::serve(listener, site).await {
             tracing::error!("status page stopped: {e}");
         }
     }))

@@ -10,7 +10,6 @@ use crate::model::Stage;
 use crate::night::NightDate;
 use crate::operator::OperatorError;
 use crate::operator::overview::{DaemonHealth, StatusJson, nights_to_show, overview};
-use crate::operator::status::NightView;
 use crate::operator::veto::Vetoed;
 use crate::paths::Layout;
 use crate::provenance::trace::{Check, TraceStep, trace};
@@ -50,7 +49,11 @@ pub struct RunExtra {
     pub commands: Vec<String>,
 }
 
-pub fn night(services: &Services, config_file: Option<String>, health: Health, night: NightDate) -> Result<NightPage, OperatorError> {
+/// `None`: a night osa never saw (other than the current one, which may have no summary yet).
+pub fn night(services: &Services, config_file: Option<String>, health: Health, night: NightDate) -> Result<Option<NightPage>, OperatorError> {
+    if night != NightDate::current() && services.db.night(night)?.is_none() {
+        return Ok(None);
+    }
     let daemon = health(&services.layout, &services.db)?;
     let (status, views) = overview(services, config_file, &BTreeSet::from([night]), None, daemon)?;
     let sources: BTreeMap<u32, Option<String>> = services.db.runs_of_night(night)?.into_iter().map(|r| (r.run, r.source)).collect();
@@ -73,7 +76,7 @@ pub fn night(services: &Services, config_file: Option<String>, health: Health, n
     let graph = existing(layout.provenance_records_dir(night).join(format!("night_{}_prov.svg", night.compact())));
     let longterm_file = layout.longterm_file(night);
     let longterm = ["h5", "html", "log"].iter().filter_map(|ext| existing(longterm_file.with_extension(ext))).collect();
-    Ok(NightPage { status, runs, graph, longterm })
+    Ok(Some(NightPage { status, runs, graph, longterm }))
 }
 
 fn existing(path: std::path::PathBuf) -> Option<String> {
@@ -108,6 +111,8 @@ pub struct RunPage {
     pub source: Option<String>,
     /// In words, as the night's table says it.
     pub state: Option<String>,
+    /// Whether its night is still open (its page then reloads itself).
+    pub night_open: bool,
     pub subruns: Vec<SubrunRow>,
     pub jobs: Vec<JobRow>,
     pub products: Vec<ProductRow>,
@@ -157,8 +162,10 @@ pub struct ProductRow {
 pub fn run(services: &Services, night: NightDate, run: u32) -> Result<Option<RunPage>, OperatorError> {
     let db = &services.db;
     let Some(record) = db.runs_of_night(night)?.into_iter().find(|r| r.run == run) else { return Ok(None) };
-    let view: Option<NightView> = Some(crate::operator::status::night_view(&services.sequencer(), night, None)?);
-    let state = view.as_ref().and_then(|v| v.runs.iter().find(|r| r.run == run)).map(|r| r.action.to_string());
+    let sequencer = services.sequencer();
+    let view = crate::operator::status::night_view(&sequencer, night, sequencer.poll().as_ref())?;
+    let state = view.runs.iter().find(|r| r.run == run).map(|r| r.action.to_string());
+    let night_open = view.state != crate::model::NightState::Closed;
     let mut latest: BTreeMap<u32, (crate::db::TaskRecord, u32)> = BTreeMap::new();
     for task in db.tasks_of_run(night, run)?.into_iter().filter(|t| t.stage == Stage::Sequence) {
         let entry = latest.entry(task.subrun).or_insert_with(|| (task.clone(), 0));
@@ -220,6 +227,7 @@ pub fn run(services: &Services, night: NightDate, run: u32) -> Result<Option<Run
         run_type: Some(record.r0_type.unwrap_or(record.summary_type).as_str().to_string()),
         source: record.source,
         state,
+        night_open,
         subruns,
         jobs,
         products,

@@ -17,6 +17,8 @@ pub enum ExportError {
     Read(#[from] OperatorError),
     #[error("writing {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
+    #[error("copying {path} beside the pages: {source}")]
+    Copy { path: PathBuf, source: std::io::Error },
 }
 
 /// Writes the pages of the nights `osa status` shows (or of `date`) into `dir`; returns the
@@ -41,7 +43,7 @@ pub fn write(
         None => status.nights.iter().filter_map(|n| n.date.parse().ok()).collect(),
     };
     for night in nights {
-        let page = data::night(services, config_file.clone(), health, night)?;
+        let Some(page) = data::night(services, config_file.clone(), health, night)? else { continue };
         let name = Links::Files.night(&night.to_string());
         out.page(&name, &pages::night(&page, Links::Files, refresh).into_string())?;
         out.file(&name.replace(".html", ".json"), &serde_json::to_vec_pretty(&page).expect("JSON values serialise"))?;
@@ -70,7 +72,7 @@ impl Writer<'_> {
         let path = self.dir.join(name);
         let error = |source| ExportError::Write { path: path.clone(), source };
         std::fs::create_dir_all(path.parent().unwrap_or(self.dir)).map_err(error)?;
-        let partial = path.with_extension("partial");
+        let partial = self.dir.join(format!("{name}.partial"));
         std::fs::write(&partial, bytes).map_err(error)?;
         std::fs::rename(&partial, &path).map_err(error)?;
         Ok(path)
@@ -84,7 +86,7 @@ impl Writer<'_> {
 
     fn copy(&mut self, source: Option<&str>) -> Result<(), ExportError> {
         let Some(source) = source else { return Ok(()) };
-        let bytes = std::fs::read(source).map_err(|e| ExportError::Write { path: PathBuf::from(source), source: e })?;
+        let bytes = std::fs::read(source).map_err(|e| ExportError::Copy { path: PathBuf::from(source), source: e })?;
         self.file(&format!("files/{}", file_name(source)), &bytes)?;
         Ok(())
     }

@@ -16,6 +16,22 @@ pub mod server;
 
 use std::path::{Component, Path, PathBuf};
 
+use crate::paths::Layout;
+
+/// Why a page could not be made: what was being read (the nights, a night, a run) and why.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+#[error("reading {what}: {why}")]
+pub struct PageError {
+    pub what: String,
+    pub why: String,
+}
+
+impl PageError {
+    pub fn new(what: impl Into<String>, why: impl std::fmt::Display) -> Self {
+        PageError { what: what.into(), why: why.to_string() }
+    }
+}
+
 /// Why a visitor's path is refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PathRefused {
@@ -25,8 +41,10 @@ pub enum PathRefused {
     Relative(String),
     #[error("{0}: refused: outside the data root {1}")]
     Outside(String, String),
-    #[error("{0}: refused: only the SVG graphs and PDF data checks osa made are shown")]
-    Kind(String),
+    #[error("{0}: refused: no such file")]
+    Missing(String),
+    #[error("{0}: refused: only the provenance graphs and data-check PDFs osa made are shown")]
+    NotOurs(String),
 }
 
 /// A path a visitor gave, accepted only inside the data root (also once its links are
@@ -51,15 +69,21 @@ pub fn inside_data_root(data_root: &Path, given: &str) -> Result<PathBuf, PathRe
     Ok(path.to_path_buf())
 }
 
-/// A graph or data-check PDF to show: inside the data root, and one of the two kinds.
-pub fn shown_file(data_root: &Path, given: &str) -> Result<(PathBuf, &'static str), PathRefused> {
-    let path = inside_data_root(data_root, given)?;
-    let kind = match path.extension().and_then(|e| e.to_str()) {
-        Some("svg") => "image/svg+xml",
-        Some("pdf") => "application/pdf",
-        _ => return Err(PathRefused::Kind(given.to_string())),
-    };
-    Ok((path, kind))
+/// A file to show, with its content type: a provenance graph osa wrote (`*_prov.svg` under
+/// `OSA/Provenance/`) or a PDF osa's provenance records (`recorded`), judged and read at its
+/// resolved place, so a link named `.svg` leads nowhere else.
+pub fn shown_file(layout: &Layout, given: &str, recorded: impl Fn(&str) -> bool) -> Result<(PathBuf, &'static str), PathRefused> {
+    let path = inside_data_root(layout.data_root(), given)?;
+    let real = std::fs::canonicalize(&path).map_err(|_| PathRefused::Missing(given.to_string()))?;
+    let name = real.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let graphs = std::fs::canonicalize(layout.osa_dir().join("Provenance"));
+    if name.ends_with("_prov.svg") && graphs.is_ok_and(|g| real.starts_with(g)) {
+        return Ok((real, "image/svg+xml"));
+    }
+    if name.ends_with(".pdf") && (recorded(given) || recorded(&real.display().to_string())) {
+        return Ok((real, "application/pdf"));
+    }
+    Err(PathRefused::NotOurs(given.to_string()))
 }
 
 #[cfg(test)]
@@ -74,17 +98,37 @@ mod tests {
         assert!(matches!(inside_data_root(root, "DL1/x.h5"), Err(PathRefused::Relative(_))));
         assert!(matches!(inside_data_root(root, "/etc/passwd"), Err(PathRefused::Outside(..))));
         assert_eq!(inside_data_root(root, "/data/DL1/x.h5"), Ok(PathBuf::from("/data/DL1/x.h5")));
-        assert!(matches!(shown_file(root, "/data/DL1/x.h5"), Err(PathRefused::Kind(_))));
-        assert_eq!(shown_file(root, "/data/OSA/g.svg").map(|(_, k)| k), Ok("image/svg+xml"));
     }
 
     #[test]
-    fn a_link_out_of_the_data_root_is_refused() {
+    fn only_graphs_and_recorded_pdfs_are_shown_and_links_are_judged_where_they_lead() {
         let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("data");
-        std::fs::create_dir_all(&root).unwrap();
-        std::os::unix::fs::symlink("/etc", root.join("etc")).unwrap();
-        let given = root.join("etc/passwd");
-        assert!(matches!(inside_data_root(&root, given.to_str().unwrap()), Err(PathRefused::Outside(..))));
+        let mut config = crate::config::Config::default();
+        config.paths.data_root = dir.path().join("data");
+        let layout = Layout::new(&config);
+        let graphs = layout.osa_dir().join("Provenance/20260105/v0.10");
+        std::fs::create_dir_all(&graphs).unwrap();
+        let graph = graphs.join("night_20260105_prov.svg");
+        let pdf = layout.data_root().join("DL1/check.pdf");
+        let secret = layout.data_root().join("osa.sqlite");
+        for file in [&graph, &pdf, &secret] {
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, "x").unwrap();
+        }
+        let shown = |path: &Path| shown_file(&layout, path.to_str().unwrap(), |p| p == pdf.to_str().unwrap()).map(|(_, kind)| kind);
+        assert_eq!(shown(&graph), Ok("image/svg+xml"));
+        assert_eq!(shown(&pdf), Ok("application/pdf"));
+        assert!(matches!(shown(&secret), Err(PathRefused::NotOurs(_))));
+        // A link named like a graph, leading to the database, or out of the data root.
+        let disguised = graphs.join("run_prov.svg");
+        std::os::unix::fs::symlink(&secret, &disguised).unwrap();
+        assert!(matches!(shown(&disguised), Err(PathRefused::NotOurs(_))));
+        let out = layout.data_root().join("etc");
+        std::os::unix::fs::symlink("/etc", &out).unwrap();
+        assert!(matches!(shown(&out.join("passwd")), Err(PathRefused::Outside(..))));
+        let unrecorded = layout.data_root().join("DL1/other.pdf");
+        std::fs::write(&unrecorded, "x").unwrap();
+        assert!(matches!(shown(&unrecorded), Err(PathRefused::NotOurs(_))));
+        assert!(matches!(shown(&layout.data_root().join("DL1/none.pdf")), Err(PathRefused::Missing(_))));
     }
 }

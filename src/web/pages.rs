@@ -41,7 +41,7 @@ impl Links {
     pub fn file(self, path: &str) -> String {
         match self {
             Links::Live => format!("/file?path={}", encode(path)),
-            Links::Files => format!("files/{}", file_name(path)),
+            Links::Files => format!("files/{}", encode(&file_name(path))),
         }
     }
 }
@@ -261,10 +261,9 @@ pub fn night(data: &NightPage, links: Links, refresh: u32) -> Markup {
 
 /// A run: subruns, jobs, products, provenance graph, data-check PDFs.
 pub fn run(data: &RunPage, links: Links, refresh: u32) -> Markup {
-    let open = data.state.as_deref().is_some_and(|s| s != "done");
     page(
         &format!("osa: run {:05} of {}", data.run, data.date),
-        open.then_some(refresh),
+        data.night_open.then_some(refresh),
         links,
         html! {
             h1 { "Run " (format!("{:05}", data.run)) " of " a href=(links.night(&data.date)) { (data.date) } }
