@@ -46,7 +46,8 @@ impl<K: std::hash::Hash + Eq + Clone, V: Clone + Send + 'static> Snapshots<K, V>
         let slot = {
             let mut slots = self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             let fresh = self.fresh;
-            slots.retain(|_, slot| slot.try_lock().map_or(true, |held| held.as_ref().is_some_and(|(at, _)| at.elapsed() < fresh)));
+            // A slot not yet filled belongs to a read about to start: kept.
+            slots.retain(|_, slot| slot.try_lock().map_or(true, |held| held.as_ref().is_none_or(|(at, _)| at.elapsed() < fresh)));
             slots.entry(key).or_default().clone()
         };
         let fresh = self.fresh;
