@@ -34,7 +34,7 @@ use super::output::{alarm, or_dash, paint, print_json, table};
 use super::{Context, Outcome};
 use crate::model::NightState;
 use crate::night::NightDate;
-use crate::operator::overview::{StatusJson, nights_to_show, overview};
+use crate::operator::overview::{StatusJson, age, nights_to_show, overview};
 use crate::operator::status::{NightView, Totals};
 use crate::sequencer::plan::Action;
 
@@ -116,15 +116,6 @@ pub fn run(context: &Context, args: StatusArgs) -> anyhow::Result<Outcome> {
         use std::io::Write;
         std::io::stdout().flush()?;
         std::thread::sleep(Duration::from_secs(every.max(1)));
-    }
-}
-
-/// Minutes (or seconds, hours) in a few characters.
-fn age(seconds: i64) -> String {
-    match seconds {
-        s if s < 120 => format!("{s} s"),
-        s if s < 7200 => format!("{} min", s / 60),
-        s => format!("{} h {} min", s / 3600, s / 60 % 60),
     }
 }
 

@@ -178,3 +178,12 @@ pub fn overview(
     };
     Ok((json, views))
 }
+
+/// An age in a few characters (seconds, minutes, hours), as the table and the page show it.
+pub fn age(seconds: i64) -> String {
+    match seconds {
+        s if s < 120 => format!("{s} s"),
+        s if s < 7200 => format!("{} min", s / 60),
+        s => format!("{} h {} min", s / 3600, s / 60 % 60),
+    }
+}

@@ -5,7 +5,7 @@
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::data::{NightPage, RunPage};
-use crate::operator::overview::{NightStatus, RunStatus, StatusJson};
+use crate::operator::overview::{NightStatus, RunStatus, StatusJson, age};
 use crate::provenance::trace::TraceStep;
 
 /// Where a page's links go: the daemon's routes, or the files `osa status --html` writes.
@@ -113,14 +113,6 @@ fn page(title: &str, refresh: Option<u32>, links: Links, body: Markup) -> Markup
 fn state_badge(word: &str) -> Markup {
     let class = word.split([':', ' ']).next().unwrap_or(word);
     html! { span class={ "state " (class) } { (word) } }
-}
-
-fn age(seconds: i64) -> String {
-    match seconds {
-        s if s < 120 => format!("{s} s"),
-        s if s < 7200 => format!("{} min", s / 60),
-        s => format!("{} h {} min", s / 3600, s / 60 % 60),
-    }
 }
 
 fn daemon_line(status: &StatusJson) -> Markup {
